@@ -1,0 +1,32 @@
+#include "engine/types/reason.h"
+
+namespace vouch {
+
+std::string_view ReasonName(Reason reason) {
+  switch (reason) {
+    case Reason::kNone: return "none";
+    case Reason::kMalformedId: return "malformed_id";
+    case Reason::kMalformedAmount: return "malformed_amount";
+    case Reason::kMalformedSameAccount: return "malformed_same_account";
+    case Reason::kUnknownCurrency: return "unknown_currency";
+    case Reason::kOverLimit: return "over_limit";
+    case Reason::kAccountOnHold: return "account_on_hold";
+    case Reason::kQueueFull: return "queue_full";
+    case Reason::kDuplicateInFlight: return "duplicate_in_flight";
+    case Reason::kShuttingDown: return "shutting_down";
+    case Reason::kVelocityCount: return "velocity_count";
+    case Reason::kVelocityAmount: return "velocity_amount";
+    case Reason::kAmountAnomaly: return "amount_anomaly";
+    case Reason::kBlockedMerchant: return "blocked_merchant";
+    case Reason::kBlockedCountry: return "blocked_country";
+    case Reason::kBlockedDevice: return "blocked_device";
+    case Reason::kImpossibleTravel: return "impossible_travel";
+    case Reason::kInsufficientFunds: return "insufficient_funds";
+    case Reason::kUnknownAccount: return "unknown_account";
+    case Reason::kCurrencyMismatch: return "currency_mismatch";
+    case Reason::kDeadlineExceeded: return "deadline_exceeded";
+  }
+  return "unknown";
+}
+
+}  // namespace vouch

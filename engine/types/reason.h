@@ -1,0 +1,50 @@
+// Reason codes: why a transaction was refused, failed verification or timed out.
+//
+// One enum covers every stage so a code means the same thing in a Confirmation, a Verdict, an
+// Outcome, a metric label and a log line. Values are stable: they are part of the wire contract
+// (proto/vouch.proto mirrors them) and of the journal.
+#ifndef VOUCH_ENGINE_TYPES_REASON_H_
+#define VOUCH_ENGINE_TYPES_REASON_H_
+
+#include <cstdint>
+#include <string_view>
+
+namespace vouch {
+
+enum class Reason : uint8_t {
+  kNone = 0,
+  // Synchronous ingest checks (Confirmation REJECTED).
+  kMalformedId = 1,           // id == 0.
+  kMalformedAmount = 2,       // amount <= 0.
+  kMalformedSameAccount = 3,  // source == destination, or an account id of 0.
+  kUnknownCurrency = 4,       // Not an ISO 4217 code the engine settles.
+  kOverLimit = 5,             // Amount above the per-transaction limit.
+  kAccountOnHold = 6,         // Source account held after a late failure.
+  // Back-pressure (Confirmation BUSY: retry the call).
+  kQueueFull = 10,          // The in-flight ring is full.
+  kDuplicateInFlight = 11,  // The same id is being processed right now.
+  kShuttingDown = 12,       // Stop() has begun; nothing new is confirmed.
+  // Fraud verifier.
+  kVelocityCount = 20,
+  kVelocityAmount = 21,
+  kAmountAnomaly = 22,
+  kBlockedMerchant = 23,
+  kBlockedCountry = 24,
+  kBlockedDevice = 25,
+  kImpossibleTravel = 26,
+  // Ledger verifier.
+  kInsufficientFunds = 30,
+  kUnknownAccount = 31,
+  kCurrencyMismatch = 32,
+  // Reconciliation.
+  kDeadlineExceeded = 40,
+};
+
+inline constexpr int kReasonCount = 41;  // One past the largest value, for counter arrays.
+
+// Stable, lower_snake_case name ("insufficient_funds"), used in metrics, logs and the CLI.
+std::string_view ReasonName(Reason reason);
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_TYPES_REASON_H_

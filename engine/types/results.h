@@ -1,0 +1,78 @@
+// What the engine answers: a Confirmation now, a Verdict per verifier, one Outcome later.
+#ifndef VOUCH_ENGINE_TYPES_RESULTS_H_
+#define VOUCH_ENGINE_TYPES_RESULTS_H_
+
+#include <cstdint>
+#include <string_view>
+
+#include "engine/types/reason.h"
+
+namespace vouch {
+
+// Sequence numbers start at 1; 0 means "no sequence" (the transaction was not confirmed).
+using Sequence = uint64_t;
+
+enum class ConfirmStatus : uint8_t {
+  kConfirmed = 1,  // Accepted; an Outcome follows (at once in hybrid/sync when `held`).
+  kRejected = 2,   // Refused for good; see `reason`. Final.
+  kBusy = 3,       // Back-pressure; nothing was recorded. Retry the call.
+};
+
+// The synchronous answer to Submit.
+struct [[nodiscard]] Confirmation {
+  uint64_t id = 0;
+  ConfirmStatus status = ConfirmStatus::kBusy;
+  Reason reason = Reason::kNone;
+  Sequence seq = 0;          // Set when the transaction was sequenced (CONFIRMED or held).
+  int64_t deadline_ns = 0;   // Monotonic time by which the Outcome is final; 0 if none.
+  bool duplicate = false;    // This is the stored answer to an earlier Submit of the same id.
+  bool held = false;         // The hybrid policy held it until both verdicts were in.
+};
+
+enum class VerifierId : uint8_t { kNone = 0, kFraud = 1, kLedger = 2 };
+inline constexpr int kVerifierCount = 2;
+
+struct Verdict {
+  Sequence seq = 0;
+  VerifierId verifier = VerifierId::kNone;
+  bool pass = false;
+  Reason reason = Reason::kNone;  // Set when !pass.
+  int64_t decided_ns = 0;
+};
+
+enum class OutcomeKind : uint8_t {
+  kVerified = 1,
+  kLateFailed = 2,   // A verifier failed it after it was confirmed.
+  kLateTimeout = 3,  // A verdict missed the deadline.
+};
+
+// How reconciliation undid the effects of a failed transaction (bit set).
+enum CompensationBits : uint8_t {
+  kCompensationNone = 0,
+  kCompensationReversed = 1 << 0,     // Reserved funds went back to the source account.
+  kCompensationAccountHeld = 1 << 1,  // The source account was put on hold.
+};
+
+// Exactly one per confirmed (or held) transaction.
+struct Outcome {
+  uint64_t id = 0;
+  Sequence seq = 0;
+  OutcomeKind kind = OutcomeKind::kVerified;
+  VerifierId verifier = VerifierId::kNone;  // Which verifier failed or timed out.
+  Reason reason = Reason::kNone;
+  uint8_t compensation = kCompensationNone;  // CompensationBits.
+  bool held = false;                         // The submitter waited for it (hybrid/sync).
+  uint64_t source_account = 0;
+  int64_t amount_minor = 0;
+  uint32_t currency = 0;
+  int64_t confirmed_ns = 0;
+  int64_t decided_ns = 0;
+};
+
+std::string_view ConfirmStatusName(ConfirmStatus status);
+std::string_view VerifierName(VerifierId verifier);
+std::string_view OutcomeKindName(OutcomeKind kind);
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_TYPES_RESULTS_H_
