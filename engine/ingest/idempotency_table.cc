@@ -1,0 +1,155 @@
+#include "engine/ingest/idempotency_table.h"
+
+#include <bit>
+#include <cassert>
+
+namespace vouch {
+namespace {
+
+// Answer word layout: [63..16] seq or ticket | [15..8] reason | [7] held | [6..4] status |
+// [1..0] state. A pending word carries the owner's ticket, so only that owner's CAS can
+// finalise it, and never after the node was recycled for another ticket.
+enum AnswerState : uint64_t { kPending = 0, kFinal = 1, kReleased = 2 };
+constexpr uint64_t kStateMask = 0x3;
+constexpr int kStatusShift = 4;
+constexpr int kHeldShift = 7;
+constexpr int kReasonShift = 8;
+constexpr int kPayloadShift = 16;
+static_assert(sizeof(Reason) == 1, "reason must fit in 8 bits");
+
+uint64_t PendingWord(uint64_t ticket) { return ticket << kPayloadShift | kPending; }
+
+uint64_t FinalWord(const StoredAnswer& answer) {
+  assert(answer.seq < (uint64_t{1} << (64 - kPayloadShift)));
+  return answer.seq << kPayloadShift | uint64_t(answer.reason) << kReasonShift |
+         uint64_t(answer.held) << kHeldShift | uint64_t(answer.status) << kStatusShift | kFinal;
+}
+
+uint64_t MixId(uint64_t id) {
+  // SplitMix64 finaliser: client ids are often sequential; spread them over the buckets.
+  id ^= id >> 30;
+  id *= 0xbf58476d1ce4e5b9ULL;
+  id ^= id >> 27;
+  id *= 0x94d049bb133111ebULL;
+  return id ^ (id >> 31);
+}
+
+}  // namespace
+
+StoredAnswer UnpackAnswer(uint64_t word, int64_t received_ns) {
+  StoredAnswer answer;
+  answer.status = static_cast<ConfirmStatus>((word >> kStatusShift) & 0x7);
+  answer.held = (word >> kHeldShift) & 1;
+  answer.reason = static_cast<Reason>((word >> kReasonShift) & 0xff);
+  answer.seq = word >> kPayloadShift;
+  answer.received_ns = received_ns;
+  return answer;
+}
+
+struct IdempotencyTable::Node {
+  std::atomic<uint64_t> stamp{0};  // Ticket that owns the node; 0 while being rewritten.
+  std::atomic<uint64_t> id{0};
+  std::atomic<uint64_t> next{0};  // Ticket of the next older node in the chain; 0 ends it.
+  std::atomic<uint64_t> answer{0};
+  std::atomic<int64_t> received_ns{0};
+};
+
+IdempotencyTable::IdempotencyTable(size_t window)
+    : window_(std::bit_ceil(window < 2 ? size_t{2} : window)),
+      node_mask_(window_ - 1),
+      bucket_mask_(2 * window_ - 1),
+      nodes_(new Node[window_]),
+      buckets_(new std::atomic<uint64_t>[2 * window_]) {
+  for (size_t i = 0; i < 2 * window_; ++i) {
+    // relaxed: construction happens-before the table is shared.
+    buckets_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+IdempotencyTable::~IdempotencyTable() = default;
+
+std::atomic<uint64_t>& IdempotencyTable::BucketFor(uint64_t id) const {
+  return buckets_[MixId(id) & bucket_mask_];
+}
+
+IdempotencyTable::Node& IdempotencyTable::NodeFor(uint64_t ticket) const {
+  return nodes_[(ticket - 1) & node_mask_];
+}
+
+IdempotencyTable::Match IdempotencyTable::Walk(uint64_t id, uint64_t from, uint64_t until) const {
+  for (uint64_t ticket = from; ticket != 0 && ticket != until;) {
+    const Node& node = NodeFor(ticket);
+    // acquire on every load keeps them in program order; see the class comment.
+    if (node.stamp.load(std::memory_order_acquire) != ticket) break;  // Recycled: rest is older.
+    const uint64_t node_id = node.id.load(std::memory_order_acquire);
+    const uint64_t next = node.next.load(std::memory_order_acquire);
+    const uint64_t word = node.answer.load(std::memory_order_acquire);
+    const int64_t received_ns = node.received_ns.load(std::memory_order_acquire);
+    if (node.stamp.load(std::memory_order_acquire) != ticket) break;  // Torn: being recycled.
+    if (node_id == id && (word & kStateMask) != kReleased) return {true, word, received_ns};
+    assert(next < ticket);
+    ticket = next;
+  }
+  return {};
+}
+
+IdempotencyTable::Claim IdempotencyTable::ClaimId(uint64_t id, int64_t received_ns) {
+  assert(id != 0);
+  // relaxed: tickets only need to be unique; the node's own stamp orders its contents.
+  const uint64_t ticket = last_ticket_.fetch_add(1, std::memory_order_relaxed) + 1;
+  Node& node = NodeFor(ticket);
+  // Invalidate first, so a walker still reading the previous use of this node sees it change.
+  node.stamp.store(0, std::memory_order_release);
+  node.id.store(id, std::memory_order_release);
+  node.answer.store(PendingWord(ticket), std::memory_order_release);
+  node.received_ns.store(received_ns, std::memory_order_release);
+
+  std::atomic<uint64_t>& bucket = BucketFor(id);
+  // acquire: the nodes reachable from the head are fully linked.
+  uint64_t head = bucket.load(std::memory_order_acquire);
+  uint64_t walked_until = 0;  // Everything from here down was already searched.
+  for (;;) {
+    const Match match = Walk(id, head, walked_until);
+    if (match.found) {
+      node.answer.store(kReleased, std::memory_order_release);  // Our node is never linked.
+      node.stamp.store(ticket, std::memory_order_release);
+      if ((match.answer_word & kStateMask) == kPending) return {ClaimKind::kInFlight, 0, {}};
+      return {ClaimKind::kDuplicate, 0, UnpackAnswer(match.answer_word, match.received_ns)};
+    }
+    node.next.store(head, std::memory_order_release);
+    node.stamp.store(ticket, std::memory_order_release);
+    walked_until = head;
+    // release: a walker that acquires the new head sees the node's fields and stamp.
+    // acquire on failure: the newer nodes we must walk next are fully linked.
+    if (bucket.compare_exchange_strong(head, ticket, std::memory_order_release,
+                                       std::memory_order_acquire)) {
+      return {ClaimKind::kNew, ticket, {}};
+    }
+  }
+}
+
+bool IdempotencyTable::SetFinalWord(uint64_t ticket, uint64_t word) {
+  uint64_t expected = PendingWord(ticket);
+  // release: a reader that sees the final word sees nothing older than it; acquire not needed.
+  if (NodeFor(ticket).answer.compare_exchange_strong(expected, word, std::memory_order_release,
+                                                     std::memory_order_relaxed)) {
+    return true;
+  }
+  overruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic.
+  return false;
+}
+
+bool IdempotencyTable::Record(uint64_t ticket, const StoredAnswer& answer) {
+  return SetFinalWord(ticket, FinalWord(answer));
+}
+
+void IdempotencyTable::Release(uint64_t ticket) { SetFinalWord(ticket, kReleased); }
+
+std::optional<StoredAnswer> IdempotencyTable::Find(uint64_t id) const {
+  const uint64_t head = BucketFor(id).load(std::memory_order_acquire);  // acquire: see ClaimId.
+  const Match match = Walk(id, head, 0);
+  if (!match.found || (match.answer_word & kStateMask) != kFinal) return std::nullopt;
+  return UnpackAnswer(match.answer_word, match.received_ns);
+}
+
+}  // namespace vouch

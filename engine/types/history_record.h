@@ -1,0 +1,34 @@
+// What reconciliation knows about one confirmed transaction: both verdicts and the outcome.
+// The reconciler keeps it in the in-flight entry while it works and copies it to the history
+// ring for Query; one shape serves both.
+#ifndef VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
+#define VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
+
+#include <cstdint>
+#include <type_traits>
+
+#include "engine/types/results.h"
+
+namespace vouch {
+
+struct VerdictRecord {
+  bool received = false;
+  bool pass = false;
+  bool late = false;  // Arrived after the outcome was decided; recorded, never a second outcome.
+  Reason reason = Reason::kNone;
+  int64_t decided_ns = 0;
+};
+
+struct HistoryRecord {
+  Sequence seq = 0;
+  uint64_t id = 0;
+  VerdictRecord verdicts[kVerifierCount];  // Indexed by VerifierId - 1.
+  bool resolved = false;
+  Outcome outcome;             // Valid when resolved.
+  int64_t compensated_ns = 0;  // When the reversal was sent to the ledger; 0 if none.
+};
+static_assert(std::is_trivially_copyable_v<HistoryRecord>);
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
