@@ -1,0 +1,74 @@
+// Ledger hot path: Reserve followed by Commit (a verified transfer) or Void (a reversal).
+//
+// The argument is the settlement lag: each iteration reserves a new sequence number and settles
+// the one reserved `lag` iterations earlier, so `lag` reservations stay open in the pending table
+// as they do while reconciliation waits for the fraud verdict. Lag 0 settles at once.
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "engine/types/transaction.h"
+#include "verifiers/ledger/ledger.h"
+
+namespace vouch::ledger {
+namespace {
+
+constexpr size_t kAccounts = 100'000;
+constexpr size_t kTransfers = 1 << 16;  // Pre-generated so the loop measures only the ledger.
+// Large enough that no transfer is refused whatever order the money moves in.
+constexpr int64_t kOpeningBalanceMinor = int64_t{1} << 40;
+
+enum class Settle { kCommit, kVoid };
+
+std::vector<Transaction> MakeTransfers(CurrencyCode currency) {
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<uint64_t> account(1, kAccounts);
+  std::uniform_int_distribution<int64_t> amount_minor(1, 100'000);
+  std::vector<Transaction> transfers(kTransfers);
+  for (Transaction& txn : transfers) {
+    txn.source_account = account(rng);
+    txn.destination_account = account(rng);
+    txn.amount_minor = amount_minor(rng);
+    txn.currency = currency;
+  }
+  return transfers;
+}
+
+void BM_Reserve(benchmark::State& state, Settle settle) {
+  const auto lag = static_cast<Sequence>(state.range(0));
+  const CurrencyCode usd = PackCurrency("USD");
+  Ledger ledger(kAccounts, /*pending_capacity=*/lag + 1);
+  for (uint64_t id = 1; id <= kAccounts; ++id) {
+    if (!ledger.OpenAccount({.id = id, .currency = usd, .balance_minor = kOpeningBalanceMinor})
+             .ok()) {
+      state.SkipWithError("OpenAccount failed");
+      return;
+    }
+  }
+  const std::vector<Transaction> transfers = MakeTransfers(usd);
+
+  Sequence seq = 0;
+  for (auto _ : state) {
+    ++seq;
+    if (ledger.Reserve(seq, transfers[seq & (kTransfers - 1)]) != Reason::kNone) {
+      state.SkipWithError("Reserve refused a transfer");
+      break;
+    }
+    if (seq > lag) {
+      if (settle == Settle::kCommit) {
+        ledger.Commit(seq - lag);
+      } else {
+        ledger.Void(seq - lag);
+      }
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["pending"] = static_cast<double>(ledger.pending_count());
+}
+
+BENCHMARK_CAPTURE(BM_Reserve, commit, Settle::kCommit)->Arg(0)->Arg(64)->Arg(4096);
+BENCHMARK_CAPTURE(BM_Reserve, void, Settle::kVoid)->Arg(0)->Arg(64)->Arg(4096);
+
+}  // namespace
+}  // namespace vouch::ledger

@@ -1,0 +1,178 @@
+// Engine: the embeddable vouch pipeline.
+//
+//   Submit (any thread) -> sync checks, sequence -> InFlightRing -> FraudStage  -+
+//                                                                  -> LedgerStage -+-> Reconciler
+//                                                                                      -> Outcome
+// Submit confirms at once (async), or waits for the outcome when the hybrid policy holds the
+// transaction. Every confirmed transaction gets exactly one Outcome, via the OutcomeSink in
+// Options or PollOutcomes. Query(id) returns the state history of a recent transaction.
+//
+// Thread safety: Submit, PollOutcomes, Query, ReleaseHold, Holds, StallVerifier and Stats may be
+// called from any number of threads at once once Start() returned; Submit takes no lock and,
+// in async mode, never blocks. Start and Stop are called by the owner, once each, not
+// concurrently with each other. In inline mode the owner's thread drives every stage with
+// Step(); Submit of a held transaction steps the pipeline itself until its outcome is known.
+// ledger() is for a stopped engine or inline mode, where no stage thread owns the ledger.
+#ifndef VOUCH_ENGINE_ENGINE_H_
+#define VOUCH_ENGINE_ENGINE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/agent/agent_runner.h"
+#include "engine/history/history_ring.h"
+#include "engine/ingest/hold_table.h"
+#include "engine/ingest/idempotency_table.h"
+#include "engine/internal/ingest_counters.h"
+#include "engine/options.h"
+#include "engine/reconcile/reconciler.h"
+#include "engine/ring/in_flight_ring.h"
+#include "engine/types/results.h"
+#include "engine/types/transaction.h"
+#include "engine/verify/queues.h"
+#include "engine/verify/verifier_stage.h"
+#include "verifiers/fraud/fraud_checker.h"
+#include "verifiers/ledger/ledger.h"
+
+namespace vouch {
+
+// A step in a transaction's life, for Query.
+enum class StateKind : uint8_t {
+  kReceived = 1,
+  kRejected = 2,
+  kConfirmed = 3,
+  kHeld = 4,           // Waiting for verification before answering (hybrid/sync).
+  kFraudVerdict = 5,
+  kLedgerVerdict = 6,
+  kVerified = 7,
+  kLateFailed = 8,
+  kLateTimeout = 9,
+  kCompensated = 10,   // The ledger reservation was reversed.
+  kAccountHeld = 11,   // The source account was put on hold.
+  kLateVerdict = 12,   // A verdict after the outcome: recorded, no second outcome.
+};
+std::string_view StateKindName(StateKind kind);
+
+struct StateChange {
+  StateKind kind;
+  int64_t at_ns = 0;  // Engine (monotonic) time; add MonotonicToUnixOffsetNs() for wall time.
+  Reason reason = Reason::kNone;
+  VerifierId verifier = VerifierId::kNone;
+  bool pass = false;  // For verdicts.
+};
+
+struct TransactionStatus {
+  uint64_t id = 0;
+  Sequence seq = 0;
+  bool final = false;  // An outcome or a rejection was reached.
+  std::vector<StateChange> history;  // In time order.
+};
+
+struct DrainReport {
+  bool drained = false;         // Every confirmed transaction reached its outcome and settled.
+  uint64_t confirmed = 0;       // Sequence numbers handed out over the engine's life.
+  uint64_t not_drained = 0;     // Confirmed but not retired when the drain timeout passed.
+  int64_t elapsed_ns = 0;
+};
+
+struct EngineStats {
+  uint64_t confirmed = 0;  // Sequenced (async confirmations and held transactions).
+  uint64_t held = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected[kReasonCount] = {};
+  uint64_t busy[kReasonCount] = {};
+  uint64_t outcomes[4] = {};  // By OutcomeKind.
+  uint64_t failures_by_reason[kReasonCount] = {};
+  uint64_t late_verdicts = 0;
+  uint64_t holds_placed = 0;
+  uint64_t hold_table_full = 0;
+  uint64_t reversals = 0;
+  uint64_t outcome_queue_stalls = 0;
+  uint64_t idempotency_overruns = 0;
+  uint64_t retired = 0;
+  uint64_t unverified() const;  // Confirmed, no outcome yet.
+  uint64_t rejected_total() const;
+  uint64_t busy_total() const;
+  uint64_t outcomes_total() const;
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(Options options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Starts the stage threads (not in inline mode) and begins accepting.
+  absl::Status Start();
+  // Stops accepting (Submit answers BUSY/shutting_down), waits for every confirmed transaction
+  // to reach its outcome and settle, up to drain_timeout_ns, then stops the stage threads.
+  DrainReport Stop();
+
+  Confirmation Submit(const Transaction& txn);
+  // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
+  size_t PollOutcomes(Outcome* out, size_t max);
+  std::optional<TransactionStatus> Query(uint64_t id) const;
+
+  bool ReleaseHold(uint64_t account) { return holds_.Release(account); }
+  bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
+  std::vector<uint64_t> Holds() const { return holds_.List(); }
+
+  // Fault injection: the verifier does no work for `duration_ns` from now.
+  void StallVerifier(VerifierId verifier, int64_t duration_ns);
+  // Inline mode: one DoWork turn of each stage; returns the work done.
+  int Step();
+
+  EngineStats Stats() const;
+  const Options& options() const { return options_; }
+  const Clock& clock() const { return *clock_; }
+  // REQUIRES: inline mode, or Stop() returned.
+  const ledger::Ledger& ledger() const { return *ledger_; }
+  const fraud::FraudChecker& fraud_checker() const { return *fraud_; }
+
+ private:
+  explicit Engine(Options options);
+  absl::Status Init();
+  Reason CheckWellFormed(const Transaction& txn) const;
+  bool ShouldHold(const Transaction& txn) const;
+  Confirmation Answer(const Transaction& txn, internal::IngestCounters::Shard& shard,
+                      int64_t now_ns);
+  Confirmation Admit(const Transaction& txn, uint64_t ticket, bool held,
+                     internal::IngestCounters::Shard& shard, int64_t now_ns);
+  Outcome AwaitHeld(InFlightEntry& entry);
+  void WakeStages();
+
+  const Options options_;
+  const Clock* const clock_;
+  const absl::flat_hash_set<uint64_t> watched_accounts_;
+
+  InFlightRing ring_;
+  IdempotencyTable idempotency_;
+  HoldTable holds_;
+  HistoryRing history_;
+  VerdictQueue fraud_verdicts_;
+  VerdictQueue ledger_verdicts_;
+  SettlementQueue settlements_;
+  std::unique_ptr<OutcomeQueue> poll_queue_;
+  std::unique_ptr<fraud::FraudChecker> fraud_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<FraudStage> fraud_stage_;
+  std::unique_ptr<LedgerStage> ledger_stage_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.
+
+  internal::IngestCounters ingest_counters_;
+  std::atomic<bool> accepting_{false};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_ENGINE_H_

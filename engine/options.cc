@@ -1,0 +1,66 @@
+#include "engine/options.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace vouch {
+namespace {
+
+bool IsPowerOfTwo(size_t n) { return n >= 2 && (n & (n - 1)) == 0; }
+
+absl::Status Invalid(std::string_view field, std::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("option ", std::string(field), ": ", std::string(why)));
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyMode> ParsePolicyMode(std::string_view name) {
+  if (name == "async") return PolicyMode::kAsync;
+  if (name == "hybrid") return PolicyMode::kHybrid;
+  if (name == "sync") return PolicyMode::kSync;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown policy mode '", std::string(name), "' (expected async, hybrid or sync)"));
+}
+
+std::string_view PolicyModeName(PolicyMode mode) {
+  switch (mode) {
+    case PolicyMode::kAsync: return "async";
+    case PolicyMode::kHybrid: return "hybrid";
+    case PolicyMode::kSync: return "sync";
+  }
+  return "unknown";
+}
+
+absl::Status Options::Validate() const {
+  if (!IsPowerOfTwo(in_flight_capacity) || in_flight_capacity > (size_t{1} << 24)) {
+    return Invalid("in_flight_capacity", "must be a power of two in [2, 2^24]");
+  }
+  if (idempotency_window < 1024) return Invalid("idempotency_window", "must be >= 1024");
+  if (idempotency_window < in_flight_capacity) {
+    return Invalid("idempotency_window", "must be >= in_flight_capacity");
+  }
+  if (history_capacity < in_flight_capacity) {
+    return Invalid("history_capacity", "must be >= in_flight_capacity");
+  }
+  if (hold_capacity < 2) return Invalid("hold_capacity", "must be >= 2");
+  if (outcome_queue_capacity < 64) return Invalid("outcome_queue_capacity", "must be >= 64");
+  if (fraud_account_capacity < 1) return Invalid("fraud_account_capacity", "must be >= 1");
+  if (ledger_account_capacity < accounts.size()) {
+    return Invalid("ledger_account_capacity", "is smaller than the number of accounts");
+  }
+  if (stage_batch_max < 1 || stage_batch_max > 65536) {
+    return Invalid("stage_batch_max", "must be in [1, 65536]");
+  }
+  if (verification_deadline_ns <= 0) return Invalid("verification_deadline_ns", "must be > 0");
+  if (amount_minor_max <= 0) return Invalid("amount_minor_max", "must be > 0");
+  if (policy.hold_amount_minor_min <= 0) {
+    return Invalid("policy.hold_amount_minor_min", "must be > 0");
+  }
+  for (int cpu : {cpus.fraud, cpus.ledger, cpus.reconcile}) {
+    if (cpu < -1) return Invalid("cpus", "a CPU is -1 (unpinned) or a CPU number");
+  }
+  if (drain_timeout_ns < 0) return Invalid("drain_timeout_ns", "must be >= 0");
+  if (absl::Status status = idle.Validate(); !status.ok()) return status;
+  return fraud_rules.Validate();
+}
+
+}  // namespace vouch

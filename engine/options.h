@@ -1,0 +1,80 @@
+// Engine configuration. Every field has a working default; Validate() refuses bad values with
+// an InvalidArgument status that names the field.
+#ifndef VOUCH_ENGINE_OPTIONS_H_
+#define VOUCH_ENGINE_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/agent/idle_strategy.h"
+#include "engine/types/clock.h"
+#include "verifiers/fraud/fraud_rules.h"
+#include "verifiers/ledger/ledger.h"
+
+namespace vouch {
+
+class OutcomeSink;
+
+// When Submit waits for verification before answering.
+enum class PolicyMode {
+  kAsync,   // Never: confirm at once, verify in the background (the default).
+  kHybrid,  // For risky transactions: above hold_amount_minor_min, or from a watched account.
+  kSync,    // Always: the baseline for benchmarks.
+};
+absl::StatusOr<PolicyMode> ParsePolicyMode(std::string_view name);  // async | hybrid | sync
+std::string_view PolicyModeName(PolicyMode mode);
+
+struct HybridPolicy {
+  PolicyMode mode = PolicyMode::kAsync;
+  int64_t hold_amount_minor_min = 100'000;  // Hybrid: amounts >= this wait (1,000.00).
+  std::vector<uint64_t> watched_accounts;   // Hybrid: transactions from these accounts wait.
+};
+
+struct StageCpus {
+  // -1 leaves a stage unpinned. A CPU outside the process's affinity mask is not an error: the
+  // stage runs unpinned and the runner reports why (this machine may have only 2 cores).
+  int fraud = -1;
+  int ledger = -1;
+  int reconcile = -1;
+};
+
+struct Options {
+  // Capacities. Each bounds memory; overload is refused with BUSY and counted.
+  size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
+  size_t idempotency_window = 1 << 20;   // Recent ids remembered for duplicate detection.
+  size_t history_capacity = 1 << 20;     // Recent sequence numbers kept for Query.
+  size_t hold_capacity = 1 << 16;        // Distinct accounts that can be put on hold.
+  size_t outcome_queue_capacity = 1 << 16;  // Poll mode only.
+  size_t fraud_account_capacity = 1 << 20;  // Per-account fraud state.
+  size_t ledger_account_capacity = 1 << 20;
+  int stage_batch_max = 256;             // Work per DoWork turn, per step.
+
+  // Limits.
+  int64_t verification_deadline_ns = 50'000'000;  // Confirm -> final outcome.
+  int64_t amount_minor_max = 100'000'000;         // Per transaction (1,000,000.00).
+
+  HybridPolicy policy;
+  fraud::FraudRules fraud_rules;
+  std::vector<ledger::AccountSpec> accounts;  // Opened before Start.
+
+  // Threads.
+  bool inline_mode = false;  // Step every stage on the caller's thread (Engine::Step).
+  IdleConfig idle;
+  StageCpus cpus;
+  int64_t drain_timeout_ns = 5'000'000'000;  // Stop() waits this long for outcomes.
+
+  // Outcome delivery: a sink called on the reconciler thread, or (if null) a poll queue.
+  OutcomeSink* outcome_sink = nullptr;
+  // Time source; null means the monotonic clock. Inline tests pass a ManualClock.
+  const Clock* clock = nullptr;
+
+  absl::Status Validate() const;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_OPTIONS_H_

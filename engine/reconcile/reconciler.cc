@@ -1,0 +1,198 @@
+#include "engine/reconcile/reconciler.h"
+
+#include <cassert>
+
+namespace vouch {
+namespace {
+
+VerdictRecord& SlotFor(HistoryRecord& record, VerifierId verifier) {
+  assert(verifier == VerifierId::kFraud || verifier == VerifierId::kLedger);
+  return record.verdicts[static_cast<int>(verifier) - 1];
+}
+
+}  // namespace
+
+Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
+    : ports_(ports), batch_max_(batch_max) {
+  assert(ports.ring && ports.fraud_verdicts && ports.ledger_verdicts && ports.settlements &&
+         ports.holds && ports.history && ports.clock);
+  assert((ports.sink == nullptr) != (ports.poll_queue == nullptr));
+  if (ports.poll_queue != nullptr) {
+    poll_token_ = std::make_unique<moodycamel::ProducerToken>(*ports.poll_queue);
+  }
+}
+
+int Reconciler::DoWork() {
+  const int64_t now_ns = ports_.clock->NowNs();
+  int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
+  work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
+  work += ExpireDeadlines(now_ns);
+  work += EmitInOrder();
+  work += RetireInOrder(now_ns);
+  return work;
+}
+
+int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t now_ns) {
+  int drained = 0;
+  Verdict verdict;
+  while (drained < batch_max_ && queue->try_dequeue(verdict)) {
+    OnVerdict(verdict, now_ns);
+    ++drained;
+  }
+  return drained;
+}
+
+void Reconciler::OnVerdict(const Verdict& verdict, int64_t now_ns) {
+  // The entry cannot have been freed: freeing waits for this very verdict.
+  assert(ports_.ring->IsPublished(verdict.seq));
+  InFlightEntry& entry = ports_.ring->At(verdict.seq);
+  HistoryRecord& record = entry.reconcile.record;
+  assert(record.seq == verdict.seq);
+  VerdictRecord& slot = SlotFor(record, verdict.verifier);
+  assert(!slot.received && "each verifier sends one verdict per sequence number");
+  slot = {true, verdict.pass, record.resolved, verdict.reason, verdict.decided_ns};
+  if (slot.late) {
+    counters_.Add(counters_.late_verdicts);
+  } else {
+    TryResolve(entry, now_ns);
+  }
+  if (verdict.verifier == VerifierId::kLedger && verdict.pass) {
+    entry.reconcile.settle_owed = true;
+    // Decided before the reservation was known (a fraud failure earlier in this turn, or a
+    // timeout): the reservation will be reversed, and the outcome, if not emitted yet, says so.
+    if (record.resolved && record.outcome.kind != OutcomeKind::kVerified) {
+      record.outcome.compensation |= kCompensationReversed;
+    }
+  }
+  ports_.history->Write(record);
+}
+
+void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
+  const HistoryRecord& record = entry.reconcile.record;
+  const VerdictRecord& fraud = record.verdicts[0];
+  const VerdictRecord& ledger = record.verdicts[1];
+  if (fraud.received && !fraud.pass) {
+    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, fraud.reason, now_ns);
+  } else if (ledger.received && !ledger.pass) {
+    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kLedger, ledger.reason, now_ns);
+  } else if (fraud.received && ledger.received) {
+    Resolve(entry, OutcomeKind::kVerified, VerifierId::kNone, Reason::kNone, now_ns);
+  } else if (now_ns >= entry.payload.deadline_ns) {
+    const VerifierId missing = fraud.received ? VerifierId::kLedger : VerifierId::kFraud;
+    Resolve(entry, OutcomeKind::kLateTimeout, missing, Reason::kDeadlineExceeded, now_ns);
+  }
+}
+
+void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier,
+                         Reason reason, int64_t now_ns) {
+  HistoryRecord& record = entry.reconcile.record;
+  assert(!record.resolved);
+  const Transaction& txn = entry.payload.txn;
+  Outcome& outcome = record.outcome;
+  outcome = {txn.id, record.seq, kind, verifier, reason, kCompensationNone, entry.payload.held,
+             txn.source_account, txn.amount_minor, txn.currency, entry.payload.confirmed_ns,
+             now_ns};
+  record.resolved = true;
+  if (kind != OutcomeKind::kVerified && record.verdicts[1].received && record.verdicts[1].pass) {
+    outcome.compensation |= kCompensationReversed;  // Done when the entry retires.
+  }
+  if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud) {
+    if (ports_.holds->Hold(txn.source_account)) {
+      outcome.compensation |= kCompensationAccountHeld;
+      counters_.Add(counters_.holds_placed);
+    } else {
+      counters_.Add(counters_.hold_table_full);
+    }
+  }
+  counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
+  if (kind != OutcomeKind::kVerified) {
+    counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
+  }
+  if (entry.payload.held) {
+    entry.held_outcome = outcome;
+    // release: the submitter that acquires kReady reads a complete held_outcome.
+    entry.held_state.store(HeldState::kReady, std::memory_order_release);
+    entry.held_state.notify_one();
+  }
+}
+
+int Reconciler::ExpireDeadlines(int64_t now_ns) {
+  if (next_expire_ < next_retire_) next_expire_ = next_retire_;
+  int examined = 0;
+  // Deadlines grow with the sequence number (up to clock skew between producers of a few
+  // nanoseconds), so the scan stops at the first live entry that has not expired yet.
+  while (examined < batch_max_ && ports_.ring->IsPublished(next_expire_)) {
+    InFlightEntry& entry = ports_.ring->At(next_expire_);
+    if (!entry.reconcile.record.resolved) {
+      if (now_ns < entry.payload.deadline_ns) break;
+      TryResolve(entry, now_ns);
+      ports_.history->Write(entry.reconcile.record);
+    }
+    ++next_expire_;
+    ++examined;
+  }
+  return examined;
+}
+
+bool Reconciler::Emit(const Outcome& outcome) {
+  if (ports_.sink != nullptr) {
+    ports_.sink->OnOutcome(outcome);
+    return true;
+  }
+  return ports_.poll_queue->try_enqueue(*poll_token_, outcome);
+}
+
+int Reconciler::EmitInOrder() {
+  if (next_emit_ < next_retire_) next_emit_ = next_retire_;
+  int emitted = 0;
+  while (emitted < batch_max_ && ports_.ring->IsPublished(next_emit_)) {
+    InFlightEntry& entry = ports_.ring->At(next_emit_);
+    if (!entry.reconcile.record.resolved) break;
+    if (!Emit(entry.reconcile.record.outcome)) {
+      // The embedder is not polling: hold back rather than drop. The ring then fills and
+      // ingest answers BUSY, so the back-pressure reaches the client.
+      counters_.Add(counters_.emit_stalls);
+      break;
+    }
+    entry.reconcile.emitted = true;
+    ++next_emit_;
+    ++emitted;
+  }
+  return emitted;
+}
+
+int Reconciler::RetireInOrder(int64_t now_ns) {
+  int retired = 0;
+  while (retired < batch_max_ && next_retire_ < next_emit_) {
+    InFlightEntry& entry = ports_.ring->At(next_retire_);
+    ReconcileState& state = entry.reconcile;
+    assert(state.emitted);
+    if (!state.record.verdicts[0].received || !state.record.verdicts[1].received) break;
+    // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
+    if (entry.payload.held &&
+        entry.held_state.load(std::memory_order_acquire) != HeldState::kDone) {
+      break;
+    }
+    if (state.settle_owed) {
+      const bool commit = state.record.outcome.kind == OutcomeKind::kVerified;
+      if (!ports_.settlements->try_enqueue({next_retire_, commit})) break;
+      state.settle_owed = false;
+      if (commit) {
+        counters_.Add(counters_.commits);
+      } else {
+        counters_.Add(counters_.reversals);
+        state.record.compensated_ns = now_ns;
+        ports_.history->Write(state.record);
+      }
+    }
+    ports_.ring->Free(next_retire_);
+    ++next_retire_;
+    ++retired;
+    counters_.Add(counters_.retired);
+  }
+  // release: see retired_below().
+  retired_below_.store(next_retire_, std::memory_order_release);
+  return retired;
+}
+
+}  // namespace vouch

@@ -1,0 +1,113 @@
+// Reconciler: turns the two verdicts of every confirmed transaction into exactly one Outcome.
+//
+// Per DoWork turn it (1) drains both verdict queues, (2) times out transactions whose deadline
+// passed without both verdicts, (3) emits outcomes in sequence order, and (4) retires entries in
+// sequence order: settles the ledger reservation (commit when VERIFIED, reverse otherwise) and
+// frees the ring entry. Outcome rules:
+//   - a failing verdict decides at once: LATE_FAILED(verifier, reason);
+//   - two passing verdicts: VERIFIED;
+//   - deadline reached first: LATE_TIMEOUT(the missing verifier);
+//   - a verdict that arrives after the outcome is recorded as late and never makes a second
+//     outcome; a late ledger reservation is reversed.
+// Compensation: a transaction that is not VERIFIED leaves no money moved (its reservation is
+// reversed), and a fraud failure puts the source account on hold.
+//
+// Thread safety: DoWork runs on the reconciler thread (or the inline stepping thread), which
+// owns every ReconcileState in the ring, the history writes and the counters' writes. The
+// counters may be read from any thread. An OutcomeSink is called on the reconciler thread and
+// must not block.
+#ifndef VOUCH_ENGINE_RECONCILE_RECONCILER_H_
+#define VOUCH_ENGINE_RECONCILE_RECONCILER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "engine/agent/agent.h"
+#include "engine/history/history_ring.h"
+#include "engine/ingest/hold_table.h"
+#include "engine/ring/in_flight_ring.h"
+#include "engine/types/clock.h"
+#include "engine/types/results.h"
+#include "engine/verify/queues.h"
+
+namespace vouch {
+
+// Receives every outcome, on the reconciler thread. Must be fast and must not block.
+class OutcomeSink {
+ public:
+  virtual ~OutcomeSink() = default;
+  virtual void OnOutcome(const Outcome& outcome) = 0;
+};
+
+// Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
+// statistics and publish no other data.
+struct ReconcileCounters {
+  std::atomic<uint64_t> outcomes[4] = {};  // Indexed by OutcomeKind.
+  std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};
+  std::atomic<uint64_t> late_verdicts{0};
+  std::atomic<uint64_t> holds_placed{0};
+  std::atomic<uint64_t> hold_table_full{0};
+  std::atomic<uint64_t> reversals{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> emit_stalls{0};  // Turns the outcome queue was full.
+  std::atomic<uint64_t> retired{0};      // Entries freed: their outcomes are final and settled.
+
+  void Add(std::atomic<uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
+struct ReconcilerPorts {
+  InFlightRing* ring = nullptr;
+  VerdictQueue* fraud_verdicts = nullptr;
+  VerdictQueue* ledger_verdicts = nullptr;
+  SettlementQueue* settlements = nullptr;
+  HoldTable* holds = nullptr;
+  HistoryRing* history = nullptr;
+  OutcomeSink* sink = nullptr;          // Either a sink...
+  OutcomeQueue* poll_queue = nullptr;   // ...or a queue the embedder polls.
+  const Clock* clock = nullptr;
+};
+
+class Reconciler final : public Agent {
+ public:
+  Reconciler(const ReconcilerPorts& ports, int batch_max);
+
+  int DoWork() override;
+  std::string_view role_name() const override { return "vouch-reconcile"; }
+
+  const ReconcileCounters& counters() const { return counters_; }
+  // Sequence numbers below this are retired (their outcome is final and the ledger settled).
+  Sequence retired_below() const {
+    // acquire: pairs with the release in RetireInOrder, so a caller that sees seq retired also
+    // sees everything the reconciler did for it (used by Stop to know the drain is complete).
+    return retired_below_.load(std::memory_order_acquire);
+  }
+
+ private:
+  int DrainVerdicts(VerdictQueue* queue, int64_t now_ns);
+  void OnVerdict(const Verdict& verdict, int64_t now_ns);
+  void TryResolve(InFlightEntry& entry, int64_t now_ns);
+  void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
+               int64_t now_ns);
+  int ExpireDeadlines(int64_t now_ns);
+  int EmitInOrder();
+  bool Emit(const Outcome& outcome);
+  int RetireInOrder(int64_t now_ns);
+
+  const ReconcilerPorts ports_;
+  const int batch_max_;
+  std::unique_ptr<moodycamel::ProducerToken> poll_token_;
+  // Owned by the reconciler thread: next_expire_ >= next_emit_ >= next_retire_ after each turn.
+  Sequence next_expire_ = 1;
+  Sequence next_emit_ = 1;
+  Sequence next_retire_ = 1;
+  std::atomic<Sequence> retired_below_{1};
+  ReconcileCounters counters_;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_RECONCILE_RECONCILER_H_

@@ -1,0 +1,106 @@
+// VerifierStage: the agent that runs one verifier. It walks the in-flight ring in sequence
+// order, checks each published transaction and sends a Verdict to the reconciler.
+//
+// Thread safety: DoWork runs on the stage's own thread (or the inline stepping thread) and is
+// the only code that touches the verifier's state, so verifiers are plain single-threaded
+// classes. StallFor may be called from any thread (fault injection for tests and the demo).
+// cursor() may be read from any thread.
+#ifndef VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
+#define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "engine/agent/agent.h"
+#include "engine/agent/parker.h"
+#include "engine/ring/in_flight_ring.h"
+#include "engine/types/clock.h"
+#include "engine/verify/queues.h"
+#include "verifiers/fraud/fraud_checker.h"
+#include "verifiers/ledger/ledger.h"
+
+namespace vouch {
+
+class VerifierStage : public Agent {
+ public:
+  int DoWork() final;
+  std::string_view role_name() const final { return role_name_; }
+
+  // The verifier does no work until clock time now + duration_ns (a stalled verifier).
+  void StallFor(int64_t duration_ns);
+  // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
+  void SetDownstream(Parker* downstream) { downstream_ = downstream; }
+  // Next sequence number this stage will check.
+  Sequence cursor() const {
+    // relaxed: an observation for metrics and tests; the stage itself reads next_ directly.
+    return cursor_.load(std::memory_order_relaxed);
+  }
+
+ protected:
+  VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
+                VerdictQueue* verdicts, const Clock* clock, int batch_max);
+  // Work the stage does before checking new transactions; returns the work done.
+  virtual int Housekeeping() { return 0; }
+  // False while the verifier cannot take another transaction (back-pressure).
+  virtual bool CanCheck() const { return true; }
+  // Returns Reason::kNone to pass.
+  virtual Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) = 0;
+
+ private:
+  bool SendPending();
+
+  const VerifierId verifier_;
+  const std::string_view role_name_;
+  InFlightRing* const ring_;
+  VerdictQueue* const verdicts_;
+  const Clock* const clock_;
+  const int batch_max_;
+  Sequence next_ = 1;                    // Owned by the stage thread.
+  Parker* downstream_ = nullptr;
+  std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
+  std::atomic<Sequence> cursor_{1};      // Mirror of next_ for other threads.
+  std::atomic<int64_t> stall_until_ns_{0};
+};
+
+class FraudStage final : public VerifierStage {
+ public:
+  FraudStage(fraud::FraudChecker* checker, InFlightRing* ring, VerdictQueue* verdicts,
+             const Clock* clock, int batch_max)
+      : VerifierStage(VerifierId::kFraud, "vouch-fraud", ring, verdicts, clock, batch_max),
+        checker_(checker) {}
+
+ private:
+  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
+    return checker_->Check(payload.txn, payload.confirmed_ns);
+  }
+  fraud::FraudChecker* const checker_;
+};
+
+// Also applies the reconciler's settlements (commit or reverse), which it does first, so that
+// reservations are freed before new ones are made.
+class LedgerStage final : public VerifierStage {
+ public:
+  LedgerStage(ledger::Ledger* ledger, SettlementQueue* settlements, InFlightRing* ring,
+              VerdictQueue* verdicts, const Clock* clock, int batch_max)
+      : VerifierStage(VerifierId::kLedger, "vouch-ledger", ring, verdicts, clock, batch_max),
+        ledger_(ledger),
+        settlements_(settlements),
+        batch_max_(batch_max) {}
+
+ private:
+  int Housekeeping() override;
+  bool CanCheck() const override { return ledger_->HasPendingRoom(); }
+  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
+    return ledger_->Reserve(seq, payload.txn);
+  }
+
+  ledger::Ledger* const ledger_;
+  SettlementQueue* const settlements_;
+  const int batch_max_;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_

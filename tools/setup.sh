@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vouch builds with, if any is missing. Idempotent: when all are
+# present it does nothing (no apt-get update, no network).
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap
+  g++
+  libabsl-dev
+  libbenchmark-dev
+  libconcurrentqueue-dev
+  libgmock-dev
+  libgtest-dev
+  libprotobuf-dev
+  libreaderwriterqueue-dev
+  protobuf-compiler
+  python3-protobuf
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

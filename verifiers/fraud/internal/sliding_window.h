@@ -1,0 +1,88 @@
+// A per-account sliding-window count and amount sum, kept in kVelocityBucketCount sub-buckets.
+//
+// The engine timeline is cut into buckets `bucket_ns` wide (the caller picks window_ns / 8,
+// rounded down). Totals cover the current bucket and the 7 before it, so a transaction
+// counts for at least 7/8 of the window and never longer than the window. The error is one
+// sided: a burst can be under-counted by the transactions of one bucket (those between 7/8 and
+// 8/8 of the window old), but nothing older than the window is ever counted. We prefer a miss
+// to a false failure because a fraud failure puts the customer's account on hold.
+#ifndef VOUCH_VERIFIERS_FRAUD_INTERNAL_SLIDING_WINDOW_H_
+#define VOUCH_VERIFIERS_FRAUD_INTERNAL_SLIDING_WINDOW_H_
+
+#include <array>
+#include <cassert>
+#include <cstdint>
+#include <limits>
+
+#include "verifiers/fraud/internal/state_hasher.h"
+
+namespace vouch::fraud::internal {
+
+inline constexpr int kVelocityBucketCount = 8;
+// A power of two, so the slot of a bucket is a mask, not a division.
+static_assert((kVelocityBucketCount & (kVelocityBucketCount - 1)) == 0);
+
+class SlidingWindow {
+ public:
+  struct Totals {
+    uint64_t count = 0;
+    int64_t amount_minor = 0;  // Saturates at INT64_MAX instead of overflowing.
+  };
+
+  // Adds one transaction to bucket `epoch` (engine time / bucket_ns) and returns the totals of
+  // the window ending there, this transaction included.
+  // REQUIRES: epoch >= 0 and >= every epoch added before (the account clock never goes back).
+  Totals Add(int64_t epoch, int64_t amount_minor) {
+    assert(epoch >= 0);
+    const int slot = static_cast<int>(epoch & (kVelocityBucketCount - 1));
+    if (epochs_[slot] != epoch) {  // The slot still holds a bucket that has left the window.
+      assert(epochs_[slot] < epoch);
+      epochs_[slot] = epoch;
+      counts_[slot] = 0;
+      amounts_minor_[slot] = 0;
+    }
+    counts_[slot] = counts_[slot] == kCountMax ? kCountMax : counts_[slot] + 1;
+    amounts_minor_[slot] = SaturatingAdd(amounts_minor_[slot], amount_minor);
+    return TotalsSince(epoch - kVelocityBucketCount + 1);
+  }
+
+  // Forgets every transaction (the bucket width changed, so the epochs mean nothing now).
+  void Clear() { *this = SlidingWindow{}; }
+
+  void HashInto(StateHasher& hasher) const {
+    for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
+      hasher.Add(epochs_[slot]);
+      hasher.Add(uint64_t{counts_[slot]});
+      hasher.Add(amounts_minor_[slot]);
+    }
+  }
+
+ private:
+  static constexpr uint32_t kCountMax = std::numeric_limits<uint32_t>::max();
+
+  static int64_t SaturatingAdd(int64_t sum, int64_t amount) {
+    assert(sum >= 0 && amount >= 0);
+    const int64_t room = std::numeric_limits<int64_t>::max() - sum;
+    return amount > room ? std::numeric_limits<int64_t>::max() : sum + amount;
+  }
+
+  Totals TotalsSince(int64_t epoch_first) const {
+    Totals totals;
+    for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
+      if (epochs_[slot] < epoch_first) continue;
+      totals.count += counts_[slot];
+      totals.amount_minor = SaturatingAdd(totals.amount_minor, amounts_minor_[slot]);
+    }
+    return totals;
+  }
+
+  // Slot i holds the bucket whose epoch is ≡ i (mod kVelocityBucketCount). Counts of a never
+  // used slot are 0, so its epoch of 0 adds nothing to any total.
+  std::array<int64_t, kVelocityBucketCount> epochs_{};
+  std::array<uint32_t, kVelocityBucketCount> counts_{};
+  std::array<int64_t, kVelocityBucketCount> amounts_minor_{};
+};
+
+}  // namespace vouch::fraud::internal
+
+#endif  // VOUCH_VERIFIERS_FRAUD_INTERNAL_SLIDING_WINDOW_H_

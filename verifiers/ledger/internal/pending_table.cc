@@ -1,0 +1,80 @@
+#include "verifiers/ledger/internal/pending_table.h"
+
+#include <bit>
+#include <cassert>
+
+namespace vouch::ledger::internal {
+namespace {
+
+// 2^64 / golden ratio: consecutive keys land far apart, so ordered runs do not form clusters.
+constexpr uint64_t kFibonacciMultiplier = 0x9E3779B97F4A7C15ull;
+
+// Keeps 2 * capacity from overflowing and the slot array addressable.
+constexpr size_t kCapacityMax = size_t{1} << 40;
+
+size_t SlotCount(size_t capacity) {
+  assert(capacity <= kCapacityMax);
+  return std::bit_ceil(capacity < 1 ? size_t{2} : 2 * capacity);
+}
+
+}  // namespace
+
+PendingTable::PendingTable(size_t capacity)
+    : capacity_(capacity),
+      mask_(SlotCount(capacity) - 1),
+      shift_(64 - std::countr_zero(SlotCount(capacity))),
+      slots_(SlotCount(capacity)) {}
+
+size_t PendingTable::Home(Sequence seq) const {
+  return static_cast<size_t>((seq * kFibonacciMultiplier) >> shift_);
+}
+
+size_t PendingTable::SlotOf(Sequence seq) const {
+  assert(seq != 0);
+  // Terminates: the load factor is at most 1/2, so an empty slot always ends the probe.
+  for (size_t slot = Home(seq);; slot = Next(slot)) {
+    if (slots_[slot].seq == seq) return slot;
+    if (slots_[slot].seq == 0) return slots_.size();
+  }
+}
+
+void PendingTable::Insert(const Reservation& reservation) {
+  assert(reservation.seq != 0);
+  assert(HasRoom());
+  size_t slot = Home(reservation.seq);
+  for (; slots_[slot].seq != 0; slot = Next(slot)) {
+    assert(slots_[slot].seq != reservation.seq);  // Already pending: a caller bug.
+  }
+  slots_[slot] = reservation;
+  ++size_;
+}
+
+const Reservation* PendingTable::Find(Sequence seq) const {
+  const size_t slot = SlotOf(seq);
+  return slot == slots_.size() ? nullptr : &slots_[slot];
+}
+
+Reservation PendingTable::Take(Sequence seq) {
+  const size_t slot = SlotOf(seq);
+  assert(slot != slots_.size());  // Settling something never reserved (or settled twice).
+  const Reservation taken = slots_[slot];
+  EraseSlot(slot);
+  --size_;
+  return taken;
+}
+
+// Backward-shift deletion: walk the rest of the cluster and move back every entry whose home
+// does not lie between the hole and its slot, so no probe for it ever stops early at the hole.
+void PendingTable::EraseSlot(size_t hole) {
+  for (size_t slot = Next(hole); slots_[slot].seq != 0; slot = Next(slot)) {
+    const size_t home_distance = (slot - Home(slots_[slot].seq)) & mask_;
+    const size_t hole_distance = (slot - hole) & mask_;
+    if (home_distance >= hole_distance) {
+      slots_[hole] = slots_[slot];
+      hole = slot;
+    }
+  }
+  slots_[hole] = Reservation{};
+}
+
+}  // namespace vouch::ledger::internal

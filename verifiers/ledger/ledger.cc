@@ -1,0 +1,244 @@
+#include "verifiers/ledger/ledger.h"
+
+#include <cassert>
+#include <initializer_list>
+
+#include "absl/strings/str_format.h"
+
+namespace vouch::ledger {
+namespace {
+
+// Room for every supported currency, so books_ does not grow in practice.
+constexpr size_t kBooksReserved = 16;
+
+// Checks one spec on its own; OpenAccount then checks it against the ledger.
+absl::Status ValidateSpec(const AccountSpec& spec) {
+  if (spec.id == 0) return absl::InvalidArgumentError("account id 0 is reserved");
+  if (!IsSupportedCurrency(spec.currency)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("account %d: unsupported currency %#x", spec.id, spec.currency));
+  }
+  if (spec.overdraft_limit_minor < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("account %d: negative overdraft limit", spec.id));
+  }
+  // Opening below the limit would break "no balance below its limit" before the first posting.
+  if (spec.balance_minor < -spec.overdraft_limit_minor) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("account %d: balance %d is below its overdraft limit %d", spec.id,
+                        spec.balance_minor, spec.overdraft_limit_minor));
+  }
+  return absl::OkStatus();
+}
+
+// splitmix64's finalizer: a fixed function, so StateHash agrees across processes and builds
+// (absl::Hash is salted per process and cannot serve replay comparisons).
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 27;
+  x *= 0x94D049BB133111EBull;
+  x ^= x >> 31;
+  return x;
+}
+
+// Hash of one record; `tag` keeps records of different kinds apart.
+uint64_t HashRecord(uint64_t tag, std::initializer_list<uint64_t> words) {
+  uint64_t h = Mix(tag);
+  for (uint64_t word : words) h = Mix(h ^ word);
+  return h;
+}
+
+enum RecordTag : uint64_t { kAccountTag = 1, kClearingTag = 2, kPendingTag = 3 };
+
+}  // namespace
+
+Ledger::Ledger(size_t account_capacity, size_t pending_capacity)
+    : account_capacity_(account_capacity), pending_(pending_capacity) {
+  assert(account_capacity < kNoAccount);  // Indices are uint32 and kNoAccount is reserved.
+  accounts_.reserve(account_capacity);
+  index_by_id_.reserve(account_capacity);
+  books_.reserve(kBooksReserved);
+}
+
+absl::Status Ledger::OpenAccount(const AccountSpec& spec) {
+  if (absl::Status status = ValidateSpec(spec); !status.ok()) return status;
+  if (index_by_id_.contains(spec.id)) {
+    return absl::AlreadyExistsError(absl::StrFormat("account %d is already open", spec.id));
+  }
+  if (accounts_.size() >= account_capacity_) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("account capacity %d reached", account_capacity_));
+  }
+  // Both terms are >= 0 (ValidateSpec), so only a too-large sum can overflow.
+  const CurrencyBook* existing = FindBook(spec.currency);
+  int64_t reach_minor;
+  if (__builtin_add_overflow(spec.balance_minor, spec.overdraft_limit_minor, &reach_minor) ||
+      __builtin_add_overflow(reach_minor, existing ? existing->reach_minor : 0, &reach_minor)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("account %d: balances in its currency could overflow int64", spec.id));
+  }
+
+  CurrencyBook& book = BookFor(spec.currency);
+  book.reach_minor = reach_minor;
+  // Cannot overflow: |total| <= reach_minor, which fits in int64.
+  book.total_opened_minor += spec.balance_minor;
+  book.total_minor += spec.balance_minor;
+  index_by_id_.emplace(spec.id, static_cast<uint32_t>(accounts_.size()));
+  accounts_.push_back(Account{
+      .id = spec.id,
+      .balance_minor = spec.balance_minor,
+      .overdraft_limit_minor = spec.overdraft_limit_minor,
+      .currency = spec.currency,
+      .book_index = book.clearing.book_index,
+  });
+  return absl::OkStatus();
+}
+
+Reason Ledger::Reserve(Sequence seq, const Transaction& txn) {
+  assert(seq != 0);
+  assert(HasPendingRoom());
+  const uint32_t source_index = IndexOf(txn.source_account);
+  const uint32_t destination_index = IndexOf(txn.destination_account);
+  if (source_index == kNoAccount || destination_index == kNoAccount) {
+    return Reason::kUnknownAccount;
+  }
+  Account& source = accounts_[source_index];
+  if (txn.currency != source.currency || txn.currency != accounts_[destination_index].currency) {
+    return Reason::kCurrencyMismatch;
+  }
+  if (txn.amount_minor <= 0) return Reason::kMalformedAmount;
+  if (!CanDebit(source, txn.amount_minor)) return Reason::kInsufficientFunds;
+
+  CurrencyBook& book = books_[source.book_index];
+  pending_.Insert({.seq = seq,
+                   .amount_minor = txn.amount_minor,
+                   .source_index = source_index,
+                   .destination_index = destination_index});
+  book.pending_minor += txn.amount_minor;  // Tracks the clearing balance, so it cannot overflow.
+  Post(source, book.clearing, txn.amount_minor);
+  assert(book.clearing.balance_minor == book.pending_minor);
+  return Reason::kNone;
+}
+
+void Ledger::Commit(Sequence seq) { Settle(seq, /*to_destination=*/true); }
+
+void Ledger::Void(Sequence seq) { Settle(seq, /*to_destination=*/false); }
+
+void Ledger::Settle(Sequence seq, bool to_destination) {
+  const internal::Reservation reservation = pending_.Take(seq);
+  Account& to =
+      accounts_[to_destination ? reservation.destination_index : reservation.source_index];
+  CurrencyBook& book = books_[to.book_index];
+  book.pending_minor -= reservation.amount_minor;
+  Post(book.clearing, to, reservation.amount_minor);
+  assert(book.clearing.balance_minor == book.pending_minor);
+}
+
+bool Ledger::CanDebit(const Account& account, int64_t amount_minor) {
+  // The amount may be anything up to INT64_MAX: an overflowing difference is far below any limit.
+  int64_t balance_after_minor;
+  return !__builtin_sub_overflow(account.balance_minor, amount_minor, &balance_after_minor) &&
+         balance_after_minor >= -account.overdraft_limit_minor;
+}
+
+void Ledger::Post(Account& debit, Account& credit, int64_t amount_minor) {
+  assert(amount_minor > 0);
+  assert(&debit != &credit);
+  assert(debit.book_index == credit.book_index);  // Double entry holds within one currency.
+  const int64_t debit_before_minor = debit.balance_minor;
+  const int64_t credit_before_minor = credit.balance_minor;
+  // Neither can overflow while invariants 3 and 4 (see ledger.h) hold; the asserts prove it.
+  [[maybe_unused]] const bool debit_overflow =
+      __builtin_sub_overflow(debit.balance_minor, amount_minor, &debit.balance_minor);
+  [[maybe_unused]] const bool credit_overflow =
+      __builtin_add_overflow(credit.balance_minor, amount_minor, &credit.balance_minor);
+  assert(!debit_overflow && !credit_overflow);
+  assert(debit.balance_minor >= -debit.overdraft_limit_minor);
+  ++postings_;
+
+  // Equal debit and credit: the balances' actual changes must cancel, leaving the total as opened.
+  CurrencyBook& book = books_[debit.book_index];
+  book.total_minor +=
+      (debit.balance_minor - debit_before_minor) + (credit.balance_minor - credit_before_minor);
+  assert(book.total_minor == book.total_opened_minor);
+}
+
+uint32_t Ledger::IndexOf(uint64_t account) const {
+  const auto it = index_by_id_.find(account);
+  return it == index_by_id_.end() ? kNoAccount : it->second;
+}
+
+size_t Ledger::BookIndexOf(CurrencyCode currency) const {
+  size_t index = 0;
+  while (index < books_.size() && books_[index].currency != currency) ++index;
+  return index;
+}
+
+const Ledger::CurrencyBook* Ledger::FindBook(CurrencyCode currency) const {
+  const size_t index = BookIndexOf(currency);
+  return index == books_.size() ? nullptr : &books_[index];
+}
+
+Ledger::CurrencyBook& Ledger::BookFor(CurrencyCode currency) {
+  const size_t index = BookIndexOf(currency);
+  if (index == books_.size()) {
+    books_.push_back(CurrencyBook{
+        .currency = currency,
+        .clearing = Account{.currency = currency, .book_index = static_cast<uint32_t>(index)},
+    });
+  }
+  return books_[index];
+}
+
+AccountView Ledger::View(const Account& account) {
+  return AccountView{
+      .id = account.id,
+      .currency = account.currency,
+      .balance_minor = account.balance_minor,
+      .overdraft_limit_minor = account.overdraft_limit_minor,
+  };
+}
+
+std::optional<AccountView> Ledger::Find(uint64_t account) const {
+  const uint32_t index = IndexOf(account);
+  if (index == kNoAccount) return std::nullopt;
+  return View(accounts_[index]);
+}
+
+int64_t Ledger::TotalMinor(CurrencyCode currency) const {
+  const CurrencyBook* book = FindBook(currency);
+  return book == nullptr ? 0 : book->total_minor;
+}
+
+int64_t Ledger::ClearingMinor(CurrencyCode currency) const {
+  const CurrencyBook* book = FindBook(currency);
+  return book == nullptr ? 0 : book->clearing.balance_minor;
+}
+
+void Ledger::ForEachAccount(absl::FunctionRef<void(const AccountView&)> fn) const {
+  for (const Account& account : accounts_) fn(View(account));
+}
+
+// Records are combined by addition, which does not depend on order: not on the order accounts
+// were opened, nor on where a reservation sits in the pending table.
+uint64_t Ledger::StateHash() const {
+  uint64_t hash = 0;
+  for (const Account& account : accounts_) {
+    hash += HashRecord(kAccountTag,
+                       {account.id, account.currency, static_cast<uint64_t>(account.balance_minor),
+                        static_cast<uint64_t>(account.overdraft_limit_minor)});
+  }
+  for (const CurrencyBook& book : books_) {
+    hash += HashRecord(kClearingTag,
+                       {book.currency, static_cast<uint64_t>(book.clearing.balance_minor)});
+  }
+  pending_.ForEach([&](const internal::Reservation& reservation) {
+    hash += HashRecord(kPendingTag, {reservation.seq, accounts_[reservation.source_index].id,
+                                     accounts_[reservation.destination_index].id,
+                                     static_cast<uint64_t>(reservation.amount_minor)});
+  });
+  return Mix(hash);
+}
+
+}  // namespace vouch::ledger
