@@ -1,100 +1,141 @@
 #include "engine/agent/agent_runner.h"
 
-#include <pthread.h>
 #include <sched.h>
 
-#include <chrono>
-#include <string>
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/types/clock.h"
 
 namespace vouch {
 namespace {
 
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+// Where the agent thread will run; decided before it is created.
+struct PinPlan {
+  bool pinned = false;
+  std::string note;
+};
+
+// "0-1,4" for a set of cpus {0, 1, 4}.
+std::string FormatCpuSet(const cpu_set_t& set) {
+  std::string out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    int last = cpu;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    absl::StrAppendFormat(&out, out.empty() ? "%d" : ",%d", cpu);
+    if (last > cpu) absl::StrAppendFormat(&out, "-%d", last);
+    cpu = last;
+  }
+  return out;
+}
+
+PinPlan PlanPin(int cpu) {
+  if (cpu < 0) return {false, "unpinned: no cpu requested"};
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    return {false, absl::StrFormat("unpinned: sched_getaffinity failed: %s", strerror(errno))};
+  }
+  if (cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &allowed)) {
+    return {false, absl::StrFormat("unpinned: cpu %d is not in this process's affinity mask {%s}",
+                                   cpu, FormatCpuSet(allowed))};
+  }
+  return {true, absl::StrFormat("pinned to cpu %d", cpu)};
+}
+
+// Applies a pin plan to the attributes of the thread about to be created.
+void ApplyPin(int cpu, pthread_attr_t* attr, PinPlan* plan) {
+  if (!plan->pinned) return;
+  cpu_set_t only;
+  CPU_ZERO(&only);
+  CPU_SET(cpu, &only);
+  const int error = pthread_attr_setaffinity_np(attr, sizeof(only), &only);
+  if (error != 0) {
+    *plan = {false, absl::StrFormat("unpinned: cannot pin to cpu %d: %s", cpu, strerror(error))};
+  }
 }
 
 }  // namespace
 
 AgentRunner::AgentRunner(Agent* agent, const IdleConfig& idle, int cpu)
-    : agent_(agent), idle_config_(idle), cpu_(cpu) {}
+    : agent_(agent), idle_config_(idle), cpu_(cpu) {
+  assert(agent_ != nullptr);
+  assert(agent_->role_name().size() <= kThreadNameLengthMax);
+}
 
 AgentRunner::~AgentRunner() { Stop(); }
 
 absl::Status AgentRunner::Start() {
-  if (thread_.joinable()) return absl::FailedPreconditionError("agent runner already started");
-  if (absl::Status status = idle_config_.Validate(); !status.ok()) return status;
-  try {
-    thread_ = std::thread([this] { Run(); });
-  } catch (const std::system_error& error) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start thread ", std::string(agent_->role_name()), ": ", error.what()));
+  if (started_) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("agent '%s' was already started", agent_->role_name()));
   }
-  // acquire: pairs with Run's release; pin_note_ is written before it.
-  while (!started_.load(std::memory_order_acquire)) std::this_thread::yield();
+  if (absl::Status valid = idle_config_.Validate(); !valid.ok()) return valid;
+
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  PinPlan plan = PlanPin(cpu_);
+  ApplyPin(cpu_, &attr, &plan);
+  const int error = pthread_create(&thread_, &attr, &AgentRunner::ThreadMain, this);
+  pthread_attr_destroy(&attr);
+  if (error != 0) {
+    return absl::ErrnoToStatus(
+        error, absl::StrFormat("cannot start the thread of agent '%s'", agent_->role_name()));
+  }
+  started_ = true;
+  pinned_ = plan.pinned;
+  pin_note_ = std::move(plan.note);
   return absl::OkStatus();
 }
 
 void AgentRunner::Stop() {
-  if (!thread_.joinable()) return;
-  // seq_cst: Dekker's store before Unpark, so a thread about to park sees it (see parker.h).
+  if (!started_ || joined_) return;
+  assert(!pthread_equal(thread_, pthread_self()));
+  // seq_cst: the producer's publication in the Parker protocol (parker.h); the "work" is the stop.
   stop_.store(true, std::memory_order_seq_cst);
   parker_.Unpark();
-  thread_.join();
+  [[maybe_unused]] const int error = pthread_join(thread_, nullptr);
+  assert(error == 0);
+  joined_ = true;
 }
 
-void AgentRunner::NameAndPin() {
-  const std::string name(agent_->role_name().substr(0, kThreadNameLengthMax));
-  pthread_setname_np(pthread_self(), name.c_str());
-  if (cpu_ < 0) {
-    pin_note_ = "unpinned (no CPU configured)";
-    return;
-  }
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || cpu_ >= CPU_SETSIZE ||
-      !CPU_ISSET(cpu_, &allowed)) {
-    pin_note_ = absl::StrCat("unpinned: CPU ", cpu_, " is not available to this process");
-    return;
-  }
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu_, &one);
-  if (pthread_setaffinity_np(pthread_self(), sizeof(one), &one) != 0) {
-    pin_note_ = absl::StrCat("unpinned: pinning to CPU ", cpu_, " failed");
-    return;
-  }
-  pin_note_ = absl::StrCat("pinned to CPU ", cpu_);
-  pinned_.store(true, std::memory_order_release);  // release: see pinned().
-}
-
-int AgentRunner::Turn() {
-  const int64_t start_ns = NowNs();
-  const int work = agent_->DoWork();
-  if (work > 0) {
-    const int64_t elapsed_ns = NowNs() - start_ns;
-    // relaxed (both): single-writer statistics.
-    if (elapsed_ns > duty_cycle_max_ns_.load(std::memory_order_relaxed)) {
-      duty_cycle_max_ns_.store(elapsed_ns, std::memory_order_relaxed);
-    }
-    work_total_.store(work_total_.load(std::memory_order_relaxed) + work,
-                      std::memory_order_relaxed);
-  }
-  return work;
+void* AgentRunner::ThreadMain(void* runner) {
+  static_cast<AgentRunner*>(runner)->Run();
+  return nullptr;
 }
 
 void AgentRunner::Run() {
-  NameAndPin();
-  started_.store(true, std::memory_order_release);  // release: pin_note_ is written.
+  // Named here rather than by Start() so that every DoWork() already runs under the name.
+  char name[kThreadNameLengthMax + 1] = {};
+  agent_->role_name().copy(name, kThreadNameLengthMax);  // Truncates only if asserts are off.
+  [[maybe_unused]] const int error = pthread_setname_np(pthread_self(), name);
+  assert(error == 0);
+
   IdleStrategy idle(idle_config_, &parker_);
-  // seq_cst: the stop flag is part of the parking re-check (see Stop).
-  auto look_for_work = [this] { return stop_.load(std::memory_order_seq_cst) ? 1 : Turn(); };
-  while (!stop_.load(std::memory_order_relaxed)) {  // relaxed: the re-check above orders it.
-    const int work = Turn();
-    idle.Idle(work, look_for_work);
+  const MonotonicClock* clock = MonotonicClock::Default();
+  while (!stop_requested()) {
+    const int64_t start_ns = clock->NowNs();
+    const int work_count = agent_->DoWork();
+    RecordTurn(clock->NowNs() - start_ns, work_count);
+    idle.Idle(work_count);
+  }
+}
+
+void AgentRunner::RecordTurn(int64_t duration_ns, int work_count) {
+  assert(work_count >= 0);
+  // relaxed (all four): single-writer statistics that publish no other data. Load-then-store
+  // rather than a read-modify-write: this thread is the only writer.
+  if (duration_ns > duty_cycle_max_ns_.load(std::memory_order_relaxed)) {
+    duty_cycle_max_ns_.store(duration_ns, std::memory_order_relaxed);
+  }
+  if (work_count > 0) {
+    work_total_.store(work_total_.load(std::memory_order_relaxed) + work_count,
+                      std::memory_order_relaxed);
   }
 }
 

@@ -1,19 +1,23 @@
-// AgentRunner: runs one Agent on its own thread: loop { work = DoWork(); idle.Idle(work); }.
+// AgentRunner: runs one Agent on its own thread: loop { n = DoWork(); idle.Idle(n); } until Stop().
 //
-// The thread is named after the agent's role (visible in top -H, perf and gdb) and pinned to
-// `cpu` when that CPU is in the process's affinity mask. Otherwise it runs unpinned and
-// pin_note() says why: on a 2-core machine several stages share cores, and that is not an
-// error.
+// Thread safety: the constructor, Start(), Stop() and the destructor are called by one owning
+// thread. parker() is for producers on any thread (see parker.h). pinned() and pin_note() are set
+// by Start() before the agent thread exists and are constant after it; read them once Start() has
+// returned. duty_cycle_max_ns() and work_total() are single-writer counters of the agent thread,
+// readable from any thread at any time (a recent value, not a snapshot of both).
 //
-// Thread safety: Start and Stop are called by the owner thread, not concurrently. parker() may
-// be used by any thread (producers call Unpark). The statistics may be read from any thread.
+// The agent thread is named after Agent::role_name(). It is pinned to `cpu` when cpu >= 0 and the
+// cpu is in the starting thread's affinity mask (which new threads inherit); otherwise it runs
+// unpinned and pin_note() says why. Several agents may share a cpu: with the default backoff idle
+// strategy they yield and park rather than spin, so more agents than cores work.
 #ifndef VOUCH_ENGINE_AGENT_AGENT_RUNNER_H_
 #define VOUCH_ENGINE_AGENT_AGENT_RUNNER_H_
+
+#include <pthread.h>
 
 #include <atomic>
 #include <cstdint>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "engine/agent/agent.h"
@@ -24,44 +28,69 @@ namespace vouch {
 
 class AgentRunner {
  public:
+  // REQUIRES: agent outlives the runner; agent->role_name() has at most kThreadNameLengthMax
+  // characters. cpu < 0 means "do not pin".
   AgentRunner(Agent* agent, const IdleConfig& idle, int cpu);
-  ~AgentRunner();
+  ~AgentRunner();  // Stops the agent if it is running.
   AgentRunner(const AgentRunner&) = delete;
   AgentRunner& operator=(const AgentRunner&) = delete;
 
-  absl::Status Start();
-  // Asks the loop to end, wakes it, joins. Idempotent.
+  // Starts the agent thread. kFailedPrecondition if already started (a runner runs once),
+  // kInvalidArgument for a bad IdleConfig, the pthread_create error (e.g. kResourceExhausted)
+  // if the thread cannot be created.
+  [[nodiscard]] absl::Status Start();
+
+  // Asks the agent to stop, wakes it if parked, and joins it. The DoWork() in progress completes.
+  // Idempotent; a no-op before Start(). REQUIRES: not called from the agent thread.
   void Stop();
 
+  // Producers call parker()->Unpark() after publishing work for this agent.
   Parker* parker() { return &parker_; }
-  bool pinned() const { return pinned_.load(std::memory_order_acquire); }  // acquire: see Run.
-  // Set once by the agent thread before `started_`; read after Start returned.
+
+  bool pinned() const { return pinned_; }
   std::string pin_note() const { return pin_note_; }
-  // Longest single DoWork() turn so far (duty-cycle maximum).
+
+  // The longest single DoWork() call so far, in ns.
   int64_t duty_cycle_max_ns() const {
     return duty_cycle_max_ns_.load(std::memory_order_relaxed);  // relaxed: a statistic.
   }
+  // The sum of DoWork() results so far.
   uint64_t work_total() const {
     return work_total_.load(std::memory_order_relaxed);  // relaxed: a statistic.
   }
 
  private:
+  static void* ThreadMain(void* runner);
   void Run();
-  void NameAndPin();
-  int Turn();
+  void RecordTurn(int64_t duration_ns, int work_count);
+  bool stop_requested() const {
+    // seq_cst: the agent's look for work in the Parker protocol (parker.h), with Stop() as the
+    // producer; without it a Stop() could miss an agent that is about to park. A MOV on x86-64.
+    return stop_.load(std::memory_order_seq_cst);
+  }
 
+  // Constant after construction.
   Agent* const agent_;
   const IdleConfig idle_config_;
   const int cpu_;
-  Parker parker_;
-  std::thread thread_;
-  std::string pin_note_;
-  std::atomic<bool> started_{false};
-  std::atomic<bool> pinned_{false};
+
+  // Owning thread only; pinned_ and pin_note_ are written before the agent thread exists.
+  pthread_t thread_{};
+  bool started_ = false;
+  bool joined_ = false;
+  bool pinned_ = false;
+  std::string pin_note_ = "not started";
+
+  // Written once by Stop(), read by the agent thread on every turn.
   std::atomic<bool> stop_{false};
-  // Written only by the agent thread.
-  std::atomic<int64_t> duty_cycle_max_ns_{0};
+
+  // Written only by the agent thread. alignas(64): on their own cache line, so that threads
+  // polling them do not slow the agent's read of stop_ or producers' reads of the Parker.
+  alignas(64) std::atomic<int64_t> duty_cycle_max_ns_{0};
   std::atomic<uint64_t> work_total_{0};
+
+  // Shared with producers; aligned to its own cache line by its type.
+  Parker parker_;
 };
 
 }  // namespace vouch

@@ -1,20 +1,21 @@
-// IdleStrategy: what an agent thread does after a turn of DoWork() found nothing.
+// IdleStrategy: what an agent does on a turn where DoWork() found nothing.
 //
-//   kBusySpin     spin with a pause instruction: lowest wake-up latency, burns a core.
-//   kYield        sched_yield: gives the core to other runnable threads, still 100% busy.
-//   kBackoffPark  spin spins_max turns, then yield yields_max turns, then park on the Parker
-//                 with a timeout doubling from park_min_ns to park_max_ns. The default: on a
-//                 machine with fewer cores than threads it costs nothing while idle, and a
-//                 producer's Unpark() ends the park at once.
+// Thread safety: an IdleStrategy belongs to the one thread that runs its agent; it is not
+// thread-safe. Its Parker may be shared with producers (see parker.h). IdleConfig is a plain value.
 //
-// Thread safety: an IdleStrategy belongs to one agent thread.
+// Backoff (IdleKind::kBackoffPark), after each turn without work:
+//   spin  : the first spins_max turns busy-spin with a pause instruction (wake-up latency ~ns);
+//   yield : the next yields_max turns call sched_yield (lets another thread have the core);
+//   park  : then every turn parks, for park_min_ns doubling up to park_max_ns per turn.
+// A turn with work resets the backoff. When the next idle turn would park, the strategy has
+// already armed the Parker (step 1 of its protocol), so the agent's next DoWork() is the re-check
+// for work and a producer's Unpark() cannot be lost. Without a Parker, parking is a nanosleep.
 #ifndef VOUCH_ENGINE_AGENT_IDLE_STRATEGY_H_
 #define VOUCH_ENGINE_AGENT_IDLE_STRATEGY_H_
 
 #include <cstdint>
 #include <string_view>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/agent/parker.h"
@@ -23,42 +24,57 @@ namespace vouch {
 
 enum class IdleKind { kBusySpin, kYield, kBackoffPark };
 
-absl::StatusOr<IdleKind> ParseIdleKind(std::string_view name);  // busy_spin|yield|backoff_park
+// "busy_spin" | "yield" | "backoff_park"; kInvalidArgument names the accepted values.
+absl::StatusOr<IdleKind> ParseIdleKind(std::string_view name);
 std::string_view IdleKindName(IdleKind kind);
 
 struct IdleConfig {
+  // Default: does not burn a core, so it is safe with more agents than cores.
   IdleKind kind = IdleKind::kBackoffPark;
-  int spins_max = 100;
-  int yields_max = 50;
-  int64_t park_min_ns = 1'000;
+  int spins_max = 100;  // Backoff: idle turns that busy-spin.
+  int yields_max = 50;  // Then idle turns that sched_yield.
+  int64_t park_min_ns = 1'000;  // Then park, doubling from min to max.
   int64_t park_max_ns = 1'000'000;
 
-  absl::Status Validate() const;
+  // kInvalidArgument for a negative count, a non-positive park time, or min > max.
+  [[nodiscard]] absl::Status Validate() const;
 };
+
+// The backoff phase that the next Idle(0) runs. kBusySpin always spins; kYield always yields.
+enum class IdlePhase { kSpin, kYield, kPark };
 
 class IdleStrategy {
  public:
-  enum class Phase { kSpinning, kYielding, kParking };
-
-  // `parker` may be null: parking then sleeps for the timeout without early wake-up.
+  // REQUIRES: config.Validate().ok(). `parker` may be null (parking then sleeps for the whole
+  // timeout); otherwise it must outlive this strategy.
   IdleStrategy(const IdleConfig& config, Parker* parker);
+  IdleStrategy(const IdleStrategy&) = delete;
+  IdleStrategy& operator=(const IdleStrategy&) = delete;
 
-  // Called after each turn with the work it did. Work resets the backoff. With no work it
-  // spins, yields or parks. Before parking it arms the Parker and calls `look_for_work` once
-  // more (the parking protocol in parker.h); returns the work that call found (0 otherwise).
-  int Idle(int work_count, absl::FunctionRef<int()> look_for_work);
+  // Called after every DoWork() with its result. work_count > 0 resets the backoff; 0 spins,
+  // yields or parks. REQUIRES: work_count >= 0.
+  void Idle(int work_count);
+
+  // Back to the start of the backoff, as after a turn with work.
   void Reset();
 
-  Phase phase() const;
-  int64_t park_ns() const { return park_ns_; }
+  // Observers, for tests and diagnostics.
+  IdlePhase phase() const;
+  int64_t park_ns() const { return park_ns_; }  // The next park's timeout.
 
  private:
-  int Park(absl::FunctionRef<int()> look_for_work);
+  void Backoff();
+  void Park();
+  void ArmIfParkingNext();
 
+  // Constant after construction.
   const IdleConfig config_;
   Parker* const parker_;
-  int idle_turns_ = 0;
-  int64_t park_ns_;
+
+  // Backoff state.
+  int idle_turns_ = 0;  // Idle turns since the last work, counted up to spins_max + yields_max.
+  int64_t park_ns_ = 0;
+  bool armed_ = false;  // This strategy armed parker_ and has not cancelled it since.
 };
 
 }  // namespace vouch
