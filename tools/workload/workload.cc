@@ -130,8 +130,7 @@ std::vector<ledger::AccountSpec> Accounts(const WorkloadConfig& config) {
   std::vector<ledger::AccountSpec> accounts;
   accounts.reserve(config.accounts);
   for (uint64_t id = 1; id <= config.accounts; ++id) {
-    accounts.push_back(
-        {id, currency, config.opening_balance_minor, config.overdraft_limit_minor});
+    accounts.push_back({id, currency, config.opening_balance_minor, config.overdraft_limit_minor});
   }
   return accounts;
 }

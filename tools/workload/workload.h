@@ -39,9 +39,9 @@ struct WorkloadConfig {
   size_t accounts = 10'000;  // Account ids 1..accounts.
   int64_t opening_balance_minor = 1'000'000;
   int64_t overdraft_limit_minor = 0;
-  double fraud_share = 0.02;               // Of all transactions.
-  double insufficient_funds_share = 0.01;  // Of all transactions.
-  double compromised_account_share = 0.02; // Of the accounts: the sources of fraud (at least 1).
+  double fraud_share = 0.02;                // Of all transactions.
+  double insufficient_funds_share = 0.01;   // Of all transactions.
+  double compromised_account_share = 0.02;  // Of the accounts: the sources of fraud (at least 1).
   std::string currency = "USD";
   uint64_t first_id = 1;  // Transaction ids are first_id, first_id + 1, ...
 
@@ -93,11 +93,11 @@ class WorkloadGenerator {
   Transaction Fraud(Pattern pattern, uint64_t source);
   Transaction InsufficientFunds();
   Pattern PickFraudPattern();
-  uint64_t RandomAccount();                            // Any account.
-  uint64_t RandomCompromisedAccount();                 // A source of fraud.
-  uint64_t RandomAccountOtherThan(uint64_t account);   // A destination.
-  uint64_t Below(uint64_t n);                          // Uniform in [0, n).
-  double Unit();                                       // Uniform in [0, 1).
+  uint64_t RandomAccount();                           // Any account.
+  uint64_t RandomCompromisedAccount();                // A source of fraud.
+  uint64_t RandomAccountOtherThan(uint64_t account);  // A destination.
+  uint64_t Below(uint64_t n);                         // Uniform in [0, n).
+  double Unit();                                      // Uniform in [0, 1).
 
   // Constant after construction.
   uint64_t accounts_;

@@ -145,7 +145,9 @@ TEST(WorkloadTest, FieldsMatchThePattern) {
 
     const Pattern p = draw.pattern;
     const bool fraud = p != Pattern::kNormal && p != Pattern::kInsufficientFunds;
-    if (fraud) ASSERT_GE(t.source_account, compromised_first) << PatternName(p);
+    if (fraud) {
+      ASSERT_GE(t.source_account, compromised_first) << PatternName(p);
+    }
     if (p == Pattern::kInsufficientFunds) {
       ASSERT_GE(t.amount_minor, 2 * config.opening_balance_minor);
       ASSERT_LE(t.amount_minor, 3 * config.opening_balance_minor);
@@ -176,7 +178,9 @@ TEST(WorkloadTest, BurstIsConsecutiveFromOneAccount) {
       ++end;
     }
     // Two bursts may follow each other; then the run is a multiple of the length.
-    if (end < draws.size()) ASSERT_EQ((end - i) % kBurstLength, 0u);
+    if (end < draws.size()) {
+      ASSERT_EQ((end - i) % kBurstLength, 0u);
+    }
     bursts += static_cast<int>((end - i) / kBurstLength);
     i = end;
   }
@@ -208,7 +212,9 @@ TEST(WorkloadTest, DemoRulesCatchTheFraudPatternsAndPassHonestTraffic) {
       case Pattern::kNormal:
       case Pattern::kInsufficientFunds:  // A ledger failure, not a fraud one.
         // A compromised account's owner may look like travel right after the fraudster did.
-        if (draw.txn.source_account < compromised_first) ASSERT_EQ(reason, Reason::kNone);
+        if (draw.txn.source_account < compromised_first) {
+          ASSERT_EQ(reason, Reason::kNone);
+        }
         break;
       case Pattern::kBlockedMerchant: ASSERT_EQ(reason, Reason::kBlockedMerchant); break;
       case Pattern::kBlockedCountry: ASSERT_EQ(reason, Reason::kBlockedCountry); break;
