@@ -10,9 +10,10 @@ namespace vouch {
 namespace {
 
 std::string HumanNs(int64_t ns) {
+  // Each unit ends where "%.1f" would round up to "1000.0".
   if (ns < 1'000) return absl::StrFormat("%dns", ns);
-  if (ns < 1'000'000) return absl::StrFormat("%.1fus", ns / 1e3);
-  if (ns < 1'000'000'000) return absl::StrFormat("%.1fms", ns / 1e6);
+  if (ns < 999'950) return absl::StrFormat("%.1fus", ns / 1e3);
+  if (ns < 999'950'000) return absl::StrFormat("%.1fms", ns / 1e6);
   return absl::StrFormat("%.2fs", ns / 1e9);
 }
 
@@ -36,9 +37,11 @@ int64_t LatencyHistogram::Percentile(double percentile) const {
   assert(percentile >= 0 && percentile <= 100);
   if (count_ == 0) return 0;
   // The rank of the value asked for, 1-based: the smallest value with at least this many
-  // values at or below it.
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(percentile / 100.0 * static_cast<double>(count_))));
+  // values at or below it. A rank within a relative 1e-9 of an integer is that integer, so
+  // rounding error (99.9% of 1000 computes as 999.0000000000001) cannot move it up a value.
+  const double exact_rank = percentile / 100.0 * static_cast<double>(count_);
+  const auto rank = std::clamp<uint64_t>(
+      static_cast<uint64_t>(std::ceil(exact_rank * (1.0 - 1e-9))), 1, count_);
   uint64_t seen = 0;
   for (int index = 0; index < kBucketCount; ++index) {
     seen += counts_[index];

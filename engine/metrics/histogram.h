@@ -37,7 +37,8 @@ class LatencyHistogram {
 
   LatencyHistogram() { Reset(); }
 
-  // Hot path: a few instructions, no allocation, no branch on typical values.
+  // Hot path: a few instructions and no allocation; the range check is the only branch, and
+  // it is predicted (values are in range).
   void Record(int64_t value_ns) {
     if (value_ns < 0 || value_ns > kMaxTrackableNs) [[unlikely]] {
       value_ns = value_ns < 0 ? 0 : kMaxTrackableNs;
