@@ -146,6 +146,8 @@ DrainReport Engine::Stop() {
   if (!started_ || stopped_) return report;
   stopped_ = true;
   const int64_t start_ns = clock_->NowNs();
+  // The drain timeout is real time even when the engine runs on a manual clock.
+  const int64_t wall_start_ns = MonotonicClock::Default()->NowNs();
   // seq_cst: the Dekker handshake with IngestCounters::Enter; after the loop below, every
   // Submit either finished or will see "not accepting".
   accepting_.store(false, std::memory_order_seq_cst);
@@ -160,10 +162,7 @@ DrainReport Engine::Stop() {
   for (;;) {
     const bool quiet = ingest_counters_.active() == 0;
     if (quiet && drained()) break;
-    if (MonotonicClock::Default()->NowNs() - start_ns > options_.drain_timeout_ns &&
-        !options_.inline_mode) {
-      break;
-    }
+    if (MonotonicClock::Default()->NowNs() - wall_start_ns > options_.drain_timeout_ns) break;
     if (options_.inline_mode) {
       if (Step() == 0 && quiet && !drained()) {
         // Inline with a manual clock: only the test's clock can expire deadlines; stop here.
