@@ -1,0 +1,120 @@
+#include "engine/net/frame_codec.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+namespace vouch::net {
+namespace {
+
+constexpr size_t kVarint32BytesMax = 5;
+
+enum class VarintParse { kDone, kNeedMore, kMalformed };
+
+// Reads a varint32 from [data, data + size). On kDone, *value and *length are set.
+VarintParse ParseVarint32(const char* data, size_t size, uint32_t* value, size_t* length) {
+  uint64_t result = 0;
+  for (size_t i = 0; i < kVarint32BytesMax; ++i) {
+    if (i == size) return VarintParse::kNeedMore;
+    const auto byte = static_cast<uint8_t>(data[i]);
+    result |= uint64_t{byte & 0x7fu} << (7 * i);
+    if ((byte & 0x80) == 0) {
+      if (result > UINT32_MAX) return VarintParse::kMalformed;
+      *value = static_cast<uint32_t>(result);
+      *length = i + 1;
+      return VarintParse::kDone;
+    }
+  }
+  return VarintParse::kMalformed;  // A sixth byte would be needed.
+}
+
+size_t Varint32Size(uint32_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+}  // namespace
+
+FrameDecoder::FrameDecoder(size_t frame_bytes_max)
+    : frame_bytes_max_(frame_bytes_max),
+      capacity_(frame_bytes_max + kVarint32BytesMax),
+      buffer_(new char[capacity_]) {
+  assert(frame_bytes_max > 0);
+}
+
+void FrameDecoder::Commit(size_t bytes) {
+  assert(bytes <= WritableBytes());
+  end_ += bytes;
+}
+
+size_t FrameDecoder::Append(const char* data, size_t size) {
+  if (WritableBytes() < size) Compact();
+  const size_t taken = std::min(size, WritableBytes());
+  std::memcpy(WritePointer(), data, taken);
+  Commit(taken);
+  return taken;
+}
+
+void FrameDecoder::Compact() {
+  if (begin_ == 0) return;
+  std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+}
+
+FrameDecoder::Result FrameDecoder::Next(google::protobuf::MessageLite* message) {
+  if (error_ != FrameError::kNone) return Result::kError;
+  uint32_t length = 0;
+  size_t prefix = 0;
+  switch (ParseVarint32(buffer_.get() + begin_, end_ - begin_, &length, &prefix)) {
+    case VarintParse::kMalformed:
+      error_ = FrameError::kMalformedVarint;
+      return Result::kError;
+    case VarintParse::kNeedMore:
+      Compact();
+      return Result::kNeedMore;
+    case VarintParse::kDone:
+      break;
+  }
+  if (length > frame_bytes_max_) {
+    error_ = FrameError::kTooLarge;
+    return Result::kError;
+  }
+  if (end_ - begin_ < prefix + length) {
+    Compact();  // The whole frame fits: capacity_ covers the longest prefix plus the maximum.
+    return Result::kNeedMore;
+  }
+  const char* payload = buffer_.get() + begin_ + prefix;
+  begin_ += prefix + length;
+  if (begin_ == end_) begin_ = end_ = 0;
+  if (!message->ParseFromArray(payload, static_cast<int>(length))) {
+    error_ = FrameError::kUnparsable;
+    return Result::kError;
+  }
+  return Result::kFrame;
+}
+
+bool AppendFrame(const google::protobuf::MessageLite& message, size_t frame_bytes_max,
+                 std::string* out) {
+  const size_t size = message.ByteSizeLong();
+  if (size > frame_bytes_max || size > UINT32_MAX) return false;
+  const size_t prefix = Varint32Size(static_cast<uint32_t>(size));
+  const size_t start = out->size();
+  out->resize(start + prefix + size);  // Reuses capacity once the buffer has grown.
+  auto* cursor = reinterpret_cast<uint8_t*>(out->data() + start);
+  for (uint32_t value = static_cast<uint32_t>(size); ; value >>= 7) {
+    if (value < 0x80) {
+      *cursor++ = static_cast<uint8_t>(value);
+      break;
+    }
+    *cursor++ = static_cast<uint8_t>(value | 0x80);
+  }
+  message.SerializeWithCachedSizesToArray(cursor);
+  return true;
+}
+
+}  // namespace vouch::net
