@@ -1,18 +1,18 @@
 #include "verifiers/fraud/fraud_rules.h"
 
 #include <cmath>
-#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "verifiers/fraud/internal/sliding_window.h"
 
 namespace vouch::fraud {
 namespace {
 
-absl::Status Invalid(std::string_view field, std::string_view requirement, auto value) {
+absl::Status Invalid(absl::string_view field, absl::string_view requirement, auto value) {
   return absl::InvalidArgumentError(
-      absl::StrCat("FraudRules.", std::string(field), " ", std::string(requirement), ", got ", value));
+      absl::StrCat("FraudRules.", field, " ", requirement, ", got ", value));
 }
 
 bool IsLetter(int c) { return c >= 'A' && c <= 'Z'; }
@@ -20,7 +20,7 @@ bool IsLetter(int c) { return c >= 'A' && c <= 'Z'; }
 bool IsCountryCode(CountryCode code) { return IsLetter(code >> 8) && IsLetter(code & 0xFF); }
 
 template <typename T>
-absl::Status ValidateBlockList(std::string_view field, const std::vector<T>& entries) {
+absl::Status ValidateBlockList(absl::string_view field, const std::vector<T>& entries) {
   if (entries.size() > kBlockListEntriesMax) {
     return Invalid(field, absl::StrFormat("must hold at most %d entries", kBlockListEntriesMax),
                    entries.size());

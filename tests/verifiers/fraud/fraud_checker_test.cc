@@ -260,7 +260,7 @@ TEST(FraudChecker, VelocityWindowSlides) {
   EXPECT_EQ(checker.Check(Txn(kAccount, 1), t0_ns), Reason::kNone);
   // Within 7/8 of the window: still counted.
   EXPECT_EQ(checker.Check(Txn(kAccount, 1), t0_ns + 7 * kSecondNs - 1), Reason::kVelocityCount);
-  // Both have left the window (9 s > 8 s after the first, the second 1 bucket... see below).
+  // 15 s after the first and 8 s + 1 ns after the second: both have left the window.
   EXPECT_EQ(checker.Check(Txn(kAccount, 1), t0_ns + 15 * kSecondNs), Reason::kNone);
 }
 
