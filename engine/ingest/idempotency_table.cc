@@ -3,6 +3,8 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/types/mix.h"
+
 namespace vouch {
 namespace {
 
@@ -23,15 +25,6 @@ uint64_t FinalWord(const StoredAnswer& answer) {
   assert(answer.seq < (uint64_t{1} << (64 - kPayloadShift)));
   return answer.seq << kPayloadShift | uint64_t(answer.reason) << kReasonShift |
          uint64_t(answer.held) << kHeldShift | uint64_t(answer.status) << kStatusShift | kFinal;
-}
-
-uint64_t MixId(uint64_t id) {
-  // SplitMix64 finaliser: client ids are often sequential; spread them over the buckets.
-  id ^= id >> 30;
-  id *= 0xbf58476d1ce4e5b9ULL;
-  id ^= id >> 27;
-  id *= 0x94d049bb133111ebULL;
-  return id ^ (id >> 31);
 }
 
 }  // namespace
@@ -69,7 +62,7 @@ IdempotencyTable::IdempotencyTable(size_t window)
 IdempotencyTable::~IdempotencyTable() = default;
 
 std::atomic<uint64_t>& IdempotencyTable::BucketFor(uint64_t id) const {
-  return buckets_[MixId(id) & bucket_mask_];
+  return buckets_[Mix64(id) & bucket_mask_];  // Client ids are often sequential: spread them.
 }
 
 IdempotencyTable::Node& IdempotencyTable::NodeFor(uint64_t ticket) const {

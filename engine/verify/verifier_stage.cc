@@ -46,8 +46,6 @@ int VerifierStage::DoWork() {
       break;
     }
   }
-  // relaxed: see cursor().
-  cursor_.store(next_, std::memory_order_relaxed);
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
   // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();
@@ -57,7 +55,7 @@ int VerifierStage::DoWork() {
 int LedgerStage::Housekeeping() {
   int settled = 0;
   Settlement settlement;
-  while (settled < batch_max_ && settlements_->try_dequeue(settlement)) {
+  while (settled < batch_max() && settlements_->try_dequeue(settlement)) {
     if (settlement.commit) {
       ledger_->Commit(settlement.seq);
     } else {

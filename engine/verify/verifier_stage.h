@@ -4,7 +4,6 @@
 // Thread safety: DoWork runs on the stage's own thread (or the inline stepping thread) and is
 // the only code that touches the verifier's state, so verifiers are plain single-threaded
 // classes. StallFor may be called from any thread (fault injection for tests and the demo).
-// cursor() may be read from any thread.
 #ifndef VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 #define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 
@@ -32,15 +31,11 @@ class VerifierStage : public Agent {
   void StallFor(int64_t duration_ns);
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
-  // Next sequence number this stage will check.
-  Sequence cursor() const {
-    // relaxed: an observation for metrics and tests; the stage itself reads next_ directly.
-    return cursor_.load(std::memory_order_relaxed);
-  }
 
  protected:
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
                 VerdictQueue* verdicts, const Clock* clock, int batch_max);
+  int batch_max() const { return batch_max_; }
   // Work the stage does before checking new transactions; returns the work done.
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
@@ -60,7 +55,6 @@ class VerifierStage : public Agent {
   Sequence next_ = 1;                    // Owned by the stage thread.
   Parker* downstream_ = nullptr;
   std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
-  std::atomic<Sequence> cursor_{1};      // Mirror of next_ for other threads.
   std::atomic<int64_t> stall_until_ns_{0};
 };
 
@@ -86,8 +80,7 @@ class LedgerStage final : public VerifierStage {
               VerdictQueue* verdicts, const Clock* clock, int batch_max)
       : VerifierStage(VerifierId::kLedger, "vouch-ledger", ring, verdicts, clock, batch_max),
         ledger_(ledger),
-        settlements_(settlements),
-        batch_max_(batch_max) {}
+        settlements_(settlements) {}
 
  private:
   int Housekeeping() override;
@@ -98,7 +91,6 @@ class LedgerStage final : public VerifierStage {
 
   ledger::Ledger* const ledger_;
   SettlementQueue* const settlements_;
-  const int batch_max_;
 };
 
 }  // namespace vouch

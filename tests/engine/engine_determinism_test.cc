@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/types/mix.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -23,7 +24,7 @@ struct RunResult {
   uint64_t outcomes = 0;
 };
 
-uint64_t Mix(uint64_t h, uint64_t v) { return (h ^ v) * 0x100000001b3ULL + 0x9e3779b97f4a7c15ULL; }
+uint64_t Mix(uint64_t h, uint64_t v) { return Mix64(h ^ v); }
 
 RunResult RunSeed(uint64_t seed) {
   ManualClock clock;

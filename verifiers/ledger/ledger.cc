@@ -4,6 +4,7 @@
 #include <initializer_list>
 
 #include "absl/strings/str_format.h"
+#include "engine/types/mix.h"
 
 namespace vouch::ledger {
 namespace {
@@ -31,21 +32,10 @@ absl::Status ValidateSpec(const AccountSpec& spec) {
   return absl::OkStatus();
 }
 
-// splitmix64's finalizer: a fixed function, so StateHash agrees across processes and builds
-// (absl::Hash is salted per process and cannot serve replay comparisons).
-uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
-
 // Hash of one record; `tag` keeps records of different kinds apart.
 uint64_t HashRecord(uint64_t tag, std::initializer_list<uint64_t> words) {
-  uint64_t h = Mix(tag);
-  for (uint64_t word : words) h = Mix(h ^ word);
+  uint64_t h = Mix64(tag);
+  for (uint64_t word : words) h = Mix64(h ^ word);
   return h;
 }
 
@@ -238,7 +228,7 @@ uint64_t Ledger::StateHash() const {
                                      accounts_[reservation.destination_index].id,
                                      static_cast<uint64_t>(reservation.amount_minor)});
   });
-  return Mix(hash);
+  return Mix64(hash);
 }
 
 }  // namespace vouch::ledger

@@ -8,18 +8,11 @@
 #include <bit>
 #include <cstdint>
 
+#include "engine/types/mix.h"
+
 namespace vouch::fraud::internal {
 
 // MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output.
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
 class StateHasher {
  public:
   void Add(uint64_t value) { hash_ = Mix64(hash_ ^ value) + kStep; }
