@@ -204,7 +204,7 @@ bool Engine::ShouldHold(const Transaction& txn) const {
   return false;
 }
 
-Confirmation Engine::Submit(const Transaction& txn) {
+Confirmation Engine::Submit(const Transaction& txn, uint64_t origin) {
   Shard& shard = ingest_counters_.Mine();
   IngestCounters::Enter(shard);
   Confirmation answer;
@@ -212,7 +212,7 @@ Confirmation Engine::Submit(const Transaction& txn) {
   if (!accepting_.load(std::memory_order_seq_cst)) {
     answer = Busy(txn.id, Reason::kShuttingDown);
   } else {
-    answer = Answer(txn, shard, clock_->NowNs());
+    answer = Answer(txn, origin, shard, clock_->NowNs());
   }
   if (answer.status == ConfirmStatus::kRejected && !answer.duplicate) {
     IngestCounters::Add(shard.rejected[static_cast<int>(answer.reason)]);
@@ -223,7 +223,8 @@ Confirmation Engine::Submit(const Transaction& txn) {
   return answer;
 }
 
-Confirmation Engine::Answer(const Transaction& txn, Shard& shard, int64_t now_ns) {
+Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shard,
+                             int64_t now_ns) {
   const Reason malformed = CheckWellFormed(txn);
   if (malformed != Reason::kNone) {
     return {txn.id, ConfirmStatus::kRejected, malformed, 0, 0, false, false};
@@ -250,11 +251,11 @@ Confirmation Engine::Answer(const Transaction& txn, Shard& shard, int64_t now_ns
     (void)idempotency_.Record(claim.ticket, {ConfirmStatus::kRejected, refusal, false, 0, now_ns});
     return {txn.id, ConfirmStatus::kRejected, refusal, 0, 0, false, false};
   }
-  return Admit(txn, claim.ticket, ShouldHold(txn), shard, now_ns);
+  return Admit(txn, origin, claim.ticket, ShouldHold(txn), shard, now_ns);
 }
 
-Confirmation Engine::Admit(const Transaction& txn, uint64_t ticket, bool held, Shard& shard,
-                           int64_t now_ns) {
+Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
+                           Shard& shard, int64_t now_ns) {
   vouch::Sequence seq = 0;
   InFlightEntry* entry = ring_.Claim(&seq);
   if (entry == nullptr) {
@@ -262,7 +263,7 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t ticket, bool held, S
     return Busy(txn.id, Reason::kQueueFull);
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
-  entry->payload = {txn, now_ns, deadline_ns, held};
+  entry->payload = {txn, now_ns, deadline_ns, held, origin};
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;

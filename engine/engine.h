@@ -115,7 +115,9 @@ class Engine {
   // to reach its outcome and settle, up to drain_timeout_ns, then stops the stage threads.
   DrainReport Stop();
 
-  Confirmation Submit(const Transaction& txn);
+  // `origin` is opaque to the engine and comes back in the transaction's Outcome, so an embedder
+  // serving many clients (the TCP server) can route each outcome to its submitter.
+  Confirmation Submit(const Transaction& txn, uint64_t origin = 0);
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
@@ -141,9 +143,9 @@ class Engine {
   absl::Status Init();
   Reason CheckWellFormed(const Transaction& txn) const;
   bool ShouldHold(const Transaction& txn) const;
-  Confirmation Answer(const Transaction& txn, internal::IngestCounters::Shard& shard,
-                      int64_t now_ns);
-  Confirmation Admit(const Transaction& txn, uint64_t ticket, bool held,
+  Confirmation Answer(const Transaction& txn, uint64_t origin,
+                      internal::IngestCounters::Shard& shard, int64_t now_ns);
+  Confirmation Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
                      internal::IngestCounters::Shard& shard, int64_t now_ns);
   Outcome AwaitHeld(InFlightEntry& entry);
   void WakeStages();

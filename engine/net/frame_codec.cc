@@ -4,6 +4,9 @@
 #include <cassert>
 #include <cstring>
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
+
 namespace vouch::net {
 namespace {
 
@@ -37,6 +40,13 @@ size_t Varint32Size(uint32_t value) {
   return size;
 }
 
+// Writes `value` as a varint at `cursor`; returns one past the last byte written.
+uint8_t* WriteVarint32(uint32_t value, uint8_t* cursor) {
+  for (; value >= 0x80; value >>= 7) *cursor++ = static_cast<uint8_t>(value | 0x80);
+  *cursor++ = static_cast<uint8_t>(value);
+  return cursor;
+}
+
 }  // namespace
 
 FrameDecoder::FrameDecoder(size_t frame_bytes_max)
@@ -67,6 +77,18 @@ void FrameDecoder::Compact() {
 }
 
 FrameDecoder::Result FrameDecoder::Next(google::protobuf::MessageLite* message) {
+  const char* payload = nullptr;
+  size_t length = 0;
+  const Result result = NextFrame(&payload, &length);
+  if (result != Result::kFrame) return result;
+  if (!message->ParseFromArray(payload, static_cast<int>(length))) {
+    error_ = FrameError::kUnparsable;
+    return Result::kError;
+  }
+  return Result::kFrame;
+}
+
+FrameDecoder::Result FrameDecoder::NextFrame(const char** data, size_t* size) {
   if (error_ != FrameError::kNone) return Result::kError;
   uint32_t length = 0;
   size_t prefix = 0;
@@ -88,14 +110,54 @@ FrameDecoder::Result FrameDecoder::Next(google::protobuf::MessageLite* message) 
     Compact();  // The whole frame fits: capacity_ covers the longest prefix plus the maximum.
     return Result::kNeedMore;
   }
-  const char* payload = buffer_.get() + begin_ + prefix;
+  *data = buffer_.get() + begin_ + prefix;
+  *size = length;
+  // The payload stays where it is until the next call: only Next/NextFrame/Append/Commit move
+  // bytes, and an emptied buffer is rewound lazily by the next Compact.
   begin_ += prefix + length;
-  if (begin_ == end_) begin_ = end_ = 0;
-  if (!message->ParseFromArray(payload, static_cast<int>(length))) {
-    error_ = FrameError::kUnparsable;
-    return Result::kError;
-  }
   return Result::kFrame;
+}
+
+bool ParseEnvelope(const char* data, size_t size, int field_max, EnvelopeBody* body) {
+  using google::protobuf::internal::WireFormatLite;
+  *body = EnvelopeBody{};
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(data),
+                                               static_cast<int>(size));
+  while (input.CurrentPosition() < static_cast<int>(size)) {
+    const uint32_t tag = input.ReadTag();
+    if (tag == 0) return false;  // A malformed tag, or field number 0.
+    const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
+    const bool known = field >= 1 && field <= field_max;
+    if (known && WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      uint32_t length = 0;
+      if (!input.ReadVarint32(&length) || length > size) return false;
+      const int offset = input.CurrentPosition();
+      if (!input.Skip(static_cast<int>(length))) return false;
+      *body = {field, data + offset, length};
+    } else if (known || !WireFormatLite::SkipField(&input, tag)) {
+      return false;  // A body field with the wrong wire type, or a truncated unknown field.
+    }
+  }
+  return true;
+}
+
+bool AppendEnvelopeFrame(int field, const google::protobuf::MessageLite& body,
+                         size_t frame_bytes_max, std::string* out) {
+  using google::protobuf::internal::WireFormatLite;
+  const size_t body_size = body.ByteSizeLong();
+  const uint32_t tag = WireFormatLite::MakeTag(field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  if (body_size > UINT32_MAX) return false;
+  const size_t envelope_size =
+      Varint32Size(tag) + Varint32Size(static_cast<uint32_t>(body_size)) + body_size;
+  if (envelope_size > frame_bytes_max) return false;
+  const size_t start = out->size();
+  out->resize(start + Varint32Size(static_cast<uint32_t>(envelope_size)) + envelope_size);
+  auto* cursor = reinterpret_cast<uint8_t*>(out->data() + start);
+  cursor = WriteVarint32(static_cast<uint32_t>(envelope_size), cursor);
+  cursor = WriteVarint32(tag, cursor);
+  cursor = WriteVarint32(static_cast<uint32_t>(body_size), cursor);
+  body.SerializeWithCachedSizesToArray(cursor);
+  return true;
 }
 
 bool AppendFrame(const google::protobuf::MessageLite& message, size_t frame_bytes_max,
@@ -106,14 +168,7 @@ bool AppendFrame(const google::protobuf::MessageLite& message, size_t frame_byte
   const size_t start = out->size();
   out->resize(start + prefix + size);  // Reuses capacity once the buffer has grown.
   auto* cursor = reinterpret_cast<uint8_t*>(out->data() + start);
-  for (uint32_t value = static_cast<uint32_t>(size); ; value >>= 7) {
-    if (value < 0x80) {
-      *cursor++ = static_cast<uint8_t>(value);
-      break;
-    }
-    *cursor++ = static_cast<uint8_t>(value | 0x80);
-  }
-  message.SerializeWithCachedSizesToArray(cursor);
+  message.SerializeWithCachedSizesToArray(WriteVarint32(static_cast<uint32_t>(size), cursor));
   return true;
 }
 

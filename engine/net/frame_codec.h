@@ -46,6 +46,11 @@ class FrameDecoder {
   enum class Result { kFrame, kNeedMore, kError };
   // Parses the next complete frame into `message`. kError is sticky: see error().
   Result Next(google::protobuf::MessageLite* message);
+  // The next complete frame's payload, unparsed. *data stays valid until the next call to any
+  // non-const member. kError (too large, malformed varint) is sticky.
+  Result NextFrame(const char** data, size_t* size);
+  // Marks the decoder failed because the caller could not parse the payload NextFrame gave.
+  void FailUnparsable() { error_ = FrameError::kUnparsable; }
 
   FrameError error() const { return error_; }
   // Bytes of an incomplete frame held right now (for slow-sender timeouts).
@@ -61,6 +66,26 @@ class FrameDecoder {
   size_t end_ = 0;    // One past the last received byte.
   FrameError error_ = FrameError::kNone;
 };
+
+// Envelopes. ClientMessage and ServerMessage are a oneof of sub-messages, so on the wire a frame
+// is one (tag, length, body) field. Parsing into the oneof would allocate a fresh body message per
+// frame (clearing a oneof deletes its member); reading the field directly lets the body go into a
+// reused message of its own type, which keeps the steady state free of allocations.
+struct EnvelopeBody {
+  int field = 0;  // The oneof field number; 0 if the frame holds no body (or only unknown ones).
+  const char* data = nullptr;
+  size_t size = 0;
+};
+// Reads the body field of an envelope frame. Known fields are 1..field_max and must be
+// length-delimited; other fields are skipped, as protobuf skips unknown fields. If several body
+// fields are present the last wins, as for a oneof. Returns false if the bytes do not parse.
+[[nodiscard]] bool ParseEnvelope(const char* data, size_t size, int field_max,
+                                 EnvelopeBody* body);
+// Appends one frame holding an envelope whose body is `body` in oneof field `field`: the same
+// bytes as serializing the envelope message. Returns false (appending nothing) if the frame
+// would exceed frame_bytes_max.
+bool AppendEnvelopeFrame(int field, const google::protobuf::MessageLite& body,
+                         size_t frame_bytes_max, std::string* out);
 
 // Appends one frame (varint32 length + serialized message) to `out`, reusing its capacity.
 // Returns false if the message is larger than frame_bytes_max (nothing is appended).

@@ -91,7 +91,7 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   Outcome& outcome = record.outcome;
   outcome = {txn.id, record.seq, kind, verifier, reason, kCompensationNone, entry.payload.held,
              txn.source_account, txn.amount_minor, txn.currency, entry.payload.confirmed_ns,
-             now_ns};
+             now_ns, entry.payload.origin};
   record.resolved = true;
   if (kind != OutcomeKind::kVerified && record.verdicts[1].received && record.verdicts[1].pass) {
     outcome.compensation |= kCompensationReversed;  // Done when the entry retires.

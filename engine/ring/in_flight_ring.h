@@ -50,6 +50,7 @@ struct InFlightPayload {
   int64_t confirmed_ns = 0;
   int64_t deadline_ns = 0;
   bool held = false;
+  uint64_t origin = 0;  // The submitter's routing tag, copied into the Outcome.
 };
 
 // Reconciler-owned working state; only the reconciler thread touches it. The producer resets it

@@ -67,6 +67,7 @@ struct Outcome {
   uint32_t currency = 0;
   int64_t confirmed_ns = 0;
   int64_t decided_ns = 0;
+  uint64_t origin = 0;  // As passed to Engine::Submit: tells an embedder where to route it.
 };
 
 std::string_view ConfirmStatusName(ConfirmStatus status);

@@ -55,6 +55,17 @@ TEST_F(InlineEngineTest, VerifiedTransferMovesMoneyOnce) {
   EXPECT_EQ(engine_->ledger().ClearingMinor(kUsd), 0);
 }
 
+TEST_F(InlineEngineTest, OriginComesBackInTheOutcome) {
+  StartEngine(BankOptions(4));
+  ASSERT_EQ(engine_->Submit(Transfer(1, 1, 2, 500), /*origin=*/41).status, ConfirmStatus::kConfirmed);
+  ASSERT_EQ(engine_->Submit(Transfer(2, 2, 3, 500), /*origin=*/42).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine_);
+  const auto outcomes = DrainOutcomes(*engine_);
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].origin, 41u);
+  EXPECT_EQ(outcomes[1].origin, 42u);
+}
+
 TEST_F(InlineEngineTest, MalformedTransactionsAreRejectedWithTheirReason) {
   Options options = BankOptions(4);
   options.amount_minor_max = 10'000;

@@ -133,5 +133,45 @@ TEST(FrameCodecTest, EmptyMessageIsAValidFrame) {
   EXPECT_EQ(message.body_case(), v1::ClientMessage::BODY_NOT_SET);
 }
 
+TEST(FrameCodecTest, EnvelopeFrameHasTheBytesOfTheOneofMessage) {
+  v1::ServerMessage server;
+  v1::Outcome* outcome = server.mutable_outcome();
+  outcome->set_transaction_id(7);
+  outcome->set_seq(99);
+  outcome->set_currency("EUR");
+  std::string expected;
+  ASSERT_TRUE(AppendFrame(server, kMax, &expected));
+  std::string actual;
+  ASSERT_TRUE(AppendEnvelopeFrame(v1::ServerMessage::kOutcome, server.outcome(), kMax, &actual));
+  EXPECT_EQ(actual, expected);
+  EXPECT_FALSE(AppendEnvelopeFrame(v1::ServerMessage::kOutcome, server.outcome(), 8, &actual))
+      << "too large for the maximum";
+  EXPECT_EQ(actual, expected) << "nothing appended on refusal";
+}
+
+TEST(FrameCodecTest, EnvelopeBodyIsFoundLikeTheOneofParserFindsIt) {
+  const v1::ClientMessage submit = SubmitMessage(5, 3);
+  const std::string bytes = submit.SerializeAsString();
+  EnvelopeBody body;
+  ASSERT_TRUE(ParseEnvelope(bytes.data(), bytes.size(), 5, &body));
+  EXPECT_EQ(body.field, v1::ClientMessage::kSubmit);
+  v1::Submit parsed;
+  ASSERT_TRUE(parsed.ParseFromArray(body.data, static_cast<int>(body.size)));
+  EXPECT_EQ(parsed.transactions_size(), 3);
+  EXPECT_EQ(parsed.transactions(2).id(), 7u);
+
+  ASSERT_TRUE(ParseEnvelope("", 0, 5, &body));
+  EXPECT_EQ(body.field, 0) << "no body";
+  const std::string unknown("\x32\x01\x00", 3);  // Field 6, length 1: unknown to field_max 5.
+  ASSERT_TRUE(ParseEnvelope(unknown.data(), unknown.size(), 5, &body));
+  EXPECT_EQ(body.field, 0) << "an unknown body is skipped, as protobuf skips it";
+  const std::string wrong_type = "\x08\x01";  // Field 1 as a varint.
+  EXPECT_FALSE(ParseEnvelope(wrong_type.data(), wrong_type.size(), 5, &body));
+  const std::string truncated("\x12\x05\x00", 3);  // Field 2 claims 5 bytes, has 1.
+  EXPECT_FALSE(ParseEnvelope(truncated.data(), truncated.size(), 5, &body));
+  const std::string zero_tag = std::string(1, '\0');
+  EXPECT_FALSE(ParseEnvelope(zero_tag.data(), zero_tag.size(), 5, &body));
+}
+
 }  // namespace
 }  // namespace vouch::net
