@@ -1,0 +1,59 @@
+// One client connection, owned by one I/O thread (see io_thread.h). Not thread-safe: only the
+// owning I/O thread touches it; a hand-off moves it, with everything buffered, to another thread.
+#ifndef VOUCH_ENGINE_SERVER_INTERNAL_CONNECTION_H_
+#define VOUCH_ENGINE_SERVER_INTERNAL_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/net/frame_codec.h"
+#include "engine/types/results.h"
+
+namespace vouch::server::internal {
+
+enum class ConnectionState : uint8_t {
+  kOpen,        // Reading and answering frames.
+  kHandingOff,  // Said Hello for a session another I/O thread owns; moves at the end of the turn.
+  kClosing,     // Sent an Error: flushing it, then waiting (up to linger) for the peer to close.
+  kClosed,      // Closed; freed at the end of the turn.
+};
+
+struct Connection {
+  Connection(int fd, uint64_t serial, size_t frame_bytes_max, int64_t now_ns)
+      : fd(fd), serial(serial), decoder(frame_bytes_max), last_frame_ns(now_ns) {}
+
+  size_t pending_bytes() const { return outbound.size() - outbound_sent; }
+
+  const int fd;
+  const uint64_t serial;  // Per server, for logs and anonymous session keys.
+  ConnectionState state = ConnectionState::kOpen;
+  size_t index = 0;  // Position in the owning thread's connection list.
+
+  // Session (after Hello).
+  bool said_hello = false;
+  uint64_t session = 0;      // Routing key; the origin of every transaction it submits.
+  std::string client_name;   // Empty for an unnamed session.
+  Sequence resume_from_seq = 0;
+  Sequence resend_next = 0;  // Non-zero while missed outcomes are being resent from here.
+  bool subscribed = false;
+  bool include_verified = false;
+
+  // Input.
+  net::FrameDecoder decoder;
+  int64_t last_frame_ns;          // Last complete frame (idle timeout).
+  int64_t partial_since_ns = 0;   // An incomplete frame has been buffered since; 0 if none.
+  bool reading_paused = false;    // Too much output pending: stop reading requests.
+
+  // Output: frames appended during a turn, written once at its end.
+  std::string outbound;
+  size_t outbound_sent = 0;
+  bool dirty = false;             // On the thread's flush list this turn.
+  bool waiting_writable = false;  // EPOLLOUT registered.
+  bool write_shut = false;        // shutdown(SHUT_WR) done (closing only).
+  int64_t closing_since_ns = 0;
+};
+
+}  // namespace vouch::server::internal
+
+#endif  // VOUCH_ENGINE_SERVER_INTERNAL_CONNECTION_H_

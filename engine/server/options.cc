@@ -1,0 +1,34 @@
+#include "engine/server/options.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace vouch::server {
+namespace {
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("server option ", field, ": ", why));
+}
+
+}  // namespace
+
+absl::Status ServerOptions::Validate() const {
+  if (host.empty()) return Invalid("host", "must not be empty");
+  if (port < 0 || port > 65535) return Invalid("port", "must be in 0..65535");
+  if (io_threads < 1 || io_threads > 64) return Invalid("io_threads", "must be in 1..64");
+  if (max_connections < 1) return Invalid("max_connections", "must be at least 1");
+  if (frame_bytes_max < 64 || frame_bytes_max > (64u << 20)) {
+    return Invalid("frame_bytes_max", "must be in 64 B..64 MiB");
+  }
+  if (submit_batch_max < 1) return Invalid("submit_batch_max", "must be at least 1");
+  if (outbound_bytes_max < 4 * frame_bytes_max) {
+    return Invalid("outbound_bytes_max", "must be at least 4 frames (4 * frame_bytes_max)");
+  }
+  if (partial_frame_timeout_ns <= 0) return Invalid("partial_frame_timeout", "must be positive");
+  if (idle_timeout_ns <= 0) return Invalid("idle_timeout", "must be positive");
+  if (linger_ns < 0) return Invalid("linger", "must not be negative");
+  if (retained_outcomes < 1024) return Invalid("retained_outcomes", "must be at least 1024");
+  if (flush_timeout_ns < 0) return Invalid("flush_timeout", "must not be negative");
+  return absl::OkStatus();
+}
+
+}  // namespace vouch::server

@@ -1,0 +1,44 @@
+// Server configuration. Every field has a working default; Validate() refuses bad values with an
+// InvalidArgument status that names the field.
+#ifndef VOUCH_ENGINE_SERVER_OPTIONS_H_
+#define VOUCH_ENGINE_SERVER_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace vouch::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // Loopback by default: exposing the port is a decision.
+  int port = 7411;                 // 0 binds an ephemeral port; see Server::port().
+  int io_threads = 1;              // Event loops; each owns its connections.
+
+  // Per connection.
+  size_t max_connections = 1024;                // Open at once, over every I/O thread.
+  size_t frame_bytes_max = 64 * 1024;           // Longest frame accepted (and sent).
+  size_t submit_batch_max = 4096;               // Transactions in one Submit.
+  size_t outbound_bytes_max = 8 * 1024 * 1024;  // Unsent bytes before the client is cut off.
+  int64_t partial_frame_timeout_ns = 5'000'000'000;  // A frame must complete within this.
+  int64_t idle_timeout_ns = 60'000'000'000;          // No complete frame for this long: close.
+  int64_t linger_ns = 1'000'000'000;  // After an Error: wait this long for the peer to close.
+  size_t client_name_bytes_max = 256;
+
+  // Empty: no authentication. Otherwise Hello must carry exactly this token.
+  std::string auth_token;
+
+  // Recent outcomes kept for Hello{resume_from_seq} (rounded up to a power of two). Also bounds
+  // how far an I/O thread may fall behind the reconciler before the reconciler waits for it.
+  size_t retained_outcomes = 1 << 20;
+
+  // Shutdown: after the engine drained, how long to keep delivering and flushing.
+  int64_t flush_timeout_ns = 2'000'000'000;
+
+  absl::Status Validate() const;
+};
+
+}  // namespace vouch::server
+
+#endif  // VOUCH_ENGINE_SERVER_OPTIONS_H_

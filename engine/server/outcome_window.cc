@@ -1,0 +1,81 @@
+#include "engine/server/outcome_window.h"
+
+#include <unistd.h>
+
+#include <cassert>
+#include <thread>
+
+namespace vouch::server {
+
+OutcomeWindow::OutcomeWindow(size_t capacity, int readers)
+    : ring_(capacity), reader_count_(readers), readers_(new Reader[readers]) {
+  assert(readers >= 1);
+}
+
+void OutcomeWindow::SetWakeFd(int reader, int eventfd) { readers_[reader].wake_fd = eventfd; }
+
+Sequence OutcomeWindow::SlowestCursor() const {
+  Sequence slowest = UINT64_MAX;
+  for (int i = 0; i < reader_count_; ++i) {
+    // acquire: pairs with Advance's release; the reader has finished reading those slots.
+    const Sequence cursor = readers_[i].cursor.load(std::memory_order_acquire);
+    if (cursor < slowest) slowest = cursor;
+  }
+  return slowest;
+}
+
+void OutcomeWindow::OnOutcome(const Outcome& outcome) {
+  // relaxed: end_ is written by this thread only.
+  const Sequence seq = end_.load(std::memory_order_relaxed);
+  assert(outcome.seq == seq && "the engine emits every sequence number once, in order");
+  // The slot for seq last held seq - capacity; every reader must have routed it.
+  if (seq > ring_.capacity() && SlowestCursor() <= seq - ring_.capacity()) {
+    writer_waits_.store(writer_waits_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+    while (SlowestCursor() <= seq - ring_.capacity()) {
+      WakeSleepers();  // A reader is behind; make sure it is not asleep.
+      std::this_thread::yield();
+    }
+  }
+  ring_.Write(outcome);
+  // seq_cst: see "Sleeping readers" in the header.
+  end_.store(seq + 1, std::memory_order_seq_cst);
+  WakeSleepers();
+}
+
+void OutcomeWindow::WakeSleepers() {
+  for (int i = 0; i < reader_count_; ++i) {
+    Reader& reader = readers_[i];
+    // seq_cst (load and exchange): see "Sleeping readers" in the header.
+    if (reader.sleeping.load(std::memory_order_seq_cst) &&
+        reader.sleeping.exchange(false, std::memory_order_seq_cst) && reader.wake_fd >= 0) {
+      const uint64_t one = 1;
+      // An eventfd write only fails if the counter would overflow, i.e. it is already signalled.
+      (void)!write(reader.wake_fd, &one, sizeof(one));
+    }
+  }
+}
+
+Sequence OutcomeWindow::oldest_readable() const {
+  const Sequence end = this->end();
+  return end > ring_.capacity() ? end - ring_.capacity() : 1;
+}
+
+void OutcomeWindow::Advance(int reader, Sequence cursor) {
+  // release: the writer that acquires this cursor may overwrite the slots below it.
+  readers_[reader].cursor.store(cursor, std::memory_order_release);
+}
+
+bool OutcomeWindow::PrepareToSleep(int reader, Sequence cursor) {
+  // seq_cst (store, then end()'s load): see "Sleeping readers" in the header.
+  readers_[reader].sleeping.store(true, std::memory_order_seq_cst);
+  return end() <= cursor;
+}
+
+void OutcomeWindow::Awake(int reader) {
+  // relaxed: only this reader sets the flag; a writer's exchange that raced it at worst costs
+  // one spurious eventfd wake-up.
+  readers_[reader].sleeping.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace vouch::server

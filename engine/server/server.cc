@@ -1,0 +1,136 @@
+#include "engine/server/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "engine/types/clock.h"
+
+namespace vouch::server {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
+                                                       vouch::Options engine_options) {
+  if (absl::Status status = options.Validate(); !status.ok()) return status;
+  if (engine_options.inline_mode) {
+    return absl::InvalidArgumentError("the server needs the engine's stage threads (inline_mode)");
+  }
+  auto server = std::unique_ptr<Server>(new Server(std::move(options)));
+  engine_options.outcome_sink = server->window_.get();
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_options));
+  if (!engine.ok()) return engine.status();
+  server->engine_ = *std::move(engine);
+  if (absl::Status status = server->Listen(); !status.ok()) return status;
+  return server;
+}
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      window_(std::make_unique<OutcomeWindow>(options_.retained_outcomes, options_.io_threads)) {}
+
+Server::~Server() {
+  if (started_ && !shut_down_) (void)Shutdown();
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+absl::Status Server::Listen() {
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(options_.port));
+  if (inet_pton(AF_INET, options_.host.c_str(), &address.sin_addr) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("server option host: \"", options_.host, "\" is not an IPv4 address"));
+  }
+  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
+  const int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return absl::UnavailableError(absl::StrCat("bind ", options_.host, ":", options_.port, ": ",
+                                               strerror(errno)));
+  }
+  if (listen(listen_fd_, SOMAXCONN) != 0) {
+    return absl::InternalError(absl::StrCat("listen: ", strerror(errno)));
+  }
+  socklen_t length = sizeof(address);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
+  port_ = ntohs(address.sin_port);
+  return absl::OkStatus();
+}
+
+absl::Status Server::Start() {
+  assert(!started_);
+  shared_.options = &options_;
+  shared_.engine = engine_.get();
+  shared_.window = window_.get();
+  shared_.listen_fd = listen_fd_;
+  shared_.mono_to_unix_offset_ns = MonotonicToUnixOffsetNs();
+  for (int i = 0; i < options_.io_threads; ++i) {
+    io_threads_.push_back(std::make_unique<internal::IoThread>(i, &shared_));
+    if (absl::Status status = io_threads_.back()->Init(); !status.ok()) return status;
+    window_->SetWakeFd(i, io_threads_.back()->wake_fd());
+    shared_.threads.push_back(io_threads_.back().get());
+  }
+  if (absl::Status status = engine_->Start(); !status.ok()) return status;
+  flush_reports_.resize(io_threads_.size());
+  for (size_t i = 0; i < io_threads_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), absl::StrCat("vouch-io-", i).c_str());
+      flush_reports_[i] = io_threads_[i]->Run();
+    });
+  }
+  started_ = true;
+  return absl::OkStatus();
+}
+
+ShutdownReport Server::Shutdown() {
+  assert(started_ && !shut_down_);
+  shut_down_ = true;
+  const int64_t start_ns = engine_->clock().NowNs();
+  ShutdownReport report;
+
+  absl::BlockingCounter listener_released(static_cast<int>(io_threads_.size()));
+  shared_.listener_released = &listener_released;
+  // release: the threads that acquire the phase see listener_released.
+  shared_.phase.store(internal::Phase::kStopAccepting, std::memory_order_release);
+  for (auto& thread : io_threads_) thread->Wake();
+  listener_released.Wait();
+  close(listen_fd_);
+  listen_fd_ = -1;
+
+  report.engine = engine_->Stop();  // The I/O threads keep routing while the engine drains.
+
+  shared_.flush_deadline_ns = engine_->clock().NowNs() + options_.flush_timeout_ns;
+  // release: the threads that acquire the phase see the deadline.
+  shared_.phase.store(internal::Phase::kFlushing, std::memory_order_release);
+  for (auto& thread : io_threads_) thread->Wake();
+  for (auto& thread : threads_) thread.join();
+
+  for (const internal::FlushReport& flush : flush_reports_) {
+    report.connections_closed += flush.connections_closed;
+    report.bytes_unflushed += flush.bytes_unflushed;
+  }
+  const ServerStats stats = Stats();
+  report.outcomes = window_->end() - 1;
+  report.outcomes_routed = stats.outcomes_routed;
+  report.outcomes_unrouted = stats.outcomes_unrouted;
+  report.elapsed_ns = engine_->clock().NowNs() - start_ns;
+  return report;
+}
+
+ServerStats Server::Stats() const {
+  ServerStats stats;
+  for (const auto& thread : io_threads_) thread->counters().AddTo(&stats);
+  // relaxed: a gauge.
+  stats.connections_open = shared_.open_connections.load(std::memory_order_relaxed);
+  stats.window_writer_waits = window_->writer_waits();
+  return stats;
+}
+
+}  // namespace vouch::server

@@ -1,0 +1,181 @@
+// vouchd: the vouch server. Runs the engine with embedded defaults (a demo bank of accounts and
+// the demo fraud rules, as tools/workload generates traffic for) behind a TCP port.
+//
+//   bazel run //tools/vouchd -- --port=7411
+//
+// It prints "vouchd: listening on HOST:PORT" once it accepts connections (and writes the port to
+// --port_file, for scripts that bind port 0). SIGTERM or SIGINT shuts it down gracefully: stop
+// accepting, confirm nothing new, deliver pending outcomes until the drain deadline, report what
+// was drained, exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "engine/options.h"
+#include "engine/server/server.h"
+#include "tools/workload/workload.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on (IPv4).");
+ABSL_FLAG(int, port, 7411, "Port to listen on; 0 picks a free one (see --port_file).");
+ABSL_FLAG(std::string, port_file, "", "If set, the bound port is written here once listening.");
+ABSL_FLAG(int, io_threads, 1, "Event-loop threads.");
+ABSL_FLAG(int64_t, max_connections, 1024, "Connections open at once.");
+ABSL_FLAG(int64_t, frame_bytes_max, 64 * 1024, "Longest frame accepted.");
+ABSL_FLAG(int64_t, outbound_bytes_max, 8 << 20,
+          "Unsent output per connection before the client is cut off as a slow consumer.");
+ABSL_FLAG(int64_t, partial_frame_timeout_ms, 5'000, "A started frame must complete within this.");
+ABSL_FLAG(int64_t, idle_timeout_ms, 60'000, "Close a connection with no frame for this long.");
+ABSL_FLAG(std::string, auth_token, "", "If set, Hello must carry this token.");
+ABSL_FLAG(int64_t, retained_outcomes, 1 << 20, "Recent outcomes kept for resuming clients.");
+ABSL_FLAG(int64_t, flush_timeout_ms, 2'000, "Shutdown: time to deliver outcomes after draining.");
+ABSL_FLAG(int64_t, accounts, 10'000, "Demo accounts 1..N opened in USD.");
+ABSL_FLAG(int64_t, opening_balance_minor, 1'000'000, "Each demo account's opening balance.");
+ABSL_FLAG(std::string, mode, "async", "When Submit waits for verification: async|hybrid|sync.");
+ABSL_FLAG(int64_t, deadline_ms, 50, "Verification deadline: confirm to final outcome.");
+ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
+ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
+
+namespace vouch {
+namespace {
+
+absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
+  server::ServerOptions options;
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.io_threads = absl::GetFlag(FLAGS_io_threads);
+  options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
+  options.frame_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_frame_bytes_max));
+  options.outbound_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_outbound_bytes_max));
+  options.partial_frame_timeout_ns = absl::GetFlag(FLAGS_partial_frame_timeout_ms) * 1'000'000;
+  options.idle_timeout_ns = absl::GetFlag(FLAGS_idle_timeout_ms) * 1'000'000;
+  options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  options.retained_outcomes = static_cast<size_t>(absl::GetFlag(FLAGS_retained_outcomes));
+  options.flush_timeout_ns = absl::GetFlag(FLAGS_flush_timeout_ms) * 1'000'000;
+  if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_frame_bytes_max) < 1 ||
+      absl::GetFlag(FLAGS_retained_outcomes) < 1 || absl::GetFlag(FLAGS_outbound_bytes_max) < 1) {
+    return absl::InvalidArgumentError("sizes and counts must be positive");
+  }
+  if (absl::Status status = options.Validate(); !status.ok()) return status;
+  return options;
+}
+
+absl::StatusOr<Options> EngineOptionsFromFlags() {
+  workload::WorkloadConfig bank;
+  bank.accounts = static_cast<size_t>(absl::GetFlag(FLAGS_accounts));
+  bank.opening_balance_minor = absl::GetFlag(FLAGS_opening_balance_minor);
+  if (absl::GetFlag(FLAGS_accounts) < 2) {
+    return absl::InvalidArgumentError("--accounts must be at least 2");
+  }
+  if (absl::Status status = bank.Validate(); !status.ok()) return status;
+  Options options;
+  absl::StatusOr<PolicyMode> mode = ParsePolicyMode(absl::GetFlag(FLAGS_mode));
+  if (!mode.ok()) return mode.status();
+  options.policy.mode = *mode;
+  options.verification_deadline_ns = absl::GetFlag(FLAGS_deadline_ms) * 1'000'000;
+  options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
+  options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
+  options.fraud_rules = workload::DemoFraudRules();
+  options.accounts = workload::Accounts(bank);
+  options.ledger_account_capacity = std::max<size_t>(options.ledger_account_capacity,
+                                                     options.accounts.size());
+  if (absl::Status status = options.Validate(); !status.ok()) return status;
+  return options;
+}
+
+// Written to a temporary name and renamed, so a script polling for the file never reads half.
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string temporary = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(temporary);
+    out << port << "\n";
+    if (!out.good()) return absl::InternalError(absl::StrCat("cannot write ", temporary));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", temporary, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+int Run() {
+  absl::StatusOr<server::ServerOptions> server_options = ServerOptionsFromFlags();
+  absl::StatusOr<Options> engine_options =
+      server_options.ok() ? EngineOptionsFromFlags() : server_options.status();
+  if (!engine_options.ok()) {
+    std::fprintf(stderr, "vouchd: %s\n", engine_options.status().ToString().c_str());
+    return 2;
+  }
+  // Block the shutdown signals in every thread (the threads inherit the mask) and take them
+  // synchronously below; SIGPIPE is avoided per send with MSG_NOSIGNAL.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<server::Server>> server =
+      server::Server::Create(*server_options, *engine_options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "vouchd: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  if (absl::Status status = (*server)->Start(); !status.ok()) {
+    std::fprintf(stderr, "vouchd: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  const int port = (*server)->port();
+  if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {
+    if (absl::Status status = WritePortFile(path, port); !status.ok()) {
+      std::fprintf(stderr, "vouchd: %s\n", status.ToString().c_str());
+      return 1;
+    }
+  }
+  std::printf("vouchd: listening on %s:%d (mode %s, %lld accounts, %d I/O threads)\n",
+              server_options->host.c_str(), port, absl::GetFlag(FLAGS_mode).c_str(),
+              static_cast<long long>(absl::GetFlag(FLAGS_accounts)), server_options->io_threads);
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::printf("vouchd: %s: shutting down\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  std::fflush(stdout);
+  const server::ShutdownReport report = (*server)->Shutdown();
+  const server::ServerStats stats = (*server)->Stats();
+  std::printf(
+      "vouchd: shut down in %.1f ms: %s; confirmed %llu, not drained %llu; outcomes %llu "
+      "(routed %llu, session offline %llu); connections closed %llu, bytes unflushed %llu; "
+      "transactions in %llu, errors sent %llu\n",
+      report.elapsed_ns / 1e6, report.engine.drained ? "drained" : "NOT drained",
+      static_cast<unsigned long long>(report.engine.confirmed),
+      static_cast<unsigned long long>(report.engine.not_drained),
+      static_cast<unsigned long long>(report.outcomes),
+      static_cast<unsigned long long>(report.outcomes_routed),
+      static_cast<unsigned long long>(report.outcomes_unrouted),
+      static_cast<unsigned long long>(report.connections_closed),
+      static_cast<unsigned long long>(report.bytes_unflushed),
+      static_cast<unsigned long long>(stats.transactions_in),
+      static_cast<unsigned long long>([&] {
+        uint64_t total = 0;
+        for (const uint64_t n : stats.errors) total += n;
+        return total;
+      }()));
+  return 0;
+}
+
+}  // namespace
+}  // namespace vouch
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "vouch server: confirm transactions synchronously over TCP, verify them asynchronously.\n"
+      "  vouchd [--port=7411] [--mode=async|hybrid|sync] [--auth_token=...]  (--help for all)");
+  absl::ParseCommandLine(argc, argv);
+  return vouch::Run();
+}
