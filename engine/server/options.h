@@ -25,6 +25,8 @@ struct ServerOptions {
   int64_t idle_timeout_ns = 60'000'000'000;          // No complete frame for this long: close.
   int64_t linger_ns = 1'000'000'000;  // After an Error: wait this long for the peer to close.
   size_t client_name_bytes_max = 256;
+  // SO_SNDBUF of each connection; 0 leaves the kernel's autotuning (up to net.ipv4.tcp_wmem).
+  int send_buffer_bytes = 0;
 
   // Empty: no authentication. Otherwise Hello must carry exactly this token.
   std::string auth_token;

@@ -23,7 +23,6 @@ struct ServerStats {
   uint64_t feed_outcomes = 0;         // Sent to Subscribe connections.
   uint64_t handoffs = 0;              // Connections moved to the I/O thread owning their session.
   uint64_t resumes = 0;
-  uint64_t read_pauses = 0;           // Times a connection stopped being read (output backlog).
   uint64_t partial_frame_timeouts = 0;
   uint64_t idle_timeouts = 0;
   uint64_t errors[kErrorCodeCount] = {};  // Error frames sent, by vouch.v1.ErrorCode.

@@ -43,7 +43,6 @@ struct Connection {
   net::FrameDecoder decoder;
   int64_t last_frame_ns;          // Last complete frame (idle timeout).
   int64_t partial_since_ns = 0;   // An incomplete frame has been buffered since; 0 if none.
-  bool reading_paused = false;    // Too much output pending: stop reading requests.
 
   // Output: frames appended during a turn, written once at its end.
   std::string outbound;

@@ -103,7 +103,6 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->feed_outcomes += get(feed_outcomes);
   stats->handoffs += get(handoffs);
   stats->resumes += get(resumes);
-  stats->read_pauses += get(read_pauses);
   stats->partial_frame_timeouts += get(partial_frame_timeouts);
   stats->idle_timeouts += get(idle_timeouts);
   for (int i = 0; i < kErrorCodeCount; ++i) stats->errors[i] += get(errors[i]);
@@ -223,6 +222,9 @@ void IoThread::AcceptAll() {
     if (fd < 0) return;  // EAGAIN: another thread took it, or none left. Errors: retry later.
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (options_.send_buffer_bytes > 0) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.send_buffer_bytes, sizeof(int));
+    }
     const uint64_t serial = shared_->next_serial.fetch_add(1, std::memory_order_relaxed);
     auto owned = std::make_unique<Connection>(fd, serial, options_.frame_bytes_max, now_ns_);
     Connection& connection = *owned;
@@ -614,26 +616,15 @@ void IoThread::Flush(Connection& connection) {
   SetInterest(connection);
 }
 
-// Level-triggered interest: readable unless reading is paused for an output backlog; writable
-// while output is pending.
+// Level-triggered interest: always readable (a client that sends but does not read is cut off
+// by the output cap, not left stalled); writable while output is pending.
 void IoThread::SetInterest(Connection& connection) {
   if (connection.state == ConnectionState::kClosed) return;
-  const size_t pending = connection.pending_bytes();
-  bool pause = connection.reading_paused;
-  if (connection.state != ConnectionState::kOpen) {
-    pause = false;  // Closing: keep reading, to see the peer's close.
-  } else if (pending > options_.outbound_bytes_max / 2) {
-    pause = true;
-  } else if (pending < options_.outbound_bytes_max / 4) {
-    pause = false;
-  }
-  const bool writable = pending > 0;
-  if (pause == connection.reading_paused && writable == connection.waiting_writable) return;
-  if (pause && !connection.reading_paused) IoCounters::Add(counters_.read_pauses);
-  connection.reading_paused = pause;
+  const bool writable = connection.pending_bytes() > 0;
+  if (writable == connection.waiting_writable) return;
   connection.waiting_writable = writable;
   epoll_event event = {};
-  event.events = (pause ? 0u : EPOLLIN) | (writable ? EPOLLOUT : 0u);
+  event.events = EPOLLIN | (writable ? EPOLLOUT : 0u);
   event.data.u64 = reinterpret_cast<uint64_t>(&connection);
   epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, connection.fd, &event);
 }
@@ -652,8 +643,10 @@ void IoThread::ReapAndHandOff() {
   auto remove = [this](Connection* connection) {
     const size_t index = connection->index;
     std::unique_ptr<Connection> owned = std::move(connections_[index]);
-    connections_[index] = std::move(connections_.back());
-    connections_[index]->index = index;
+    if (index + 1 != connections_.size()) {
+      connections_[index] = std::move(connections_.back());
+      connections_[index]->index = index;
+    }
     connections_.pop_back();
     return owned;
   };

@@ -85,7 +85,6 @@ struct IoCounters {
   std::atomic<uint64_t> feed_outcomes{0};
   std::atomic<uint64_t> handoffs{0};
   std::atomic<uint64_t> resumes{0};
-  std::atomic<uint64_t> read_pauses{0};
   std::atomic<uint64_t> partial_frame_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
   std::atomic<uint64_t> errors[kErrorCodeCount] = {};
