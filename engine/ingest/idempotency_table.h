@@ -9,13 +9,17 @@
 // is about 10 seconds of history. The journal (a later issue) extends this across restarts.
 //
 // Design: `window` nodes form a ring, handed out in ticket order (ticket = claim number, from 1).
-// A node is linked at the head of its bucket's chain with one CAS, newest first, so a chain is
-// in strictly decreasing ticket order. Claiming id X walks X's chain and, if X is not there,
-// CASes the bucket head from the head it walked from to the new node. Two racing claims of X
-// CAS the same bucket word, so the loser re-walks, finds the winner and reports a duplicate:
-// at most one claim of X succeeds. A node is recycled when its ticket falls out of the window;
-// walkers validate each node with its `stamp` (seqlock style) and stop at the first recycled
-// node, because everything after it in the chain is older still.
+// A node is linked at the head of its bucket's chain with one CAS, newest link first. Claiming
+// id X walks X's chain and, if X is not there, CASes the bucket head from the head it walked
+// from to the new node. Two racing claims of X CAS the same bucket word, so the loser re-walks,
+// finds the winner and reports a duplicate: at most one claim of X succeeds. A node is recycled
+// when its ticket falls out of the window; walkers validate each node with its `stamp` (seqlock
+// style) and stop at the first recycled node, because what follows it is older.
+//
+// "Older" is exact up to racing claimers: a claimer that took its ticket before another but
+// lost the CAS to it links in front of it, so a chain's tickets decrease except across such
+// inversions, which span at most the number of threads claiming at once. A walk that stops at a
+// recycled node can therefore miss an id only within that many claims of the window's edge.
 //
 // Thread safety: every method may be called from any number of threads at once. No locks, no
 // allocation after construction. Each node field is an atomic; stores are `release` and loads
