@@ -1,0 +1,613 @@
+#include "client/client.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "engine/types/clock.h"
+
+namespace vouch::client {
+namespace {
+
+// The oneof field numbers of the envelopes (proto/vouch.proto).
+constexpr int kHelloField = v1::ClientMessage::kHelloFieldNumber;
+constexpr int kSubmitField = v1::ClientMessage::kSubmitFieldNumber;
+constexpr int kQueryField = v1::ClientMessage::kQueryFieldNumber;
+constexpr int kSubscribeField = v1::ClientMessage::kSubscribeFieldNumber;
+constexpr int kPingField = v1::ClientMessage::kPingFieldNumber;
+constexpr int kConfirmationField = v1::ServerMessage::kConfirmationFieldNumber;
+constexpr int kOutcomeField = v1::ServerMessage::kOutcomeFieldNumber;
+constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
+constexpr int kErrorField = v1::ServerMessage::kErrorFieldNumber;
+constexpr int kPongField = v1::ServerMessage::kPongFieldNumber;
+constexpr int kServerFieldMax = kPongField;
+
+// Where ServerErrorStatus keeps the numeric ErrorCode.
+constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
+
+// The Client whose reader thread this is, so a blocking call from a handler is caught.
+thread_local const Client* t_reading_client = nullptr;
+
+absl::Status ErrnoStatus(absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Milliseconds for poll(2) until `deadline`, rounded up; -1 for no deadline.
+int PollTimeoutMs(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  return static_cast<int>(std::min<int64_t>(
+      absl::Ceil(left, absl::Milliseconds(1)) / absl::Milliseconds(1), INT_MAX));
+}
+
+// Waits until `fd` has any of `events`; kDeadlineExceeded at the deadline.
+absl::Status PollFor(int fd, short events, absl::Time deadline) {
+  pollfd entry{fd, events, 0};
+  for (;;) {
+    const int ready = poll(&entry, 1, PollTimeoutMs(deadline));
+    if (ready > 0) return absl::OkStatus();
+    if (ready == 0) return absl::DeadlineExceededError("timed out waiting for the socket");
+    if (errno != EINTR) return ErrnoStatus("poll");
+  }
+}
+
+absl::Status ConnectBy(int fd, const addrinfo& address, absl::Time deadline) {
+  if (connect(fd, address.ai_addr, address.ai_addrlen) == 0) return absl::OkStatus();
+  if (errno != EINPROGRESS) return ErrnoStatus("connect");
+  if (absl::Status status = PollFor(fd, POLLOUT, deadline); !status.ok()) return status;
+  int error = 0;
+  socklen_t length = sizeof(error);
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return ErrnoStatus("getsockopt");
+  if (error != 0) return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(error)));
+  return absl::OkStatus();
+}
+
+// Blocking from here on (the reader thread blocks in recv; sends poll with MSG_DONTWAIT), and
+// TCP_NODELAY: a request is a whole frame written at once, so there is nothing to coalesce.
+absl::Status MakeBlockingNoDelay(int fd) {
+  const int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
+  const int on = 1;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) {
+    return ErrnoStatus("setsockopt(TCP_NODELAY)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> DialOne(const addrinfo& address, absl::Time deadline) {
+  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        address.ai_protocol);
+  if (fd < 0) return ErrnoStatus("socket");
+  absl::Status status = ConnectBy(fd, address, deadline);
+  if (status.ok()) status = MakeBlockingNoDelay(fd);
+  if (!status.ok()) {
+    close(fd);
+    return status;
+  }
+  return fd;
+}
+
+// Tries each address of host:port in turn until one connects.
+absl::StatusOr<int> Dial(const ClientOptions& options, absl::Time deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port = absl::StrCat(options.port);
+  if (const int rc = getaddrinfo(options.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("resolving ", options.host, ": ", gai_strerror(rc)));
+  }
+  absl::StatusOr<int> fd = absl::UnavailableError("no address");
+  for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
+    fd = DialOne(*address, deadline);
+    if (fd.ok()) break;
+  }
+  freeaddrinfo(found);
+  if (!fd.ok()) {
+    return absl::Status(fd.status().code(), absl::StrCat(options.host, ":", options.port, ": ",
+                                                         fd.status().message()));
+  }
+  return fd;
+}
+
+absl::StatusCode StatusCodeFor(v1::ErrorCode code) {
+  switch (code) {
+    case v1::ERROR_CODE_NOT_AUTHENTICATED:
+      return absl::StatusCode::kUnauthenticated;
+    case v1::ERROR_CODE_RESUME_WINDOW_EXCEEDED:
+      return absl::StatusCode::kFailedPrecondition;  // Reconnect without resuming.
+    case v1::ERROR_CODE_FRAME_TOO_LARGE:
+    case v1::ERROR_CODE_MALFORMED_FRAME:
+    case v1::ERROR_CODE_UNKNOWN_MESSAGE:
+    case v1::ERROR_CODE_HELLO_REQUIRED:
+    case v1::ERROR_CODE_INVALID_MESSAGE:
+      return absl::StatusCode::kInvalidArgument;  // This client sent something wrong.
+    case v1::ERROR_CODE_INTERNAL:
+      return absl::StatusCode::kInternal;
+    default:  // Connection limit, slow consumer, timeout, shutdown, take-over, a newer code.
+      return absl::StatusCode::kUnavailable;
+  }
+}
+
+const char* FrameErrorName(net::FrameError error) {
+  switch (error) {
+    case net::FrameError::kTooLarge:
+      return "frame longer than frame_bytes_max";
+    case net::FrameError::kMalformedVarint:
+      return "malformed length prefix";
+    case net::FrameError::kUnparsable:
+      return "unparsable frame";
+    case net::FrameError::kNone:
+      break;
+  }
+  return "no error";
+}
+
+template <typename Reply>
+void FailAll(const std::vector<std::shared_ptr<internal::Waiter<Reply>>>& waiters,
+             const absl::Status& status) {
+  for (const auto& waiter : waiters) waiter->Resolve(status);
+}
+
+}  // namespace
+
+absl::Status ClientOptions::Validate() const {
+  const auto bad = [](absl::string_view field, absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("client option ", field, ": ", why));
+  };
+  if (host.empty()) return bad("host", "must not be empty");
+  if (port < 1 || port > 65535) return bad("port", "must be in 1..65535");
+  if (frame_bytes_max < 64 || frame_bytes_max > (64u << 20)) {
+    return bad("frame_bytes_max", "must be in 64 B..64 MiB");
+  }
+  if (connect_timeout <= absl::ZeroDuration()) return bad("connect_timeout", "must be positive");
+  if (event_queue_capacity < 1) return bad("event_queue_capacity", "must be at least 1");
+  return absl::OkStatus();
+}
+
+absl::Status ServerErrorStatus(const v1::Error& error) {
+  const std::string& name = v1::ErrorCode_Name(error.code());
+  absl::Status status(
+      StatusCodeFor(error.code()),
+      absl::StrCat("server error ", name.empty() ? absl::StrCat(error.code()) : name, ": ",
+                   error.message()));
+  status.SetPayload(kErrorCodePayloadUrl, absl::Cord(absl::StrCat(error.code())));
+  return status;
+}
+
+v1::ErrorCode ServerErrorCode(const absl::Status& status) {
+  const auto payload = status.GetPayload(kErrorCodePayloadUrl);  // An absl::optional<Cord>.
+  int code = 0;
+  if (!payload.has_value() || !absl::SimpleAtoi(std::string(*payload), &code)) {
+    return v1::ERROR_CODE_UNSPECIFIED;
+  }
+  return static_cast<v1::ErrorCode>(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting and closing.
+
+absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& options,
+                                                         Handlers handlers) {
+  if (absl::Status status = options.Validate(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + options.connect_timeout;
+  absl::StatusOr<int> fd = Dial(options, deadline);
+  if (!fd.ok()) return fd.status();
+  std::unique_ptr<Client> client(new Client(*fd, options, std::move(handlers)));
+  {
+    absl::MutexLock lock(&client->join_mu_);
+    client->reader_ = std::thread([reader = client.get()] { reader->ReadLoop(); });
+  }
+  if (absl::Status status = client->SendHello(); !status.ok()) return status;
+  if (options.await_hello) {
+    // Hello has no reply: the Pong to a Ping behind it shows the server accepted it.
+    absl::StatusOr<v1::Pong> pong = client->Ping(deadline - absl::Now());
+    if (!pong.ok()) return pong.status();
+  }
+  return client;
+}
+
+Client::Client(int fd, const ClientOptions& options, Handlers handlers)
+    : fd_(fd),
+      options_(options),
+      handlers_(std::move(handlers)),
+      decoder_(options.frame_bytes_max) {}
+
+Client::~Client() {
+  Close();
+  close(fd_);
+}
+
+void Client::Close() {
+  assert(t_reading_client != this);  // A handler would be joining its own thread.
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+  }
+  Break(absl::CancelledError("closed by this client"));
+  absl::MutexLock lock(&join_mu_);
+  if (reader_.joinable()) reader_.join();
+}
+
+void Client::Break(const absl::Status& why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (status_.ok()) status_ = why;
+  }
+  // Wakes the reader's recv (which then sees the end) and tells the server at once.
+  (void)shutdown(fd_, SHUT_RDWR);
+}
+
+absl::Status Client::status() const {
+  absl::MutexLock lock(&mu_);
+  return status_;
+}
+
+uint64_t Client::transactions_unanswered() const {
+  absl::MutexLock lock(&mu_);
+  return unanswered_;
+}
+
+int64_t Client::NowNs() { return MonotonicClock::Default()->NowNs(); }
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+absl::Status Client::SendHello() {
+  v1::Hello hello;
+  hello.set_client_name(options_.client_name);
+  hello.set_auth_token(options_.auth_token);
+  hello.set_resume_from_seq(options_.resume_from_seq);
+  absl::MutexLock lock(&write_mu_);
+  if (absl::Status status = Frame(kHelloField, hello); !status.ok()) return status;
+  return SendUnanswered();
+}
+
+absl::StatusOr<v1::Confirmation> Client::Submit(const v1::Transaction& transaction,
+                                                absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::Confirmation>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    absl::Status status = FrameSubmit(absl::MakeConstSpan(&transaction, 1));
+    if (status.ok()) status = SendFrame(&confirmations_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
+absl::StatusOr<v1::Status> Client::Query(uint64_t transaction_id, absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::Status>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    query_.set_transaction_id(transaction_id);
+    absl::Status status = Frame(kQueryField, query_);
+    if (status.ok()) status = SendFrame(&statuses_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
+absl::StatusOr<v1::Pong> Client::Ping(absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::Pong>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    ping_.set_nonce(++ping_nonce_);
+    ping_.set_client_time_ns(NowNs());
+    absl::Status status = Frame(kPingField, ping_);
+    if (status.ok()) status = SendFrame(&pongs_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
+absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
+  if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
+  absl::MutexLock lock(&write_mu_);
+  if (absl::Status status = FrameSubmit(transactions); !status.ok()) return status;
+  return SendFrame(&confirmations_, {static_cast<uint32_t>(transactions.size()), nullptr},
+                   absl::InfiniteFuture());
+}
+
+absl::Status Client::QueryAsync(uint64_t transaction_id) {
+  absl::MutexLock lock(&write_mu_);
+  query_.set_transaction_id(transaction_id);
+  if (absl::Status status = Frame(kQueryField, query_); !status.ok()) return status;
+  return SendFrame(&statuses_, {1, nullptr}, absl::InfiniteFuture());
+}
+
+absl::Status Client::PingAsync(uint64_t nonce) {
+  absl::MutexLock lock(&write_mu_);
+  ping_.set_nonce(nonce);
+  ping_.set_client_time_ns(NowNs());
+  if (absl::Status status = Frame(kPingField, ping_); !status.ok()) return status;
+  return SendFrame(&pongs_, {1, nullptr}, absl::InfiniteFuture());
+}
+
+absl::Status Client::Subscribe(bool include_verified) {
+  absl::MutexLock lock(&write_mu_);
+  subscribe_.set_include_verified(include_verified);
+  if (absl::Status status = Frame(kSubscribeField, subscribe_); !status.ok()) return status;
+  return SendUnanswered();
+}
+
+absl::Status Client::FrameSubmit(absl::Span<const v1::Transaction> transactions) {
+  // Clear() keeps the cleared elements, and Add() reuses them with their string capacity.
+  submit_.mutable_transactions()->Clear();
+  for (const v1::Transaction& transaction : transactions) *submit_.add_transactions() = transaction;
+  return Frame(kSubmitField, submit_);
+}
+
+absl::Status Client::Frame(int field, const google::protobuf::MessageLite& body) {
+  write_buffer_.clear();
+  if (!net::AppendEnvelopeFrame(field, body, options_.frame_bytes_max, &write_buffer_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(body.GetTypeName(), " of ", body.ByteSizeLong(),
+                     " bytes does not fit in one frame (frame_bytes_max ",
+                     options_.frame_bytes_max, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Client::SendUnanswered() {
+  return SendFrame<v1::Pong>(nullptr, {}, absl::InfiniteFuture());
+}
+
+template <typename Reply>
+absl::Status Client::SendFrame(internal::PendingFifo<Reply>* fifo,
+                               internal::PendingRequest<Reply> request, absl::Time deadline) {
+  constexpr bool kIsSubmit = std::is_same_v<Reply, v1::Confirmation>;
+  const uint32_t answers = request.answers_left;
+  {
+    // Queued before the write, and under write_mu_, so the FIFO order is the wire order and
+    // an answer never arrives before its request is queued.
+    absl::MutexLock lock(&mu_);
+    if (!status_.ok()) return status_;
+    if (fifo != nullptr) fifo->Push(std::move(request));
+    if (kIsSubmit) unanswered_ += answers;
+  }
+  size_t written = 0;
+  const absl::Status status = WriteAll(deadline, &written);
+  if (status.ok()) return status;
+  if (written == 0 && absl::IsDeadlineExceeded(status)) {
+    // Nothing reached the stream: the connection is intact, and the request is the newest
+    // queued (write_mu_ is held), unless the reader has since emptied the FIFO for good.
+    absl::MutexLock lock(&mu_);
+    if (!finished_) {
+      if (fifo != nullptr) fifo->PopBack();
+      if (kIsSubmit) unanswered_ -= answers;
+    }
+    return status;
+  }
+  Break(status);  // A partly written frame leaves the stream unusable.
+  return this->status();
+}
+
+absl::Status Client::WriteAll(absl::Time deadline, size_t* written) {
+  while (*written < write_buffer_.size()) {
+    // MSG_DONTWAIT: the socket blocks for the reader's recv, but a send must respect the
+    // deadline. MSG_NOSIGNAL: a closed peer is an error status, not SIGPIPE.
+    const ssize_t sent = send(fd_, write_buffer_.data() + *written,
+                              write_buffer_.size() - *written, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent > 0) {
+      *written += static_cast<size_t>(sent);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (absl::Status status = PollFor(fd_, POLLOUT, deadline); !status.ok()) return status;
+    } else if (errno != EINTR) {
+      return ErrnoStatus("send");
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename Reply>
+absl::StatusOr<Reply> Client::Await(internal::Waiter<Reply>& waiter, absl::Time deadline) {
+  if (!waiter.done.WaitForNotificationWithDeadline(deadline)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no ", Reply().GetTypeName(), " before the timeout"));
+  }
+  return std::move(waiter.result);
+}
+
+absl::Status Client::CheckNotHandler() const {
+  if (t_reading_client != this) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "a blocking call from a handler would wait for its own thread");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events.
+
+absl::Status Client::NextEvent(Event* event, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(this, &Client::HasEventOrDone), timeout);
+  if (!events_.empty()) {
+    *event = std::move(events_.front());
+    events_.pop_front();
+    return absl::OkStatus();
+  }
+  if (reader_done_) {
+    return absl::UnavailableError(absl::StrCat("the connection has ended: ", status_.ToString()));
+  }
+  return absl::DeadlineExceededError("no event before the timeout");
+}
+
+bool Client::HasEventOrDone() const { return !events_.empty() || reader_done_; }
+
+bool Client::HasRoomOrClosing() const {
+  return closing_ || events_.size() < options_.event_queue_capacity;
+}
+
+void Client::Enqueue(Event event) {
+  absl::MutexLock lock(&mu_);
+  // A full queue stops the reader here, and with it the reading of the socket: back-pressure.
+  mu_.Await(absl::Condition(this, &Client::HasRoomOrClosing));
+  if (closing_) return;  // Nobody will read it.
+  events_.push_back(std::move(event));
+}
+
+template <typename Message>
+void Client::Deliver(const Message& message, int64_t received_ns,
+                     const std::function<void(const Message&, int64_t)>& handler) {
+  if (handler) {
+    handler(message, received_ns);
+    return;
+  }
+  Enqueue(Event{received_ns, message});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reader thread.
+
+void Client::ReadLoop() {
+  (void)pthread_setname_np(pthread_self(), "vouch-client");
+  t_reading_client = this;
+  int64_t ended_ns = 0;
+  const absl::Status why = [&] {
+    for (;;) {
+      const ssize_t got = recv(fd_, decoder_.WritePointer(), decoder_.WritableBytes(), 0);
+      ended_ns = NowNs();
+      if (got == 0) return absl::UnavailableError("the server closed the connection");
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("recv");
+      }
+      decoder_.Commit(static_cast<size_t>(got));
+      if (absl::Status status = DispatchFrames(ended_ns); !status.ok()) return status;
+    }
+  }();
+  Finish(why, ended_ns);
+}
+
+absl::Status Client::DispatchFrames(int64_t received_ns) {
+  const char* data = nullptr;
+  size_t size = 0;
+  for (;;) {
+    switch (decoder_.NextFrame(&data, &size)) {
+      case net::FrameDecoder::Result::kNeedMore:
+        return absl::OkStatus();
+      case net::FrameDecoder::Result::kError:
+        return absl::InternalError(
+            absl::StrCat("bad frame from the server: ", FrameErrorName(decoder_.error())));
+      case net::FrameDecoder::Result::kFrame:
+        if (absl::Status status = Dispatch(data, size, received_ns); !status.ok()) return status;
+        break;
+    }
+  }
+}
+
+absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns) {
+  net::EnvelopeBody body;
+  if (!net::ParseEnvelope(data, size, kServerFieldMax, &body)) {
+    return absl::InternalError("unparsable ServerMessage from the server");
+  }
+  const auto parse = [&](google::protobuf::MessageLite* message) {
+    return message->ParseFromArray(body.data, static_cast<int>(body.size))
+               ? absl::OkStatus()
+               : absl::InternalError(absl::StrCat("unparsable ", message->GetTypeName(),
+                                                  " from the server"));
+  };
+  absl::Status status;
+  switch (body.field) {
+    case kConfirmationField:
+      status = parse(&confirmation_);
+      if (!status.ok()) return status;
+      return Answer(confirmations_, confirmation_, received_ns, handlers_.on_confirmation);
+    case kStatusField:
+      status = parse(&query_status_);
+      if (!status.ok()) return status;
+      return Answer(statuses_, query_status_, received_ns, handlers_.on_status);
+    case kPongField:
+      status = parse(&pong_);
+      if (!status.ok()) return status;
+      return Answer(pongs_, pong_, received_ns, handlers_.on_pong);
+    case kOutcomeField:
+      status = parse(&outcome_);
+      if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
+      return status;
+    case kErrorField:
+      status = parse(&error_);
+      if (!status.ok()) return status;
+      status = ServerErrorStatus(error_);
+      Break(status);  // Calls fail with the server's reason from now on.
+      Deliver(error_, received_ns, handlers_.on_error);
+      return status;  // The server closes after an Error; nothing follows it.
+    default:
+      return absl::OkStatus();  // A body this build does not know: skipped, as protobuf does.
+  }
+}
+
+template <typename Reply>
+absl::Status Client::Answer(internal::PendingFifo<Reply>& fifo, const Reply& reply,
+                            int64_t received_ns,
+                            const std::function<void(const Reply&, int64_t)>& handler) {
+  std::shared_ptr<internal::Waiter<Reply>> waiter;
+  {
+    absl::MutexLock lock(&mu_);
+    if (fifo.empty()) {
+      return absl::InternalError(
+          absl::StrCat("protocol: a ", reply.GetTypeName(), " that no request was waiting for"));
+    }
+    waiter = fifo.Answer();
+    if constexpr (std::is_same_v<Reply, v1::Confirmation>) --unanswered_;
+  }
+  if (waiter != nullptr) {
+    waiter->Resolve(reply);
+  } else {
+    Deliver(reply, received_ns, handler);
+  }
+  return absl::OkStatus();
+}
+
+void Client::Finish(const absl::Status& why, int64_t received_ns) {
+  std::vector<std::shared_ptr<internal::Waiter<v1::Confirmation>>> confirmation_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::Status>>> status_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::Pong>>> pong_waiters;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    if (status_.ok()) status_ = why;
+    status = status_;
+    finished_ = true;
+    unanswered_ = 0;
+    confirmation_waiters = confirmations_.TakeWaiters();
+    status_waiters = statuses_.TakeWaiters();
+    pong_waiters = pongs_.TakeWaiters();
+  }
+  (void)shutdown(fd_, SHUT_RDWR);  // After a protocol error, so that the server sees it now.
+  FailAll(confirmation_waiters, status);
+  FailAll(status_waiters, status);
+  FailAll(pong_waiters, status);
+  if (handlers_.on_disconnect) {
+    handlers_.on_disconnect(status, received_ns);
+  } else {
+    Enqueue(Event{received_ns, Disconnect{status}});
+  }
+  absl::MutexLock lock(&mu_);
+  reader_done_ = true;
+}
+
+}  // namespace vouch::client

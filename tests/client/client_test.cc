@@ -1,0 +1,225 @@
+// Client against the real vouchd, over loopback TCP: the contract end to end.
+//
+// Method: each test starts vouchd as a child process on an ephemeral port (VouchdProcess), talks
+// to it only through the Client API, and at the end stops it with SIGTERM and expects a graceful
+// exit (status 0). The pipelined test submits 10,000 workload transactions without waiting and
+// checks the promise itself: every CONFIRMED transaction gets exactly one Outcome on the
+// submitting connection, after its Confirmation, and no other Outcome arrives. No assertion
+// depends on timing; the generous waits only bound a broken run.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "engine/wire/convert.h"
+#include "gtest/gtest.h"
+#include "proto/vouch.pb.h"
+#include "tests/client/vouchd_process.h"
+#include "tools/workload/workload.h"
+
+namespace vouch::client {
+namespace {
+
+using ::vouch::testing::VouchdProcess;
+
+constexpr absl::Duration kPatience = absl::Seconds(10);  // Never reached when things work.
+constexpr absl::Duration kStopTimeout = absl::Seconds(15);  // Drain (5 s) plus flush (2 s).
+constexpr int64_t kAccounts = 1'000;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void StartVouchd(std::vector<std::string> flags = {}) {
+    flags.push_back("--accounts=" + std::to_string(kAccounts));
+    absl::StatusOr<std::unique_ptr<VouchdProcess>> vouchd = VouchdProcess::Start(flags);
+    ASSERT_TRUE(vouchd.ok()) << vouchd.status();
+    vouchd_ = *std::move(vouchd);
+  }
+  ClientOptions Options() const {
+    ClientOptions options;
+    options.port = vouchd_->port();
+    return options;
+  }
+  // Every test ends with a graceful shutdown.
+  void TearDown() override {
+    if (vouchd_ == nullptr) return;
+    absl::StatusOr<int> exit_status = vouchd_->Stop(kStopTimeout);
+    ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+    EXPECT_EQ(*exit_status, 0);
+  }
+
+  std::unique_ptr<VouchdProcess> vouchd_;
+};
+
+workload::WorkloadConfig Workload() {
+  workload::WorkloadConfig config;
+  config.accounts = kAccounts;
+  return config;
+}
+
+v1::Transaction NormalTransaction(uint64_t id) {
+  v1::Transaction transaction;
+  wire::ToProto(workload::WorkloadGenerator(Workload()).Next(), &transaction);
+  transaction.set_id(id);
+  return transaction;
+}
+
+TEST_F(ClientTest, BlockingSubmitQueryAndPing) {
+  StartVouchd();
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  absl::StatusOr<v1::Confirmation> confirmation =
+      (*client)->Submit(NormalTransaction(42), kPatience);
+  ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+  EXPECT_EQ(confirmation->transaction_id(), 42u);
+  EXPECT_EQ(confirmation->status(), v1::CONFIRM_STATUS_CONFIRMED);
+  EXPECT_GT(confirmation->seq(), 0u);
+
+  // Its Outcome follows on this connection (no handler: the event queue).
+  Event event;
+  ASSERT_TRUE((*client)->NextEvent(&event, kPatience).ok());
+  const auto* outcome = std::get_if<v1::Outcome>(&event.body);
+  ASSERT_NE(outcome, nullptr);
+  EXPECT_EQ(outcome->transaction_id(), 42u);
+  EXPECT_EQ(outcome->seq(), confirmation->seq());
+
+  absl::StatusOr<v1::Status> status = (*client)->Query(42, kPatience);
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_TRUE(status->found());
+  ASSERT_FALSE(status->history().empty());
+  EXPECT_EQ(status->history(0).state(), v1::STATE_KIND_RECEIVED);
+
+  absl::StatusOr<v1::Status> unknown = (*client)->Query(43, kPatience);
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->found());
+
+  absl::StatusOr<v1::Pong> pong = (*client)->Ping(kPatience);
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  EXPECT_GT(pong->server_time_ns(), 0);
+
+  // Resubmitting the id returns the stored answer.
+  absl::StatusOr<v1::Confirmation> again = (*client)->Submit(NormalTransaction(42), kPatience);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate());
+  EXPECT_EQ(again->seq(), confirmation->seq());
+}
+
+// What came back on the pipelined connection, written by its reader thread.
+class Ledger {
+ public:
+  void OnConfirmation(const v1::Confirmation& confirmation) {
+    absl::MutexLock lock(&mu_);
+    ++answered_;
+    if (confirmation.status() != v1::CONFIRM_STATUS_CONFIRMED) return;
+    ++confirmed_;
+    outcomes_by_id_.emplace(confirmation.transaction_id(), 0);
+  }
+  void OnOutcome(const v1::Outcome& outcome) {
+    absl::MutexLock lock(&mu_);
+    ++outcomes_;
+    const auto entry = outcomes_by_id_.find(outcome.transaction_id());
+    if (entry == outcomes_by_id_.end()) {
+      ++unexpected_outcomes_;  // Not (yet) confirmed: no Outcome may come before that.
+    } else {
+      ++entry->second;
+    }
+  }
+  // Waits until `sent` answers and an Outcome per confirmation have come, or the timeout.
+  void AwaitAll(uint64_t sent, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    const auto done = [this, sent]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return answered_ == sent && outcomes_ >= confirmed_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+  void Check(uint64_t sent) {
+    absl::MutexLock lock(&mu_);
+    EXPECT_EQ(answered_, sent);
+    EXPECT_GT(confirmed_, 0u);
+    EXPECT_EQ(unexpected_outcomes_, 0u);
+    uint64_t missing = 0;
+    uint64_t repeated = 0;
+    for (const auto& [id, outcomes] : outcomes_by_id_) {
+      missing += outcomes == 0 ? 1 : 0;
+      repeated += outcomes > 1 ? 1 : 0;
+    }
+    EXPECT_EQ(missing, 0u) << "confirmed transactions without an Outcome";
+    EXPECT_EQ(repeated, 0u) << "confirmed transactions with more than one Outcome";
+  }
+
+ private:
+  absl::Mutex mu_;
+  uint64_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t confirmed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t outcomes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t unexpected_outcomes_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<uint64_t, int> outcomes_by_id_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(ClientTest, PipelinedSubmitsGetOneOutcomePerConfirmation) {
+  StartVouchd();
+  Ledger ledger;
+  Handlers handlers;
+  handlers.on_confirmation = [&](const v1::Confirmation& confirmation, int64_t) {
+    ledger.OnConfirmation(confirmation);
+  };
+  handlers.on_outcome = [&](const v1::Outcome& outcome, int64_t) { ledger.OnOutcome(outcome); };
+  ClientOptions options = Options();
+  options.client_name = "client-test-pipelined";
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options, handlers);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  constexpr int kTransactions = 10'000;
+  constexpr int kBatch = 100;
+  workload::WorkloadGenerator generator(Workload());
+  std::vector<v1::Transaction> batch(kBatch);
+  for (int sent = 0; sent < kTransactions; sent += kBatch) {
+    for (v1::Transaction& transaction : batch) wire::ToProto(generator.Next(), &transaction);
+    ASSERT_TRUE((*client)->SubmitAsync(batch).ok());
+  }
+  ledger.AwaitAll(kTransactions, absl::Seconds(20));
+  ledger.Check(kTransactions);
+  EXPECT_EQ((*client)->transactions_unanswered(), 0u);
+  EXPECT_TRUE((*client)->status().ok()) << (*client)->status();
+}
+
+TEST_F(ClientTest, WrongAuthTokenIsRefused) {
+  StartVouchd({"--auth_token=let-me-in"});
+  ClientOptions options = Options();
+  options.auth_token = "guess";
+  absl::StatusOr<std::unique_ptr<Client>> refused = Client::Connect(options);
+  EXPECT_TRUE(absl::IsUnauthenticated(refused.status())) << refused.status();
+  EXPECT_EQ(ServerErrorCode(refused.status()), v1::ERROR_CODE_NOT_AUTHENTICATED);
+
+  options.auth_token = "let-me-in";
+  absl::StatusOr<std::unique_ptr<Client>> accepted = Client::Connect(options);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE((*accepted)->Ping(kPatience).ok());
+}
+
+TEST_F(ClientTest, ShutdownEndsTheConnectionWithShuttingDown) {
+  StartVouchd();
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<int> exit_status = vouchd_->Stop(kStopTimeout);
+  vouchd_.reset();
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_EQ(*exit_status, 0);
+
+  Event event;
+  ASSERT_TRUE((*client)->NextEvent(&event, kPatience).ok());
+  const auto* error = std::get_if<v1::Error>(&event.body);
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->code(), v1::ERROR_CODE_SHUTTING_DOWN);
+  ASSERT_TRUE((*client)->NextEvent(&event, kPatience).ok());
+  ASSERT_NE(std::get_if<Disconnect>(&event.body), nullptr);
+  EXPECT_EQ(ServerErrorCode((*client)->status()), v1::ERROR_CODE_SHUTTING_DOWN);
+}
+
+}  // namespace
+}  // namespace vouch::client

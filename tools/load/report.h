@@ -1,0 +1,29 @@
+// vouch-load's final report, as text for people and as JSON for scripts; both carry the same
+// data (docs/CLIENT.md describes the fields).
+#ifndef VOUCH_TOOLS_LOAD_REPORT_H_
+#define VOUCH_TOOLS_LOAD_REPORT_H_
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/load/phase.h"
+
+namespace vouch::load {
+
+struct RunReport {
+  LoadConfig config;
+  std::vector<PhaseReport> phases;  // One, or with --isolation_check: healthy, with_bad_peers.
+
+  // Every phase passed (see PhaseReport::passed).
+  bool passed() const;
+  // With two phases: the confirm p99 (from intended) with bad peers over that without.
+  double isolation_ratio() const;
+};
+
+void PrintText(const RunReport& report, std::FILE* out);
+std::string ToJson(const RunReport& report);
+
+}  // namespace vouch::load
+
+#endif  // VOUCH_TOOLS_LOAD_REPORT_H_
