@@ -5,26 +5,10 @@
 // allocations (thread-local producer state, first use of each queue block) are done, then
 // 20,000 transactions are submitted, stepped through fraud, ledger and reconciliation, and
 // their outcomes polled, with counting on. The count must be zero.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "engine/engine.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<uint64_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "tests/testing/allocation_counter.h"
 
 namespace vouch {
 namespace {
@@ -55,10 +39,9 @@ TEST(EngineAllocationTest, SteadyStateSubmitAndStagesDoNotAllocate) {
     }
   };
   run(20'000);  // Warm-up.
-  counting = true;
+  testing::StartCountingAllocations();
   run(20'000);
-  counting = false;
-  EXPECT_EQ(allocations.load(), 0u);
+  EXPECT_EQ(testing::StopCountingAllocations(), 0u);
   EXPECT_GT(outcomes, 30'000u) << "the stages really ran";
 }
 

@@ -8,25 +8,10 @@
 // done. Then 20,000 more go through with counting on. The client side is built not to allocate
 // either: every frame is encoded before counting starts, and replies are only classified
 // (ParseEnvelope on a FrameDecoder's fixed buffer), never parsed into messages.
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <vector>
 
 #include "tests/engine/server/server_fixture.h"
-
-namespace {
-std::atomic<bool> counting{false};
-std::atomic<uint64_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (counting.load(std::memory_order_relaxed)) allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "tests/testing/allocation_counter.h"
 
 namespace vouch::server::testing {
 namespace {
@@ -93,11 +78,11 @@ TEST_F(ServerTest, SteadyStateFrameHandlingDoesNotAllocate) {
   const std::vector<std::string> measured = SubmitFrames(1'000'000, 400);
   net::FrameDecoder decoder(kTestFrameMax);
   ASSERT_TRUE(RunBatches(client.fd(), warm_up, decoder));
-  counting = true;
+  vouch::testing::StartCountingAllocations();
   const bool ok = RunBatches(client.fd(), measured, decoder);
-  counting = false;
+  const uint64_t allocations = vouch::testing::StopCountingAllocations();
   ASSERT_TRUE(ok);
-  EXPECT_EQ(allocations.load(), 0u) << "heap allocations over 20,000 transactions";
+  EXPECT_EQ(allocations, 0u) << "heap allocations over 20,000 transactions";
   EXPECT_EQ(server_->engine().Stats().confirmed, 30'000u);
 }
 

@@ -10,38 +10,10 @@ set -euo pipefail
 
 readonly RUNFILES="${TEST_SRCDIR}/vouch"
 readonly PYTHON=/usr/bin/python3
-readonly STARTUP_TIMEOUT_S=10
-readonly SHUTDOWN_TIMEOUT_S=15  # vouchd drains outcomes (5 s) and flushes (2 s) at most.
 readonly ACCOUNTS=1000
+source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 
-port_file="${TEST_TMPDIR}/port"
-log="${TEST_TMPDIR}/vouchd.log"
-rm -f "${port_file}"
-"${RUNFILES}/tools/vouchd/vouchd" --port=0 --port_file="${port_file}" --accounts="${ACCOUNTS}" \
-  >"${log}" 2>&1 &
-vouchd_pid=$!
-# Never leave a server behind, whatever fails below.
-trap 'kill -KILL "${vouchd_pid}" 2>/dev/null || true' EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  echo "--- vouchd log (last 40 lines) ---" >&2
-  tail -n 40 "${log}" >&2
-  exit 1
-}
-
-port=""
-for _ in $(seq $((STARTUP_TIMEOUT_S * 10))); do
-  kill -0 "${vouchd_pid}" 2>/dev/null || fail "vouchd exited before writing ${port_file}"
-  if [[ -s "${port_file}" ]]; then
-    port="$(tr -d '[:space:]' <"${port_file}")"
-    port="${port##*:}"
-    [[ "${port}" =~ ^[0-9]+$ ]] && break
-    port=""
-  fi
-  sleep 0.1
-done
-[[ -n "${port}" ]] || fail "vouchd did not write a port to ${port_file} in ${STARTUP_TIMEOUT_S} s"
+start_vouchd --accounts="${ACCOUNTS}"
 
 load() {
   "${RUNFILES}/tools/load/vouch-load" --port="${port}" --accounts="${ACCOUNTS}" "$@"
@@ -90,13 +62,5 @@ status=0
 load --rate=0 >/dev/null 2>&1 || status=$?
 [[ "${status}" -eq 2 ]] || fail "a bad flag exited with ${status}, not 2"
 
-kill -TERM "${vouchd_pid}"
-for _ in $(seq $((SHUTDOWN_TIMEOUT_S * 10))); do
-  kill -0 "${vouchd_pid}" 2>/dev/null || break
-  sleep 0.1
-done
-kill -0 "${vouchd_pid}" 2>/dev/null && fail "vouchd still running ${SHUTDOWN_TIMEOUT_S} s after SIGTERM"
-exit_code=0
-wait "${vouchd_pid}" || exit_code=$?
-[[ "${exit_code}" -eq 0 ]] || fail "vouchd exited with ${exit_code} after SIGTERM, not 0"
+stop_vouchd
 echo "PASS: vouch-load reported every outcome; vouchd exited 0 on SIGTERM"
