@@ -1,0 +1,146 @@
+#include "engine/journal/records.h"
+
+#include <cassert>
+
+#include "engine/journal/internal/coding.h"
+#include "engine/types/reason.h"
+
+namespace vouch::journal {
+namespace {
+
+using internal::GetFixed;
+using internal::PutFixed;
+
+bool GetBool(const char** in, bool* value) {
+  uint8_t byte;
+  *in = GetFixed(*in, &byte);
+  *value = byte != 0;
+  return byte <= 1;
+}
+
+char* PutTransaction(char* out, const Transaction& txn) {
+  out = PutFixed(out, txn.id);
+  out = PutFixed(out, txn.source_account);
+  out = PutFixed(out, txn.destination_account);
+  out = PutFixed(out, txn.amount_minor);
+  out = PutFixed(out, txn.currency);
+  out = PutFixed(out, txn.merchant_category);
+  out = PutFixed(out, txn.merchant_id);
+  out = PutFixed(out, txn.country);
+  out = PutFixed(out, txn.device_id);
+  out = PutFixed(out, txn.client_timestamp_ns);
+  return out;
+}
+
+const char* GetTransaction(const char* in, Transaction* txn) {
+  in = GetFixed(in, &txn->id);
+  in = GetFixed(in, &txn->source_account);
+  in = GetFixed(in, &txn->destination_account);
+  in = GetFixed(in, &txn->amount_minor);
+  in = GetFixed(in, &txn->currency);
+  in = GetFixed(in, &txn->merchant_category);
+  in = GetFixed(in, &txn->merchant_id);
+  in = GetFixed(in, &txn->country);
+  in = GetFixed(in, &txn->device_id);
+  in = GetFixed(in, &txn->client_timestamp_ns);
+  return in;
+}
+
+}  // namespace
+
+bool IsKnownRecordType(uint8_t type) {
+  return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
+         type <= static_cast<uint8_t>(RecordType::kHoldReleased);
+}
+
+size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
+  char* p = PutFixed(out, record.seq);
+  p = PutTransaction(p, record.txn);
+  p = PutFixed(p, record.confirmed_unix_ns);
+  p = PutFixed(p, static_cast<uint8_t>(record.held));
+  p = PutFixed(p, record.origin);
+  assert(static_cast<size_t>(p - out) == kConfirmedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeConfirmedRecord(const char* data, size_t size, ConfirmedRecord* record) {
+  if (size != kConfirmedRecordBytes) return false;
+  const char* p = GetFixed(data, &record->seq);
+  p = GetTransaction(p, &record->txn);
+  p = GetFixed(p, &record->confirmed_unix_ns);
+  if (!GetBool(&p, &record->held)) return false;
+  p = GetFixed(p, &record->origin);
+  assert(static_cast<size_t>(p - data) == kConfirmedRecordBytes);
+  return true;
+}
+
+size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out) {
+  const Outcome& o = record.outcome;
+  char* p = PutFixed(out, o.id);
+  p = PutFixed(p, o.seq);
+  p = PutFixed(p, static_cast<uint8_t>(o.kind));
+  p = PutFixed(p, static_cast<uint8_t>(o.verifier));
+  p = PutFixed(p, static_cast<uint8_t>(o.reason));
+  p = PutFixed(p, o.compensation);
+  p = PutFixed(p, static_cast<uint8_t>(o.held));
+  p = PutFixed(p, o.source_account);
+  p = PutFixed(p, o.amount_minor);
+  p = PutFixed(p, o.currency);
+  p = PutFixed(p, o.confirmed_ns);
+  p = PutFixed(p, o.decided_ns);
+  p = PutFixed(p, o.origin);
+  p = PutFixed(p, record.decided_unix_ns);
+  p = PutFixed(p, record.confirmed_unix_ns);
+  assert(static_cast<size_t>(p - out) == kOutcomeRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record) {
+  if (size != kOutcomeRecordBytes) return false;
+  Outcome& o = record->outcome;
+  uint8_t kind, verifier, reason;
+  const char* p = GetFixed(data, &o.id);
+  p = GetFixed(p, &o.seq);
+  p = GetFixed(p, &kind);
+  p = GetFixed(p, &verifier);
+  p = GetFixed(p, &reason);
+  p = GetFixed(p, &o.compensation);
+  if (!GetBool(&p, &o.held)) return false;
+  p = GetFixed(p, &o.source_account);
+  p = GetFixed(p, &o.amount_minor);
+  p = GetFixed(p, &o.currency);
+  p = GetFixed(p, &o.confirmed_ns);
+  p = GetFixed(p, &o.decided_ns);
+  p = GetFixed(p, &o.origin);
+  p = GetFixed(p, &record->decided_unix_ns);
+  p = GetFixed(p, &record->confirmed_unix_ns);
+  assert(static_cast<size_t>(p - data) == kOutcomeRecordBytes);
+  if (kind < static_cast<uint8_t>(OutcomeKind::kVerified) ||
+      kind > static_cast<uint8_t>(OutcomeKind::kLateTimeout)) {
+    return false;
+  }
+  if (verifier > static_cast<uint8_t>(VerifierId::kLedger)) return false;
+  if (reason >= kReasonCount) return false;
+  constexpr uint8_t kCompensationAll = kCompensationReversed | kCompensationAccountHeld;
+  if ((o.compensation & ~kCompensationAll) != 0) return false;
+  o.kind = static_cast<OutcomeKind>(kind);
+  o.verifier = static_cast<VerifierId>(verifier);
+  o.reason = static_cast<Reason>(reason);
+  return true;
+}
+
+size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out) {
+  char* p = PutFixed(out, record.account);
+  p = PutFixed(p, record.released_unix_ns);
+  assert(static_cast<size_t>(p - out) == kHoldReleasedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeHoldReleasedRecord(const char* data, size_t size, HoldReleasedRecord* record) {
+  if (size != kHoldReleasedRecordBytes) return false;
+  const char* p = GetFixed(data, &record->account);
+  GetFixed(p, &record->released_unix_ns);
+  return true;
+}
+
+}  // namespace vouch::journal

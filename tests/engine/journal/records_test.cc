@@ -1,0 +1,172 @@
+#include "engine/journal/records.h"
+
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace vouch::journal {
+namespace {
+
+ConfirmedRecord SampleConfirmed() {
+  ConfirmedRecord r;
+  r.seq = 0x0102030405060708ull;
+  r.txn.id = 0xfedcba9876543210ull;
+  r.txn.source_account = 11;
+  r.txn.destination_account = std::numeric_limits<uint64_t>::max();
+  r.txn.amount_minor = -123456789012345;  // Any value round-trips; validation is ingest's job.
+  r.txn.currency = PackCurrency("EUR");
+  r.txn.merchant_category = 5411;
+  r.txn.merchant_id = 77;
+  r.txn.country = PackCountry("GB");
+  r.txn.device_id = 0x8000000000000001ull;
+  r.txn.client_timestamp_ns = std::numeric_limits<int64_t>::min();
+  r.confirmed_unix_ns = 1700000000123456789;
+  r.held = true;
+  r.origin = 0xabcdef;
+  return r;
+}
+
+OutcomeRecord SampleOutcome() {
+  OutcomeRecord r;
+  Outcome& o = r.outcome;
+  o.id = 42;
+  o.seq = 0x1122334455667788ull;
+  o.kind = OutcomeKind::kLateFailed;
+  o.verifier = VerifierId::kLedger;
+  o.reason = Reason::kInsufficientFunds;
+  o.compensation = kCompensationReversed | kCompensationAccountHeld;
+  o.held = true;
+  o.source_account = 9;
+  o.amount_minor = std::numeric_limits<int64_t>::max();
+  o.currency = PackCurrency("JPY");
+  o.confirmed_ns = -5;
+  o.decided_ns = 6;
+  o.origin = 0xffffffffffffffffull;
+  r.decided_unix_ns = 1700000000999999999;
+  r.confirmed_unix_ns = 1700000000000000001;
+  return r;
+}
+
+void ExpectSameTransaction(const Transaction& a, const Transaction& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.source_account, b.source_account);
+  EXPECT_EQ(a.destination_account, b.destination_account);
+  EXPECT_EQ(a.amount_minor, b.amount_minor);
+  EXPECT_EQ(a.currency, b.currency);
+  EXPECT_EQ(a.merchant_category, b.merchant_category);
+  EXPECT_EQ(a.merchant_id, b.merchant_id);
+  EXPECT_EQ(a.country, b.country);
+  EXPECT_EQ(a.device_id, b.device_id);
+  EXPECT_EQ(a.client_timestamp_ns, b.client_timestamp_ns);
+}
+
+TEST(RecordsTest, ConfirmedRoundTripsEveryField) {
+  const ConfirmedRecord in = SampleConfirmed();
+  char buffer[kConfirmedRecordBytes];
+  ASSERT_EQ(EncodeConfirmedRecord(in, buffer), kConfirmedRecordBytes);
+  ConfirmedRecord out;
+  ASSERT_TRUE(DecodeConfirmedRecord(buffer, sizeof(buffer), &out));
+  EXPECT_EQ(out.seq, in.seq);
+  ExpectSameTransaction(out.txn, in.txn);
+  EXPECT_EQ(out.confirmed_unix_ns, in.confirmed_unix_ns);
+  EXPECT_EQ(out.held, in.held);
+  EXPECT_EQ(out.origin, in.origin);
+}
+
+TEST(RecordsTest, OutcomeRoundTripsEveryField) {
+  const OutcomeRecord in = SampleOutcome();
+  char buffer[kOutcomeRecordBytes];
+  ASSERT_EQ(EncodeOutcomeRecord(in, buffer), kOutcomeRecordBytes);
+  OutcomeRecord out;
+  ASSERT_TRUE(DecodeOutcomeRecord(buffer, sizeof(buffer), &out));
+  const Outcome& a = out.outcome;
+  const Outcome& b = in.outcome;
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.seq, b.seq);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.verifier, b.verifier);
+  EXPECT_EQ(a.reason, b.reason);
+  EXPECT_EQ(a.compensation, b.compensation);
+  EXPECT_EQ(a.held, b.held);
+  EXPECT_EQ(a.source_account, b.source_account);
+  EXPECT_EQ(a.amount_minor, b.amount_minor);
+  EXPECT_EQ(a.currency, b.currency);
+  EXPECT_EQ(a.confirmed_ns, b.confirmed_ns);
+  EXPECT_EQ(a.decided_ns, b.decided_ns);
+  EXPECT_EQ(a.origin, b.origin);
+  EXPECT_EQ(out.decided_unix_ns, in.decided_unix_ns);
+  EXPECT_EQ(out.confirmed_unix_ns, in.confirmed_unix_ns);
+}
+
+TEST(RecordsTest, HoldReleasedRoundTrips) {
+  const HoldReleasedRecord in{0x0123456789abcdefull, -42};
+  char buffer[kHoldReleasedRecordBytes];
+  ASSERT_EQ(EncodeHoldReleasedRecord(in, buffer), kHoldReleasedRecordBytes);
+  HoldReleasedRecord out;
+  ASSERT_TRUE(DecodeHoldReleasedRecord(buffer, sizeof(buffer), &out));
+  EXPECT_EQ(out.account, in.account);
+  EXPECT_EQ(out.released_unix_ns, in.released_unix_ns);
+}
+
+// The layout is a contract with every journal already on disk: pin it byte for byte.
+TEST(RecordsTest, LayoutIsLittleEndianFieldByField) {
+  char buffer[kHoldReleasedRecordBytes];
+  EncodeHoldReleasedRecord({0x0123456789abcdefull, -2}, buffer);
+  const unsigned char expected[kHoldReleasedRecordBytes] = {
+      0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01,   // account
+      0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};  // released_unix_ns = -2
+  EXPECT_EQ(std::memcmp(buffer, expected, sizeof(expected)), 0);
+
+  char confirmed[kConfirmedRecordBytes];
+  EncodeConfirmedRecord(SampleConfirmed(), confirmed);
+  EXPECT_EQ(static_cast<unsigned char>(confirmed[0]), 0x08);  // seq, low byte first.
+  EXPECT_EQ(static_cast<unsigned char>(confirmed[7]), 0x01);
+  EXPECT_EQ(confirmed[kConfirmedRecordBytes - 9], 1);  // held, just before origin.
+}
+
+TEST(RecordsTest, DecodersRefuseWrongSizes) {
+  char buffer[kConfirmedRecordBytes + 1] = {};
+  EncodeConfirmedRecord(SampleConfirmed(), buffer);
+  ConfirmedRecord confirmed;
+  EXPECT_FALSE(DecodeConfirmedRecord(buffer, kConfirmedRecordBytes - 1, &confirmed));
+  EXPECT_FALSE(DecodeConfirmedRecord(buffer, kConfirmedRecordBytes + 1, &confirmed));
+  OutcomeRecord outcome;
+  EXPECT_FALSE(DecodeOutcomeRecord(buffer, kOutcomeRecordBytes - 1, &outcome));
+  HoldReleasedRecord released;
+  EXPECT_FALSE(DecodeHoldReleasedRecord(buffer, kHoldReleasedRecordBytes + 1, &released));
+}
+
+TEST(RecordsTest, DecodersRefuseOutOfRangeFields) {
+  char confirmed[kConfirmedRecordBytes];
+  EncodeConfirmedRecord(SampleConfirmed(), confirmed);
+  confirmed[kConfirmedRecordBytes - 9] = 2;  // held must be 0 or 1.
+  ConfirmedRecord c;
+  EXPECT_FALSE(DecodeConfirmedRecord(confirmed, sizeof(confirmed), &c));
+
+  constexpr size_t kKindOffset = 16, kVerifierOffset = 17, kReasonOffset = 18,
+                   kCompensationOffset = 19, kHeldOffset = 20;
+  const std::pair<size_t, char> bad_fields[] = {
+      {kKindOffset, 0},          {kKindOffset, 4},         {kVerifierOffset, 3},
+      {kReasonOffset, kReasonCount}, {kCompensationOffset, 4}, {kHeldOffset, 7}};
+  for (const auto& [offset, value] : bad_fields) {
+    char outcome[kOutcomeRecordBytes];
+    EncodeOutcomeRecord(SampleOutcome(), outcome);
+    outcome[offset] = value;
+    OutcomeRecord o;
+    EXPECT_FALSE(DecodeOutcomeRecord(outcome, sizeof(outcome), &o)) << "offset " << offset;
+  }
+}
+
+TEST(RecordsTest, KnownTypes) {
+  EXPECT_FALSE(IsKnownRecordType(0));
+  EXPECT_TRUE(IsKnownRecordType(1));
+  EXPECT_TRUE(IsKnownRecordType(2));
+  EXPECT_TRUE(IsKnownRecordType(3));
+  EXPECT_FALSE(IsKnownRecordType(4));
+}
+
+}  // namespace
+}  // namespace vouch::journal
