@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
+#include <deque>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -100,7 +102,24 @@ absl::Status Engine::Init() {
                                               batch_max);
   ledger_stage_ = std::make_unique<LedgerStage>(ledger_.get(), &settlements_, &ring_,
                                                 &ledger_verdicts_, clock_, batch_max);
+  Sequence first_seq = 1;
+  if (options_.durability.ack != AckPolicy::kMemory) {
+    if (absl::Status status = Recover(); !status.ok()) return status;
+    first_seq = recovery_.outcomes + 1;
+    auto writer = journal::SegmentWriter::Open(
+        {options_.durability.dir, options_.durability.segment_bytes_max},
+        recovery_.next_record_index);
+    if (!writer.ok()) return writer.status();
+    journal_stage_ = std::make_unique<JournalStage>(
+        *std::move(writer), options_.durability.ack, &ring_, recovery_.confirmed + 1,
+        recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), options_.in_flight_capacity,
+        batch_max);
+    ring_.StartAt(first_seq);
+    fraud_stage_->StartAt(first_seq);
+    ledger_stage_->StartAt(first_seq);
+  }
   ReconcilerPorts ports;
+  ports.journal = journal_stage_.get();
   ports.ring = &ring_;
   ports.fraud_verdicts = &fraud_verdicts_;
   ports.ledger_verdicts = &ledger_verdicts_;
@@ -111,6 +130,7 @@ absl::Status Engine::Init() {
   ports.poll_queue = poll_queue_.get();
   ports.clock = clock_;
   reconciler_ = std::make_unique<Reconciler>(ports, batch_max);
+  reconciler_->StartAt(first_seq);
   return absl::OkStatus();
 }
 
@@ -122,20 +142,30 @@ absl::Status Engine::Start() {
   if (started_) return absl::FailedPreconditionError("engine already started");
   started_ = true;
   if (!options_.inline_mode) {
-    const std::pair<Agent*, int> stages[] = {{fraud_stage_.get(), options_.cpus.fraud},
-                                             {ledger_stage_.get(), options_.cpus.ledger},
-                                             {reconciler_.get(), options_.cpus.reconcile}};
+    std::vector<std::pair<Agent*, int>> stages = {{fraud_stage_.get(), options_.cpus.fraud},
+                                                  {ledger_stage_.get(), options_.cpus.ledger},
+                                                  {reconciler_.get(), options_.cpus.reconcile}};
+    if (journal_stage_ != nullptr) stages.push_back({journal_stage_.get(), -1});
     for (const auto& [agent, cpu] : stages) {
       runners_.push_back(std::make_unique<AgentRunner>(agent, options_.idle, cpu));
-      if (absl::Status status = runners_.back()->Start(); !status.ok()) {
-        for (auto& runner : runners_) runner->Stop();
+    }
+    // Verdicts wake the reconciler; settlements need no wake-up (the ledger has its own work).
+    // The journal wakes the reconciler when outcomes may be told; producers wake every stage.
+    fraud_stage_->SetDownstream(runners_[2]->parker());
+    ledger_stage_->SetDownstream(runners_[2]->parker());
+    if (journal_stage_ != nullptr) {
+      journal_stage_->SetParkers(runners_[3]->parker(), runners_[2]->parker());
+    }
+    for (auto& runner : runners_) {
+      if (absl::Status status = runner->Start(); !status.ok()) {
+        for (auto& started : runners_) started->Stop();
         return status;
       }
     }
-    // Verdicts wake the reconciler; settlements need no wake-up (the ledger has its own work).
-    fraud_stage_->SetDownstream(runners_[2]->parker());
-    ledger_stage_->SetDownstream(runners_[2]->parker());
   }
+  for (const journal::ConfirmedRecord& pending : pending_) Republish(pending);
+  pending_.clear();
+  pending_.shrink_to_fit();
   // release: pairs with Submit's load; the stages are running before anything is accepted.
   accepting_.store(true, std::memory_order_release);
   return absl::OkStatus();
@@ -176,6 +206,7 @@ DrainReport Engine::Stop() {
   report.not_drained = report.confirmed - (reconciler_->retired_below() - 1);
   report.drained = drained();
   for (auto& runner : runners_) runner->Stop();
+  if (journal_stage_ != nullptr) journal_stage_->Flush();  // Releases queued at the very end.
   report.elapsed_ns = clock_->NowNs() - start_ns;
   return report;
 }
@@ -204,7 +235,7 @@ bool Engine::ShouldHold(const Transaction& txn) const {
   return false;
 }
 
-Confirmation Engine::Submit(const Transaction& txn, uint64_t origin) {
+Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack_wait) {
   Shard& shard = ingest_counters_.Mine();
   IngestCounters::Enter(shard);
   Confirmation answer;
@@ -220,7 +251,15 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin) {
     IngestCounters::Add(shard.busy[static_cast<int>(answer.reason)]);
   }
   IngestCounters::Leave(shard);
-  return answer;
+  return Acked(answer, ack_wait);
+}
+
+Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) const {
+  // A duplicate's original may still be on its way to the journal too.
+  if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy) {
+    AwaitAck(confirmation.seq);
+  }
+  return confirmation;
 }
 
 Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shard,
@@ -321,7 +360,31 @@ void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
 
 int Engine::Step() {
   assert(options_.inline_mode);
-  return fraud_stage_->DoWork() + ledger_stage_->DoWork() + reconciler_->DoWork();
+  int work = fraud_stage_->DoWork() + ledger_stage_->DoWork() + reconciler_->DoWork();
+  if (journal_stage_ != nullptr) work += journal_stage_->DoWork();
+  return work;
+}
+
+void Engine::AwaitAck(Sequence seq) const {
+  if (journal_stage_ == nullptr || seq == 0) return;
+  if (options_.inline_mode) {
+    // No stage thread: step the journal here (const-ness is the caller's view; see Step()).
+    while (journal_stage_->confirmed_acked_below() <= seq) {
+      const_cast<Engine*>(this)->Step();
+    }
+    return;
+  }
+  journal_stage_->AwaitConfirmed(seq);
+}
+
+bool Engine::ReleaseHold(uint64_t account) {
+  if (!holds_.Release(account)) return false;
+  if (journal_stage_ != nullptr && !journal_stage_->RecordRelease(account, clock_->NowNs())) {
+    // The queue holds 2^16 releases; an operator cannot outrun it. Say so rather than hide it.
+    std::fprintf(stderr, "vouch: journal release queue full; release of %llu not journaled\n",
+                 static_cast<unsigned long long>(account));
+  }
+  return true;
 }
 
 std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
@@ -389,6 +452,159 @@ EngineStats Engine::Stats() const {
   stats.retired = rc.retired.load(std::memory_order_relaxed);
   stats.idempotency_overruns = idempotency_.overruns();
   return stats;
+}
+
+}  // namespace vouch
+
+namespace vouch {
+
+// Rebuilds the engine's state from the journal, before any stage runs.
+//
+// The journal holds confirmed transactions as a gap-free run 1..C and outcomes as 1..O, O <= C,
+// each in sequence order, a transaction always before its outcome (see journal_stage.h). Replay
+// keeps the transactions whose outcome has not been read yet in a FIFO; an outcome settles the
+// FIFO's front: the fraud rules see the transaction again at its original time (rebuilding
+// velocity windows and statistics), a VERIFIED transfer is posted to the ledger (in sequence
+// order a verified transfer always finds the funds: the original run also had them, with
+// reservations of failed ones still held), a fraud failure puts the account back on hold, and
+// Query's history gets the record. What is left in the FIFO at the end was confirmed but not
+// decided: Start() puts it back in the ring under its original sequence numbers, and the
+// verifiers decide it as if nothing had happened, so it gets exactly one outcome.
+absl::Status Engine::Recover() {
+  const int64_t start_ns = MonotonicClock::Default()->NowNs();
+  const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
+  recovery_.journal = true;
+  std::deque<journal::ConfirmedRecord> undecided;
+  std::deque<uint64_t> undecided_tickets;  // Idempotency claims of held ones, answered later.
+  absl::Status failure;
+  auto fail = [&](const journal::RecordLocation& where, absl::string_view why) {
+    if (failure.ok()) {
+      failure = absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset,
+                                                 ": ", why));
+    }
+  };
+  auto visit = [&](journal::RecordType type, uint64_t seq, const char* data, size_t size,
+                   const journal::RecordLocation& where) {
+    if (!failure.ok()) return;
+    ++recovery_.records;
+    switch (type) {
+      case journal::RecordType::kConfirmed: {
+        journal::ConfirmedRecord record;
+        if (!journal::DecodeConfirmedRecord(data, size, &record) || record.seq != seq) {
+          return fail(where, "undecodable confirmed record");
+        }
+        if (seq != recovery_.confirmed + 1) {
+          return fail(where, absl::StrCat("confirmed seq ", seq, " after ", recovery_.confirmed));
+        }
+        if (undecided.size() == options_.in_flight_capacity) {
+          return fail(where, absl::StrCat("more undecided transactions than in_flight_capacity (",
+                                          options_.in_flight_capacity, ")"));
+        }
+        recovery_.confirmed = seq;
+        const int64_t confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns;
+        const IdempotencyTable::Claim claim = idempotency_.ClaimId(record.txn.id, confirmed_ns);
+        if (claim.kind != IdempotencyTable::ClaimKind::kNew) {
+          return fail(where, absl::StrCat("transaction id ", record.txn.id, " confirmed twice"));
+        }
+        if (!record.held) {
+          (void)idempotency_.Record(claim.ticket, {ConfirmStatus::kConfirmed, Reason::kNone,
+                                                   false, seq, confirmed_ns});
+        }
+        undecided.push_back(record);
+        undecided_tickets.push_back(claim.ticket);
+        return;
+      }
+      case journal::RecordType::kOutcome: {
+        journal::OutcomeRecord record;
+        if (!journal::DecodeOutcomeRecord(data, size, &record) || record.outcome.seq != seq) {
+          return fail(where, "undecodable outcome record");
+        }
+        if (undecided.empty() || undecided.front().seq != seq) {
+          return fail(where, absl::StrCat("outcome for seq ", seq, " out of order"));
+        }
+        Outcome outcome = record.outcome;
+        outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns;
+        outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns;
+        if (undecided.front().held) {
+          const bool verified = outcome.kind == OutcomeKind::kVerified;
+          (void)idempotency_.Record(
+              undecided_tickets.front(),
+              {verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected, outcome.reason,
+               true, seq, outcome.confirmed_ns});
+        }
+        ReplayOutcome(undecided.front(), outcome);
+        undecided.pop_front();
+        undecided_tickets.pop_front();
+        recovery_.outcomes = seq;
+        return;
+      }
+      case journal::RecordType::kHoldReleased: {
+        journal::HoldReleasedRecord record;
+        if (!journal::DecodeHoldReleasedRecord(data, size, &record)) {
+          return fail(where, "undecodable hold release record");
+        }
+        holds_.Release(record.account);
+        ++recovery_.releases;
+        return;
+      }
+    }
+    fail(where, "unknown record type");
+  };
+  absl::StatusOr<journal::RecoveryScan> scan = journal::ScanJournal(options_.durability.dir, visit);
+  if (!scan.ok()) return scan.status();
+  if (!failure.ok()) return failure;
+  recovery_.next_record_index = scan->next_record_index;
+  recovery_.truncated = scan->truncated;
+  recovery_.truncated_file = scan->truncated_file;
+  recovery_.truncated_offset = scan->truncated_offset;
+  recovery_.truncated_bytes = scan->truncated_bytes;
+  recovery_.reverified = undecided.size();
+  // Held ones among them never got their answer; they are now decided asynchronously.
+  for (size_t i = 0; i < undecided.size(); ++i) {
+    if (undecided[i].held) {
+      (void)idempotency_.Record(undecided_tickets[i],
+                                {ConfirmStatus::kConfirmed, Reason::kNone, false, undecided[i].seq,
+                                 undecided[i].confirmed_unix_ns + unix_to_mono_ns});
+      undecided[i].held = false;
+    }
+  }
+  pending_.assign(undecided.begin(), undecided.end());
+  recovery_.elapsed_ns = MonotonicClock::Default()->NowNs() - start_ns;
+  return absl::OkStatus();
+}
+
+void Engine::ReplayOutcome(const journal::ConfirmedRecord& confirmed, const Outcome& outcome) {
+  (void)fraud_->Check(confirmed.txn, outcome.confirmed_ns);
+  if (outcome.kind == OutcomeKind::kVerified) {
+    const Reason reserved = ledger_->Reserve(confirmed.seq, confirmed.txn);
+    assert(reserved == Reason::kNone && "a verified transfer finds its funds again on replay");
+    if (reserved == Reason::kNone) ledger_->Commit(confirmed.seq);
+  }
+  if (outcome.compensation & kCompensationAccountHeld) {
+    (void)holds_.Hold(confirmed.txn.source_account);
+  }
+  HistoryRecord record;
+  record.seq = confirmed.seq;
+  record.id = confirmed.txn.id;
+  record.resolved = true;
+  record.outcome = outcome;
+  history_.Write(record);
+}
+
+void Engine::Republish(const journal::ConfirmedRecord& pending) {
+  Sequence seq = 0;
+  InFlightEntry* entry = ring_.Claim(&seq);
+  assert(entry != nullptr && seq == pending.seq && "recovery checked the ring has room");
+  const int64_t now_ns = clock_->NowNs();
+  entry->payload = {pending.txn, pending.confirmed_unix_ns - MonotonicToUnixOffsetNs(),
+                    now_ns + options_.verification_deadline_ns, false, pending.origin};
+  entry->reconcile = {};
+  entry->reconcile.record.seq = seq;
+  entry->reconcile.record.id = pending.txn.id;
+  // relaxed: published by the release in Publish.
+  entry->held_state.store(HeldState::kNotHeld, std::memory_order_relaxed);
+  ring_.Publish(entry, seq);
+  WakeStages();
 }
 
 }  // namespace vouch

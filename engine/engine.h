@@ -30,6 +30,8 @@
 #include "engine/ingest/hold_table.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/internal/ingest_counters.h"
+#include "engine/journal/records.h"
+#include "engine/journal/stage/journal_stage.h"
 #include "engine/options.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/ring/in_flight_ring.h"
@@ -102,6 +104,29 @@ struct EngineStats {
   uint64_t outcomes_total() const;
 };
 
+// What recovery found in the journal when the engine was created.
+struct RecoveryReport {
+  bool journal = false;          // A journal was configured (ack policy other than memory).
+  uint64_t records = 0;          // Valid records replayed.
+  Sequence confirmed = 0;        // Highest confirmed sequence number in the journal.
+  Sequence outcomes = 0;         // Highest sequence number with a journaled outcome.
+  uint64_t reverified = 0;       // Confirmed without an outcome: sent back to the verifiers.
+  uint64_t releases = 0;         // Hold releases replayed.
+  uint64_t next_record_index = 0;  // Where the journal continues.
+  bool truncated = false;        // A torn tail was cut off (it was never acknowledged).
+  std::string truncated_file;
+  uint64_t truncated_offset = 0;
+  uint64_t truncated_bytes = 0;
+  int64_t elapsed_ns = 0;
+};
+
+// Who waits for the journal before a confirmation is returned (ack policy written / durable).
+enum class AckWait {
+  kInSubmit,  // Submit waits for its own record.
+  kCaller,    // Submit returns at once; the caller calls AwaitAck with the highest sequence number
+              // it is about to tell, once for a whole batch (the server does, per loop turn).
+};
+
 class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(Options options);
@@ -117,12 +142,17 @@ class Engine {
 
   // `origin` is opaque to the engine and comes back in the transaction's Outcome, so an embedder
   // serving many clients (the TCP server) can route each outcome to its submitter.
-  Confirmation Submit(const Transaction& txn, uint64_t origin = 0);
+  Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
+                      AckWait ack_wait = AckWait::kInSubmit);
+  // Blocks until the confirmation of `seq` is kept as the ack policy promises (no-op without a
+  // journal, or for seq 0). Any thread.
+  void AwaitAck(Sequence seq) const;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
 
-  bool ReleaseHold(uint64_t account) { return holds_.Release(account); }
+  // Journaled (ack policy written/durable), so a restart does not put the account back on hold.
+  bool ReleaseHold(uint64_t account);
   bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
   std::vector<uint64_t> Holds() const { return holds_.List(); }
 
@@ -132,6 +162,9 @@ class Engine {
   int Step();
 
   EngineStats Stats() const;
+  const RecoveryReport& recovery() const { return recovery_; }
+  // Null with ack policy memory.
+  const JournalStage* journal() const { return journal_stage_.get(); }
   const Options& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
   // REQUIRES: inline mode, or Stop() returned.
@@ -141,10 +174,14 @@ class Engine {
  private:
   explicit Engine(Options options);
   absl::Status Init();
+  absl::Status Recover();
+  void ReplayOutcome(const journal::ConfirmedRecord& confirmed, const Outcome& outcome);
+  void Republish(const journal::ConfirmedRecord& pending);
   Reason CheckWellFormed(const Transaction& txn) const;
   bool ShouldHold(const Transaction& txn) const;
   Confirmation Answer(const Transaction& txn, uint64_t origin,
                       internal::IngestCounters::Shard& shard, int64_t now_ns);
+  Confirmation Acked(const Confirmation& confirmation, AckWait ack_wait) const;
   Confirmation Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
                      internal::IngestCounters::Shard& shard, int64_t now_ns);
   Outcome AwaitHeld(InFlightEntry& entry);
@@ -167,6 +204,9 @@ class Engine {
   std::unique_ptr<FraudStage> fraud_stage_;
   std::unique_ptr<LedgerStage> ledger_stage_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<JournalStage> journal_stage_;  // Null with ack policy memory.
+  std::vector<journal::ConfirmedRecord> pending_;  // Recovered, to be re-verified at Start.
+  RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.
 
   internal::IngestCounters ingest_counters_;

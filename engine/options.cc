@@ -59,6 +59,12 @@ absl::Status Options::Validate() const {
     if (cpu < -1) return Invalid("cpus", "a CPU is -1 (unpinned) or a CPU number");
   }
   if (drain_timeout_ns < 0) return Invalid("drain_timeout_ns", "must be >= 0");
+  if (durability.ack != AckPolicy::kMemory && durability.dir.empty()) {
+    return Invalid("durability.dir", "is required unless the ack policy is memory");
+  }
+  if (durability.ack != AckPolicy::kMemory && durability.segment_bytes_max < (1 << 16)) {
+    return Invalid("durability.segment_bytes_max", "must be >= 64 KiB");
+  }
   if (absl::Status status = idle.Validate(); !status.ok()) return status;
   return fraud_rules.Validate();
 }

@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/agent/idle_strategy.h"
+#include "engine/journal/stage/ack_policy.h"
 #include "engine/types/clock.h"
 #include "verifiers/fraud/fraud_rules.h"
 #include "verifiers/ledger/ledger.h"
@@ -42,6 +44,13 @@ struct StageCpus {
   int reconcile = -1;
 };
 
+// The journal (engine/journal): what is kept, where, and when a confirmation may be returned.
+struct DurabilityOptions {
+  AckPolicy ack = AckPolicy::kMemory;  // kMemory: no journal, nothing below is used.
+  std::string dir;                     // Data directory; created if missing.
+  size_t segment_bytes_max = 64 << 20;  // A new segment file starts past this size.
+};
+
 struct Options {
   // Capacities. Each bounds memory; overload is refused with BUSY and counted.
   size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
@@ -66,6 +75,8 @@ struct Options {
   IdleConfig idle;
   StageCpus cpus;
   int64_t drain_timeout_ns = 5'000'000'000;  // Stop() waits this long for outcomes.
+
+  DurabilityOptions durability;
 
   // Outcome delivery: a sink called on the reconciler thread, or (if null) a poll queue.
   OutcomeSink* outcome_sink = nullptr;

@@ -27,6 +27,7 @@ int Reconciler::DoWork() {
   int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
   work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
   work += ExpireDeadlines(now_ns);
+  work += JournalInOrder();
   work += EmitInOrder();
   work += RetireInOrder(now_ns);
   return work;
@@ -116,6 +117,12 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   }
 }
 
+void Reconciler::StartAt(Sequence first_seq) {
+  next_expire_ = next_journal_ = next_emit_ = next_retire_ = first_seq;
+  // relaxed: before the stage runs.
+  retired_below_.store(first_seq, std::memory_order_relaxed);
+}
+
 int Reconciler::ExpireDeadlines(int64_t now_ns) {
   if (next_expire_ < next_retire_) next_expire_ = next_retire_;
   int examined = 0;
@@ -142,10 +149,31 @@ bool Reconciler::Emit(const Outcome& outcome) {
   return ports_.poll_queue->try_enqueue(*poll_token_, outcome);
 }
 
+int Reconciler::JournalInOrder() {
+  if (ports_.journal == nullptr) return 0;
+  if (next_journal_ < next_emit_) next_journal_ = next_emit_;
+  int recorded = 0;
+  while (recorded < batch_max_ && ports_.ring->IsPublished(next_journal_)) {
+    const InFlightEntry& entry = ports_.ring->At(next_journal_);
+    if (!entry.reconcile.record.resolved) break;
+    if (!ports_.journal->RecordOutcome(entry.reconcile.record.outcome)) {
+      counters_.Add(counters_.journal_stalls);
+      break;
+    }
+    ++next_journal_;
+    ++recorded;
+  }
+  return recorded;
+}
+
 int Reconciler::EmitInOrder() {
   if (next_emit_ < next_retire_) next_emit_ = next_retire_;
+  // With a journal, only outcomes it has kept may be told.
+  const Sequence emit_below =
+      ports_.journal != nullptr ? ports_.journal->outcomes_acked_below() : UINT64_MAX;
   int emitted = 0;
-  while (emitted < batch_max_ && ports_.ring->IsPublished(next_emit_)) {
+  while (emitted < batch_max_ && next_emit_ < emit_below &&
+         ports_.ring->IsPublished(next_emit_)) {
     InFlightEntry& entry = ports_.ring->At(next_emit_);
     if (!entry.reconcile.record.resolved) break;
     if (!Emit(entry.reconcile.record.outcome)) {
@@ -168,6 +196,7 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
     ReconcileState& state = entry.reconcile;
     assert(state.emitted);
     if (!state.record.verdicts[0].received || !state.record.verdicts[1].received) break;
+    if (ports_.journal != nullptr && next_retire_ >= ports_.journal->read_below()) break;
     // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
     if (entry.payload.held &&
         entry.held_state.load(std::memory_order_acquire) != HeldState::kDone) {

@@ -52,11 +52,27 @@ struct ReconcileCounters {
   std::atomic<uint64_t> reversals{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> emit_stalls{0};  // Turns the outcome queue was full.
+  std::atomic<uint64_t> journal_stalls{0};  // Turns the journal's outcome queue was full.
   std::atomic<uint64_t> retired{0};      // Entries freed: their outcomes are final and settled.
 
   void Add(std::atomic<uint64_t>& counter) {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+};
+
+// The journal as the reconciler sees it (engine/journal/stage implements it). With a journal, an
+// outcome is recorded in it, in sequence order, before it is emitted, and a ring entry is freed
+// only once the journal has copied it: after a crash, nothing a client was told is unknown to
+// recovery.
+class OutcomeJournal {
+ public:
+  virtual ~OutcomeJournal() = default;
+  // Reconciler thread. False if the journal's queue is full (try again next turn).
+  virtual bool RecordOutcome(const Outcome& outcome) = 0;
+  // Outcomes below this sequence number are kept as the ack policy promises; they may be emitted.
+  virtual Sequence outcomes_acked_below() const = 0;
+  // Ring entries below this sequence number have been copied into the journal; they may be freed.
+  virtual Sequence read_below() const = 0;
 };
 
 struct ReconcilerPorts {
@@ -69,6 +85,7 @@ struct ReconcilerPorts {
   OutcomeSink* sink = nullptr;          // Either a sink...
   OutcomeQueue* poll_queue = nullptr;   // ...or a queue the embedder polls.
   const Clock* clock = nullptr;
+  OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
 };
 
 class Reconciler final : public Agent {
@@ -79,6 +96,8 @@ class Reconciler final : public Agent {
   std::string_view role_name() const override { return "vouch-reconcile"; }
 
   const ReconcileCounters& counters() const { return counters_; }
+  // The first sequence number to reconcile (after recovery). REQUIRES: before the stage runs.
+  void StartAt(Sequence first_seq);
   // Sequence numbers below this are retired (their outcome is final and the ledger settled).
   Sequence retired_below() const {
     // acquire: pairs with the release in RetireInOrder, so a caller that sees seq retired also
@@ -93,6 +112,7 @@ class Reconciler final : public Agent {
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
                int64_t now_ns);
   int ExpireDeadlines(int64_t now_ns);
+  int JournalInOrder();
   int EmitInOrder();
   bool Emit(const Outcome& outcome);
   int RetireInOrder(int64_t now_ns);
@@ -100,8 +120,10 @@ class Reconciler final : public Agent {
   const ReconcilerPorts ports_;
   const int batch_max_;
   std::unique_ptr<moodycamel::ProducerToken> poll_token_;
-  // Owned by the reconciler thread: next_expire_ >= next_emit_ >= next_retire_ after each turn.
+  // Owned by the reconciler thread: next_expire_ >= next_journal_ >= next_emit_ >= next_retire_
+  // after each turn (next_journal_ is used only with a journal).
   Sequence next_expire_ = 1;
+  Sequence next_journal_ = 1;
   Sequence next_emit_ = 1;
   Sequence next_retire_ = 1;
   std::atomic<Sequence> retired_below_{1};

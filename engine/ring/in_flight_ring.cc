@@ -11,6 +11,16 @@ InFlightRing::InFlightRing(size_t capacity)
   }
 }
 
+void InFlightRing::StartAt(Sequence first_seq) {
+  assert(first_seq >= 1 && head_.load(std::memory_order_relaxed) == 0);
+  const uint64_t first_pos = first_seq - 1;
+  for (uint64_t pos = first_pos; pos < first_pos + capacity_; ++pos) {
+    // relaxed: called before any thread is handed the ring.
+    entries_[pos & mask_].turn.store(pos, std::memory_order_relaxed);
+  }
+  head_.store(first_pos, std::memory_order_relaxed);
+}
+
 InFlightEntry* InFlightRing::Claim(Sequence* seq) {
   // relaxed: head_ is only a hint of where to try; the CAS below decides.
   uint64_t pos = head_.load(std::memory_order_relaxed);

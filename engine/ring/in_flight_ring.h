@@ -79,6 +79,10 @@ class InFlightRing {
 
   size_t capacity() const { return capacity_; }
 
+  // Makes `first_seq` the next sequence number claimed (recovery resumes numbering where the
+  // journal left off). REQUIRES: nothing claimed yet; before the ring is shared.
+  void StartAt(Sequence first_seq);
+
   // Claims the next position. Returns nullptr when the ring is full (the caller answers BUSY).
   // On success *seq is the claimed sequence number and the caller must fill the payload and
   // reconcile state, then Publish. Never blocks.

@@ -14,6 +14,15 @@ OutcomeWindow::OutcomeWindow(size_t capacity, int readers)
 
 void OutcomeWindow::SetWakeFd(int reader, int eventfd) { readers_[reader].wake_fd = eventfd; }
 
+void OutcomeWindow::StartAt(Sequence first_seq) {
+  // relaxed: before the writer and the readers run.
+  first_seq_ = first_seq;
+  end_.store(first_seq, std::memory_order_relaxed);
+  for (int i = 0; i < reader_count_; ++i) {
+    readers_[i].cursor.store(first_seq, std::memory_order_relaxed);
+  }
+}
+
 Sequence OutcomeWindow::SlowestCursor() const {
   Sequence slowest = UINT64_MAX;
   for (int i = 0; i < reader_count_; ++i) {
@@ -29,7 +38,7 @@ void OutcomeWindow::OnOutcome(const Outcome& outcome) {
   const Sequence seq = end_.load(std::memory_order_relaxed);
   assert(outcome.seq == seq && "the engine emits every sequence number once, in order");
   // The slot for seq last held seq - capacity; every reader must have routed it.
-  if (seq > ring_.capacity() && SlowestCursor() <= seq - ring_.capacity()) {
+  if (seq > ring_.capacity() && SlowestCursor() + ring_.capacity() <= seq) {
     writer_waits_.store(writer_waits_.load(std::memory_order_relaxed) + 1,
                         std::memory_order_relaxed);
     while (SlowestCursor() <= seq - ring_.capacity()) {
@@ -58,7 +67,8 @@ void OutcomeWindow::WakeSleepers() {
 
 Sequence OutcomeWindow::oldest_readable() const {
   const Sequence end = this->end();
-  return end > ring_.capacity() ? end - ring_.capacity() : 1;
+  const Sequence oldest = end > ring_.capacity() ? end - ring_.capacity() : 1;
+  return oldest > first_seq_ ? oldest : first_seq_;  // Older ones belong to a previous run.
 }
 
 void OutcomeWindow::Advance(int reader, Sequence cursor) {

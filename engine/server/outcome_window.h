@@ -45,6 +45,9 @@ class OutcomeWindow final : public OutcomeSink {
   // Reader `reader` is woken through `eventfd` (written with 1) while it sleeps.
   // REQUIRES: before the first OnOutcome.
   void SetWakeFd(int reader, int eventfd);
+  // The engine's first outcome will be `first_seq` (after recovery, the one after the last
+  // journaled outcome). REQUIRES: before the first OnOutcome.
+  void StartAt(Sequence first_seq);
 
   // Writer thread. Waits while the slot it needs still holds an outcome some reader has not
   // routed. REQUIRES: outcome.seq == end().
@@ -82,6 +85,7 @@ class OutcomeWindow final : public OutcomeSink {
 
   SeqlockRing<Outcome> ring_;
   const int reader_count_;
+  Sequence first_seq_ = 1;  // Constant once the writer starts.
   std::unique_ptr<Reader[]> readers_;
   // Written by the writer only.
   alignas(64) std::atomic<Sequence> end_{1};

@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_options));
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
+  server->window_->StartAt(server->engine_->recovery().outcomes + 1);
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   return server;
 }

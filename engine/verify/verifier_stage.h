@@ -31,6 +31,8 @@ class VerifierStage : public Agent {
   void StallFor(int64_t duration_ns);
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
+  // The first sequence number to check (after recovery). REQUIRES: before the stage runs.
+  void StartAt(Sequence first_seq) { next_ = first_seq; }
 
  protected:
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,

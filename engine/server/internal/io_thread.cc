@@ -140,6 +140,7 @@ absl::Status IoThread::Init() {
     return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
   }
   listening_ = true;
+  cursor_ = shared_->window->end();  // After recovery the first outcome is not seq 1.
   return absl::OkStatus();
 }
 
@@ -188,6 +189,10 @@ void IoThread::Turn(int timeout_ms) {
       ++i;
     }
   }
+  if (turn_ack_seq_ != 0) {
+    shared_->engine->AwaitAck(turn_ack_seq_);
+    turn_ack_seq_ = 0;
+  }
   FlushDirty();
   if (now_ns_ >= next_tick_ns_) {
     Tick(now_ns_);
@@ -213,7 +218,11 @@ void IoThread::OnEvent(uint64_t tag, uint32_t events) {
     return;  // Changed earlier in this turn.
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable(connection);
-  if ((events & EPOLLOUT) && connection.state != ConnectionState::kClosed) Flush(connection);
+  // Written at the end of the turn, after the journal wait: output may hold confirmations.
+  if ((events & EPOLLOUT) && connection.state != ConnectionState::kClosed && !connection.dirty) {
+    connection.dirty = true;
+    dirty_.push_back(&connection);
+  }
 }
 
 void IoThread::AcceptAll() {
@@ -447,7 +456,11 @@ void IoThread::OnSubmit(Connection& connection) {
     // A currency that is not three letters comes out as 0, which the engine rejects as
     // UNKNOWN_CURRENCY in its own order of checks, so the answer does not depend on the path.
     (void)wire::FromProto(in, &txn);
-    const Confirmation confirmation = shared_->engine->Submit(txn, connection.session);
+    // The journal wait (ack policy written/durable) is taken once per turn, before the
+    // confirmations are written out: every Submit of the turn shares one sync (group commit).
+    const Confirmation confirmation =
+        shared_->engine->Submit(txn, connection.session, AckWait::kCaller);
+    if (confirmation.seq > turn_ack_seq_) turn_ack_seq_ = confirmation.seq;
     wire::ToProto(confirmation, shared_->mono_to_unix_offset_ns, &scratch_.confirmation);
     Append(connection, v1::ServerMessage::kConfirmation, scratch_.confirmation);
   }

@@ -1,0 +1,182 @@
+#include "engine/journal/stage/journal_stage.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "engine/journal/records.h"
+
+namespace vouch {
+namespace {
+
+// The largest payload of any record type.
+constexpr size_t kPayloadBytesMax =
+    std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
+              journal::kHoldReleasedRecordBytes});
+
+void SetMax(std::atomic<uint64_t>& counter, uint64_t value) {
+  // relaxed: a statistic with a single writer.
+  if (value > counter.load(std::memory_order_relaxed)) {
+    counter.store(value, std::memory_order_relaxed);
+  }
+}
+
+void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+  // relaxed: a statistic with a single writer.
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+absl::StatusOr<AckPolicy> ParseAckPolicy(std::string_view name) {
+  if (name == "memory") return AckPolicy::kMemory;
+  if (name == "written") return AckPolicy::kWritten;
+  if (name == "durable") return AckPolicy::kDurable;
+  return absl::InvalidArgumentError(
+      absl::StrCat("ack policy \"", absl::string_view(name.data(), name.size()),
+                   "\": expected memory, written or durable"));
+}
+
+std::string_view AckPolicyName(AckPolicy policy) {
+  switch (policy) {
+    case AckPolicy::kMemory: return "memory";
+    case AckPolicy::kWritten: return "written";
+    case AckPolicy::kDurable: return "durable";
+  }
+  return "?";
+}
+
+JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
+                           InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
+                           int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max)
+    : writer_(std::move(writer)),
+      policy_(policy),
+      ring_(ring),
+      mono_to_unix_offset_ns_(mono_to_unix_offset_ns),
+      batch_max_(batch_max),
+      outcomes_(queue_capacity),
+      releases_(queue_capacity),
+      next_confirmed_(confirmed_below),
+      outcomes_written_(outcomes_below),
+      read_below_(confirmed_below),
+      confirmed_acked_below_(confirmed_below),
+      outcomes_acked_below_(outcomes_below) {
+  assert(policy != AckPolicy::kMemory && batch_max > 0);
+}
+
+bool JournalStage::RecordOutcome(const Outcome& outcome) {
+  const bool queued = outcomes_.try_enqueue(outcome);
+  if (queued && self_ != nullptr) self_->Unpark();
+  return queued;
+}
+
+bool JournalStage::RecordRelease(uint64_t account, int64_t now_ns) {
+  const bool queued = releases_.try_enqueue({account, now_ns});
+  if (queued && self_ != nullptr) self_->Unpark();
+  return queued;
+}
+
+void JournalStage::AwaitConfirmed(Sequence seq) const {
+  for (int spin = 0; spin < 1000; ++spin) {
+    if (confirmed_acked_below() > seq) return;
+  }
+  for (Sequence acked = confirmed_acked_below(); acked <= seq; acked = confirmed_acked_below()) {
+    // acquire: as confirmed_acked_below().
+    confirmed_acked_below_.wait(acked, std::memory_order_acquire);
+  }
+}
+
+// Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
+// the ring, then the outcomes of transactions already journaled, then releases.
+int JournalStage::Gather() {
+  char record[kPayloadBytesMax];
+  int gathered = 0;
+  while (gathered < batch_max_ && ring_->IsPublished(next_confirmed_)) {
+    const InFlightPayload& payload = ring_->At(next_confirmed_).payload;
+    journal::ConfirmedRecord confirmed;
+    confirmed.seq = next_confirmed_;
+    confirmed.txn = payload.txn;
+    confirmed.confirmed_unix_ns = payload.confirmed_ns + mono_to_unix_offset_ns_;
+    confirmed.held = payload.held;
+    confirmed.origin = payload.origin;
+    const size_t size = journal::EncodeConfirmedRecord(confirmed, record);
+    if (!writer_->Add(journal::RecordType::kConfirmed, next_confirmed_, record, size)) break;
+    ++next_confirmed_;
+    ++gathered;
+  }
+  // release: the entries below are copied; the reconciler may free them.
+  read_below_.store(next_confirmed_, std::memory_order_release);
+  while (gathered < batch_max_) {
+    const Outcome* outcome = outcomes_.peek();
+    if (outcome == nullptr || outcome->seq >= next_confirmed_) break;
+    journal::OutcomeRecord record_value;
+    record_value.outcome = *outcome;
+    record_value.confirmed_unix_ns = outcome->confirmed_ns + mono_to_unix_offset_ns_;
+    record_value.decided_unix_ns = outcome->decided_ns + mono_to_unix_offset_ns_;
+    const size_t size = journal::EncodeOutcomeRecord(record_value, record);
+    if (!writer_->Add(journal::RecordType::kOutcome, outcome->seq, record, size)) break;
+    outcomes_written_ = outcome->seq + 1;
+    outcomes_.pop();
+    ++gathered;
+  }
+  while (gathered < batch_max_) {
+    if (!unadded_release_.has_value()) {
+      Release release;
+      if (!releases_.try_dequeue(release)) break;
+      unadded_release_ = release;
+    }
+    journal::HoldReleasedRecord released{
+        unadded_release_->account, unadded_release_->released_ns + mono_to_unix_offset_ns_};
+    const size_t size = journal::EncodeHoldReleasedRecord(released, record);
+    // Refused when the buffer or the segment is full: kept for the next turn, after the Write.
+    if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
+    unadded_release_.reset();
+    ++gathered;
+  }
+  return gathered;
+}
+
+void JournalStage::Commit(int gathered) {
+  if (absl::Status status = writer_->Write(); !status.ok()) Fatal(status);
+  Add(counters_.writes);
+  Add(counters_.records, static_cast<uint64_t>(gathered));
+  if (policy_ == AckPolicy::kDurable) {
+    const auto start = std::chrono::steady_clock::now();
+    if (absl::Status status = writer_->Sync(); !status.ok()) Fatal(status);
+    Add(counters_.syncs);
+    SetMax(counters_.synced_records_max, static_cast<uint64_t>(gathered));
+    SetMax(counters_.sync_ns_max,
+           static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count()));
+  }
+}
+
+int JournalStage::DoWork() {
+  const int gathered = Gather();
+  if (gathered == 0) return 0;
+  Commit(gathered);
+  // release: a thread that acquires these sees the records kept (and, for the reconciler, may
+  // then tell the outcomes).
+  confirmed_acked_below_.store(next_confirmed_, std::memory_order_release);
+  confirmed_acked_below_.notify_all();
+  if (outcomes_written_ > outcomes_acked_below_.load(std::memory_order_relaxed)) {
+    outcomes_acked_below_.store(outcomes_written_, std::memory_order_release);
+    if (downstream_ != nullptr) downstream_->Unpark();
+  }
+  return gathered;
+}
+
+void JournalStage::Flush() {
+  while (DoWork() > 0) {}
+}
+
+void JournalStage::Fatal(const absl::Status& status) {
+  std::fprintf(stderr, "vouch: journal I/O failed, stopping the process: %s\n",
+               status.ToString().c_str());
+  std::abort();
+}
+
+}  // namespace vouch

@@ -1,0 +1,135 @@
+// JournalStage: the agent that makes confirmations and outcomes durable.
+//
+// It reads the in-flight ring in sequence order, as the verifiers do, and journals each confirmed
+// transaction; it takes the reconciler's outcomes (already in sequence order) and operators' hold
+// releases from queues. One turn gathers what is ready into the segment writer's buffer, writes
+// it with one write(2) and, under the `durable` policy, one fdatasync: every confirmation
+// waiting in that window shares the sync (group commit). Then it publishes how far each kind is
+// acknowledged; submitters waiting for their sequence number, and the reconciler waiting to emit
+// outcomes, proceed. Nothing on the ingest path takes a lock or waits for another producer: a
+// producer publishes into the ring as before and then, if its caller asked, waits for the
+// acknowledged sequence number to pass its own.
+//
+// File order: a confirmed transaction is journaled before its outcome (an outcome is taken from
+// the queue only once its transaction has been read from the ring), and both kinds are in
+// sequence order, so recovery sees confirmations as a gap-free run 1..C and outcomes as 1..O with
+// O <= C; the transactions O+1..C were confirmed without a known outcome and go back to the
+// verifiers.
+//
+// Failure: an I/O error on the journal is fatal. The stage prints it and aborts the process
+// rather than go on confirming what it cannot keep (TigerBeetle does the same); recovery on the
+// next start finds every acknowledged record.
+//
+// Thread safety: DoWork runs on the stage's own thread. RecordOutcome is called by the
+// reconciler thread only (single producer); RecordRelease by any thread. The *_below accessors
+// and AwaitConfirmed may be called from any thread.
+#ifndef VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
+#define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "concurrentqueue/concurrentqueue.h"
+#include "engine/agent/agent.h"
+#include "engine/agent/parker.h"
+#include "engine/journal/stage/ack_policy.h"
+#include "engine/journal/segment.h"
+#include "engine/reconcile/reconciler.h"
+#include "engine/ring/in_flight_ring.h"
+#include "readerwriterqueue/readerwriterqueue.h"
+
+namespace vouch {
+
+struct JournalStageCounters {
+  // Single writer (the stage thread); relaxed: statistics.
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> syncs{0};
+  std::atomic<uint64_t> synced_records_max{0};  // Largest group commit.
+  std::atomic<uint64_t> sync_ns_max{0};
+};
+
+class JournalStage final : public Agent, public OutcomeJournal {
+ public:
+  // `confirmed_below`: transactions below it are already in the journal (recovery); the stage
+  // reads the ring from there. `outcomes_below`: likewise for outcomes.
+  // REQUIRES: policy != kMemory.
+  JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
+               InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
+               int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max);
+
+  int DoWork() override;
+  std::string_view role_name() const override { return "vouch-journal"; }
+
+  // OutcomeJournal (reconciler thread).
+  bool RecordOutcome(const Outcome& outcome) override;
+  Sequence outcomes_acked_below() const override {
+    // acquire: pairs with the stage's release; the outcome is kept before it is told.
+    return outcomes_acked_below_.load(std::memory_order_acquire);
+  }
+  Sequence read_below() const override {
+    // acquire: pairs with the stage's release; its reads of those entries are done.
+    return read_below_.load(std::memory_order_acquire);
+  }
+
+  // Any thread. False if the queue is full (the caller retries or reports it).
+  bool RecordRelease(uint64_t account, int64_t now_ns);
+
+  // Confirmed transactions below this are kept as the policy promises.
+  Sequence confirmed_acked_below() const {
+    // acquire: pairs with the stage's release.
+    return confirmed_acked_below_.load(std::memory_order_acquire);
+  }
+  // Blocks until `seq` is acknowledged. Any thread.
+  void AwaitConfirmed(Sequence seq) const;
+
+  // Parkers to wake: `self` is this stage's own (producers wake it after publishing into the
+  // ring), `downstream` the reconciler's (woken when outcomes are acknowledged).
+  void SetParkers(Parker* self, Parker* downstream) {
+    self_ = self;
+    downstream_ = downstream;
+  }
+  Parker* parker() const { return self_; }
+  // Writes and syncs whatever is buffered. REQUIRES: the stage thread has stopped.
+  void Flush();
+
+  const JournalStageCounters& counters() const { return counters_; }
+
+ private:
+  struct Release {
+    uint64_t account;
+    int64_t released_ns;
+  };
+
+  int Gather();
+  void Commit(int gathered);
+  [[noreturn]] void Fatal(const absl::Status& status);
+
+  const std::unique_ptr<journal::SegmentWriter> writer_;
+  const AckPolicy policy_;
+  InFlightRing* const ring_;
+  const int64_t mono_to_unix_offset_ns_;
+  const int batch_max_;
+  moodycamel::ReaderWriterQueue<Outcome> outcomes_;
+  moodycamel::ConcurrentQueue<Release> releases_;
+  std::optional<Release> unadded_release_;  // Dequeued, refused by a full writer; stage thread.
+  Parker* self_ = nullptr;
+  Parker* downstream_ = nullptr;
+
+  // Owned by the stage thread.
+  Sequence next_confirmed_;    // Next ring entry to journal.
+  Sequence outcomes_written_;  // One past the last outcome added to the writer.
+
+  alignas(64) std::atomic<Sequence> read_below_;
+  std::atomic<Sequence> confirmed_acked_below_;
+  std::atomic<Sequence> outcomes_acked_below_;
+  JournalStageCounters counters_;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
