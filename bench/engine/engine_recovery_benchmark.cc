@@ -1,0 +1,106 @@
+// Recovery time: Engine::Create on a data directory whose journal holds N transactions, each
+// confirmed and VERIFIED (two records each), as a long-running server leaves it. Replay runs every
+// transaction through the fraud rules again, posts it to the ledger and rebuilds the
+// idempotency table and Query history, so this is the restart time of a real deployment.
+//
+// N defaults to 100,000 (the suite runs this binary once); set VOUCH_RECOVERY_TRANSACTIONS for
+// the documented figure:
+//   VOUCH_RECOVERY_TRANSACTIONS=10000000 bazel run -c opt //bench/engine:engine_recovery_benchmark
+// The journal is written once, under $TEST_TMPDIR or /tmp, and removed at exit.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+
+#include "engine/engine.h"
+#include "engine/journal/records.h"
+#include "engine/journal/segment.h"
+#include "tools/workload/workload.h"
+
+namespace vouch {
+namespace {
+
+namespace fs = std::filesystem;
+
+workload::WorkloadConfig Bank() {
+  workload::WorkloadConfig config;
+  config.accounts = 10'000;
+  config.opening_balance_minor = 100'000'000;  // No verified transfer runs short on replay.
+  config.fraud_share = 0;
+  config.insufficient_funds_share = 0;
+  return config;
+}
+
+// Writes n confirmed transactions and their outcomes, outcomes trailing by up to 1,000 as the
+// reconciler's do behind the journal's reads of the ring.
+std::string WriteJournal(uint64_t n) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / "vouch-recovery-benchmark";
+  fs::remove_all(dir);
+  auto writer = journal::SegmentWriter::Open({dir.string()}, 0);
+  if (!writer.ok()) std::abort();
+  workload::WorkloadGenerator generator(Bank());
+  const int64_t unix_start_ns = 1'800'000'000'000'000'000;
+  std::deque<journal::ConfirmedRecord> undecided;
+  char payload[256];
+  auto add = [&](journal::RecordType type, uint64_t seq, size_t size) {
+    while (!(*writer)->Add(type, seq, payload, size)) {
+      if (!(*writer)->Write().ok()) std::abort();
+    }
+  };
+  auto decide = [&] {
+    const journal::ConfirmedRecord& c = undecided.front();
+    journal::OutcomeRecord outcome;
+    outcome.outcome.id = c.txn.id;
+    outcome.outcome.seq = c.seq;
+    outcome.outcome.source_account = c.txn.source_account;
+    outcome.outcome.amount_minor = c.txn.amount_minor;
+    outcome.outcome.currency = c.txn.currency;
+    outcome.confirmed_unix_ns = c.confirmed_unix_ns;
+    outcome.decided_unix_ns = c.confirmed_unix_ns + 50'000;
+    add(journal::RecordType::kOutcome, c.seq, journal::EncodeOutcomeRecord(outcome, payload));
+    undecided.pop_front();
+  };
+  for (uint64_t seq = 1; seq <= n; ++seq) {
+    journal::ConfirmedRecord c;
+    c.seq = seq;
+    c.txn = generator.Next();
+    c.confirmed_unix_ns = unix_start_ns + static_cast<int64_t>(seq) * 3'000;
+    add(journal::RecordType::kConfirmed, seq, journal::EncodeConfirmedRecord(c, payload));
+    undecided.push_back(c);
+    if (undecided.size() > 1'000) decide();
+  }
+  while (!undecided.empty()) decide();
+  if (!(*writer)->Write().ok() || !(*writer)->Sync().ok()) std::abort();
+  return dir.string();
+}
+
+void BM_RecoverJournal(benchmark::State& state) {
+  const char* env = std::getenv("VOUCH_RECOVERY_TRANSACTIONS");
+  const uint64_t n = env != nullptr ? std::strtoull(env, nullptr, 10) : 100'000;
+  static const std::string dir = WriteJournal(n);
+  for (auto _ : state) {
+    Options options;
+    options.accounts = workload::Accounts(Bank());
+    options.fraud_rules = workload::DemoFraudRules();
+    options.durability.ack = AckPolicy::kWritten;
+    options.durability.dir = dir;
+    auto engine = Engine::Create(options);
+    if (!engine.ok() || (*engine)->recovery().outcomes != n) {
+      state.SkipWithError("recovery failed");
+      break;
+    }
+    state.counters["records"] = static_cast<double>((*engine)->recovery().records);
+    state.counters["recovery_ms"] = (*engine)->recovery().elapsed_ns / 1e6;
+  }
+  state.counters["transactions"] = static_cast<double>(n);
+  state.counters["transactions_per_s"] =
+      benchmark::Counter(static_cast<double>(n) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_RecoverJournal)->Unit(benchmark::kMillisecond)->Iterations(1);
+
+}  // namespace
+}  // namespace vouch
+
+BENCHMARK_MAIN();
