@@ -392,6 +392,12 @@ bool Engine::ReleaseHold(uint64_t account) {
   return true;
 }
 
+std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
+  const std::optional<HistoryRecord> record = history_.Read(seq);
+  if (!record.has_value() || !record->resolved) return std::nullopt;
+  return record->outcome;
+}
+
 std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
   const std::optional<StoredAnswer> answer = idempotency_.Find(id);
   if (!answer.has_value()) return std::nullopt;

@@ -150,6 +150,9 @@ class Engine {
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
+  // The final outcome of `seq`, if it is decided and still in the history (capacity
+  // history_capacity). The server seeds its resume window with these after a restart.
+  std::optional<Outcome> FinalOutcome(Sequence seq) const;
 
   // Journaled (ack policy written/durable), so a restart does not put the account back on hold.
   bool ReleaseHold(uint64_t account);

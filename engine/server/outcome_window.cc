@@ -14,9 +14,18 @@ OutcomeWindow::OutcomeWindow(size_t capacity, int readers)
 
 void OutcomeWindow::SetWakeFd(int reader, int eventfd) { readers_[reader].wake_fd = eventfd; }
 
+void OutcomeWindow::Seed(const Outcome& outcome) {
+  // relaxed: before the writer and the readers run.
+  assert(!seeded_ || outcome.seq == end_.load(std::memory_order_relaxed));
+  if (!seeded_) first_seq_ = outcome.seq;
+  seeded_ = true;
+  ring_.Write(outcome);
+  StartAt(outcome.seq + 1);
+}
+
 void OutcomeWindow::StartAt(Sequence first_seq) {
   // relaxed: before the writer and the readers run.
-  first_seq_ = first_seq;
+  if (!seeded_) first_seq_ = first_seq;
   end_.store(first_seq, std::memory_order_relaxed);
   for (int i = 0; i < reader_count_; ++i) {
     readers_[i].cursor.store(first_seq, std::memory_order_relaxed);

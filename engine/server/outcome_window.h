@@ -48,6 +48,9 @@ class OutcomeWindow final : public OutcomeSink {
   // The engine's first outcome will be `first_seq` (after recovery, the one after the last
   // journaled outcome). REQUIRES: before the first OnOutcome.
   void StartAt(Sequence first_seq);
+  // Before StartAt: adds an outcome decided before a restart, so a session can still resume from
+  // it. Seeded outcomes count as routed. REQUIRES: seeded in order, with no gaps.
+  void Seed(const Outcome& outcome);
 
   // Writer thread. Waits while the slot it needs still holds an outcome some reader has not
   // routed. REQUIRES: outcome.seq == end().
@@ -86,6 +89,7 @@ class OutcomeWindow final : public OutcomeSink {
   SeqlockRing<Outcome> ring_;
   const int reader_count_;
   Sequence first_seq_ = 1;  // Constant once the writer starts.
+  bool seeded_ = false;
   std::unique_ptr<Reader[]> readers_;
   // Written by the writer only.
   alignas(64) std::atomic<Sequence> end_{1};

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -26,7 +27,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_options));
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
-  server->window_->StartAt(server->engine_->recovery().outcomes + 1);
+  server->SeedWindow();
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   return server;
 }
@@ -34,6 +35,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
       window_(std::make_unique<OutcomeWindow>(options_.retained_outcomes, options_.io_threads)) {}
+
+// After a restart, the outcomes decided before it are in the engine's history: put the most
+// recent ones in the window, so that a session that lost its connection in the crash can resume.
+void Server::SeedWindow() {
+  const Sequence last = engine_->recovery().outcomes;
+  const Sequence keep =
+      std::min<Sequence>(window_->capacity(), engine_->options().history_capacity);
+  Sequence seq = last > keep ? last - keep + 1 : 1;
+  // The oldest of them may have left the history already; seed the contiguous rest.
+  while (seq <= last && !engine_->FinalOutcome(seq).has_value()) ++seq;
+  for (; seq <= last; ++seq) {
+    const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
+    if (!outcome.has_value()) break;
+    window_->Seed(*outcome);
+  }
+  window_->StartAt(last + 1);
+}
 
 Server::~Server() {
   if (started_ && !shut_down_) (void)Shutdown();

@@ -65,6 +65,7 @@ class Server {
  private:
   explicit Server(ServerOptions options);
   absl::Status Listen();
+  void SeedWindow();
 
   const ServerOptions options_;
   std::unique_ptr<OutcomeWindow> window_;
