@@ -3,7 +3,21 @@
 #include <algorithm>
 #include <cassert>
 
+#include "absl/strings/str_format.h"
+#include "verifiers/fraud/internal/snapshot_format.h"
+
 namespace vouch::fraud {
+namespace {
+
+namespace snapshot = verifiers::snapshot;
+
+// The payload: velocity bucket width i64 | checks u64 | failure counter count u32 | that many
+// failure counters u64, in Reason order | the account table (AccountTable::Save).
+constexpr uint64_t kSnapshotMagic = snapshot::Magic("VCHFRAUD");
+constexpr uint32_t kSnapshotVersion = 1;
+constexpr absl::string_view kSnapshotWhat = "fraud snapshot";
+
+}  // namespace
 
 using internal::AccountState;
 
@@ -86,6 +100,55 @@ Reason FraudChecker::CheckAnomaly(const Transaction& txn, const AccountState& st
                                   kAnomalyStddevFloorMinor});
   const double z = (static_cast<double>(txn.amount_minor) - stats.mean()) / stddev;
   return z > rules_.anomaly_z_max ? Reason::kAmountAnomaly : Reason::kNone;
+}
+
+absl::Status FraudChecker::SaveState(std::string* out) const {
+  out->clear();
+  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersion, out);
+  snapshot::ByteWriter writer(out);
+  writer.Put(velocity_bucket_ns_);
+  writer.Put(checks_);
+  writer.Put(static_cast<uint32_t>(failures_.size()));
+  for (uint64_t failures : failures_) writer.Put(failures);
+  accounts_.Save(writer);
+  snapshot::FinishSnapshot(payload_offset, out);
+  return absl::OkStatus();
+}
+
+absl::Status FraudChecker::RestoreState(absl::string_view bytes) {
+  const absl::StatusOr<absl::string_view> payload =
+      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersion, kSnapshotWhat);
+  if (!payload.ok()) return payload.status();
+  snapshot::ByteReader in(*payload);
+  const auto velocity_bucket_ns = in.Get<int64_t>();
+  const auto checks = in.Get<uint64_t>();
+  const auto failure_counters = in.Get<uint32_t>();
+  if (failure_counters > failures_.size()) {
+    // A newer build's reasons: this one could not count or report them.
+    return snapshot::Invalid(kSnapshotWhat,
+                             absl::StrFormat("%d failure counters, this build knows %d reasons",
+                                             failure_counters, failures_.size()));
+  }
+  std::array<uint64_t, kReasonCount> failures{};
+  for (uint32_t i = 0; i < failure_counters; ++i) failures[i] = in.Get<uint64_t>();
+  if (!in.ok()) return snapshot::Invalid(kSnapshotWhat, "truncated before the account table");
+  if (velocity_bucket_ns <= 0) {
+    return snapshot::Invalid(kSnapshotWhat,
+                             absl::StrFormat("velocity bucket of %d ns", velocity_bucket_ns));
+  }
+  snapshot::ByteReader table_in = in;
+  if (absl::Status status = accounts_.CheckSaved(in, velocity_bucket_ns); !status.ok()) {
+    return snapshot::WithContext(kSnapshotWhat, status);
+  }
+  if (in.remaining() != 0) {
+    return snapshot::Invalid(kSnapshotWhat, absl::StrFormat("%d bytes after the account table",
+                                                            in.remaining()));
+  }
+  accounts_.LoadSaved(table_in, velocity_bucket_ns);
+  checks_ = checks;
+  failures_ = failures;
+  if (velocity_bucket_ns != velocity_bucket_ns_) accounts_.ClearVelocity();
+  return absl::OkStatus();
 }
 
 }  // namespace vouch::fraud

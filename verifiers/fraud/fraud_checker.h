@@ -1,9 +1,9 @@
 // FraudChecker: the fraud verifier's decision for one confirmed transaction at a time.
 //
 // Thread safety: none, by design. The fraud agent thread owns a FraudChecker and is the only
-// thread that calls it: Check, ReplaceRules and the counter accessors alike (other threads may
-// read the counters only after the owner has stopped and been joined). So the hot path pays
-// for no lock and no atomic.
+// thread that calls it: Check, ReplaceRules, SaveState, RestoreState and the counter accessors
+// alike (other threads may read the counters or save a snapshot only after the owner has
+// stopped and been joined). So the hot path pays for no lock and no atomic.
 //
 // Invariants:
 //  - Check() never allocates. Memory is fixed at construction: the account table by
@@ -39,6 +39,11 @@
 // Re-enabled, it resumes from its old state, which is time-stamped and expires by itself
 // (velocity, travel) or is still a valid baseline (anomaly).
 //
+// Snapshots: SaveState writes all state that shapes future verdicts (every account's velocity
+// buckets, amount statistics, last country and clock, and the table slot it sits in) plus the
+// counters; RestoreState puts it back. The rules are not in a snapshot: the caller constructs
+// the checker with its rules and capacity, then restores into it.
+//
 // Engine time: now_ns is the engine's confirm time. Each account keeps its own clock (the
 // latest now_ns seen for it), so out-of-order confirm times never move an account backwards.
 #ifndef VOUCH_VERIFIERS_FRAUD_FRAUD_CHECKER_H_
@@ -48,8 +53,11 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/types/reason.h"
 #include "engine/types/transaction.h"
 #include "verifiers/fraud/fraud_rules.h"
@@ -88,6 +96,22 @@ class FraudChecker {
   // Checks that failed with `reason`; failures(Reason::kNone) is always 0.
   uint64_t failures(Reason reason) const { return failures_[static_cast<size_t>(reason)]; }
   uint64_t state_evictions() const { return accounts_.evictions(); }
+
+  // Replaces *out with a snapshot of the state (format: internal/snapshot_format.h). Equal
+  // states give equal bytes. Allocates; not for the hot path. Always OK today: the status is
+  // there for a store that can refuse (a size limit), so callers already handle one.
+  [[nodiscard]] absl::Status SaveState(std::string* out) const;
+
+  // Replaces the state (accounts, counters) with a snapshot from SaveState; on error nothing
+  // changes. Restored into a checker of the same account capacity and velocity window, the
+  // checker is indistinguishable from the one saved: the same StateHash, and the same verdicts
+  // for the same calls from then on. A larger capacity keeps every account's state, and evicts
+  // less from then on. A different velocity_window_ns empties every velocity window, as
+  // ReplaceRules does, because the saved buckets have the old width. Refuses:
+  //  - FailedPrecondition: the snapshot's account table is larger than this checker's.
+  //  - InvalidArgument: not a fraud snapshot, an unknown format version, truncated or trailing
+  //    bytes, a checksum mismatch, or a state that breaks an invariant of the checker.
+  [[nodiscard]] absl::Status RestoreState(absl::string_view bytes);
 
   // A hash of all per-account state, stable across runs and processes (no pointers, no
   // per-process seeds), for replay-determinism tests.

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "verifiers/fraud/internal/snapshot_format.h"
 #include "verifiers/fraud/internal/state_hasher.h"
 
 namespace vouch::fraud::internal {
@@ -29,6 +31,24 @@ class RunningStats {
   double SampleStddev() const {
     assert(samples_ >= 2);
     return std::sqrt(m2_ / static_cast<double>(samples_ - 1));
+  }
+
+  void Save(verifiers::snapshot::ByteWriter& out) const {
+    out.Put(samples_);
+    out.PutDouble(mean_);
+    out.PutDouble(m2_);
+  }
+
+  // Replaces these statistics with ones written by Save. The caller checks `in.ok()` first.
+  absl::Status Restore(verifiers::snapshot::ByteReader& in) {
+    samples_ = in.Get<uint64_t>();
+    mean_ = in.GetDouble();
+    m2_ = in.GetDouble();
+    // `!(m2_ >= 0)` also refuses NaN; an infinite mean would pass every anomaly check.
+    if (!std::isfinite(mean_) || !std::isfinite(m2_) || !(m2_ >= 0)) {
+      return absl::InvalidArgumentError("amount statistics are not finite or have m2 < 0");
+    }
+    return absl::OkStatus();
   }
 
   void HashInto(StateHasher& hasher) const {

@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <limits>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "verifiers/fraud/internal/snapshot_format.h"
 #include "verifiers/fraud/internal/state_hasher.h"
 
 namespace vouch::fraud::internal {
@@ -21,6 +24,8 @@ namespace vouch::fraud::internal {
 inline constexpr int kVelocityBucketCount = 8;
 // A power of two, so the slot of a bucket is a mask, not a division.
 static_assert((kVelocityBucketCount & (kVelocityBucketCount - 1)) == 0);
+// Save marks the used slots in one byte.
+static_assert(kVelocityBucketCount <= 8);
 
 class SlidingWindow {
  public:
@@ -48,6 +53,45 @@ class SlidingWindow {
 
   // Forgets every transaction (the bucket width changed, so the epochs mean nothing now).
   void Clear() { *this = SlidingWindow{}; }
+
+  // Writes a mask of the used slots, then only those: most accounts are active in a few
+  // buckets, and an unused slot is all zeros.
+  void Save(verifiers::snapshot::ByteWriter& out) const {
+    uint8_t used = 0;
+    for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
+      if (epochs_[slot] != 0 || counts_[slot] != 0 || amounts_minor_[slot] != 0) {
+        used |= uint8_t{1} << slot;
+      }
+    }
+    out.Put(used);
+    for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
+      if ((used >> slot & 1) == 0) continue;
+      out.Put(epochs_[slot]);
+      out.Put(counts_[slot]);
+      out.Put(amounts_minor_[slot]);
+    }
+  }
+
+  // Replaces this window with one written by Save. InvalidArgument when the saved window breaks
+  // what Add relies on; `epoch_max` is the epoch of the account's clock, which no bucket can be
+  // ahead of. The caller checks `in.ok()` first: after a short read the values are zeros.
+  absl::Status Restore(verifiers::snapshot::ByteReader& in, int64_t epoch_max) {
+    *this = SlidingWindow{};
+    const auto used = in.Get<uint8_t>();
+    for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
+      if ((used >> slot & 1) == 0) continue;
+      epochs_[slot] = in.Get<int64_t>();
+      counts_[slot] = in.Get<uint32_t>();
+      amounts_minor_[slot] = in.Get<int64_t>();
+      if (epochs_[slot] < 0 || epochs_[slot] > epoch_max ||
+          (epochs_[slot] & (kVelocityBucketCount - 1)) != slot || amounts_minor_[slot] < 0) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "velocity slot %d holds epoch %d and amount %d (the account clock is at epoch %d)",
+            slot, epochs_[slot], amounts_minor_[slot], epoch_max));
+      }
+    }
+    return absl::OkStatus();
+  }
 
   void HashInto(StateHasher& hasher) const {
     for (int slot = 0; slot < kVelocityBucketCount; ++slot) {
