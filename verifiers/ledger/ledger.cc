@@ -1,13 +1,36 @@
 #include "verifiers/ledger/ledger.h"
 
+#include <algorithm>
 #include <cassert>
 #include <initializer_list>
+#include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/types/mix.h"
+#include "verifiers/fraud/internal/snapshot_format.h"
 
 namespace vouch::ledger {
+
+struct Ledger::SavedReservation {
+  Sequence seq = 0;
+  int64_t amount_minor = 0;
+  uint64_t source = 0;  // Account ids, not indices: the format does not depend on the table.
+  uint64_t destination = 0;
+};
+
 namespace {
+
+namespace snapshot = verifiers::snapshot;
+
+// The payload: postings u64 | account count u64 | per account, in opening order: id u64,
+// currency u32, balance i64, overdraft limit i64 | reservation count u64 | per reservation, in
+// sequence order: seq u64, amount i64, source id u64, destination id u64.
+constexpr uint64_t kSnapshotMagic = snapshot::Magic("VCHLEDGR");
+constexpr uint32_t kSnapshotVersion = 1;
+constexpr absl::string_view kSnapshotWhat = "ledger snapshot";
+constexpr size_t kSavedAccountBytes = 8 + 4 + 8 + 8;
+constexpr size_t kSavedReservationBytes = 8 + 8 + 8 + 8;
 
 // Room for every supported currency, so books_ does not grow in practice.
 constexpr size_t kBooksReserved = 16;
@@ -40,6 +63,25 @@ uint64_t HashRecord(uint64_t tag, std::initializer_list<uint64_t> words) {
 }
 
 enum RecordTag : uint64_t { kAccountTag = 1, kClearingTag = 2, kPendingTag = 3 };
+
+// Reads a record count and checks that the records fit in the bytes left, so a damaged count
+// can neither read past the end nor size a huge allocation; then checks it against `capacity`.
+absl::StatusOr<size_t> ReadCount(snapshot::ByteReader& in, size_t record_bytes,
+                                 absl::string_view records, size_t capacity) {
+  const auto count = in.Get<uint64_t>();
+  if (!in.ok() || count > in.remaining() / record_bytes) {
+    return snapshot::Invalid(
+        kSnapshotWhat, absl::StrFormat("truncated: %d %s do not fit in the %d bytes left", count,
+                                       records, in.remaining()));
+  }
+  if (count > capacity) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s: %d %s, more than this ledger's capacity of %d: construct it with a capacity of at "
+        "least %d",
+        kSnapshotWhat, count, records, capacity, count));
+  }
+  return count;
+}
 
 }  // namespace
 
@@ -229,6 +271,131 @@ uint64_t Ledger::StateHash() const {
                                      static_cast<uint64_t>(reservation.amount_minor)});
   });
   return Mix64(hash);
+}
+
+absl::Status Ledger::SaveState(std::string* out) const {
+  out->clear();
+  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersion, out);
+  snapshot::ByteWriter writer(out);
+  writer.Put(postings_);
+  writer.Put(uint64_t{accounts_.size()});
+  for (const Account& account : accounts_) {
+    writer.Put(account.id);
+    writer.Put(account.currency);
+    writer.Put(account.balance_minor);
+    writer.Put(account.overdraft_limit_minor);
+  }
+  // Sequence order: the table's slot order depends on its capacity and on the settlement order.
+  std::vector<internal::Reservation> reservations;
+  reservations.reserve(pending_.size());
+  pending_.ForEach([&](const internal::Reservation& r) { reservations.push_back(r); });
+  std::sort(reservations.begin(), reservations.end(),
+            [](const auto& a, const auto& b) { return a.seq < b.seq; });
+  writer.Put(uint64_t{reservations.size()});
+  for (const internal::Reservation& reservation : reservations) {
+    writer.Put(reservation.seq);
+    writer.Put(reservation.amount_minor);
+    writer.Put(accounts_[reservation.source_index].id);
+    writer.Put(accounts_[reservation.destination_index].id);
+  }
+  snapshot::FinishSnapshot(payload_offset, out);
+  return absl::OkStatus();
+}
+
+absl::Status Ledger::RestoreState(absl::string_view bytes) {
+  const absl::StatusOr<absl::string_view> payload =
+      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersion, kSnapshotWhat);
+  if (!payload.ok()) return payload.status();
+  snapshot::ByteReader in(*payload);
+  const auto postings = in.Get<uint64_t>();
+  const absl::StatusOr<size_t> account_count =
+      ReadCount(in, kSavedAccountBytes, "accounts", account_capacity_);
+  if (!account_count.ok()) return account_count.status();
+  std::vector<AccountSpec> accounts(*account_count);
+  for (AccountSpec& account : accounts) {
+    account.id = in.Get<uint64_t>();
+    account.currency = in.Get<CurrencyCode>();
+    account.balance_minor = in.Get<int64_t>();
+    account.overdraft_limit_minor = in.Get<int64_t>();
+  }
+  const absl::StatusOr<size_t> reservation_count =
+      ReadCount(in, kSavedReservationBytes, "reservations", pending_.capacity());
+  if (!reservation_count.ok()) return reservation_count.status();
+  std::vector<SavedReservation> reservations(*reservation_count);
+  for (SavedReservation& reservation : reservations) {
+    reservation.seq = in.Get<Sequence>();
+    reservation.amount_minor = in.Get<int64_t>();
+    reservation.source = in.Get<uint64_t>();
+    reservation.destination = in.Get<uint64_t>();
+  }
+  assert(in.ok());  // ReadCount checked that the records fit.
+  if (in.remaining() != 0) {
+    return snapshot::Invalid(kSnapshotWhat, absl::StrFormat("%d bytes after the reservations",
+                                                            in.remaining()));
+  }
+
+  Ledger restored(account_capacity_, pending_.capacity());
+  if (absl::Status status = restored.Rebuild(accounts, reservations); !status.ok()) {
+    return snapshot::WithContext(kSnapshotWhat, status);
+  }
+  accounts_ = std::move(restored.accounts_);
+  index_by_id_ = std::move(restored.index_by_id_);
+  books_ = std::move(restored.books_);
+  pending_ = std::move(restored.pending_);
+  postings_ = postings;
+  return absl::OkStatus();
+}
+
+// Each account opens with its saved balance plus the money its pending reservations took out,
+// and Reserve takes that money out again. So every balance, clearing balance and book total ends
+// as it was saved, computed and checked by the code that computed and checked it the first time.
+// A saved ledger always rebuilds: each debit leaves at least the saved balance, which was within
+// the account's limit, and the books' reach is the one OpenAccount accepted before.
+absl::Status Ledger::Rebuild(const std::vector<AccountSpec>& accounts,
+                             const std::vector<SavedReservation>& reservations) {
+  assert(accounts_.empty() && pending_.size() == 0);
+  absl::flat_hash_map<uint64_t, int64_t> reserved_by_source;
+  for (const SavedReservation& reservation : reservations) {
+    int64_t& reserved_minor = reserved_by_source[reservation.source];
+    if (reservation.amount_minor <= 0 ||
+        __builtin_add_overflow(reserved_minor, reservation.amount_minor, &reserved_minor)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "reservation %d: amount %d is not positive, or overflows the sum of its source's",
+          reservation.seq, reservation.amount_minor));
+    }
+  }
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    AccountSpec spec = accounts[i];
+    const auto reserved = reserved_by_source.find(spec.id);
+    if (reserved != reserved_by_source.end() &&
+        __builtin_add_overflow(spec.balance_minor, reserved->second, &spec.balance_minor)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("account %d: balance plus reserved money overflows int64", spec.id));
+    }
+    if (absl::Status status = OpenAccount(spec); !status.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("account ", i, ": ", status.message()));
+    }
+  }
+  Sequence seq_previous = 0;
+  for (const SavedReservation& saved : reservations) {
+    if (saved.seq <= seq_previous) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "reservation seq %d follows seq %d: not in increasing order", saved.seq, seq_previous));
+    }
+    seq_previous = saved.seq;
+    const std::optional<AccountView> source = Find(saved.source);
+    Transaction txn;
+    txn.source_account = saved.source;
+    txn.destination_account = saved.destination;
+    txn.amount_minor = saved.amount_minor;
+    txn.currency = source.has_value() ? source->currency : 0;
+    if (const Reason reason = Reserve(saved.seq, txn); reason != Reason::kNone) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "reservation seq %d (%d from account %d to %d) is refused: %s", saved.seq,
+          saved.amount_minor, saved.source, saved.destination, ReasonName(reason)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vouch::ledger

@@ -20,17 +20,25 @@
 //     currency's accounts within int64, and that sum bounds every balance.
 //
 // Allocation: the constructor sizes every table. Reserve, Commit and Void never allocate.
+//
+// Snapshots: SaveState writes every account (id, currency, balance, overdraft limit, in opening
+// order), every pending reservation and the postings count; RestoreState puts them back. The
+// clearing accounts and per-currency totals are not written: they follow from the rest
+// (invariants 1 and 2), and RestoreState rebuilds them through OpenAccount and Reserve, so a
+// snapshot must pass the very checks the saved ledger passed.
 #ifndef VOUCH_VERIFIERS_LEDGER_LEDGER_H_
 #define VOUCH_VERIFIERS_LEDGER_LEDGER_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/types/reason.h"
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
@@ -106,6 +114,22 @@ class Ledger {
   // Postings applied so far (a Reserve plus its Commit or Void is two).
   uint64_t postings() const { return postings_; }
 
+  // Replaces *out with a snapshot of the state (format: verifiers/fraud/internal/
+  // snapshot_format.h). Equal states give equal bytes: reservations are written in sequence
+  // order, not table order. Allocates; not for the hot path. Always OK today: the status is there
+  // for a store that can refuse (a size limit), so callers already handle one.
+  [[nodiscard]] absl::Status SaveState(std::string* out) const;
+
+  // Replaces the state (accounts, reservations, postings count) with a snapshot from SaveState,
+  // whatever accounts were open before; on error nothing changes. The restored ledger is
+  // indistinguishable from the one saved: Find, ForEachAccount (same order), the totals,
+  // StateHash, and the verdicts of the same calls from then on. Allocates up to a second copy of
+  // the tables while it builds the new state aside. Refuses:
+  //  - FailedPrecondition: more accounts or reservations than this ledger's capacities.
+  //  - InvalidArgument: not a ledger snapshot, an unknown format version, truncated or trailing
+  //    bytes, a checksum mismatch, or a state that OpenAccount or Reserve would have refused.
+  [[nodiscard]] absl::Status RestoreState(absl::string_view bytes);
+
  private:
   struct Account {
     uint64_t id = 0;  // 0 for a clearing account.
@@ -145,6 +169,10 @@ class Ledger {
   const CurrencyBook* FindBook(CurrencyCode currency) const;
   CurrencyBook& BookFor(CurrencyCode currency);  // Adds the book when the currency is new.
   static AccountView View(const Account& account);
+  // RestoreState's rebuild, into a new, empty ledger.
+  struct SavedReservation;
+  absl::Status Rebuild(const std::vector<AccountSpec>& accounts,
+                       const std::vector<SavedReservation>& reservations);
 
   // Constant after construction.
   size_t account_capacity_;

@@ -37,6 +37,10 @@ class PendingTable {
 
   PendingTable(const PendingTable&) = delete;
   PendingTable& operator=(const PendingTable&) = delete;
+  // Moves, so that Ledger::RestoreState can build a whole new state aside and then take it. A
+  // moved-from table may only be destroyed or assigned to.
+  PendingTable(PendingTable&&) = default;
+  PendingTable& operator=(PendingTable&&) = default;
 
   bool HasRoom() const { return size_ < capacity_; }
   size_t size() const { return size_; }
