@@ -1,6 +1,9 @@
 // FraudChecker::Check per rule (every other rule off) and with the whole rule set, over 100,000
-// accounts so that per-account state misses the cache the way it does under real load.
+// accounts so that per-account state misses the cache the way it does under real load. Then
+// SaveState and RestoreState of a checker holding 100,000 and 1,000,000 accounts.
+#include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -62,6 +65,54 @@ void BM_Check(benchmark::State& state) {
   state.SetLabel(kNames[state.range(0)]);
 }
 BENCHMARK(BM_Check)->DenseRange(kBlockLists, kAll);
+
+// A checker with `accounts` accounts (table twice that, as sized above), each seen three times
+// a few seconds apart, so their velocity windows hold several buckets as they do under load.
+std::unique_ptr<FraudChecker> CheckerWith(size_t accounts) {
+  auto checker = std::make_unique<FraudChecker>(RulesFor(kAll), 2 * accounts);
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 3; ++round) {
+    const int64_t round_ns = 1'000'000'000 + round * 5'000'000'000;
+    for (uint64_t account = 1; account <= accounts; ++account) {
+      Transaction txn;
+      txn.source_account = account;
+      txn.destination_account = 1 + rng() % accounts;
+      txn.amount_minor = 100 + static_cast<int64_t>(rng() % 5000);
+      txn.country = PackCountry("GB");
+      (void)checker->Check(txn, round_ns + static_cast<int64_t>(account));
+    }
+  }
+  return checker;
+}
+
+void SetSnapshotCounters(benchmark::State& state, size_t bytes) {
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
+  state.counters["snapshot_MiB"] = static_cast<double>(bytes) / (1 << 20);
+  state.counters["ns_per_account"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(state.range(0)),
+      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void BM_SaveState(benchmark::State& state) {
+  const std::unique_ptr<FraudChecker> checker = CheckerWith(state.range(0));
+  std::string bytes;
+  for (auto _ : state) {
+    if (!checker->SaveState(&bytes).ok()) state.SkipWithError("SaveState failed");
+  }
+  SetSnapshotCounters(state, bytes.size());
+}
+BENCHMARK(BM_SaveState)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+void BM_RestoreState(benchmark::State& state) {
+  std::string bytes;
+  if (!CheckerWith(state.range(0))->SaveState(&bytes).ok()) state.SkipWithError("SaveState failed");
+  FraudChecker checker(RulesFor(kAll), 2 * state.range(0));
+  for (auto _ : state) {
+    if (!checker.RestoreState(bytes).ok()) state.SkipWithError("RestoreState failed");
+  }
+  SetSnapshotCounters(state, bytes.size());
+}
+BENCHMARK(BM_RestoreState)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace vouch::fraud
