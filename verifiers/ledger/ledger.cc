@@ -356,12 +356,15 @@ absl::Status Ledger::Rebuild(const std::vector<AccountSpec>& accounts,
   assert(accounts_.empty() && pending_.size() == 0);
   absl::flat_hash_map<uint64_t, int64_t> reserved_by_source;
   for (const SavedReservation& reservation : reservations) {
-    int64_t& reserved_minor = reserved_by_source[reservation.source];
-    if (reservation.amount_minor <= 0 ||
-        __builtin_add_overflow(reserved_minor, reservation.amount_minor, &reserved_minor)) {
+    if (reservation.amount_minor <= 0) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "reservation %d: amount %d is not positive, or overflows the sum of its source's",
-          reservation.seq, reservation.amount_minor));
+          "reservation seq %d: amount %d is not positive", reservation.seq,
+          reservation.amount_minor));
+    }
+    int64_t& reserved_minor = reserved_by_source[reservation.source];
+    if (__builtin_add_overflow(reserved_minor, reservation.amount_minor, &reserved_minor)) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "account %d: its reservations sum past int64", reservation.source));
     }
   }
   for (size_t i = 0; i < accounts.size(); ++i) {
@@ -373,7 +376,8 @@ absl::Status Ledger::Rebuild(const std::vector<AccountSpec>& accounts,
           absl::StrFormat("account %d: balance plus reserved money overflows int64", spec.id));
     }
     if (absl::Status status = OpenAccount(spec); !status.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("account ", i, ": ", status.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("saved account ", i, ": ", status.message()));
     }
   }
   Sequence seq_previous = 0;

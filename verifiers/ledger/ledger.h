@@ -115,8 +115,8 @@ class Ledger {
   uint64_t postings() const { return postings_; }
 
   // Replaces *out with a snapshot of the state (format: verifiers/fraud/internal/
-  // snapshot_format.h). Equal states give equal bytes: reservations are written in sequence
-  // order, not table order. Allocates; not for the hot path. Always OK today: the status is there
+  // snapshot_format.h). Equal histories give equal bytes whatever the table capacities:
+  // accounts are written in opening order, reservations in sequence order, not table order. Allocates; not for the hot path. Always OK today: the status is there
   // for a store that can refuse (a size limit), so callers already handle one.
   [[nodiscard]] absl::Status SaveState(std::string* out) const;
 

@@ -7,15 +7,15 @@
 //
 //   magic u64 | format version u32 | payload length u64 | payload | checksum u64
 //
-// All integers are little-endian and written byte by byte, field by field: never a struct
-// memcpy, so padding, byte order and compiler never reach the bytes. Doubles are stored as their
+// All integers are little-endian and written one field at a time: never a struct memcpy, so
+// padding, byte order and compiler never reach the bytes. Doubles are stored as their
 // IEEE-754 bit pattern, so a restored double is the same double, not a nearby one. The magic
 // says which verifier wrote the snapshot; the version says how to read its payload; the checksum
 // (over everything before it) refuses a damaged snapshot instead of restoring wrong balances or
 // wrong fraud baselines.
 //
 // Lives in verifiers/fraud/internal only because the ledger needs the same format and the
-// verifiers have no shared package; it is visible to exactly those two packages.
+// verifiers have no shared package; it is visible to those two packages and to their tests.
 #ifndef VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
 #define VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
 
