@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cassert>
+#include <pthread.h>
+
 #include <cstdio>
 #include <deque>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/recovery/replayer.h"
 
 namespace vouch {
 namespace {
@@ -85,6 +88,50 @@ Engine::Engine(Options options)
 // bench/engine/journal). The segment writer's 4 MiB buffer holds ~38,000 records.
 constexpr int kJournalBatchMax = 8192;
 
+// The snapshotter's shadow: verifiers of its own, in the state the engine recovered from.
+absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
+  shadow_fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
+                                                        options_.fraud_account_capacity);
+  shadow_ledger_ = std::make_unique<ledger::Ledger>(options_.ledger_account_capacity,
+                                                    2 * options_.in_flight_capacity);
+  for (const ledger::AccountSpec& account : options_.accounts) {
+    if (absl::Status status = shadow_ledger_->OpenAccount(account); !status.ok()) return status;
+  }
+  shadow_holds_ = std::make_unique<HoldTable>(options_.hold_capacity);
+  auto shadow = std::make_unique<Replayer>(
+      Replayer::Targets{shadow_fraud_.get(), shadow_ledger_.get(), shadow_holds_.get(), nullptr},
+      options_.in_flight_capacity, options_.idempotency_window, -MonotonicToUnixOffsetNs());
+  if (!snapshot_state.empty()) {
+    if (absl::Status status = shadow->Restore(snapshot_state); !status.ok()) return status;
+  }
+  snapshotter_ = std::make_unique<Snapshotter>(options_.durability.dir, std::move(shadow),
+                                               recovery_.snapshot_record_index,
+                                               options_.durability.snapshot_interval_records);
+  return absl::OkStatus();
+}
+
+// The snapshot thread: polls for closed segments every 100 ms. A failure stops snapshots (the
+// journal is intact and recovery replays it all), and is reported once.
+void Engine::RunSnapshots() {
+  pthread_setname_np(pthread_self(), "vouch-snapshot");
+  absl::MutexLock lock(&snapshot_mu_);
+  while (!snapshot_stop_) {
+    snapshot_mu_.Unlock();
+    const absl::Status status = snapshotter_->Poll();
+    snapshot_mu_.Lock();
+    if (!status.ok()) {
+      std::fprintf(stderr, "vouch: snapshots stopped: %s\n", status.ToString().c_str());
+      return;
+    }
+    snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), absl::Milliseconds(100));
+  }
+}
+
+absl::Status Engine::PollSnapshot() {
+  if (snapshotter_ == nullptr) return absl::FailedPreconditionError("no snapshotter configured");
+  return snapshotter_->Poll();
+}
+
 absl::Status Engine::Init() {
   fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
                                                  options_.fraud_account_capacity);
@@ -109,7 +156,11 @@ absl::Status Engine::Init() {
                                                 &ledger_verdicts_, clock_, batch_max);
   Sequence first_seq = 1;
   if (options_.durability.ack != AckPolicy::kMemory) {
-    if (absl::Status status = Recover(); !status.ok()) return status;
+    std::string snapshot_state;
+    if (absl::Status status = Recover(&snapshot_state); !status.ok()) return status;
+    if (options_.durability.snapshot_interval_records > 0) {
+      if (absl::Status status = CreateSnapshotter(snapshot_state); !status.ok()) return status;
+    }
     first_seq = recovery_.outcomes + 1;
     auto writer = journal::SegmentWriter::Open(
         {options_.durability.dir, options_.durability.segment_bytes_max},
@@ -168,6 +219,9 @@ absl::Status Engine::Start() {
       }
     }
   }
+  if (snapshotter_ != nullptr && !options_.inline_mode) {
+    snapshot_thread_ = std::thread([this] { RunSnapshots(); });
+  }
   for (const journal::ConfirmedRecord& pending : pending_) Republish(pending);
   pending_.clear();
   pending_.shrink_to_fit();
@@ -211,7 +265,14 @@ DrainReport Engine::Stop() {
   report.not_drained = report.confirmed - (reconciler_->retired_below() - 1);
   report.drained = drained();
   for (auto& runner : runners_) runner->Stop();
-  if (journal_stage_ != nullptr) journal_stage_->Flush();  // Releases queued at the very end.
+  if (journal_stage_ != nullptr) journal_stage_->Flush();
+  if (snapshot_thread_.joinable()) {
+    {
+      absl::MutexLock lock(&snapshot_mu_);
+      snapshot_stop_ = true;
+    }
+    snapshot_thread_.join();
+  }  // Releases queued at the very end.
   report.elapsed_ns = clock_->NowNs() - start_ns;
   return report;
 }
@@ -469,137 +530,73 @@ EngineStats Engine::Stats() const {
 
 namespace vouch {
 
-// Rebuilds the engine's state from the journal, before any stage runs.
-//
-// The journal holds confirmed transactions as a gap-free run 1..C and outcomes as 1..O, O <= C,
-// each in sequence order, a transaction always before its outcome (see journal_stage.h). Replay
-// keeps the transactions whose outcome has not been read yet in a FIFO; an outcome settles the
-// FIFO's front: the fraud rules see the transaction again at its original time (rebuilding
-// velocity windows and statistics), a VERIFIED transfer is posted to the ledger (in sequence
-// order a verified transfer always finds the funds: the original run also had them, with
-// reservations of failed ones still held), a fraud failure puts the account back on hold, and
-// Query's history gets the record. What is left in the FIFO at the end was confirmed but not
-// decided: Start() puts it back in the ring under its original sequence numbers, and the
-// verifiers decide it as if nothing had happened, so it gets exactly one outcome.
-absl::Status Engine::Recover() {
+// Rebuilds the engine's state, before any stage runs: the newest snapshot, then the journal
+// records after it, through a Replayer on the engine's own verifiers (see replayer.h). What is
+// left undecided is put back in the ring by Start(), under its original sequence numbers, and
+// the verifiers decide it as if nothing had happened: exactly one outcome each.
+absl::Status Engine::Recover(std::string* snapshot_state) {
   const int64_t start_ns = MonotonicClock::Default()->NowNs();
   const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
+  const std::string& dir = options_.durability.dir;
   recovery_.journal = true;
-  std::deque<journal::ConfirmedRecord> undecided;
-  std::deque<uint64_t> undecided_tickets;  // Idempotency claims of held ones, answered later.
-  absl::Status failure;
-  auto fail = [&](const journal::RecordLocation& where, absl::string_view why) {
-    if (failure.ok()) {
-      failure = absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset,
-                                                 ": ", why));
+  Replayer replayer({fraud_.get(), ledger_.get(), &holds_, &history_},
+                    options_.in_flight_capacity, options_.idempotency_window, unix_to_mono_ns);
+  absl::StatusOr<std::optional<LoadedSnapshot>> snapshot = LoadNewestSnapshot(dir);
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->has_value()) {
+    if (absl::Status status = replayer.Restore((*snapshot)->state); !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("snapshot ", (*snapshot)->file, ": ", status.message()));
     }
-  };
+    recovery_.snapshot_file = (*snapshot)->file;
+    recovery_.snapshot_record_index = (*snapshot)->covered_record_index;
+    *snapshot_state = std::move((*snapshot)->state);
+  }
+  absl::Status failure;
   auto visit = [&](journal::RecordType type, uint64_t seq, const char* data, size_t size,
                    const journal::RecordLocation& where) {
-    if (!failure.ok()) return;
-    ++recovery_.records;
-    switch (type) {
-      case journal::RecordType::kConfirmed: {
-        journal::ConfirmedRecord record;
-        if (!journal::DecodeConfirmedRecord(data, size, &record) || record.seq != seq) {
-          return fail(where, "undecodable confirmed record");
-        }
-        if (seq != recovery_.confirmed + 1) {
-          return fail(where, absl::StrCat("confirmed seq ", seq, " after ", recovery_.confirmed));
-        }
-        if (undecided.size() == options_.in_flight_capacity) {
-          return fail(where, absl::StrCat("more undecided transactions than in_flight_capacity (",
-                                          options_.in_flight_capacity, ")"));
-        }
-        recovery_.confirmed = seq;
-        const int64_t confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns;
-        const IdempotencyTable::Claim claim = idempotency_.ClaimId(record.txn.id, confirmed_ns);
-        if (claim.kind != IdempotencyTable::ClaimKind::kNew) {
-          return fail(where, absl::StrCat("transaction id ", record.txn.id, " confirmed twice"));
-        }
-        if (!record.held) {
-          (void)idempotency_.Record(claim.ticket, {ConfirmStatus::kConfirmed, Reason::kNone,
-                                                   false, seq, confirmed_ns});
-        }
-        undecided.push_back(record);
-        undecided_tickets.push_back(claim.ticket);
-        return;
-      }
-      case journal::RecordType::kOutcome: {
-        journal::OutcomeRecord record;
-        if (!journal::DecodeOutcomeRecord(data, size, &record) || record.outcome.seq != seq) {
-          return fail(where, "undecodable outcome record");
-        }
-        if (undecided.empty() || undecided.front().seq != seq) {
-          return fail(where, absl::StrCat("outcome for seq ", seq, " out of order"));
-        }
-        Outcome outcome = record.outcome;
-        outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns;
-        outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns;
-        if (undecided.front().held) {
-          const bool verified = outcome.kind == OutcomeKind::kVerified;
-          (void)idempotency_.Record(
-              undecided_tickets.front(),
-              {verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected, outcome.reason,
-               true, seq, outcome.confirmed_ns});
-        }
-        ReplayOutcome(undecided.front(), outcome);
-        undecided.pop_front();
-        undecided_tickets.pop_front();
-        recovery_.outcomes = seq;
-        return;
-      }
-      case journal::RecordType::kHoldReleased: {
-        journal::HoldReleasedRecord record;
-        if (!journal::DecodeHoldReleasedRecord(data, size, &record)) {
-          return fail(where, "undecodable hold release record");
-        }
-        holds_.Release(record.account);
-        ++recovery_.releases;
-        return;
-      }
-    }
-    fail(where, "unknown record type");
+    if (failure.ok()) failure = replayer.Apply(type, seq, data, size, where);
   };
-  absl::StatusOr<journal::RecoveryScan> scan = journal::ScanJournal(options_.durability.dir, visit);
+  absl::StatusOr<journal::RecoveryScan> scan =
+      journal::ScanJournal(dir, visit, recovery_.snapshot_record_index);
   if (!scan.ok()) return scan.status();
   if (!failure.ok()) return failure;
+  if (scan->next_record_index < recovery_.snapshot_record_index) {
+    return absl::DataLossError(absl::StrCat("journal ", dir, " ends at record ",
+                                            scan->next_record_index, " but its snapshot covers ",
+                                            recovery_.snapshot_record_index));
+  }
+  recovery_.records = scan->records;
   recovery_.next_record_index = scan->next_record_index;
   recovery_.truncated = scan->truncated;
   recovery_.truncated_file = scan->truncated_file;
   recovery_.truncated_offset = scan->truncated_offset;
   recovery_.truncated_bytes = scan->truncated_bytes;
-  recovery_.reverified = undecided.size();
-  // Held ones among them never got their answer; they are now decided asynchronously.
-  for (size_t i = 0; i < undecided.size(); ++i) {
-    if (undecided[i].held) {
-      (void)idempotency_.Record(undecided_tickets[i],
-                                {ConfirmStatus::kConfirmed, Reason::kNone, false, undecided[i].seq,
-                                 undecided[i].confirmed_unix_ns + unix_to_mono_ns});
-      undecided[i].held = false;
+  recovery_.confirmed = replayer.confirmed();
+  recovery_.outcomes = replayer.outcomes();
+  recovery_.releases = replayer.releases();
+
+  absl::Status duplicate;
+  replayer.ForEachAnswer([&](const Replayer::Answer& answer) {
+    const int64_t received_ns = answer.received_unix_ns + unix_to_mono_ns;
+    const IdempotencyTable::Claim claim = idempotency_.ClaimId(answer.id, received_ns);
+    if (claim.kind != IdempotencyTable::ClaimKind::kNew) {
+      if (duplicate.ok()) {
+        duplicate = absl::DataLossError(
+            absl::StrCat("journal ", dir, ": transaction id ", answer.id, " confirmed twice"));
+      }
+      return;
     }
-  }
-  pending_.assign(undecided.begin(), undecided.end());
+    (void)idempotency_.Record(claim.ticket, {answer.status, answer.reason, answer.held,
+                                             answer.seq, received_ns});
+  });
+  if (!duplicate.ok()) return duplicate;
+  // Held ones among the undecided never got their answer; now they are decided asynchronously.
+  pending_.assign(replayer.undecided().begin(), replayer.undecided().end());
+  for (journal::ConfirmedRecord& pending : pending_) pending.held = false;
+  recovery_.reverified = pending_.size();
   recovery_.elapsed_ns = MonotonicClock::Default()->NowNs() - start_ns;
   return absl::OkStatus();
-}
-
-void Engine::ReplayOutcome(const journal::ConfirmedRecord& confirmed, const Outcome& outcome) {
-  (void)fraud_->Check(confirmed.txn, outcome.confirmed_ns);
-  if (outcome.kind == OutcomeKind::kVerified) {
-    const Reason reserved = ledger_->Reserve(confirmed.seq, confirmed.txn);
-    assert(reserved == Reason::kNone && "a verified transfer finds its funds again on replay");
-    if (reserved == Reason::kNone) ledger_->Commit(confirmed.seq);
-  }
-  if (outcome.compensation & kCompensationAccountHeld) {
-    (void)holds_.Hold(confirmed.txn.source_account);
-  }
-  HistoryRecord record;
-  record.seq = confirmed.seq;
-  record.id = confirmed.txn.id;
-  record.resolved = true;
-  record.outcome = outcome;
-  history_.Write(record);
 }
 
 void Engine::Republish(const journal::ConfirmedRecord& pending) {

@@ -20,11 +20,14 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/agent/agent_runner.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
@@ -32,6 +35,7 @@
 #include "engine/internal/ingest_counters.h"
 #include "engine/journal/records.h"
 #include "engine/journal/stage/journal_stage.h"
+#include "engine/recovery/snapshot.h"
 #include "engine/options.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/ring/in_flight_ring.h"
@@ -113,6 +117,8 @@ struct RecoveryReport {
   uint64_t reverified = 0;       // Confirmed without an outcome: sent back to the verifiers.
   uint64_t releases = 0;         // Hold releases replayed.
   uint64_t next_record_index = 0;  // Where the journal continues.
+  std::string snapshot_file;       // The snapshot recovery started from; empty if none.
+  uint64_t snapshot_record_index = 0;  // Records below this came from the snapshot.
   bool truncated = false;        // A torn tail was cut off (it was never acknowledged).
   std::string truncated_file;
   uint64_t truncated_offset = 0;
@@ -168,6 +174,10 @@ class Engine {
   const RecoveryReport& recovery() const { return recovery_; }
   // Null with ack policy memory.
   const JournalStage* journal() const { return journal_stage_.get(); }
+  // Snapshots (ack policy written/durable, snapshot_interval_records > 0): a background thread
+  // polls; in inline mode, or to force one, call PollSnapshot (not concurrently with the thread).
+  absl::Status PollSnapshot();
+  const Snapshotter* snapshotter() const { return snapshotter_.get(); }
   const Options& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
   // REQUIRES: inline mode, or Stop() returned.
@@ -177,8 +187,9 @@ class Engine {
  private:
   explicit Engine(Options options);
   absl::Status Init();
-  absl::Status Recover();
-  void ReplayOutcome(const journal::ConfirmedRecord& confirmed, const Outcome& outcome);
+  absl::Status Recover(std::string* snapshot_state);
+  absl::Status CreateSnapshotter(const std::string& snapshot_state);
+  void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
   Reason CheckWellFormed(const Transaction& txn) const;
   bool ShouldHold(const Transaction& txn) const;
@@ -208,6 +219,14 @@ class Engine {
   std::unique_ptr<LedgerStage> ledger_stage_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<JournalStage> journal_stage_;  // Null with ack policy memory.
+  // The snapshotter and its shadow verifiers; null without snapshots.
+  std::unique_ptr<fraud::FraudChecker> shadow_fraud_;
+  std::unique_ptr<ledger::Ledger> shadow_ledger_;
+  std::unique_ptr<HoldTable> shadow_holds_;
+  std::unique_ptr<Snapshotter> snapshotter_;
+  std::thread snapshot_thread_;
+  absl::Mutex snapshot_mu_;
+  bool snapshot_stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;
   std::vector<journal::ConfirmedRecord> pending_;  // Recovered, to be re-verified at Start.
   RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.

@@ -179,8 +179,18 @@ struct RecoveryScan {
   uint64_t truncated_bytes = 0;    // How many bytes were dropped.
 };
 
+// Records below `from_record_index` (those a snapshot covers) are checked but not visited.
 [[nodiscard]] absl::StatusOr<RecoveryScan> ScanJournal(const std::string& dir,
-                                                       RecordVisitor visitor);
+                                                       RecordVisitor visitor,
+                                                       uint64_t from_record_index = 0);
+
+// Read-only, for the snapshotter while the writer runs: visits the records at and above
+// `from_record_index` in every segment except the newest. Those are closed, complete and synced
+// (the writer syncs a segment before it creates the next), so any damage is DataLoss; nothing is
+// truncated. `next_record_index` in the result is where the closed segments end.
+[[nodiscard]] absl::StatusOr<RecoveryScan> ScanClosedSegments(const std::string& dir,
+                                                              uint64_t from_record_index,
+                                                              RecordVisitor visitor);
 
 // Removes, oldest first, every segment whose records all have indices below `record_index`
 // (those a snapshot has made redundant), then fsyncs the directory. The last segment is never

@@ -63,14 +63,25 @@ size_t FindValidRecord(const std::string& data, size_t from) {
 
 class Scanner {
  public:
-  Scanner(const std::string& dir, RecordVisitor visitor) : dir_(dir), visitor_(visitor) {}
+  // closed_only: read-only, every segment but the newest (which the writer may be appending to),
+  // skipping records below from_record_index; any damage is corruption there.
+  Scanner(const std::string& dir, RecordVisitor visitor, bool closed_only = false,
+          uint64_t from_record_index = 0)
+      : dir_(dir),
+        visitor_(visitor),
+        closed_only_(closed_only),
+        from_record_index_(from_record_index) {}
 
   absl::StatusOr<RecoveryScan> Run() {
     absl::StatusOr<std::vector<internal::SegmentFile>> segments = internal::ListSegments(dir_);
     if (!segments.ok()) return segments.status();
-    for (size_t i = 0; i < segments->size(); ++i) {
+    const size_t count = segments->size() - (closed_only_ && !segments->empty() ? 1 : 0);
+    for (size_t i = 0; i < count; ++i) {
       const internal::SegmentFile& segment = (*segments)[i];
-      if (i == 0) {
+      const bool before_from = i + 1 < segments->size() &&
+                               (*segments)[i + 1].first_record_index <= from_record_index_;
+      if (before_from) continue;  // Wholly below from_record_index: not even read.
+      if (result_.segments == 0) {
         result_.next_record_index = segment.first_record_index;
       } else if (segment.first_record_index != result_.next_record_index) {
         return absl::DataLossError(absl::StrCat(
@@ -78,7 +89,7 @@ class Scanner {
             " but the previous segment ends at ", result_.next_record_index, " (",
             segment.first_record_index > result_.next_record_index ? "gap" : "overlap", ")"));
       }
-      const bool last = i + 1 == segments->size();
+      const bool last = !closed_only_ && i + 1 == segments->size();
       if (absl::Status status = ScanSegment(segment, last); !status.ok()) return status;
       ++result_.segments;
     }
@@ -117,9 +128,11 @@ class Scanner {
                          " (written by a newer version?)"));
       }
       const RecordLocation where{segment.name, offset, result_.next_record_index};
-      visitor_(static_cast<RecordType>(type), DecodeFixed64(record + kRecordTypeOffset + 1),
-               record + kRecordHeaderBytes, payload_bytes, where);
-      ++result_.records;
+      if (result_.next_record_index >= from_record_index_) {
+        visitor_(static_cast<RecordType>(type), DecodeFixed64(record + kRecordTypeOffset + 1),
+                 record + kRecordHeaderBytes, payload_bytes, where);
+        ++result_.records;
+      }
       ++result_.next_record_index;
       offset += kRecordHeaderBytes + payload_bytes;
     }
@@ -149,14 +162,23 @@ class Scanner {
 
   const std::string& dir_;
   const RecordVisitor visitor_;
+  const bool closed_only_;
+  const uint64_t from_record_index_;
   std::string data_;  // The current segment, reused across segments.
   RecoveryScan result_;
 };
 
 }  // namespace
 
-absl::StatusOr<RecoveryScan> ScanJournal(const std::string& dir, RecordVisitor visitor) {
-  return Scanner(dir, visitor).Run();
+absl::StatusOr<RecoveryScan> ScanJournal(const std::string& dir, RecordVisitor visitor,
+                                         uint64_t from_record_index) {
+  return Scanner(dir, visitor, /*closed_only=*/false, from_record_index).Run();
+}
+
+absl::StatusOr<RecoveryScan> ScanClosedSegments(const std::string& dir,
+                                                uint64_t from_record_index,
+                                                RecordVisitor visitor) {
+  return Scanner(dir, visitor, /*closed_only=*/true, from_record_index).Run();
 }
 
 absl::Status RemoveSegmentsBelow(const std::string& dir, uint64_t record_index) {

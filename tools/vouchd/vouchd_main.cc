@@ -47,6 +47,9 @@ ABSL_FLAG(std::string, ack, "memory",
           "survives a process crash) or durable (after fdatasync, group commit: survives a "
           "machine crash).");
 ABSL_FLAG(std::string, data_dir, "", "Journal directory; required unless --ack=memory.");
+ABSL_FLAG(int64_t, segment_bytes_max, 64 << 20, "Journal segment size before a new file starts.");
+ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
+          "Journal records between snapshots (0: never); covered segments are removed.");
 ABSL_FLAG(bool, check, false,
           "Do not serve: recover the journal in --data_dir, let every transaction confirmed "
           "without an outcome be decided, and check the invariants (each confirmed transaction "
@@ -95,6 +98,13 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   if (!ack.ok()) return ack.status();
   options.durability.ack = *ack;
   options.durability.dir = absl::GetFlag(FLAGS_data_dir);
+  if (absl::GetFlag(FLAGS_segment_bytes_max) < 1 || absl::GetFlag(FLAGS_snapshot_interval_records) < 0) {
+    return absl::InvalidArgumentError("--segment_bytes_max must be positive and "
+                                      "--snapshot_interval_records not negative");
+  }
+  options.durability.segment_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_segment_bytes_max));
+  options.durability.snapshot_interval_records =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_snapshot_interval_records));
   options.fraud_rules = workload::DemoFraudRules();
   options.accounts = workload::Accounts(bank);
   options.ledger_account_capacity = std::max<size_t>(options.ledger_account_capacity,
@@ -183,13 +193,16 @@ int Run() {
   if (const RecoveryReport& recovery = (*server)->engine().recovery(); recovery.journal) {
     std::printf(
         "vouchd: recovered %s in %.1f ms: %llu records, confirmed through seq %llu, outcomes "
-        "through %llu, %llu sent back to the verifiers, %llu hold releases%s\n",
+        "through %llu, %llu sent back to the verifiers, %llu hold releases%s%s\n",
         absl::GetFlag(FLAGS_data_dir).c_str(), recovery.elapsed_ns / 1e6,
         static_cast<unsigned long long>(recovery.records),
         static_cast<unsigned long long>(recovery.confirmed),
         static_cast<unsigned long long>(recovery.outcomes),
         static_cast<unsigned long long>(recovery.reverified),
         static_cast<unsigned long long>(recovery.releases),
+        recovery.snapshot_file.empty()
+            ? ""
+            : absl::StrCat("; from snapshot ", recovery.snapshot_file).c_str(),
         recovery.truncated
             ? absl::StrCat("; torn tail cut: ", recovery.truncated_file, " at offset ",
                            recovery.truncated_offset, " (", recovery.truncated_bytes, " bytes)")

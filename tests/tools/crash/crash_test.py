@@ -1,6 +1,7 @@
 """vouchd under ack policy `durable`, killed with SIGKILL at random moments while clients load it.
 
-Method: each cycle starts vouchd on the same data directory, loads it over TCP from one client
+Method: each cycle starts vouchd (1 MiB journal segments, a snapshot every 20,000 records, so
+recoveries start from snapshots and kills land while snapshots are written) on the same data directory, loads it over TCP from one client
 (batches of transfers, recording every CONFIRMED answer), and kills the server with SIGKILL at a
 random moment 0.2-1.2 s in. After each restart it checks, through the wire contract alone:
   - every transaction any earlier cycle saw CONFIRMED is known (Query finds it, with its seq);
@@ -31,7 +32,9 @@ def start_server(vouchd, data_dir, port_file, log):
         os.remove(port_file)
     process = subprocess.Popen(
         [vouchd, "--port=0", "--port_file=" + port_file, "--accounts=%d" % ACCOUNTS,
-         "--ack=durable", "--data_dir=" + data_dir],
+         "--ack=durable", "--data_dir=" + data_dir,
+         # Small segments and frequent snapshots, so kills also land around snapshots.
+         "--segment_bytes_max=1048576", "--snapshot_interval_records=20000"],
         stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 20
     while time.time() < deadline:
@@ -148,7 +151,7 @@ def main():
     assert server.wait(timeout=30) == 0, "vouchd did not exit 0 on SIGTERM"
     check = subprocess.run(
         [args.vouchd, "--accounts=%d" % ACCOUNTS, "--ack=durable", "--data_dir=" + data_dir,
-         "--check"], capture_output=True, text=True)
+         "--check", "--snapshot_interval_records=0"], capture_output=True, text=True)
     print(check.stdout.strip())
     assert check.returncode == 0, "journal audit failed: " + check.stdout + check.stderr
     assert len(confirmed) > 0, "nothing was confirmed"

@@ -1,0 +1,239 @@
+#include "engine/recovery/replayer.h"
+
+#include <cassert>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace vouch {
+namespace {
+
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
+
+void PutU64(std::string* out, uint64_t value) {
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(value >> (8 * i));
+  out->append(bytes, 8);
+}
+
+void PutBytes(std::string* out, absl::string_view bytes) {
+  PutU64(out, bytes.size());
+  out->append(bytes.data(), bytes.size());
+}
+
+// Reads what PutU64 / PutBytes wrote; every read is bounds-checked and failure is sticky.
+class Reader {
+ public:
+  explicit Reader(absl::string_view bytes) : bytes_(bytes) {}
+  bool U64(uint64_t* value) {
+    if (bytes_.size() < 8) return ok_ = false;
+    *value = 0;
+    for (int i = 0; i < 8; ++i) *value |= uint64_t{static_cast<uint8_t>(bytes_[i])} << (8 * i);
+    bytes_.remove_prefix(8);
+    return ok_;
+  }
+  bool Bytes(absl::string_view* value) {
+    uint64_t size = 0;
+    if (!U64(&size) || bytes_.size() < size) return ok_ = false;
+    *value = bytes_.substr(0, size);
+    bytes_.remove_prefix(size);
+    return ok_;
+  }
+  bool done() const { return ok_ && bytes_.empty(); }
+
+ private:
+  absl::string_view bytes_;
+  bool ok_ = true;
+};
+
+absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
+  return absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset, ": ",
+                                          why));
+}
+
+}  // namespace
+
+Replayer::Replayer(Targets targets, size_t undecided_max, size_t answers_capacity,
+                   int64_t unix_to_mono_ns)
+    : targets_(targets),
+      undecided_max_(undecided_max),
+      unix_to_mono_ns_(unix_to_mono_ns),
+      answers_(answers_capacity) {
+  assert(targets.fraud && targets.ledger && targets.holds && answers_capacity > 0);
+}
+
+absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char* payload,
+                             size_t size, const journal::RecordLocation& where) {
+  switch (type) {
+    case journal::RecordType::kConfirmed:
+      return ApplyConfirmed(payload, size, seq, where);
+    case journal::RecordType::kOutcome:
+      return ApplyOutcome(payload, size, seq, where);
+    case journal::RecordType::kHoldReleased: {
+      journal::HoldReleasedRecord record;
+      if (!journal::DecodeHoldReleasedRecord(payload, size, &record)) {
+        return Contradiction(where, "undecodable hold release record");
+      }
+      targets_.holds->Release(record.account);
+      ++releases_;
+      return absl::OkStatus();
+    }
+  }
+  return Contradiction(where, "unknown record type");
+}
+
+absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t seq,
+                                      const journal::RecordLocation& where) {
+  journal::ConfirmedRecord record;
+  if (!journal::DecodeConfirmedRecord(payload, size, &record) || record.seq != seq) {
+    return Contradiction(where, "undecodable confirmed record");
+  }
+  if (seq != confirmed_ + 1) {
+    return Contradiction(where, absl::StrCat("confirmed seq ", seq, " after ", confirmed_));
+  }
+  if (undecided_.size() == undecided_max_) {
+    return Contradiction(where, absl::StrCat("more undecided transactions than the ring holds (",
+                                             undecided_max_, ")"));
+  }
+  confirmed_ = seq;
+  // A held transaction's answer is its outcome's; until then it reads as confirmed.
+  AnswerFor(seq) = {record.txn.id, seq, ConfirmStatus::kConfirmed, Reason::kNone, record.held,
+                    record.confirmed_unix_ns};
+  undecided_.push_back(record);
+  return absl::OkStatus();
+}
+
+absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t seq,
+                                    const journal::RecordLocation& where) {
+  journal::OutcomeRecord record;
+  if (!journal::DecodeOutcomeRecord(payload, size, &record) || record.outcome.seq != seq) {
+    return Contradiction(where, "undecodable outcome record");
+  }
+  if (undecided_.empty() || undecided_.front().seq != seq) {
+    return Contradiction(where, absl::StrCat("outcome for seq ", seq, " out of order"));
+  }
+  const journal::ConfirmedRecord& confirmed = undecided_.front();
+  Outcome outcome = record.outcome;
+  outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns_;
+  outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns_;
+  if (confirmed.held && confirmed_ - seq < answers_.size()) {
+    Answer& answer = AnswerFor(seq);
+    const bool verified = outcome.kind == OutcomeKind::kVerified;
+    answer.status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
+    answer.reason = outcome.reason;
+  }
+  (void)targets_.fraud->Check(confirmed.txn, outcome.confirmed_ns);
+  if (outcome.kind == OutcomeKind::kVerified) {
+    const Reason reserved = targets_.ledger->Reserve(seq, confirmed.txn);
+    if (reserved != Reason::kNone) {
+      return Contradiction(where, absl::StrCat("verified seq ", seq, " does not post on replay (reason ",
+                                               static_cast<int>(reserved), ")"));
+    }
+    targets_.ledger->Commit(seq);
+  }
+  if (outcome.compensation & kCompensationAccountHeld) {
+    (void)targets_.holds->Hold(confirmed.txn.source_account);
+  }
+  if (targets_.history != nullptr) {
+    HistoryRecord history;
+    history.seq = seq;
+    history.id = confirmed.txn.id;
+    history.resolved = true;
+    history.outcome = outcome;
+    targets_.history->Write(history);
+  }
+  undecided_.pop_front();
+  outcomes_ = seq;
+  return absl::OkStatus();
+}
+
+void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
+  const Sequence kept = confirmed_ < answers_.size() ? confirmed_ : answers_.size();
+  for (Sequence seq = confirmed_ - kept + 1; seq <= confirmed_; ++seq) {
+    fn(answers_[(seq - 1) % answers_.size()]);
+  }
+}
+
+absl::Status Replayer::Save(std::string* out) const {
+  out->assign(kMagic, sizeof(kMagic));
+  PutU64(out, confirmed_);
+  PutU64(out, outcomes_);
+  PutU64(out, releases_);
+  PutU64(out, undecided_.size());
+  char record[journal::kConfirmedRecordBytes];
+  for (const journal::ConfirmedRecord& confirmed : undecided_) {
+    PutBytes(out, absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
+  }
+  uint64_t answers = 0;
+  ForEachAnswer([&](const Answer&) { ++answers; });
+  PutU64(out, answers);
+  ForEachAnswer([&](const Answer& a) {
+    PutU64(out, a.id);
+    PutU64(out, a.seq);
+    PutU64(out, static_cast<uint64_t>(a.status) | uint64_t{static_cast<uint8_t>(a.reason)} << 8 |
+                    uint64_t{a.held} << 16);
+    PutU64(out, static_cast<uint64_t>(a.received_unix_ns));
+  });
+  std::string part;
+  if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
+  PutBytes(out, part);
+  if (absl::Status status = targets_.ledger->SaveState(&part); !status.ok()) return status;
+  PutBytes(out, part);
+  const std::vector<uint64_t> holds = targets_.holds->List();
+  PutU64(out, holds.size());
+  for (const uint64_t account : holds) PutU64(out, account);
+  return absl::OkStatus();
+}
+
+absl::Status Replayer::Restore(absl::string_view bytes) {
+  auto invalid = [](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
+  };
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return invalid("bad magic");
+  }
+  Reader in(bytes.substr(sizeof(kMagic)));
+  uint64_t undecided = 0, answers = 0, holds = 0;
+  in.U64(&confirmed_);
+  in.U64(&outcomes_);
+  in.U64(&releases_);
+  in.U64(&undecided);
+  if (undecided > undecided_max_) return invalid("more undecided transactions than the ring");
+  undecided_.clear();
+  for (uint64_t i = 0; i < undecided; ++i) {
+    absl::string_view raw;
+    journal::ConfirmedRecord record;
+    if (!in.Bytes(&raw) || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record)) {
+      return invalid("undecodable undecided transaction");
+    }
+    undecided_.push_back(record);
+  }
+  in.U64(&answers);
+  if (answers > answers_.size()) return invalid("more answers than the idempotency window");
+  for (uint64_t i = 0; i < answers; ++i) {
+    Answer a;
+    uint64_t packed = 0, received = 0;
+    in.U64(&a.id);
+    in.U64(&a.seq);
+    in.U64(&packed);
+    if (!in.U64(&received) || a.seq == 0) return invalid("truncated answers");
+    a.status = static_cast<ConfirmStatus>(packed & 0xff);
+    a.reason = static_cast<Reason>((packed >> 8) & 0xff);
+    a.held = (packed >> 16) & 1;
+    a.received_unix_ns = static_cast<int64_t>(received);
+    AnswerFor(a.seq) = a;
+  }
+  absl::string_view fraud, ledger;
+  if (!in.Bytes(&fraud) || !in.Bytes(&ledger) || !in.U64(&holds)) return invalid("truncated");
+  if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
+  if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
+  for (uint64_t i = 0; i < holds; ++i) {
+    uint64_t account = 0;
+    if (!in.U64(&account)) return invalid("truncated holds");
+    (void)targets_.holds->Hold(account);
+  }
+  if (!in.done()) return invalid("trailing bytes");
+  return absl::OkStatus();
+}
+
+}  // namespace vouch

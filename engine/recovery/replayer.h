@@ -1,0 +1,98 @@
+// Replayer: applies journal records to the state they describe. The engine's recovery uses it on
+// the engine's own verifiers; the snapshotter uses it on a shadow copy that follows the journal,
+// and saves that copy as a snapshot.
+//
+// The journal holds confirmed transactions as a gap-free run 1..C and outcomes as 1..O, O <= C,
+// a transaction always before its outcome (engine/journal/stage/journal_stage.h). Transactions
+// whose outcome has not been applied wait in `undecided` (bounded by the ring capacity). An
+// outcome settles the oldest of them:
+//  - the fraud rules check the transaction again at its original time (velocity windows and
+//    amount statistics come back exactly);
+//  - a VERIFIED transfer is posted to the ledger: in sequence order it always finds its funds,
+//    because the original run had them while also holding the reservations of transactions that
+//    later failed;
+//  - an outcome that held the source account holds it again; a release record lifts it;
+//  - with a history ring, Query's record of the transaction is written.
+// Each confirmed transaction's idempotency answer is kept in a ring of the last
+// `answers_capacity` transactions (the idempotency window), indexed by sequence number.
+//
+// Thread safety: none; one thread drives a Replayer and owns its targets while it does.
+#ifndef VOUCH_ENGINE_RECOVERY_REPLAYER_H_
+#define VOUCH_ENGINE_RECOVERY_REPLAYER_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "engine/history/history_ring.h"
+#include "engine/ingest/hold_table.h"
+#include "engine/ingest/idempotency_table.h"
+#include "engine/journal/records.h"
+#include "engine/journal/segment.h"
+#include "verifiers/fraud/fraud_checker.h"
+#include "verifiers/ledger/ledger.h"
+
+namespace vouch {
+
+class Replayer {
+ public:
+  struct Targets {
+    fraud::FraudChecker* fraud = nullptr;
+    ledger::Ledger* ledger = nullptr;
+    HoldTable* holds = nullptr;
+    HistoryRing* history = nullptr;  // Optional.
+  };
+  // A confirmed transaction's stored answer; times in Unix ns (they cross processes).
+  struct Answer {
+    uint64_t id = 0;
+    Sequence seq = 0;
+    ConfirmStatus status = ConfirmStatus::kConfirmed;
+    Reason reason = Reason::kNone;
+    bool held = false;
+    int64_t received_unix_ns = 0;
+  };
+
+  // `unix_to_mono_ns` turns the journal's Unix times into this process's monotonic time.
+  Replayer(Targets targets, size_t undecided_max, size_t answers_capacity,
+           int64_t unix_to_mono_ns);
+
+  // Applies one record. DataLoss, naming `where`, if the journal contradicts itself.
+  absl::Status Apply(journal::RecordType type, uint64_t seq, const char* payload, size_t size,
+                     const journal::RecordLocation& where);
+
+  Sequence confirmed() const { return confirmed_; }
+  Sequence outcomes() const { return outcomes_; }
+  uint64_t releases() const { return releases_; }
+  const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
+  // The kept answers in sequence order (oldest first).
+  void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
+
+  // The whole replayed state (the targets' state included, history excepted) as bytes, and
+  // back. Restore replaces the targets' state. InvalidArgument for bytes that are not a snapshot
+  // of this format; the targets' own refusals pass through.
+  absl::Status Save(std::string* out) const;
+  absl::Status Restore(absl::string_view bytes);
+
+ private:
+  absl::Status ApplyConfirmed(const char* payload, size_t size, uint64_t seq,
+                              const journal::RecordLocation& where);
+  absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
+                            const journal::RecordLocation& where);
+  Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
+
+  const Targets targets_;
+  const size_t undecided_max_;
+  const int64_t unix_to_mono_ns_;
+  Sequence confirmed_ = 0;
+  Sequence outcomes_ = 0;
+  uint64_t releases_ = 0;
+  std::deque<journal::ConfirmedRecord> undecided_;
+  std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_RECOVERY_REPLAYER_H_

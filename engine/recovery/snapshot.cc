@@ -1,0 +1,188 @@
+#include "engine/recovery/snapshot.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/journal/crc32c.h"
+#include "engine/journal/segment.h"
+
+namespace vouch {
+namespace {
+
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'S', 'N', 'P'};
+constexpr size_t kHeaderBytes = 8 + 8 + 8;
+
+std::string SnapshotName(uint64_t covered_record_index) {
+  return absl::StrFormat("snapshot-%020u.snap", covered_record_index);
+}
+
+bool ParseSnapshotName(const std::string& name, uint64_t* covered_record_index) {
+  unsigned long long index = 0;
+  char tail = 0;
+  if (name.size() != 34 || std::sscanf(name.c_str(), "snapshot-%20llu.sna%c", &index, &tail) != 2 ||
+      tail != 'p') {
+    return false;
+  }
+  *covered_record_index = index;
+  return true;
+}
+
+void PutU64(char* out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(value >> (8 * i));
+}
+
+uint64_t GetU64(const char* in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value |= uint64_t{static_cast<uint8_t>(in[i])} << (8 * i);
+  return value;
+}
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListSnapshots(const std::string& dir) {
+  std::vector<std::pair<uint64_t, std::string>> snapshots;
+  DIR* handle = opendir(dir.c_str());
+  if (handle == nullptr) {
+    if (errno == ENOENT) return snapshots;
+    return Errno("opendir", dir);
+  }
+  while (const dirent* entry = readdir(handle)) {
+    uint64_t index = 0;
+    if (ParseSnapshotName(entry->d_name, &index)) snapshots.emplace_back(index, entry->d_name);
+  }
+  closedir(handle);
+  std::sort(snapshots.begin(), snapshots.end());
+  return snapshots;
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno("open", dir);
+  const int result = fsync(fd);
+  close(fd);
+  if (result != 0) return Errno("fsync", dir);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<LoadedSnapshot>> LoadNewestSnapshot(const std::string& dir) {
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> snapshots = ListSnapshots(dir);
+  if (!snapshots.ok()) return snapshots.status();
+  if (snapshots->empty()) return std::optional<LoadedSnapshot>();
+  LoadedSnapshot loaded;
+  loaded.file = snapshots->back().second;
+  const std::string path = absl::StrCat(dir, "/", loaded.file);
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string bytes = buffer.str();
+  auto damaged = [&](absl::string_view why) {
+    return absl::DataLossError(absl::StrCat("snapshot ", path, ": ", why));
+  };
+  if (bytes.size() < kHeaderBytes + 4 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
+    return damaged("bad header");
+  }
+  loaded.covered_record_index = GetU64(bytes.data() + 8);
+  const uint64_t size = GetU64(bytes.data() + 16);
+  if (size != bytes.size() - kHeaderBytes - 4) return damaged("length does not match the file");
+  if (loaded.covered_record_index != snapshots->back().first) {
+    return damaged("covered index does not match the file name");
+  }
+  uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored |= uint32_t{static_cast<uint8_t>(bytes[bytes.size() - 4 + i])} << (8 * i);
+  }
+  if (journal::crc32c::Unmask(stored) !=
+      journal::crc32c::Value(bytes.data(), bytes.size() - 4)) {
+    return damaged("CRC mismatch");
+  }
+  loaded.state = bytes.substr(kHeaderBytes, size);
+  return std::optional<LoadedSnapshot>(std::move(loaded));
+}
+
+absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index,
+                           absl::string_view state) {
+  std::string bytes(kHeaderBytes, '\0');
+  std::memcpy(bytes.data(), kMagic, 8);
+  PutU64(bytes.data() + 8, covered_record_index);
+  PutU64(bytes.data() + 16, state.size());
+  bytes.append(state.data(), state.size());
+  const uint32_t crc = journal::crc32c::Mask(journal::crc32c::Value(bytes.data(), bytes.size()));
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(crc >> (8 * i)));
+
+  const std::string name = SnapshotName(covered_record_index);
+  const std::string path = absl::StrCat(dir, "/", name);
+  const std::string temporary = absl::StrCat(path, ".tmp");
+  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("open", temporary);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return Errno("write", temporary);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fdatasync(fd) != 0) {
+    close(fd);
+    return Errno("fdatasync", temporary);
+  }
+  close(fd);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) return Errno("rename", temporary);
+  if (absl::Status status = SyncDirectory(dir); !status.ok()) return status;
+  absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> snapshots = ListSnapshots(dir);
+  if (!snapshots.ok()) return snapshots.status();
+  for (const auto& [index, older] : *snapshots) {
+    if (index < covered_record_index) std::remove(absl::StrCat(dir, "/", older).c_str());
+  }
+  return absl::OkStatus();
+}
+
+Snapshotter::Snapshotter(std::string dir, std::unique_ptr<Replayer> shadow,
+                         uint64_t from_record_index, uint64_t interval_records)
+    : dir_(std::move(dir)),
+      shadow_(std::move(shadow)),
+      interval_records_(interval_records),
+      next_record_index_(from_record_index),
+      covered_record_index_(from_record_index) {}
+
+absl::Status Snapshotter::Poll() {
+  absl::Status failure;
+  auto visit = [&](journal::RecordType type, uint64_t seq, const char* payload, size_t size,
+                   const journal::RecordLocation& where) {
+    if (failure.ok()) failure = shadow_->Apply(type, seq, payload, size, where);
+  };
+  absl::StatusOr<journal::RecoveryScan> scan =
+      journal::ScanClosedSegments(dir_, next_record_index_, visit);
+  if (!scan.ok()) return scan.status();
+  if (!failure.ok()) return failure;
+  if (scan->segments > 0 && scan->next_record_index > next_record_index_) {
+    next_record_index_ = scan->next_record_index;
+  }
+  if (next_record_index_ - covered_record_index_ < interval_records_) return absl::OkStatus();
+  std::string state;
+  if (absl::Status status = shadow_->Save(&state); !status.ok()) return status;
+  if (absl::Status status = WriteSnapshot(dir_, next_record_index_, state); !status.ok()) {
+    return status;
+  }
+  covered_record_index_ = next_record_index_;
+  ++snapshots_;
+  return journal::RemoveSegmentsBelow(dir_, covered_record_index_);
+}
+
+}  // namespace vouch

@@ -1,0 +1,71 @@
+// Snapshots bound recovery time: recovery is the newest snapshot plus the journal records after
+// it, and the segments a snapshot covers are removed.
+//
+// A snapshot is the Replayer state (verifiers, holds, idempotency answers, undecided
+// transactions) after every record below `covered_record_index`. It is produced off the hot path
+// by the Snapshotter: a shadow Replayer, with verifiers of its own, follows the journal's closed
+// segments (complete and synced: the writer syncs a segment before starting the next) and saves
+// itself every `interval_records` records. The live stages are never paused or read.
+//
+// Files: `snapshot-<covered record index, 20 digits>.snap` in the journal directory, holding
+// magic "VOUCHSNP", the covered index, the state's length, the state, and a masked CRC32C of
+// everything before it. A snapshot is written to a temporary name, synced, renamed and the
+// directory synced, and only then are older snapshots and the covered segments removed, so a
+// crash at any point leaves either the old snapshot with its segments or the new one.
+//
+// Thread safety: the Snapshotter is driven by one thread (the engine's snapshot thread).
+#ifndef VOUCH_ENGINE_RECOVERY_SNAPSHOT_H_
+#define VOUCH_ENGINE_RECOVERY_SNAPSHOT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/recovery/replayer.h"
+
+namespace vouch {
+
+struct LoadedSnapshot {
+  std::string file;
+  uint64_t covered_record_index = 0;
+  std::string state;  // Replayer::Save bytes.
+};
+
+// The newest snapshot in `dir`, or nullopt if there is none. DataLoss, naming the file, if it is
+// damaged (it is never skipped silently).
+absl::StatusOr<std::optional<LoadedSnapshot>> LoadNewestSnapshot(const std::string& dir);
+
+// Writes a snapshot durably, then removes older snapshots. Does not touch segments.
+absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index,
+                           absl::string_view state);
+
+class Snapshotter {
+ public:
+  // `shadow` replays onto verifiers the Snapshotter does not share with anyone; its state is the
+  // journal's below `from_record_index`.
+  Snapshotter(std::string dir, std::unique_ptr<Replayer> shadow, uint64_t from_record_index,
+              uint64_t interval_records);
+
+  // Replays the segments closed since the last call; snapshots (and removes the covered
+  // segments) once interval_records records have been replayed since the last snapshot.
+  absl::Status Poll();
+
+  uint64_t snapshots() const { return snapshots_; }
+  uint64_t covered_record_index() const { return covered_record_index_; }
+  uint64_t replayed_record_index() const { return next_record_index_; }
+
+ private:
+  const std::string dir_;
+  const std::unique_ptr<Replayer> shadow_;
+  const uint64_t interval_records_;
+  uint64_t next_record_index_;     // Records below this are in the shadow.
+  uint64_t covered_record_index_;  // By the newest snapshot.
+  uint64_t snapshots_ = 0;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_RECOVERY_SNAPSHOT_H_
