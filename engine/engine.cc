@@ -88,6 +88,19 @@ Engine::Engine(Options options)
 // bench/engine/journal). The segment writer's 4 MiB buffer holds ~38,000 records.
 constexpr int kJournalBatchMax = 8192;
 
+// A snapshot replaces the ledger's accounts with those it saved; accounts added to the
+// configuration since then are opened now.
+absl::Status Engine::OpenMissingAccounts(ledger::Ledger* ledger) const {
+  for (const ledger::AccountSpec& account : options_.accounts) {
+    if (ledger->Find(account.id).has_value()) continue;
+    if (absl::Status status = ledger->OpenAccount(account); !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("opening account ", account.id, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The snapshotter's shadow: verifiers of its own, in the state the engine recovered from.
 absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
   shadow_fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
@@ -103,6 +116,9 @@ absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
       options_.in_flight_capacity, options_.idempotency_window, -MonotonicToUnixOffsetNs());
   if (!snapshot_state.empty()) {
     if (absl::Status status = shadow->Restore(snapshot_state); !status.ok()) return status;
+    if (absl::Status status = OpenMissingAccounts(shadow_ledger_.get()); !status.ok()) {
+      return status;
+    }
   }
   snapshotter_ = std::make_unique<Snapshotter>(options_.durability.dir, std::move(shadow),
                                                recovery_.snapshot_record_index,
@@ -548,6 +564,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
       return absl::Status(status.code(),
                           absl::StrCat("snapshot ", (*snapshot)->file, ": ", status.message()));
     }
+    if (absl::Status status = OpenMissingAccounts(ledger_.get()); !status.ok()) return status;
     recovery_.snapshot_file = (*snapshot)->file;
     recovery_.snapshot_record_index = (*snapshot)->covered_record_index;
     *snapshot_state = std::move((*snapshot)->state);

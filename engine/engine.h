@@ -189,6 +189,7 @@ class Engine {
   absl::Status Init();
   absl::Status Recover(std::string* snapshot_state);
   absl::Status CreateSnapshotter(const std::string& snapshot_state);
+  absl::Status OpenMissingAccounts(ledger::Ledger* ledger) const;
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
   Reason CheckWellFormed(const Transaction& txn) const;
