@@ -15,6 +15,9 @@ absl::Status ServerOptions::Validate() const {
   if (host.empty()) return Invalid("host", "must not be empty");
   if (port < 0 || port > 65535) return Invalid("port", "must be in 0..65535");
   if (io_threads < 1 || io_threads > 64) return Invalid("io_threads", "must be in 1..64");
+  if (busy_poll_ns < 0 || busy_poll_ns > 1'000'000'000) {
+    return Invalid("busy_poll", "must be in 0..1 s");
+  }
   if (max_connections < 1) return Invalid("max_connections", "must be at least 1");
   if (frame_bytes_max < 64 || frame_bytes_max > (64u << 20)) {
     return Invalid("frame_bytes_max", "must be in 64 B..64 MiB");

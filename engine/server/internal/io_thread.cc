@@ -162,7 +162,8 @@ FlushReport IoThread::Run() {
     now_ns_ = shared_->engine->clock().NowNs();
     if (!OnPhase(now_ns_)) break;
     const bool busy = !dirty_.empty() || !resending_.empty() ||
-                      shared_->window->end() > cursor_;
+                      shared_->window->end() > cursor_ ||
+                      now_ns_ - last_event_ns_ < options_.busy_poll_ns;
     int timeout_ms = 0;
     if (!busy) {
       timeout_ms = shared_->window->PrepareToSleep(index_, cursor_) ? kTickMs : 0;
@@ -177,6 +178,7 @@ void IoThread::Turn(int timeout_ms) {
   const int ready = epoll_wait(epoll_fd_, events, kEventsMax, timeout_ms);
   shared_->window->Awake(index_);
   now_ns_ = shared_->engine->clock().NowNs();
+  if (ready > 0) last_event_ns_ = now_ns_;
   for (int i = 0; i < ready; ++i) OnEvent(events[i].data.u64, events[i].events);
   RouteOutcomes();
   for (size_t i = 0; i < resending_.size();) {

@@ -171,6 +171,7 @@ class IoThread {
   Sequence cursor_ = 1;  // Outcomes below this have been routed.
   Sequence turn_ack_seq_ = 0;  // Highest sequence number confirmed this turn (journal wait).
   int64_t now_ns_ = 0;
+  int64_t last_event_ns_ = 0;  // Busy polling continues busy_poll_ns past this.
   int64_t next_tick_ns_ = 0;
   bool flush_started_ = false;
   FlushReport flush_report_;
