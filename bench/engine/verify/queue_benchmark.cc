@@ -1,0 +1,334 @@
+// The hand-offs between the engine's stages, each against a std::mutex + std::deque baseline in
+// the same binary, so the ratios come from one run on one machine state.
+//
+// Channels (one item type each, as the engine uses them):
+//   - rwq_verdict:   moodycamel::ReaderWriterQueue<Verdict> (VerdictQueue, SettlementQueue).
+//   - cq_outcome:    moodycamel::ConcurrentQueue<Outcome> built as the engine builds its poll
+//                    queue (one explicit producer with a token; consumers without one).
+//   - ring:          InFlightRing Claim + Publish on the producer side, IsPublished + Free on the
+//                    consumer side: how an ingest thread hands a transaction to a stage.
+//   - mutex_spin_*:  std::mutex + std::deque, both sides polling (the like-for-like baseline for
+//                    a busy-waiting consumer).
+//   - mutex_cv_*:    std::mutex + std::deque + std::condition_variable, both sides blocking (the
+//                    usual way to write it).
+// Every channel is bounded at kCapacity items: a full channel makes the sender wait, as
+// back-pressure does in the engine.
+//
+// Method. Two threads: the benchmark thread and one helper started per run. Waiting on a
+// lock-free channel (and on mutex_spin) is a busy-wait with a pause instruction, as the engine's
+// busy_spin idle strategy waits, so each thread keeps a core: the test machine has exactly 2
+// cores, one per thread. Threads are not pinned: with two runnable threads on two cores the
+// scheduler has nowhere better to put them, and the engine leaves pinning to the operator
+// (Options::cpus). The machine is shared, though, and a spinning thread whose partner was
+// descheduled would burn its whole time slice; so after kSpinsMax fruitless spins (tens of
+// microseconds, far above a hop) a waiter yields the core, as the engine's backoff strategy
+// does. The yields counter (both threads) shows when that happened; with the cores to ourselves
+// it stays near 0. Run with repetitions and random interleaving so that outside load falls on
+// the lock-free channels and the baselines alike, and compare medians.
+//   - BM_Hop: ping-pong. The benchmark thread sends item n; the helper receives it and sends it
+//     back on a second channel of the same kind; the benchmark thread receives it. Time/op is
+//     the round trip; the hop_ns counter is half of it, the latency of one hand-off between two
+//     running threads (cache-line transfers included).
+//   - BM_Stream: the benchmark thread sends items back to back, the helper receives them. Rate
+//     is items per second through one channel. The producer can be at most kCapacity items
+//     ahead of the consumer, so stopping the clock before the last items are received
+//     overstates the rate by at most kCapacity / iterations.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "benchmark/benchmark.h"
+#include "concurrentqueue/concurrentqueue.h"
+#include "engine/ring/in_flight_ring.h"
+#include "engine/verify/queues.h"
+#include "readerwriterqueue/readerwriterqueue.h"
+
+namespace vouch {
+namespace {
+
+constexpr size_t kCapacity = 1024;
+static_assert((kCapacity & (kCapacity - 1)) == 0, "the ring needs a power of two");
+constexpr uint64_t kStop = 0;  // Item number that tells the helper to return.
+constexpr int kSpinsMax = 1000;
+
+// Yields taken by this thread's waits; read by the thread itself (the helper hands its count
+// over when it returns, ordered by join).
+thread_local uint64_t t_yields = 0;
+
+// One wait for a channel: pause while spinning, then yield now and then. Lives for one Send or
+// Receive.
+class Spinner {
+ public:
+  void Pause() {
+    if (++spins_ < kSpinsMax) {
+      __builtin_ia32_pause();
+      return;
+    }
+    spins_ = 0;
+    ++t_yields;
+    std::this_thread::yield();
+  }
+
+ private:
+  int spins_ = 0;
+};
+
+// Items are numbered from 1; the number goes where the engine puts its sequence or id.
+template <typename T>
+T MakeItem(uint64_t n);
+template <>
+Verdict MakeItem<Verdict>(uint64_t n) {
+  return {n, VerifierId::kFraud, true, Reason::kNone, 0};
+}
+template <>
+Outcome MakeItem<Outcome>(uint64_t n) {
+  Outcome outcome;
+  outcome.id = n;
+  outcome.seq = n;
+  return outcome;
+}
+template <>
+Transaction MakeItem<Transaction>(uint64_t n) {
+  Transaction txn;
+  txn.id = n;
+  return txn;
+}
+uint64_t Number(const Verdict& verdict) { return verdict.seq; }
+uint64_t Number(const Outcome& outcome) { return outcome.seq; }
+uint64_t Number(const Transaction& txn) { return txn.id; }
+
+// Thread safety of every channel: Send from one thread, Receive from one other thread.
+
+class RwqChannel {
+ public:
+  using Item = Verdict;
+  RwqChannel() : queue_(kCapacity) {}
+  void Send(const Item& item) {
+    Spinner spinner;
+    while (!queue_.try_enqueue(item)) spinner.Pause();  // Never grows, as in the engine.
+  }
+  Item Receive() {
+    Item item;
+    Spinner spinner;
+    while (!queue_.try_dequeue(item)) spinner.Pause();
+    return item;
+  }
+
+ private:
+  VerdictQueue queue_;
+};
+
+class CqChannel {
+ public:
+  using Item = Outcome;
+  // As Engine::Init builds the poll queue: one explicit producer, no implicit ones.
+  CqChannel() : queue_(kCapacity, 1, 0), token_(queue_) {}
+  void Send(const Item& item) {
+    Spinner spinner;
+    while (!queue_.try_enqueue(token_, item)) spinner.Pause();
+  }
+  Item Receive() {
+    Item item;
+    Spinner spinner;
+    while (!queue_.try_dequeue(item)) spinner.Pause();  // Engine::PollOutcomes: no token either.
+    return item;
+  }
+
+ private:
+  OutcomeQueue queue_;
+  moodycamel::ProducerToken token_;  // Used by the sending thread only.
+};
+
+class RingChannel {
+ public:
+  using Item = Transaction;
+  RingChannel() : ring_(kCapacity) {}
+  // As Engine::Admit: claim, fill the payload, publish.
+  void Send(const Item& item) {
+    Sequence seq = 0;
+    InFlightEntry* entry;
+    Spinner spinner;
+    while ((entry = ring_.Claim(&seq)) == nullptr) spinner.Pause();
+    entry->payload.txn = item;
+    ring_.Publish(entry, seq);
+  }
+  // As a stage's look for work, then the reconciler's Free (here one consumer does both).
+  Item Receive() {
+    Spinner spinner;
+    while (!ring_.IsPublished(next_)) spinner.Pause();
+    const Item item = ring_.At(next_).payload.txn;
+    ring_.Free(next_);
+    ++next_;
+    return item;
+  }
+
+ private:
+  InFlightRing ring_;
+  Sequence next_ = 1;  // Owned by the receiving thread.
+};
+
+template <typename T>
+class MutexSpinChannel {
+ public:
+  using Item = T;
+  void Send(const Item& item) {
+    Spinner spinner;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (items_.size() < kCapacity) {
+          items_.push_back(item);
+          return;
+        }
+      }
+      spinner.Pause();
+    }
+  }
+  Item Receive() {
+    Spinner spinner;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!items_.empty()) {
+          const Item item = items_.front();
+          items_.pop_front();
+          return item;
+        }
+      }
+      spinner.Pause();
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename T>
+class MutexBlockingChannel {
+ public:
+  using Item = T;
+  void Send(const Item& item) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      not_full_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return items_.size() < kCapacity;
+      });
+      items_.push_back(item);
+    }
+    not_empty_.notify_one();
+  }
+  Item Receive() {
+    Item item;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      not_empty_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !items_.empty(); });
+      item = items_.front();
+      items_.pop_front();
+    }
+    not_full_.notify_one();
+    return item;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
+};
+
+double ElapsedNs(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// Runs `body` on a helper thread; Join reports the yields its waits took.
+template <typename Body>
+class Helper {
+ public:
+  explicit Helper(Body body)
+      : thread_([this, body]() mutable {
+          body();
+          yields_ = t_yields;
+        }) {}
+  // Waits for the helper's body to return. Returns the yields it took.
+  uint64_t Join() {
+    thread_.join();
+    return yields_;
+  }
+
+ private:
+  uint64_t yields_ = 0;  // Written by the helper before it ends; read after Join.
+  std::thread thread_;
+};
+
+template <typename Channel>
+void BM_Hop(benchmark::State& state) {
+  using Item = typename Channel::Item;
+  Channel there;
+  Channel back;
+  t_yields = 0;
+  Helper echo([&] {
+    for (;;) {
+      const Item item = there.Receive();
+      if (Number(item) == kStop) return;
+      back.Send(item);
+    }
+  });
+  uint64_t n = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    there.Send(MakeItem<Item>(++n));
+    if (Number(back.Receive()) != n) std::abort();
+  }
+  const double elapsed_ns = ElapsedNs(start);
+  there.Send(MakeItem<Item>(kStop));
+  const uint64_t yields = echo.Join() + t_yields;
+  state.counters["hop_ns"] = elapsed_ns / (2.0 * static_cast<double>(state.iterations()));
+  state.counters["yields"] = static_cast<double>(yields);
+}
+
+template <typename Channel>
+void BM_Stream(benchmark::State& state) {
+  using Item = typename Channel::Item;
+  Channel channel;
+  t_yields = 0;
+  Helper drain([&] {
+    for (uint64_t expected = 1;; ++expected) {
+      const uint64_t n = Number(channel.Receive());
+      if (n == kStop) return;
+      if (n != expected) std::abort();  // Every channel here is FIFO.
+    }
+  });
+  uint64_t n = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) channel.Send(MakeItem<Item>(++n));
+  const double elapsed_ns = ElapsedNs(start);
+  channel.Send(MakeItem<Item>(kStop));
+  const uint64_t yields = drain.Join() + t_yields;
+  state.SetItemsProcessed(state.iterations());
+  state.counters["ns_per_item"] = elapsed_ns / static_cast<double>(state.iterations());
+  state.counters["yields"] = static_cast<double>(yields);
+}
+
+#define VOUCH_QUEUE_BENCHMARKS(Channel, label)                       \
+  BENCHMARK_TEMPLATE(BM_Hop, Channel)->Name("BM_Hop/" label)->UseRealTime(); \
+  BENCHMARK_TEMPLATE(BM_Stream, Channel)->Name("BM_Stream/" label)->UseRealTime()
+
+VOUCH_QUEUE_BENCHMARKS(RwqChannel, "rwq_verdict");
+VOUCH_QUEUE_BENCHMARKS(CqChannel, "cq_outcome");
+VOUCH_QUEUE_BENCHMARKS(RingChannel, "ring");
+VOUCH_QUEUE_BENCHMARKS(MutexSpinChannel<Verdict>, "mutex_spin_verdict");
+VOUCH_QUEUE_BENCHMARKS(MutexSpinChannel<Outcome>, "mutex_spin_outcome");
+VOUCH_QUEUE_BENCHMARKS(MutexSpinChannel<Transaction>, "mutex_spin_transaction");
+VOUCH_QUEUE_BENCHMARKS(MutexBlockingChannel<Verdict>, "mutex_cv_verdict");
+VOUCH_QUEUE_BENCHMARKS(MutexBlockingChannel<Outcome>, "mutex_cv_outcome");
+VOUCH_QUEUE_BENCHMARKS(MutexBlockingChannel<Transaction>, "mutex_cv_transaction");
+
+}  // namespace
+}  // namespace vouch
