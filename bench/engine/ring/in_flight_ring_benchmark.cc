@@ -27,8 +27,8 @@ void BM_ClaimPublishFree(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-// 1 << 16 is the engine's default capacity; entries (384 bytes) are then walked through a 24 MiB array, as
-// in the engine, rather than one cache-resident entry.
+// 1 << 16 is the engine's default capacity: the 384-byte entries are then walked through a
+// 24 MiB array, as in the engine, rather than a cache-resident one.
 BENCHMARK(BM_ClaimPublishFree)->Arg(1 << 10)->Arg(1 << 16);
 
 }  // namespace
