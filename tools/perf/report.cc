@@ -179,6 +179,17 @@ void JsonStep(JsonWriter& json, const RunReport& report, const StepResult& step)
   json.Double("outcome_window_s", step.outcome_window_s);
   json.Double("throughput_confirmed", step.throughput_confirmed());
   json.Double("throughput_verified", step.throughput_verified());
+  json.Double("throughput_outcomes", step.throughput_outcomes());
+  json.Double("machine_busy_cpu_s", step.machine_busy_ns / 1e9);
+  json.Double("process_cpu_s", step.process_cpu_ns() / 1e9);
+  json.BeginObject("threads");
+  for (const auto& [name, times] : step.thread_times) {
+    json.BeginObject(name);
+    json.Double("cpu_s", times.run_ns / 1e9);
+    json.Double("runqueue_wait_s", times.wait_ns / 1e9);
+    json.EndObject();
+  }
+  json.EndObject();
   json.BeginObject("latency_ns");
   JsonLatency(json, "submit_call", step.latency.submit_call);
   JsonLatency(json, "confirm_from_intended", step.latency.confirm_from_intended);
@@ -371,11 +382,12 @@ bool RunReport::passed() const {
 
 void PrintStep(const StepResult& step, std::FILE* out) {
   std::fprintf(out,
-               "  %-8s %7s offered: %7s confirmed/s, %7s verified/s; submit p50/p99/max %s; "
-               "from intended p99 %s; %lu busy retries; %s\n",
+               "  %-8s %7s offered: %7s confirmed/s, %7s verified/s (%lu timed out); submit "
+               "p50/p99/max %s; from intended p99 %s; %lu busy retries; %s\n",
                std::string(DesignName(step.config.design)).c_str(),
                FormatRate(step.config.rate).c_str(), FormatRate(step.throughput_confirmed()).c_str(),
                FormatRate(step.throughput_verified()).c_str(),
+               step.outcomes_by_kind[static_cast<int>(OutcomeKind::kLateTimeout)],
                LatencyCells(step.latency.submit_call).c_str(),
                FormatNs(step.latency.confirm_from_intended.Percentile(99)).c_str(),
                step.busy_retries, step.passed() ? "one outcome each" : "OUTCOMES WRONG");
@@ -456,6 +468,23 @@ void PrintText(const RunReport& report, std::FILE* out) {
                  FormatRatio(Ratio(report.PeakVerified(Design::kAsync),
                                    report.PeakVerified(Design::kBaseline)))
                      .c_str());
+  }
+  std::fprintf(out,
+               "\nCPU by thread, seconds on a CPU / seconds runnable but waiting for one "
+               "(from start to drained; %u hardware threads):\n",
+               std::thread::hardware_concurrency());
+  for (const StepResult& s : report.steps) {
+    std::string line;
+    for (const auto& [name, times] : s.thread_times) {
+      if (times.run_ns < 1'000'000) continue;  // Idle helpers.
+      absl::StrAppendFormat(&line, "  %s %.2f/%.2f", name, times.run_ns / 1e9,
+                            times.wait_ns / 1e9);
+    }
+    std::fprintf(out, "%-8s %8s (%.2f s; this process %.2f, other processes %.2f CPU s):%s\n",
+                 std::string(DesignName(s.config.design)).c_str(),
+                 FormatRate(s.config.rate).c_str(), s.outcome_window_s, s.process_cpu_ns() / 1e9,
+                 std::max<int64_t>(0, s.machine_busy_ns - s.process_cpu_ns()) / 1e9,
+                 line.c_str());
   }
   PrintTargets(report, out);
   std::fprintf(out, "\n%s\n",

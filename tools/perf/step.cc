@@ -20,9 +20,10 @@ namespace {
 constexpr int64_t kNsPerS = 1'000'000'000;
 // The first transaction is due this long after the step is set up, once every thread runs.
 constexpr int64_t kStartDelayNs = 20'000'000;
-// A producer ahead of schedule by more than this sleeps; closer, it yields until due (a sleep
-// overshoots by tens of microseconds, more than the gap between transactions at these rates).
-constexpr int64_t kSleepAheadMinNs = 20'000;
+// A producer ahead of schedule sleeps until the transaction is due, however short the gap: on
+// 2 cores a producer that spins or yields while it waits takes the CPU the stages need. A sleep
+// overshoots by tens of microseconds, so at high rates a producer wakes behind schedule and
+// submits the transactions due meanwhile back to back (confirm_from_intended counts the wait).
 constexpr auto kBusyBackoff = std::chrono::microseconds(20);
 constexpr size_t kPollBatchMax = 1024;
 constexpr auto kPollIdle = std::chrono::microseconds(50);
@@ -32,14 +33,8 @@ void NameThisThread(const std::string& name) {
 }
 
 void WaitUntil(const Clock& clock, int64_t due_ns) {
-  for (int64_t ahead_ns = due_ns - clock.NowNs(); ahead_ns > 0;
-       ahead_ns = due_ns - clock.NowNs()) {
-    if (ahead_ns > kSleepAheadMinNs) {
-      std::this_thread::sleep_for(std::chrono::nanoseconds(ahead_ns));
-    } else {
-      std::this_thread::yield();
-    }
-  }
+  const int64_t ahead_ns = due_ns - clock.NowNs();
+  if (ahead_ns > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(ahead_ns));
 }
 
 // Submits its share of the schedule. Thread safety: Run() on its own thread; read after join.
@@ -56,7 +51,7 @@ class Producer {
         end_ns_(start_ns + static_cast<int64_t>(config.duration_s * kNsPerS)) {}
 
   void Run() {
-    NameThisThread(absl::StrCat("bench-prod-", index_));
+    NameThisThread(name());
     // Sleeps here are tens of microseconds; the default 50 us timer slack would double them.
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     for (uint64_t k = index_; k < scheduled_; k += stride_) {
@@ -65,11 +60,14 @@ class Producer {
       if (clock_.NowNs() >= end_ns_) break;  // Behind schedule at the end: the rest is not sent.
       SubmitUntilAnswered(generator_.Next(), due_ns);
     }
+    times_ = SampleThisThread();  // The thread is gone by the time the step samples the rest.
   }
 
   const StepResult& tally() const { return tally_; }
   const StepLatencies& latency() const { return latency_; }
   int64_t last_answer_ns() const { return last_answer_ns_; }
+  const ThreadTimes& times() const { return times_; }
+  std::string name() const { return absl::StrCat("bench-prod-", index_); }
 
  private:
   static workload::WorkloadConfig WorkloadFor(const StepConfig& config, int index) {
@@ -114,6 +112,7 @@ class Producer {
   StepResult tally_;  // Counts only.
   StepLatencies latency_;
   int64_t last_answer_ns_ = 0;
+  ThreadTimes times_;
 };
 
 // Polls outcomes on the main thread: one outcome per sequence number, and the outcome-side
@@ -183,6 +182,18 @@ double StepResult::throughput_confirmed() const {
 }
 
 double StepResult::throughput_verified() const {
+  const uint64_t verified = outcomes_by_kind[static_cast<int>(OutcomeKind::kVerified)] +
+                            outcomes_by_kind[static_cast<int>(OutcomeKind::kLateFailed)];
+  return outcome_window_s > 0 ? verified / outcome_window_s : 0;
+}
+
+int64_t StepResult::process_cpu_ns() const {
+  int64_t sum = 0;
+  for (const auto& [name, times] : thread_times) sum += times.run_ns;
+  return sum;
+}
+
+double StepResult::throughput_outcomes() const {
   return outcome_window_s > 0 ? outcomes / outcome_window_s : 0;
 }
 
@@ -198,6 +209,8 @@ absl::StatusOr<StepResult> RunStep(const StepConfig& config) {
   Subject& subject = **made;
   if (absl::Status status = subject.Start(); !status.ok()) return status;
 
+  const ThreadSample threads_at_start = SampleThreads();
+  const int64_t machine_busy_at_start_ns = MachineBusyNs();
   StepResult result;
   result.config = config;
   result.scheduled = config.scheduled();
@@ -228,6 +241,13 @@ absl::StatusOr<StepResult> RunStep(const StepConfig& config) {
   const int64_t give_up_ns = clock.NowNs() + config.drain_timeout_ns;
   while (result.outcomes < subject.confirmed() && clock.NowNs() < give_up_ns) {
     if (outcomes.PollOnce() == 0) std::this_thread::sleep_for(kPollIdle);
+  }
+  result.machine_busy_ns = MachineBusyNs() - machine_busy_at_start_ns;
+  result.thread_times = TimesBetween(threads_at_start, SampleThreads());
+  for (const auto& producer : producers) {
+    ThreadTimes& times = result.thread_times[producer->name()];
+    times.run_ns += producer->times().run_ns;
+    times.wait_ns += producer->times().wait_ns;
   }
   const StopReport stop = subject.Stop();
   while (outcomes.PollOnce() > 0) {

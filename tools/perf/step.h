@@ -14,16 +14,21 @@
 //   confirm_to_fraud       confirm -> fraud verdict decided   } sampled: transactions whose id is
 //   confirm_to_ledger      confirm -> ledger verdict decided  } a multiple of sample_every
 //   confirm_to_outcome     confirm -> outcome decided (every outcome, from Outcome's own times).
+// The stage times are taken on the polling thread as each sampled outcome arrives (vouch: by
+// Engine::Query; see subject.cc for why not after the step).
 // The main thread polls outcomes during the step and drains them after, checking that every
 // sequence number gets exactly one.
 #ifndef VOUCH_TOOLS_PERF_STEP_H_
 #define VOUCH_TOOLS_PERF_STEP_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "engine/metrics/histogram.h"
 #include "tools/perf/subject.h"
+#include "tools/perf/thread_times.h"
 #include "tools/workload/workload.h"
 
 namespace vouch::perf {
@@ -67,9 +72,18 @@ struct StepResult {
   double answer_window_s = 0;   // First due time -> last answer.
   double outcome_window_s = 0;  // First due time -> last outcome decided.
   StepLatencies latency;
+  // CPU and run-queue wait per thread name, from the subject's start to the end of the drain
+  // (before Stop): the stages, the producers and the polling main thread.
+  std::map<std::string, ThreadTimes> thread_times;
+  // The machine's busy CPU time over the same span, every process included (10 ms ticks).
+  int64_t machine_busy_ns = 0;
+  int64_t process_cpu_ns() const;  // Sum of thread_times' run_ns.
 
   double throughput_confirmed() const;  // answered / answer_window_s
-  double throughput_verified() const;   // outcomes / outcome_window_s
+  // VERIFIED + LATE_FAILED outcomes (decided by the verifiers, not by the deadline) over
+  // outcome_window_s: fully verified transactions per second.
+  double throughput_verified() const;
+  double throughput_outcomes() const;  // All outcomes, LATE_TIMEOUT included.
   // Every confirmed transaction got exactly one outcome and the subject drained.
   bool passed() const;
 };

@@ -42,7 +42,8 @@ for s in steps:
                 "outcomes_late_timeout", "duplicate_outcomes", "unknown_outcomes",
                 "missing_outcomes", "subject_confirmed", "drained", "passed", "sustained",
                 "answer_window_s", "outcome_window_s", "throughput_confirmed",
-                "throughput_verified", "latency_ns"):
+                "throughput_verified", "throughput_outcomes", "machine_busy_cpu_s",
+                "process_cpu_s", "threads", "latency_ns"):
         assert key in s, (name, key)
     # Every confirmed transaction got exactly one outcome.
     assert s["confirmed"] > 0, name
@@ -52,6 +53,9 @@ for s in steps:
     assert s["outcomes"] == (s["outcomes_verified"] + s["outcomes_late_failed"]
                              + s["outcomes_late_timeout"]), name
     assert s["answered"] == s["confirmed"] + s["rejected"], name
+    assert "bench-prod-0" in s["threads"], (name, sorted(s["threads"]))
+    for times in s["threads"].values():
+        assert set(times) == {"cpu_s", "runqueue_wait_s"}, (name, times)
     for key in latency_keys:
         latency = s["latency_ns"][key]
         assert set(latency) == {"count", "p50", "p90", "p99", "p99_9", "max", "mean"}, (name, key)
