@@ -147,6 +147,7 @@ void JsonLatency(JsonWriter& json, absl::string_view key, const LatencyHistogram
   json.Int("p99_9", histogram.Percentile(99.9));
   json.Int("max", histogram.max_ns());
   json.Double("mean", histogram.mean_ns());
+  json.Uint("clamped", histogram.clamped_count());
   json.EndObject();
 }
 

@@ -58,7 +58,8 @@ for s in steps:
         assert set(times) == {"cpu_s", "runqueue_wait_s"}, (name, times)
     for key in latency_keys:
         latency = s["latency_ns"][key]
-        assert set(latency) == {"count", "p50", "p90", "p99", "p99_9", "max", "mean"}, (name, key)
+        assert set(latency) == {"count", "p50", "p90", "p99", "p99_9", "max", "mean",
+                                 "clamped"}, (name, key)
         assert latency["count"] > 0, (name, key)
         assert 0 <= latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["p99_9"] \
             <= latency["max"], (name, key, latency)
