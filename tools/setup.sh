@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vouch builds with, if any is missing. Idempotent: when all are
+# Installs the Debian packages vouch builds with (plus any named as arguments), if any is missing. Idempotent: when all are
 # present it does nothing (no apt-get update, no network).
 set -euo pipefail
 
@@ -16,6 +16,7 @@ PACKAGES=(
   protobuf-compiler
   python3-protobuf
 )
+PACKAGES+=("$@")  # Extra packages a caller needs (the performance report: python3-matplotlib).
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
