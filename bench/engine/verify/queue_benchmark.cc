@@ -22,17 +22,21 @@
 // (Options::cpus). The machine is shared, though, and a spinning thread whose partner was
 // descheduled would burn its whole time slice; so after kSpinsMax fruitless spins (tens of
 // microseconds, far above a hop) a waiter yields the core, as the engine's backoff strategy
-// does. The yields counter (both threads) shows when that happened; with the cores to ourselves
-// it stays near 0. Run with repetitions and random interleaving so that outside load falls on
-// the lock-free channels and the baselines alike, and compare medians.
+// does. The yields counter (both threads) shows how often that happened; it should stay small
+// next to the iteration count. Run with repetitions and random interleaving so that outside load falls on
+// the lock-free channels and the baselines alike.
 //   - BM_Hop: ping-pong. The benchmark thread sends item n; the helper receives it and sends it
 //     back on a second channel of the same kind; the benchmark thread receives it. Time/op is
-//     the round trip; the hop_ns counter is half of it, the latency of one hand-off between two
-//     running threads (cache-line transfers included).
+//     the round trip; hop_ns is half of it, the latency of one hand-off between two running
+//     threads (cache-line transfers included). Each round trip is also timed on its own (one
+//     clock read per round trip, counted in every case alike) into a histogram:
+//     hop_p50_ns and hop_p99_ns are half its percentiles. The median is the figure to compare
+//     on a shared machine, where a few descheduled round trips inflate the mean.
 //   - BM_Stream: the benchmark thread sends items back to back, the helper receives them. Rate
-//     is items per second through one channel. The producer can be at most kCapacity items
-//     ahead of the consumer, so stopping the clock before the last items are received
-//     overstates the rate by at most kCapacity / iterations.
+//     is items per second through one channel (ns_per_item its inverse); ns_per_item_p50 is the
+//     median over chunks of kCapacity items, robust to the same interference. The producer can
+//     be at most kCapacity items ahead of the consumer, so stopping the clock before the last
+//     items are received overstates the rate by at most kCapacity / iterations.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -44,6 +48,7 @@
 #include "absl/base/thread_annotations.h"
 #include "benchmark/benchmark.h"
 #include "concurrentqueue/concurrentqueue.h"
+#include "engine/metrics/histogram.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/verify/queues.h"
 #include "readerwriterqueue/readerwriterqueue.h"
@@ -242,11 +247,6 @@ class MutexBlockingChannel {
   std::deque<Item> items_ ABSL_GUARDED_BY(mu_);
 };
 
-double ElapsedNs(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
 // Runs `body` on a helper thread; Join reports the yields its waits took.
 template <typename Body>
 class Helper {
@@ -267,6 +267,12 @@ class Helper {
   std::thread thread_;
 };
 
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 template <typename Channel>
 void BM_Hop(benchmark::State& state) {
   using Item = typename Channel::Item;
@@ -280,16 +286,23 @@ void BM_Hop(benchmark::State& state) {
       back.Send(item);
     }
   });
+  LatencyHistogram round_trips;
   uint64_t n = 0;
-  const auto start = std::chrono::steady_clock::now();
+  const int64_t start_ns = NowNs();
+  int64_t last_ns = start_ns;
   for (auto _ : state) {
     there.Send(MakeItem<Item>(++n));
     if (Number(back.Receive()) != n) std::abort();
+    const int64_t now_ns = NowNs();
+    round_trips.Record(now_ns - last_ns);
+    last_ns = now_ns;
   }
-  const double elapsed_ns = ElapsedNs(start);
   there.Send(MakeItem<Item>(kStop));
   const uint64_t yields = echo.Join() + t_yields;
-  state.counters["hop_ns"] = elapsed_ns / (2.0 * static_cast<double>(state.iterations()));
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["hop_ns"] = static_cast<double>(last_ns - start_ns) / (2 * iterations);
+  state.counters["hop_p50_ns"] = static_cast<double>(round_trips.Percentile(50)) / 2;
+  state.counters["hop_p99_ns"] = static_cast<double>(round_trips.Percentile(99)) / 2;
   state.counters["yields"] = static_cast<double>(yields);
 }
 
@@ -305,14 +318,27 @@ void BM_Stream(benchmark::State& state) {
       if (n != expected) std::abort();  // Every channel here is FIFO.
     }
   });
+  LatencyHistogram chunks;  // Time to send each kCapacity items.
   uint64_t n = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) channel.Send(MakeItem<Item>(++n));
-  const double elapsed_ns = ElapsedNs(start);
+  const int64_t start_ns = NowNs();
+  int64_t last_ns = start_ns;
+  for (auto _ : state) {
+    channel.Send(MakeItem<Item>(++n));
+    if (n % kCapacity == 0) {
+      const int64_t now_ns = NowNs();
+      chunks.Record(now_ns - last_ns);
+      last_ns = now_ns;
+    }
+  }
+  const int64_t end_ns = NowNs();
   channel.Send(MakeItem<Item>(kStop));
   const uint64_t yields = drain.Join() + t_yields;
   state.SetItemsProcessed(state.iterations());
-  state.counters["ns_per_item"] = elapsed_ns / static_cast<double>(state.iterations());
+  state.counters["ns_per_item"] =
+      static_cast<double>(end_ns - start_ns) / static_cast<double>(state.iterations());
+  if (chunks.count() > 0) {
+    state.counters["ns_per_item_p50"] = static_cast<double>(chunks.Percentile(50)) / kCapacity;
+  }
   state.counters["yields"] = static_cast<double>(yields);
 }
 
