@@ -23,8 +23,8 @@
 // descheduled would burn its whole time slice; so after kSpinsMax fruitless spins (tens of
 // microseconds, far above a hop) a waiter yields the core, as the engine's backoff strategy
 // does. The yields counter (both threads) shows how often that happened; it should stay small
-// next to the iteration count. Run with repetitions and random interleaving so that outside load falls on
-// the lock-free channels and the baselines alike.
+// next to the iteration count. Run with repetitions and random interleaving, so that outside
+// load falls on the lock-free channels and the baselines alike.
 //   - BM_Hop: ping-pong. The benchmark thread sends item n; the helper receives it and sends it
 //     back on a second channel of the same kind; the benchmark thread receives it. Time/op is
 //     the round trip; hop_ns is half of it, the latency of one hand-off between two running
@@ -232,7 +232,9 @@ class MutexBlockingChannel {
     Item item;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      not_empty_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !items_.empty(); });
+      not_empty_.wait(lock, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !items_.empty();
+      });
       item = items_.front();
       items_.pop_front();
     }
@@ -342,7 +344,7 @@ void BM_Stream(benchmark::State& state) {
   state.counters["yields"] = static_cast<double>(yields);
 }
 
-#define VOUCH_QUEUE_BENCHMARKS(Channel, label)                       \
+#define VOUCH_QUEUE_BENCHMARKS(Channel, label)                                \
   BENCHMARK_TEMPLATE(BM_Hop, Channel)->Name("BM_Hop/" label)->UseRealTime(); \
   BENCHMARK_TEMPLATE(BM_Stream, Channel)->Name("BM_Stream/" label)->UseRealTime()
 
