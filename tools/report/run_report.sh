@@ -15,8 +15,10 @@ bazel build -c opt //bench/... //tools/perf:vouch-bench //tools/vouchd //tools/l
 bin=bazel-out/k8-opt/bin
 if [ -n "${QUICK:-}" ]; then
   min_time=0.01; steps="--rates=100000,500000 --duration_s=0.5"; load_s=1
+  tcp_rates="100000 300000"
 else
   min_time=0.5; steps="--duration_s=2"; load_s=5
+  tcp_rates="50000 150000 300000 500000"
 fi
 
 echo "report: microbenchmarks" >&2
@@ -42,8 +44,11 @@ for _ in $(seq 100); do [ -s "${out}/port" ] && break; sleep 0.1; done
 port="$(cat "${out}/port")"
 "${bin}/tools/pingpong/vouch-pingpong" --port="${port}" --round_trips=20000 \
   --json="${out}/pingpong.json" >"${out}/pingpong.txt" || true
-"${bin}/tools/load/vouch-load" --port="${port}" --rate=300000 --batch=50 \
-  --duration_s="${load_s}" --quiet --json="${out}/load.json" >"${out}/load.txt" || true
+# Stepped open-loop rates over TCP, 4 connections, batches of 50 (one Submit frame per 50).
+for rate in ${tcp_rates}; do
+  "${bin}/tools/load/vouch-load" --port="${port}" --rate="${rate}" --batch=50 \
+    --duration_s="${load_s}" --quiet --json="${out}/load_${rate}.json" >"${out}/load_${rate}.txt" || true
+done
 kill -TERM "${server}"
 wait "${server}" || true
 
