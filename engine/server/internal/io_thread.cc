@@ -325,7 +325,7 @@ void IoThread::HandleFrames(Connection& connection) {
 
 void IoThread::HandleFrame(Connection& connection, const char* data, size_t size) {
   net::EnvelopeBody body;
-  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kPing, &body)) {
+  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kReleaseHold, &body)) {
     Fail(connection, v1::ERROR_CODE_MALFORMED_FRAME, "frame is not a valid ClientMessage");
     return;
   }
@@ -344,6 +344,8 @@ void IoThread::HandleFrame(Connection& connection, const char* data, size_t size
     case v1::ClientMessage::kQuery: message = &scratch_.query; break;
     case v1::ClientMessage::kSubscribe: message = &scratch_.subscribe; break;
     case v1::ClientMessage::kPing: message = &scratch_.ping; break;
+    case v1::ClientMessage::kListHolds: message = &scratch_.list_holds; break;
+    case v1::ClientMessage::kReleaseHold: message = &scratch_.release_hold; break;
   }
   assert(message != nullptr);
   if (!message->ParseFromArray(body.data, static_cast<int>(body.size))) {
@@ -356,6 +358,8 @@ void IoThread::HandleFrame(Connection& connection, const char* data, size_t size
     case v1::ClientMessage::kQuery: OnQuery(connection); break;
     case v1::ClientMessage::kSubscribe: OnSubscribe(connection); break;
     case v1::ClientMessage::kPing: OnPing(connection); break;
+    case v1::ClientMessage::kListHolds: OnListHolds(connection); break;
+    case v1::ClientMessage::kReleaseHold: OnReleaseHold(connection); break;
   }
 }
 
@@ -503,6 +507,24 @@ void IoThread::OnPing(Connection& connection) {
   pong.set_client_time_ns(scratch_.ping.client_time_ns());
   pong.set_server_time_ns(now_ns_ + shared_->mono_to_unix_offset_ns);
   Append(connection, v1::ServerMessage::kPong, pong);
+}
+
+// Operator requests: rare, so they may allocate (the hold list).
+void IoThread::OnListHolds(Connection& connection) {
+  std::vector<uint64_t> accounts = shared_->engine->Holds();
+  std::sort(accounts.begin(), accounts.end());
+  v1::Holds& holds = scratch_.holds;
+  holds.Clear();
+  for (const uint64_t account : accounts) holds.add_accounts(account);
+  Append(connection, v1::ServerMessage::kHolds, holds);
+}
+
+void IoThread::OnReleaseHold(Connection& connection) {
+  const uint64_t account = scratch_.release_hold.account();
+  v1::HoldReleased& released = scratch_.hold_released;
+  released.set_account(account);
+  released.set_was_held(shared_->engine->ReleaseHold(account));
+  Append(connection, v1::ServerMessage::kHoldReleased, released);
 }
 
 void IoThread::RouteOutcomes() {

@@ -137,6 +137,8 @@ class IoThread {
   void OnQuery(Connection& connection);
   void OnSubscribe(Connection& connection);
   void OnPing(Connection& connection);
+  void OnListHolds(Connection& connection);
+  void OnReleaseHold(Connection& connection);
 
   void RouteOutcomes();
   void Route(const Outcome& outcome);
@@ -183,6 +185,10 @@ class IoThread {
     v1::Query query;
     v1::Subscribe subscribe;
     v1::Ping ping;
+    v1::ListHolds list_holds;
+    v1::ReleaseHold release_hold;
+    v1::Holds holds;
+    v1::HoldReleased hold_released;
     v1::Confirmation confirmation;
     v1::Outcome outcome;
     v1::Status status;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# vouch-cli against a real vouchd: a payment to a blocked merchant fails late and holds its
+# account; `watch` sees the failure, `status` shows the history with its reason, `holds` lists
+# the account, `release` lifts the hold (and `holds` then shows none), bad usage exits 2.
+set -euo pipefail
+source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
+cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
+
+start_vouchd --accounts=1000
+# The feed first, so it sees the failure as it is decided.
+cli watch --count=1 --duration_s=10 >"${TEST_TMPDIR}/watch.txt" &
+watcher=$!
+sleep 0.5
+
+cli submit 42 7 8 500 --merchant=9900001 >"${TEST_TMPDIR}/submit.txt" || fail "submit failed"
+grep -q "CONFIRMED" "${TEST_TMPDIR}/submit.txt" || fail "not confirmed: $(cat "${TEST_TMPDIR}/submit.txt")"
+grep -q "LATE_FAILED .*reason=BLOCKED_MERCHANT .*account_held" "${TEST_TMPDIR}/submit.txt" \
+  || fail "no late failure: $(cat "${TEST_TMPDIR}/submit.txt")"
+wait "${watcher}" || fail "watch exited with an error"
+grep -q "id=42 LATE_FAILED" "${TEST_TMPDIR}/watch.txt" || fail "watch saw: $(cat "${TEST_TMPDIR}/watch.txt")"
+
+cli status 42 >"${TEST_TMPDIR}/status.txt" || fail "status failed"
+for state in RECEIVED CONFIRMED FRAUD_VERDICT LATE_FAILED ACCOUNT_HELD; do
+  grep -q "${state}" "${TEST_TMPDIR}/status.txt" || fail "status lacks ${state}: $(cat "${TEST_TMPDIR}/status.txt")"
+done
+grep -q "reason=BLOCKED_MERCHANT" "${TEST_TMPDIR}/status.txt" || fail "status lacks the reason"
+if cli status 999999 >/dev/null; then fail "status of an unknown id succeeded"; fi
+
+cli holds | grep -qx "  7" || fail "account 7 not listed as held"
+cli release 7 | grep -q "released" || fail "release did not release"
+cli holds | grep -q "^0 accounts on hold" || fail "still held after release"
+cli release 7 | grep -q "was not on hold" || fail "second release"
+
+status=0
+cli frobnicate >/dev/null 2>&1 || status=$?
+[[ "${status}" -eq 2 ]] || fail "bad usage exited ${status}, not 2"
+stop_vouchd
+echo "PASS"

@@ -1,0 +1,301 @@
+// vouch-cli: an operator's view of a running vouchd, over the wire protocol.
+//
+//   vouch-cli status <id>        the transaction's state history, with times and reasons
+//   vouch-cli watch              the late-failure feed (--include_verified: every outcome);
+//                                runs until interrupted, or --count outcomes, or --duration_s
+//   vouch-cli holds              the accounts on hold
+//   vouch-cli release <account>  releases an account's hold
+//   vouch-cli submit <id> <from> <to> <amount> [--merchant=M --currency=USD --country=GB]
+//                                one transaction; prints its confirmation and outcome
+// Common flags: --host, --port, --auth_token. Exit status: 0 on success, 1 when the server
+// refused or the connection failed, 2 for bad usage.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "engine/net/frame_codec.h"
+#include "proto/vouch.pb.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "vouchd address.");
+ABSL_FLAG(int, port, 7411, "vouchd port.");
+ABSL_FLAG(std::string, auth_token, "", "Hello.auth_token, if the server requires one.");
+ABSL_FLAG(bool, include_verified, false, "watch: also print VERIFIED outcomes.");
+ABSL_FLAG(int64_t, count, 0, "watch: stop after this many outcomes (0: no limit).");
+ABSL_FLAG(double, duration_s, 0, "watch: stop after this many seconds (0: no limit).");
+ABSL_FLAG(uint64_t, merchant, 1, "submit: merchant id.");
+ABSL_FLAG(std::string, currency, "USD", "submit: currency.");
+ABSL_FLAG(std::string, country, "GB", "submit: country.");
+
+namespace vouch {
+namespace {
+
+constexpr size_t kFrameMax = 1 << 20;
+
+// A blocking connection that says Hello and reads whole ServerMessages.
+class Connection {
+ public:
+  Connection() : decoder_(kFrameMax) {}
+  ~Connection() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  bool Open() {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    sockaddr_in address = {};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(absl::GetFlag(FLAGS_port)));
+    if (inet_pton(AF_INET, absl::GetFlag(FLAGS_host).c_str(), &address.sin_addr) != 1 ||
+        connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+      std::fprintf(stderr, "vouch-cli: cannot connect to %s:%d\n",
+                   absl::GetFlag(FLAGS_host).c_str(), absl::GetFlag(FLAGS_port));
+      return false;
+    }
+    v1::ClientMessage hello;
+    hello.mutable_hello()->set_auth_token(absl::GetFlag(FLAGS_auth_token));
+    return Send(hello);
+  }
+
+  bool Send(const v1::ClientMessage& message) {
+    std::string frame;
+    net::AppendFrame(message, kFrameMax, &frame);
+    for (size_t sent = 0; sent < frame.size();) {
+      const ssize_t n = send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // The next message; false on timeout (timeout_ms >= 0), close, or an Error (printed).
+  bool Read(v1::ServerMessage* message, int timeout_ms = 10'000) {
+    for (;;) {
+      switch (decoder_.Next(message)) {
+        case net::FrameDecoder::Result::kFrame:
+          if (message->has_error()) {
+            std::fprintf(stderr, "vouch-cli: server error %s: %s\n",
+                         v1::ErrorCode_Name(message->error().code()).c_str(),
+                         message->error().message().c_str());
+            return false;
+          }
+          return true;
+        case net::FrameDecoder::Result::kError:
+          std::fprintf(stderr, "vouch-cli: bad frame from the server\n");
+          return false;
+        case net::FrameDecoder::Result::kNeedMore:
+          break;
+      }
+      pollfd poll_fd = {fd_, POLLIN, 0};
+      if (poll(&poll_fd, 1, timeout_ms) <= 0) return false;
+      const ssize_t n = read(fd_, decoder_.WritePointer(), decoder_.WritableBytes());
+      if (n <= 0) {
+        std::fprintf(stderr, "vouch-cli: the server closed the connection\n");
+        return false;
+      }
+      decoder_.Commit(static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  net::FrameDecoder decoder_;
+};
+
+std::string Time(int64_t unix_ns) {
+  if (unix_ns == 0) return "-";
+  const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
+  tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  return absl::StrFormat("%s.%06dZ", text, static_cast<int>(unix_ns % 1'000'000'000 / 1000));
+}
+
+// Enum names without their prefix: "STATE_KIND_LATE_FAILED" -> "LATE_FAILED".
+std::string Short(const std::string& name, const char* prefix) {
+  return name.rfind(prefix, 0) == 0 ? name.substr(std::string(prefix).size()) : name;
+}
+
+void PrintOutcome(const v1::Outcome& o) {
+  std::printf("%s seq=%llu id=%llu %s verifier=%s reason=%s account=%llu amount=%lld %s%s%s\n",
+              Time(o.decided_unix_ns()).c_str(), static_cast<unsigned long long>(o.seq()),
+              static_cast<unsigned long long>(o.transaction_id()),
+              Short(v1::OutcomeKind_Name(o.kind()), "OUTCOME_KIND_").c_str(),
+              Short(v1::Verifier_Name(o.verifier()), "VERIFIER_").c_str(),
+              Short(v1::Reason_Name(o.reason()), "REASON_").c_str(),
+              static_cast<unsigned long long>(o.source_account()),
+              static_cast<long long>(o.amount()), o.currency().c_str(),
+              o.reversed() ? " reversed" : "", o.account_held() ? " account_held" : "");
+  std::fflush(stdout);
+}
+
+int Status(Connection& c, uint64_t id) {
+  v1::ClientMessage query;
+  query.mutable_query()->set_transaction_id(id);
+  v1::ServerMessage reply;
+  if (!c.Send(query) || !c.Read(&reply) || !reply.has_status()) return 1;
+  if (!reply.status().found()) {
+    std::printf("transaction %llu: not found (never submitted, or older than the server keeps)\n",
+                static_cast<unsigned long long>(id));
+    return 1;
+  }
+  std::printf("transaction %llu\n", static_cast<unsigned long long>(id));
+  for (const v1::StateChange& change : reply.status().history()) {
+    std::string detail;
+    if (change.verifier() != v1::VERIFIER_NONE) {
+      detail += " verifier=" + Short(v1::Verifier_Name(change.verifier()), "VERIFIER_");
+    }
+    if (change.state() == v1::STATE_KIND_FRAUD_VERDICT ||
+        change.state() == v1::STATE_KIND_LEDGER_VERDICT ||
+        change.state() == v1::STATE_KIND_LATE_VERDICT) {
+      detail += change.pass() ? " pass" : " fail";
+    }
+    if (change.reason() != v1::REASON_NONE) {
+      detail += " reason=" + Short(v1::Reason_Name(change.reason()), "REASON_");
+    }
+    std::printf("  %s  %-15s%s\n", Time(change.unix_ns()).c_str(),
+                Short(v1::StateKind_Name(change.state()), "STATE_KIND_").c_str(), detail.c_str());
+  }
+  return 0;
+}
+
+int Watch(Connection& c) {
+  v1::ClientMessage subscribe;
+  subscribe.mutable_subscribe()->set_include_verified(absl::GetFlag(FLAGS_include_verified));
+  if (!c.Send(subscribe)) return 1;
+  const int64_t count_max = absl::GetFlag(FLAGS_count);
+  const double duration_s = absl::GetFlag(FLAGS_duration_s);
+  const auto end = std::chrono::steady_clock::now() +
+                   std::chrono::milliseconds(static_cast<int64_t>(duration_s * 1000));
+  int64_t seen = 0;
+  auto last_ping = std::chrono::steady_clock::now();
+  while (count_max == 0 || seen < count_max) {
+    if (duration_s > 0 && std::chrono::steady_clock::now() >= end) break;
+    // Ping now and then: the server closes connections that send nothing for its idle timeout.
+    if (std::chrono::steady_clock::now() - last_ping > std::chrono::seconds(20)) {
+      v1::ClientMessage ping;
+      ping.mutable_ping();
+      if (!c.Send(ping)) return 1;
+      last_ping = std::chrono::steady_clock::now();
+    }
+    v1::ServerMessage message;
+    if (!c.Read(&message, 200)) continue;
+    if (message.has_outcome()) {
+      PrintOutcome(message.outcome());
+      ++seen;
+    }
+  }
+  return 0;
+}
+
+int Holds(Connection& c) {
+  v1::ClientMessage list;
+  list.mutable_list_holds();
+  v1::ServerMessage reply;
+  if (!c.Send(list) || !c.Read(&reply) || !reply.has_holds()) return 1;
+  std::printf("%d accounts on hold\n", reply.holds().accounts_size());
+  for (const uint64_t account : reply.holds().accounts()) {
+    std::printf("  %llu\n", static_cast<unsigned long long>(account));
+  }
+  return 0;
+}
+
+int Release(Connection& c, uint64_t account) {
+  v1::ClientMessage release;
+  release.mutable_release_hold()->set_account(account);
+  v1::ServerMessage reply;
+  if (!c.Send(release) || !c.Read(&reply) || !reply.has_hold_released()) return 1;
+  std::printf("account %llu: %s\n", static_cast<unsigned long long>(account),
+              reply.hold_released().was_held() ? "released" : "was not on hold");
+  return 0;
+}
+
+int Submit(Connection& c, const std::vector<uint64_t>& args) {
+  v1::ClientMessage submit;
+  v1::Transaction* txn = submit.mutable_submit()->add_transactions();
+  txn->set_id(args[0]);
+  txn->set_source_account(args[1]);
+  txn->set_destination_account(args[2]);
+  txn->set_amount(static_cast<int64_t>(args[3]));
+  txn->set_currency(absl::GetFlag(FLAGS_currency));
+  txn->set_country(absl::GetFlag(FLAGS_country));
+  txn->set_merchant_id(absl::GetFlag(FLAGS_merchant));
+  txn->set_merchant_category(5411);
+  v1::ServerMessage reply;
+  if (!c.Send(submit) || !c.Read(&reply) || !reply.has_confirmation()) return 1;
+  const v1::Confirmation& conf = reply.confirmation();
+  std::printf("confirmation id=%llu seq=%llu %s reason=%s%s\n",
+              static_cast<unsigned long long>(conf.transaction_id()),
+              static_cast<unsigned long long>(conf.seq()),
+              Short(v1::ConfirmStatus_Name(conf.status()), "CONFIRM_STATUS_").c_str(),
+              Short(v1::Reason_Name(conf.reason()), "REASON_").c_str(),
+              conf.duplicate() ? " duplicate" : "");
+  if (conf.status() != v1::CONFIRM_STATUS_CONFIRMED || conf.duplicate()) return 0;
+  while (c.Read(&reply)) {
+    if (reply.has_outcome()) {
+      PrintOutcome(reply.outcome());
+      return 0;
+    }
+  }
+  return 1;
+}
+
+bool ParseIds(const std::vector<char*>& words, size_t first, size_t count,
+              std::vector<uint64_t>* out) {
+  if (words.size() != first + count) return false;
+  for (size_t i = first; i < words.size(); ++i) {
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(words[i], &value)) return false;
+    out->push_back(value);
+  }
+  return true;
+}
+
+int Run(const std::vector<char*>& words) {
+  if (words.size() < 2) return -1;
+  const std::string command = words[1];
+  std::vector<uint64_t> args;
+  const bool usage_ok = (command == "status" && ParseIds(words, 2, 1, &args)) ||
+                        (command == "release" && ParseIds(words, 2, 1, &args)) ||
+                        (command == "submit" && ParseIds(words, 2, 4, &args)) ||
+                        ((command == "watch" || command == "holds") && words.size() == 2);
+  if (!usage_ok) return -1;
+  Connection connection;
+  if (!connection.Open()) return 1;
+  if (command == "status") return Status(connection, args[0]);
+  if (command == "watch") return Watch(connection);
+  if (command == "holds") return Holds(connection);
+  if (command == "release") return Release(connection, args[0]);
+  return Submit(connection, args);
+}
+
+}  // namespace
+}  // namespace vouch
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "vouch-cli [flags] status <id> | watch | holds | release <account> | "
+      "submit <id> <from> <to> <amount>");
+  const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
+  const int status = vouch::Run(words);
+  if (status < 0) {
+    std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage());
+    return 2;
+  }
+  return status;
+}
