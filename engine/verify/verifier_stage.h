@@ -12,6 +12,9 @@
 #include <optional>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/ring/in_flight_ring.h"
@@ -38,6 +41,8 @@ class VerifierStage : public Agent {
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
                 VerdictQueue* verdicts, const Clock* clock, int batch_max);
   int batch_max() const { return batch_max_; }
+  // The next sequence number this stage will check. Stage thread only.
+  Sequence next_seq() const { return next_; }
   // Work the stage does before checking new transactions; returns the work done.
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
@@ -60,6 +65,10 @@ class VerifierStage : public Agent {
   std::atomic<int64_t> stall_until_ns_{0};
 };
 
+// Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between
+// two transactions, at the start of a turn, and records the first sequence number they judge.
+// The mailbox is a mutex-guarded slot, checked on the hot path through one atomic flag
+// (acquire: pairs with the poster's release; the rules are then visible under the mutex).
 class FraudStage final : public VerifierStage {
  public:
   FraudStage(fraud::FraudChecker* checker, InFlightRing* ring, VerdictQueue* verdicts,
@@ -67,11 +76,26 @@ class FraudStage final : public VerifierStage {
       : VerifierStage(VerifierId::kFraud, "vouch-fraud", ring, verdicts, clock, batch_max),
         checker_(checker) {}
 
+  // Any thread. Returns the post's generation, for AppliedFrom.
+  uint64_t PostRules(fraud::FraudRules rules) ABSL_LOCKS_EXCLUDED(mu_);
+  // The first sequence number judged by the rules of `generation` (or a later post), once the
+  // stage has applied them; waits up to `timeout`. nullopt if they are not applied by then.
+  std::optional<Sequence> AppliedFrom(uint64_t generation, absl::Duration timeout)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
+  int Housekeeping() override;
   Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
     return checker_->Check(payload.txn, payload.confirmed_ns);
   }
   fraud::FraudChecker* const checker_;
+
+  std::atomic<bool> rules_posted_{false};
+  absl::Mutex mu_;
+  std::optional<fraud::FraudRules> posted_ ABSL_GUARDED_BY(mu_);
+  uint64_t posted_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t applied_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  Sequence applied_from_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Also applies the reconciler's settlements (commit or reverse), which it does first, so that
