@@ -32,6 +32,10 @@ struct ServerOptions {
   // SO_SNDBUF of each connection; 0 leaves the kernel's autotuning (up to net.ipv4.tcp_wmem).
   int send_buffer_bytes = 0;
 
+  // JSON lines for late failures, holds, releases and operational events (event_log.h):
+  // a file path, "-" for standard error, or empty for none.
+  std::string event_log;
+
   // Empty: no authentication. Otherwise Hello must carry exactly this token.
   std::string auth_token;
 

@@ -28,13 +28,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
   server->SeedWindow();
+  if (!server->options_.event_log.empty()) {
+    absl::StatusOr<std::unique_ptr<EventLog>> log =
+        EventLog::Open(server->options_.event_log, server->window_.get(),
+                       server->options_.io_threads, MonotonicToUnixOffsetNs());
+    if (!log.ok()) return log.status();
+    server->event_log_ = *std::move(log);
+  }
   if (absl::Status status = server->Listen(); !status.ok()) return status;
   return server;
 }
 
 Server::Server(ServerOptions options)
     : options_(std::move(options)),
-      window_(std::make_unique<OutcomeWindow>(options_.retained_outcomes, options_.io_threads)) {}
+      // The event log, if any, is one more reader of the window.
+      window_(std::make_unique<OutcomeWindow>(options_.retained_outcomes,
+                                              options_.io_threads +
+                                                  (options_.event_log.empty() ? 0 : 1))) {}
 
 // After a restart, the outcomes decided before it are in the engine's history: put the most
 // recent ones in the window, so that a session that lost its connection in the crash can resume.
@@ -90,6 +100,7 @@ absl::Status Server::Start() {
   shared_.window = window_.get();
   shared_.listen_fd = listen_fd_;
   shared_.mono_to_unix_offset_ns = MonotonicToUnixOffsetNs();
+  shared_.event_log = event_log_.get();
   for (int i = 0; i < options_.io_threads; ++i) {
     io_threads_.push_back(std::make_unique<internal::IoThread>(i, &shared_));
     if (absl::Status status = io_threads_.back()->Init(); !status.ok()) return status;
@@ -98,6 +109,10 @@ absl::Status Server::Start() {
   }
   if (absl::Status status = engine_->Start(); !status.ok()) return status;
   flush_reports_.resize(io_threads_.size());
+  if (event_log_ != nullptr) {
+    event_log_->Start();
+    event_log_->Event("start", absl::StrCat("listening on ", options_.host, ":", port_));
+  }
   for (size_t i = 0; i < io_threads_.size(); ++i) {
     threads_.emplace_back([this, i] {
       pthread_setname_np(pthread_self(), absl::StrCat("vouch-io-", i).c_str());
@@ -140,6 +155,14 @@ ShutdownReport Server::Shutdown() {
   report.outcomes_routed = stats.outcomes_routed;
   report.outcomes_unrouted = stats.outcomes_unrouted;
   report.elapsed_ns = engine_->clock().NowNs() - start_ns;
+  if (event_log_ != nullptr) {
+    event_log_->Event("shutdown",
+                      absl::StrCat(report.engine.drained ? "drained" : "NOT drained",
+                                   "; confirmed ", report.engine.confirmed, ", outcomes ",
+                                   report.outcomes, ", connections closed ",
+                                   report.connections_closed));
+    event_log_->Stop();
+  }
   return report;
 }
 

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "engine/options.h"
+#include "engine/server/event_log.h"
 #include "engine/server/internal/io_thread.h"
 #include "engine/server/options.h"
 #include "engine/server/outcome_window.h"
@@ -61,6 +62,7 @@ class Server {
   int port() const { return port_; }  // The bound port (useful with port 0).
   ServerStats Stats() const;
   Engine& engine() { return *engine_; }
+  EventLog* event_log() { return event_log_.get(); }  // Null without --event_log.
 
  private:
   explicit Server(ServerOptions options);
@@ -70,6 +72,7 @@ class Server {
   const ServerOptions options_;
   std::unique_ptr<OutcomeWindow> window_;
   std::unique_ptr<Engine> engine_;
+  std::unique_ptr<EventLog> event_log_;
   internal::Shared shared_;
   std::vector<std::unique_ptr<internal::IoThread>> io_threads_;
   std::vector<std::thread> threads_;

@@ -524,6 +524,9 @@ void IoThread::OnReleaseHold(Connection& connection) {
   v1::HoldReleased& released = scratch_.hold_released;
   released.set_account(account);
   released.set_was_held(shared_->engine->ReleaseHold(account));
+  if (released.was_held() && shared_->event_log != nullptr) {
+    shared_->event_log->HoldReleased(account);
+  }
   Append(connection, v1::ServerMessage::kHoldReleased, released);
 }
 
@@ -585,6 +588,11 @@ void IoThread::Append(Connection& connection, int field,
 void IoThread::Fail(Connection& connection, v1::ErrorCode code, absl::string_view message) {
   assert(connection.state == ConnectionState::kOpen);
   IoCounters::Add(counters_.errors[code]);
+  if (shared_->event_log != nullptr) {
+    shared_->event_log->Event(
+        "connection_error", absl::StrCat(v1::ErrorCode_Name(code), ": ", message,
+                                         " (connection ", connection.serial, ")"));
+  }
   scratch_.error.set_code(code);
   scratch_.error.set_message(message.data(), message.size());
   Append(connection, v1::ServerMessage::kError, scratch_.error);

@@ -32,6 +32,7 @@
 #include "engine/engine.h"
 #include "engine/server/internal/connection.h"
 #include "engine/server/options.h"
+#include "engine/server/event_log.h"
 #include "engine/server/outcome_window.h"
 #include "engine/server/server_stats.h"
 #include "proto/vouch.pb.h"
@@ -55,6 +56,7 @@ struct Shared {
   std::vector<IoThread*> threads;
   int listen_fd = -1;
   int64_t mono_to_unix_offset_ns = 0;
+  EventLog* event_log = nullptr;  // Optional.
 
   std::atomic<Phase> phase{Phase::kServing};
   absl::BlockingCounter* listener_released = nullptr;  // Set before kStopAccepting.

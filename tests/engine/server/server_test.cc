@@ -3,6 +3,9 @@
 // its code, close only the offending connection, be counted, and lose nothing a healthy client
 // had confirmed: every bad-peer test runs a healthy client alongside and checks that its
 // confirmed transaction still gets its outcome.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/engine/server/server_fixture.h"
@@ -321,6 +324,50 @@ TEST_F(ServerTest, NewerConnectionTakesTheSessionOver) {
   EXPECT_TRUE(message.has_confirmation());
   ASSERT_TRUE(new_connection.Read(&message));
   EXPECT_TRUE(message.has_outcome());
+}
+
+TEST_F(ServerTest, EventLogRecordsLateFailuresHoldsReleasesAndConnectionErrors) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/events.jsonl";
+  std::remove(path.c_str());
+  ServerOptions options;
+  options.event_log = path;
+  StartServer(options);
+  TestClient payer(port());
+  ASSERT_TRUE(payer.Hello("payer"));
+  v1::ClientMessage submit;
+  *submit.mutable_submit()->add_transactions() =
+      WireTransfer(77, 5, 6, 100, vouch::testing::kBlockedMerchant);
+  ASSERT_TRUE(payer.Send(submit));
+  v1::ServerMessage message;
+  while (payer.Read(&message) && !message.has_outcome()) {}
+  v1::ClientMessage release;
+  release.mutable_release_hold()->set_account(5);
+  ASSERT_TRUE(payer.Send(release));
+  ASSERT_TRUE(payer.Read(&message));
+  ASSERT_TRUE(message.has_hold_released());
+  EXPECT_TRUE(message.hold_released().was_held());
+  TestClient early(port());
+  ASSERT_TRUE(early.Send(submit));  // No Hello: refused, and logged.
+  EXPECT_EQ(early.ReadError(), v1::ERROR_CODE_HELLO_REQUIRED);
+  Shutdown();  // Stops the log after writing everything.
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string log = text.str();
+  for (const char* expected :
+       {"\"event\":\"start\"", "\"event\":\"late_failure\",\"seq\":1,\"id\":77",
+        "\"reason\":\"blocked_merchant\"", "\"event\":\"hold\",\"account\":5",
+        "\"event\":\"hold_released\",\"account\":5", "\"event\":\"connection_error\"",
+        "ERROR_CODE_HELLO_REQUIRED", "\"event\":\"shutdown\""}) {
+    EXPECT_NE(log.find(expected), std::string::npos) << expected << " in:\n" << log;
+  }
+  // One JSON object per line.
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_EQ(line.front(), '{');
+    EXPECT_EQ(line.back(), '}');
+  }
 }
 
 }  // namespace

@@ -1,0 +1,181 @@
+#include "engine/server/event_log.h"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/types/reason.h"
+#include "engine/types/transaction.h"
+
+namespace vouch::server {
+namespace {
+
+constexpr size_t kEventQueueCapacity = 4096;
+
+std::string Timestamp(int64_t unix_ns) {
+  const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
+  tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  return absl::StrFormat("%s.%06dZ", text, static_cast<int>(unix_ns % 1'000'000'000 / 1000));
+}
+
+// JSON string escaping for the free-form detail (quotes, backslashes, control characters).
+std::string Quoted(absl::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+void Copy(absl::string_view from, char* to, size_t size) {
+  const size_t n = std::min(from.size(), size - 1);
+  std::memcpy(to, from.data(), n);
+  to[n] = '\0';
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path,
+                                                         OutcomeWindow* window, int reader,
+                                                         int64_t mono_to_unix_offset_ns) {
+  std::FILE* out = stderr;
+  if (path != "-") {
+    out = std::fopen(path.c_str(), "a");
+    if (out == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("event log ", path, ": ", std::strerror(errno)));
+    }
+  }
+  return std::unique_ptr<EventLog>(
+      new EventLog(out, path != "-", window, reader, mono_to_unix_offset_ns));
+}
+
+EventLog::EventLog(std::FILE* out, bool owned, OutcomeWindow* window, int reader,
+                   int64_t offset_ns)
+    : out_(out),
+      owned_(owned),
+      window_(window),
+      reader_(reader),
+      mono_to_unix_offset_ns_(offset_ns),
+      events_(kEventQueueCapacity),
+      cursor_(window->end()) {}
+
+EventLog::~EventLog() {
+  Stop();
+  if (owned_) std::fclose(out_);
+}
+
+void EventLog::Start() {
+  cursor_ = window_->end();
+  window_->Advance(reader_, cursor_);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void EventLog::Stop() {
+  if (!thread_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void EventLog::Event(absl::string_view event, absl::string_view detail) {
+  Record record;
+  record.unix_ns = absl::ToUnixNanos(absl::Now());
+  Copy(event, record.event, sizeof(record.event));
+  Copy(detail, record.detail, sizeof(record.detail));
+  if (!events_.try_enqueue(record)) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLog::HoldReleased(uint64_t account) {
+  Record record;
+  record.unix_ns = absl::ToUnixNanos(absl::Now());
+  record.account = account;
+  Copy("hold_released", record.event, sizeof(record.event));
+  if (!events_.try_enqueue(record)) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void EventLog::Run() {
+  absl::MutexLock lock(&mu_);
+  for (;;) {
+    const bool stopping = stop_;
+    mu_.Unlock();
+    while (Drain() > 0) {}
+    std::fflush(out_);
+    mu_.Lock();
+    if (stopping) return;
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Milliseconds(10));
+  }
+}
+
+int EventLog::Drain() {
+  int written = 0;
+  const Sequence end = window_->end();
+  for (; cursor_ < end && written < 4096; ++cursor_) {
+    const std::optional<Outcome> outcome = window_->Read(cursor_);
+    if (outcome.has_value() && outcome->kind != OutcomeKind::kVerified) {
+      WriteOutcome(*outcome);
+      ++written;
+    }
+  }
+  window_->Advance(reader_, cursor_);
+  Record record;
+  while (written < 8192 && events_.try_dequeue(record)) {
+    WriteRecord(record);
+    ++written;
+  }
+  return written;
+}
+
+void EventLog::WriteOutcome(const Outcome& o) {
+  const std::string ts = Timestamp(o.decided_ns + mono_to_unix_offset_ns_);
+  const std::string_view kind = OutcomeKindName(o.kind);
+  const std::string_view verifier = VerifierName(o.verifier);
+  const std::string_view reason = ReasonName(o.reason);
+  std::fprintf(out_,
+               "{\"ts\":\"%s\",\"event\":\"late_failure\",\"seq\":%llu,\"id\":%llu,"
+               "\"kind\":\"%.*s\",\"verifier\":\"%.*s\",\"reason\":\"%.*s\",\"account\":%llu,"
+               "\"amount\":%lld,\"currency\":\"%s\",\"reversed\":%s,\"account_held\":%s}\n",
+               ts.c_str(), static_cast<unsigned long long>(o.seq),
+               static_cast<unsigned long long>(o.id), static_cast<int>(kind.size()), kind.data(),
+               static_cast<int>(verifier.size()), verifier.data(),
+               static_cast<int>(reason.size()), reason.data(),
+               static_cast<unsigned long long>(o.source_account),
+               static_cast<long long>(o.amount_minor), CurrencyToString(o.currency).c_str(),
+               (o.compensation & kCompensationReversed) ? "true" : "false",
+               (o.compensation & kCompensationAccountHeld) ? "true" : "false");
+  lines_.fetch_add(1, std::memory_order_relaxed);
+  if (o.compensation & kCompensationAccountHeld) {
+    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"hold\",\"account\":%llu,\"seq\":%llu}\n",
+                 ts.c_str(), static_cast<unsigned long long>(o.source_account),
+                 static_cast<unsigned long long>(o.seq));
+    lines_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void EventLog::WriteRecord(const Record& record) {
+  const std::string ts = Timestamp(record.unix_ns);
+  if (record.account != 0) {
+    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu}\n", ts.c_str(),
+                 record.event, static_cast<unsigned long long>(record.account));
+  } else {
+    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"detail\":%s}\n", ts.c_str(),
+                 record.event, Quoted(record.detail).c_str());
+  }
+  lines_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace vouch::server
