@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -56,6 +57,9 @@ ABSL_FLAG(int64_t, stall_ms, 1'500, "How long the fraud verifier stalls; 0 for n
 ABSL_FLAG(int64_t, deadline_ms, 200, "Verification deadline: confirm to final outcome.");
 ABSL_FLAG(uint64_t, seed, 1, "Workload seed; producer i uses seed + i.");
 ABSL_FLAG(bool, release_holds, true, "Release held accounts once a second (the fraud desk).");
+ABSL_FLAG(std::string, timeline, "",
+          "Write the per-second timeline (rates, outcome counts, confirm latency, the stall) as "
+          "JSON here; tools/report/plot_timeline.py draws it.");
 
 namespace vouch::demo {
 namespace {
@@ -430,10 +434,29 @@ std::string TopReasons(CountOf count_of, size_t limit) {
   return out.empty() ? "none" : out;
 }
 
-void PrintLiveLine(int second, Engine& engine, LiveStats& live, const OutcomeConsumer& consumer,
-                   uint64_t& last_confirmed) {
+// One second of the run, for the timeline picture.
+struct TimelineSample {
+  int second = 0;
+  uint64_t confirmed_per_s = 0;
+  int64_t confirm_p50_ns = 0, confirm_p99_ns = 0, confirm_max_ns = 0;
+  uint64_t verified = 0, late_failed = 0, late_timeout = 0;  // Cumulative.
+  uint64_t busy = 0, backlog = 0;
+};
+
+TimelineSample PrintLiveLine(int second, Engine& engine, LiveStats& live,
+                             const OutcomeConsumer& consumer, uint64_t& last_confirmed) {
   const EngineStats stats = engine.Stats();
   const LatencyHistogram latency = live.TakeInterval();
+  const TimelineSample sample{second,
+                              stats.confirmed - last_confirmed,
+                              latency.Percentile(50),
+                              latency.Percentile(99),
+                              latency.max_ns(),
+                              consumer.kind_count(OutcomeKind::kVerified),
+                              consumer.kind_count(OutcomeKind::kLateFailed),
+                              consumer.kind_count(OutcomeKind::kLateTimeout),
+                              stats.busy_total(),
+                              stats.unverified()};
   std::printf(
       "[%3ds] %7lu conf/s  confirm p50 %-7s p99 %-7s max %-7s | VERIFIED %lu  LATE_FAILED %lu"
       "  LATE_TIMEOUT %lu (%s) | holds %zu  backlog %lu  busy %lu\n",
@@ -445,6 +468,25 @@ void PrintLiveLine(int second, Engine& engine, LiveStats& live, const OutcomeCon
       engine.Holds().size(), stats.unverified(), stats.busy_total());
   std::fflush(stdout);
   last_confirmed = stats.confirmed;
+  return sample;
+}
+
+void WriteTimeline(const std::string& path, const std::vector<TimelineSample>& samples,
+                   double stall_at_s, int64_t stall_ms) {
+  std::string json = absl::StrFormat("{\"stall_at_s\": %.3f, \"stall_ms\": %d, \"seconds\": [",
+                                     stall_at_s, stall_ms);
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const TimelineSample& s = samples[i];
+    absl::StrAppendFormat(
+        &json,
+        "%s\n {\"second\": %d, \"confirmed_per_s\": %u, \"confirm_p50_ns\": %d, "
+        "\"confirm_p99_ns\": %d, \"confirm_max_ns\": %d, \"verified\": %u, \"late_failed\": %u, "
+        "\"late_timeout\": %u, \"busy\": %u, \"backlog\": %u}",
+        i == 0 ? "" : ",", s.second, s.confirmed_per_s, s.confirm_p50_ns, s.confirm_p99_ns,
+        s.confirm_max_ns, s.verified, s.late_failed, s.late_timeout, s.busy, s.backlog);
+  }
+  json += "\n]}\n";
+  std::ofstream(path) << json;
 }
 
 // The run's clock: a live line every second, the stall when it is due, the fraud desk.
@@ -454,6 +496,7 @@ void RunSeconds(const DemoConfig& config, Engine& engine, LiveStats& live,
   const int64_t stall_ns = start_ns + static_cast<int64_t>(config.stall_at_s * kNsPerS);
   bool stall_pending = config.stalls();
   uint64_t last_confirmed = 0;
+  std::vector<TimelineSample> timeline;
   for (int second = 1; second <= config.duration_s; ++second) {
     const int64_t tick_ns = start_ns + second * kNsPerS;
     if (stall_pending && stall_ns <= tick_ns) {
@@ -464,10 +507,13 @@ void RunSeconds(const DemoConfig& config, Engine& engine, LiveStats& live,
       stall_pending = false;
     }
     SleepUntilNs(clock, tick_ns);
-    PrintLiveLine(second, engine, live, consumer, last_confirmed);
+    timeline.push_back(PrintLiveLine(second, engine, live, consumer, last_confirmed));
     if (config.release_holds) {
       for (uint64_t account : engine.Holds()) (void)engine.ReleaseHold(account);
     }
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_timeline); !path.empty()) {
+    WriteTimeline(path, timeline, config.stalls() ? config.stall_at_s : -1, config.stall_ms);
   }
 }
 

@@ -157,6 +157,12 @@ def main():
              "docs/BENCHMARKS.md and docs/PERF_HARNESS.md.\n"]
     harness_section(harness, out_dir, lines)
     tcp_section(loads, pingpong, lines)
+    if os.path.exists(os.path.join(out_dir, "plots", "timeline.png")):
+        lines.append("## A stalled verifier, second by second (tools/demo)\n")
+        lines.append("The fraud verifier stalls for 1.5 s at second 4: confirmations go on, "
+                     "the stalled transactions time out (LATE_TIMEOUT), the ring fills and "
+                     "ingest answers BUSY until the verifier is back.\n")
+        lines.append("![timeline](plots/timeline.png)\n")
     micro_section(micro, lines)
     with open(os.path.join(out_dir, "report.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -11,7 +11,7 @@ out="$(realpath -m "${1:-report-out}")"
 mkdir -p "${out}"
 ./tools/setup.sh python3-matplotlib
 bazel build -c opt //bench/... //tools/perf:vouch-bench //tools/vouchd //tools/load:vouch-load \
-  //tools/pingpong:vouch-pingpong
+  //tools/pingpong:vouch-pingpong //tools/demo
 bin=bazel-out/k8-opt/bin
 if [ -n "${QUICK:-}" ]; then
   min_time=0.01; steps="--rates=100000,500000 --duration_s=0.5"; load_s=1
@@ -51,5 +51,11 @@ for rate in ${tcp_rates}; do
 done
 kill -TERM "${server}"
 wait "${server}" || true
+
+echo "report: demo timeline with a stalled fraud verifier" >&2
+mkdir -p "${out}/plots"
+"${bin}/tools/demo/demo" --duration_s=8 --timeline="${out}/timeline.json" >"${out}/demo.txt" 2>&1 &&
+  /usr/bin/python3 tools/report/plot_timeline.py "${out}/timeline.json" "${out}/plots/timeline.png" ||
+  echo "report: the demo timeline failed (see demo.txt)" >&2
 
 /usr/bin/python3 tools/report/make_report.py "${out}"
