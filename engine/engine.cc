@@ -398,7 +398,12 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
   ring_.Publish(entry, seq);
   WakeStages();
   IngestCounters::Add(shard.confirmed);
-  if (!held) return {txn.id, ConfirmStatus::kConfirmed, Reason::kNone, seq, deadline_ns, false, false};
+  if (!held) {
+    // The slot exists: CheckWellFormed refused unsupported currencies.
+    IngestCounters::AddMinor(shard.confirmed_unheld_minor[CurrencySlot(txn.currency)],
+                             txn.amount_minor);
+    return {txn.id, ConfirmStatus::kConfirmed, Reason::kNone, seq, deadline_ns, false, false};
+  }
 
   IngestCounters::Add(shard.held);
   const Outcome outcome = AwaitHeld(*entry);
@@ -521,11 +526,36 @@ std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
 
 EngineStats Engine::Stats() const {
   EngineStats stats;
+  const ReconcileCounters& rc = reconciler_->counters();
+  // relaxed (all loads): statistics. What was decided is read before what was confirmed, so that
+  // the value at risk rarely sees an outcome without its confirmation (and is clamped at 0).
+  const uint64_t decided_unheld = rc.decided_unheld.load(std::memory_order_relaxed);
+  int64_t decided_unheld_minor[kCurrencySlotCount];
+  for (int slot = 0; slot < kCurrencySlotCount; ++slot) {
+    decided_unheld_minor[slot] = rc.decided_unheld_minor[slot].load(std::memory_order_relaxed);
+  }
   stats.confirmed = ingest_counters_.Sum(&Shard::confirmed);
   stats.held = ingest_counters_.Sum(&Shard::held);
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
-  const ReconcileCounters& rc = reconciler_->counters();
-  // relaxed (all loads): statistics.
+  const uint64_t confirmed_unheld = stats.confirmed + recovery_.reverified;
+  const uint64_t not_at_risk = stats.held + decided_unheld;
+  stats.at_risk = confirmed_unheld > not_at_risk ? confirmed_unheld - not_at_risk : 0;
+  for (int slot = 0; slot < kCurrencySlotCount; ++slot) {
+    stats.value_at_risk_minor[slot] = std::max<int64_t>(
+        0, ingest_counters_.SumConfirmedUnheldMinor(slot) - decided_unheld_minor[slot]);
+  }
+  for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
+    stats.confirm_to_outcome_counts[b] =
+        rc.confirm_to_outcome.counts[b].load(std::memory_order_relaxed);
+  }
+  stats.confirm_to_outcome_sum_ns = rc.confirm_to_outcome.sum_ns.load(std::memory_order_relaxed);
+  // runners_ is in Start's order; it is not changed after Start returned.
+  const Agent* const agents[EngineStats::kAgentsMax] = {fraud_stage_.get(), ledger_stage_.get(),
+                                                        reconciler_.get(), journal_stage_.get()};
+  for (const std::unique_ptr<AgentRunner>& runner : runners_) {
+    const int i = stats.agent_count++;
+    stats.agents[i] = {agents[i]->role_name(), runner->duty_cycle_max_ns(), runner->work_total()};
+  }
   for (int r = 0; r < kReasonCount; ++r) {
     stats.rejected[r] = ingest_counters_.SumRejected(static_cast<Reason>(r));
     stats.busy[r] = ingest_counters_.SumBusy(static_cast<Reason>(r));
@@ -630,6 +660,10 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
   entry->held_state.store(HeldState::kNotHeld, std::memory_order_relaxed);
   ring_.Publish(entry, seq);
   WakeStages();
+  // Confirmed in an earlier life and not verified yet: at risk again (see EngineStats::at_risk).
+  IngestCounters::AddMinor(
+      ingest_counters_.Mine().confirmed_unheld_minor[CurrencySlot(pending.txn.currency)],
+      pending.txn.amount_minor);
 }
 
 }  // namespace vouch

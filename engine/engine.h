@@ -102,6 +102,25 @@ struct EngineStats {
   uint64_t outcome_queue_stalls = 0;
   uint64_t idempotency_overruns = 0;
   uint64_t retired = 0;
+  // Value at risk: transactions answered CONFIRMED before verification (not held; after a
+  // restart, also those sent back to the verifiers) whose outcome is not decided yet, and their
+  // amounts in minor units by currency slot (SlotCurrency(slot) names it). Counters are read one
+  // by one, not as a snapshot, so under load a value may be off by a few transactions (never
+  // negative); it is exact when the engine is quiet.
+  uint64_t at_risk = 0;
+  int64_t value_at_risk_minor[kCurrencySlotCount] = {};
+  // Confirm -> outcome decided, in OutcomeLatencyBuckets (not cumulative), and the sum.
+  uint64_t confirm_to_outcome_counts[OutcomeLatencyBuckets::kCount] = {};
+  uint64_t confirm_to_outcome_sum_ns = 0;
+  // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
+  struct AgentStats {
+    std::string_view role;
+    int64_t duty_cycle_max_ns = 0;
+    uint64_t work_total = 0;
+  };
+  static constexpr int kAgentsMax = 4;  // Fraud, ledger, reconcile, journal.
+  AgentStats agents[kAgentsMax] = {};
+  int agent_count = 0;
   uint64_t unverified() const;  // Confirmed, no outcome yet.
   uint64_t rejected_total() const;
   uint64_t busy_total() const;

@@ -13,6 +13,7 @@ PACKAGES=(
   libgtest-dev
   libprotobuf-dev
   libreaderwriterqueue-dev
+  prometheus-cpp-dev
   protobuf-compiler
   python3-protobuf
 )

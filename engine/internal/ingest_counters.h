@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "engine/reconcile/reconciler.h"
 #include "engine/types/reason.h"
 
 namespace vouch::internal {
@@ -28,6 +29,9 @@ class IngestCounters {
     std::atomic<uint64_t> duplicates{0};
     std::atomic<uint64_t> rejected[kReasonCount] = {};
     std::atomic<uint64_t> busy[kReasonCount] = {};
+    // Amounts answered CONFIRMED before verification (not held), by CurrencySlot. Less the
+    // reconciler's decided_unheld_minor, the value at risk.
+    std::atomic<int64_t> confirmed_unheld_minor[kCurrencySlotCount] = {};
   };
 
   Shard& Mine() {
@@ -40,6 +44,9 @@ class IngestCounters {
   // relaxed: counters are statistics. A shard may be shared by two threads, hence fetch_add.
   static void Add(std::atomic<uint64_t>& counter) {
     counter.fetch_add(1, std::memory_order_relaxed);
+  }
+  static void AddMinor(std::atomic<int64_t>& sum, int64_t amount_minor) {
+    sum.fetch_add(amount_minor, std::memory_order_relaxed);
   }
 
   // seq_cst: pairs with Stop's seq_cst store of "not accepting" and load of active (Dekker).
@@ -64,6 +71,14 @@ class IngestCounters {
   }
   uint64_t SumRejected(Reason reason) const { return SumArray(&Shard::rejected, reason); }
   uint64_t SumBusy(Reason reason) const { return SumArray(&Shard::busy, reason); }
+  int64_t SumConfirmedUnheldMinor(int slot) const {
+    int64_t total = 0;
+    for (const Shard& shard : shards_) {
+      // relaxed: statistics.
+      total += shard.confirmed_unheld_minor[slot].load(std::memory_order_relaxed);
+    }
+    return total;
+  }
 
  private:
   uint64_t SumArray(std::atomic<uint64_t> (Shard::*array)[kReasonCount], Reason reason) const {

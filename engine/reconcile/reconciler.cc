@@ -1,9 +1,38 @@
 #include "engine/reconcile/reconciler.h"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
+#include <string>
 
 namespace vouch {
 namespace {
+
+struct CurrencySlots {
+  std::array<CurrencyCode, kCurrencySlotCount> codes = {};  // Ascending; then 0s.
+  int count = 0;
+};
+
+// Built once from IsSupportedCurrency, the one list of currencies, by trying every code of three
+// capital letters (17,576 lookups, on first use).
+const CurrencySlots& Slots() {
+  static const CurrencySlots slots = [] {
+    CurrencySlots built;
+    std::string code = "AAA";
+    for (code[0] = 'A'; code[0] <= 'Z'; ++code[0]) {
+      for (code[1] = 'A'; code[1] <= 'Z'; ++code[1]) {
+        for (code[2] = 'A'; code[2] <= 'Z'; ++code[2]) {
+          const CurrencyCode packed = PackCurrency(code);
+          if (!IsSupportedCurrency(packed)) continue;
+          assert(built.count < kCurrencySlotCount && "raise kCurrencySlotCount");
+          if (built.count < kCurrencySlotCount) built.codes[built.count++] = packed;
+        }
+      }
+    }
+    return built;
+  }();
+  return slots;
+}
 
 VerdictRecord& SlotFor(HistoryRecord& record, VerifierId verifier) {
   assert(verifier == VerifierId::kFraud || verifier == VerifierId::kLedger);
@@ -11,6 +40,17 @@ VerdictRecord& SlotFor(HistoryRecord& record, VerifierId verifier) {
 }
 
 }  // namespace
+
+int CurrencySlot(CurrencyCode code) {
+  const CurrencySlots& slots = Slots();
+  const auto end = slots.codes.begin() + slots.count;
+  const auto it = std::lower_bound(slots.codes.begin(), end, code);
+  return it != end && *it == code ? static_cast<int>(it - slots.codes.begin()) : -1;
+}
+
+CurrencyCode SlotCurrency(int slot) {
+  return slot >= 0 && slot < kCurrencySlotCount ? Slots().codes[slot] : 0;
+}
 
 Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
     : ports_(ports), batch_max_(batch_max) {
@@ -108,6 +148,14 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
   if (kind != OutcomeKind::kVerified) {
     counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
+  }
+  counters_.RecordLatency(now_ns - entry.payload.confirmed_ns);
+  if (!entry.payload.held) {
+    counters_.Add(counters_.decided_unheld);
+    // Every currency the engine confirms has a slot; a reconciler driven on its own (a
+    // benchmark) may see others, which have no sum.
+    const int slot = CurrencySlot(txn.currency);
+    if (slot >= 0) counters_.AddMinor(counters_.decided_unheld_minor[slot], txn.amount_minor);
   }
   if (entry.payload.held) {
     entry.held_outcome = outcome;

@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string_view>
 
@@ -30,6 +31,7 @@
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
 #include "engine/types/results.h"
+#include "engine/types/transaction.h"
 #include "engine/verify/queues.h"
 
 namespace vouch {
@@ -39,6 +41,41 @@ class OutcomeSink {
  public:
   virtual ~OutcomeSink() = default;
   virtual void OnOutcome(const Outcome& outcome) = 0;
+};
+
+// Per-currency sums live in fixed arrays with one slot per currency the engine settles
+// (IsSupportedCurrency), so that counting an amount needs no map and no allocation. The slots
+// are derived from IsSupportedCurrency once, in code order; the ingest path and the reconciler
+// use the same slots.
+inline constexpr int kCurrencySlotCount = 16;  // At least the number of supported currencies.
+// The slot of a supported currency, -1 for any other code. No lock, no allocation.
+int CurrencySlot(CurrencyCode code);
+// The currency in `slot`, or 0 for a slot no currency uses.
+CurrencyCode SlotCurrency(int slot);
+
+// Confirm -> outcome latency (from the confirmation to the reconciler's decision) in fixed
+// buckets, for a Prometheus histogram. A LatencyHistogram (engine/metrics) cannot be read while
+// its thread records (plain fields: a data race), so each bucket here is its own single-writer
+// atomic. A reader gets every bucket without a race but not as one snapshot: a read during a
+// reconciler turn may see some of that turn's outcomes and not others, and sum_ns may run a few
+// outcomes ahead of or behind the buckets. Every value only grows, which is all a Prometheus
+// histogram needs; the reader takes the count as the sum of the buckets it read.
+struct OutcomeLatencyBuckets {
+  // Upper bounds (inclusive); the last bucket, past the array, is +Inf.
+  static constexpr int64_t kUpperNs[] = {
+      10'000,     25'000,     50'000,      100'000,     250'000,     500'000,
+      1'000'000,  2'500'000,  5'000'000,   10'000'000,  25'000'000,  50'000'000,
+      100'000'000, 250'000'000, 1'000'000'000};
+  static constexpr int kCount = static_cast<int>(std::size(kUpperNs)) + 1;
+
+  static int BucketIndex(int64_t latency_ns) {
+    int index = 0;
+    while (index < kCount - 1 && latency_ns > kUpperNs[index]) ++index;
+    return index;
+  }
+
+  std::atomic<uint64_t> counts[kCount] = {};  // Not cumulative.
+  std::atomic<uint64_t> sum_ns{0};
 };
 
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
@@ -54,9 +91,22 @@ struct ReconcileCounters {
   std::atomic<uint64_t> emit_stalls{0};  // Turns the outcome queue was full.
   std::atomic<uint64_t> journal_stalls{0};  // Turns the journal's outcome queue was full.
   std::atomic<uint64_t> retired{0};      // Entries freed: their outcomes are final and settled.
+  // Outcomes of transactions confirmed before verification (not held), and their amounts by
+  // currency slot: the engine subtracts them from what ingest confirmed to get the value at risk.
+  std::atomic<uint64_t> decided_unheld{0};
+  std::atomic<int64_t> decided_unheld_minor[kCurrencySlotCount] = {};
+  OutcomeLatencyBuckets confirm_to_outcome;
 
-  void Add(std::atomic<uint64_t>& counter) {
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // A load and a store rather than a read-modify-write: there is one writer.
+  void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void AddMinor(std::atomic<int64_t>& sum, int64_t amount_minor) {
+    sum.store(sum.load(std::memory_order_relaxed) + amount_minor, std::memory_order_relaxed);
+  }
+  void RecordLatency(int64_t latency_ns) {
+    Add(confirm_to_outcome.counts[OutcomeLatencyBuckets::BucketIndex(latency_ns)]);
+    Add(confirm_to_outcome.sum_ns, latency_ns > 0 ? static_cast<uint64_t>(latency_ns) : 0);
   }
 };
 

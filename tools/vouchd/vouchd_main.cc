@@ -20,12 +20,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/options.h"
+#include "engine/server/metrics/metrics.h"
 #include "engine/server/server.h"
 #include "tools/workload/workload.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on (IPv4).");
 ABSL_FLAG(int, port, 7411, "Port to listen on; 0 picks a free one (see --port_file).");
 ABSL_FLAG(std::string, port_file, "", "If set, the bound port is written here once listening.");
+ABSL_FLAG(int, metrics_port, 9411,
+          "Prometheus /metrics port, on --host; 0 picks a free one (see --metrics_port_file), "
+          "-1 disables.");
+ABSL_FLAG(std::string, metrics_port_file, "", "If set, the bound metrics port is written here.");
 ABSL_FLAG(int, io_threads, 1, "Event-loop threads.");
 ABSL_FLAG(int64_t, busy_poll_us, 0,
           "After its last event an I/O thread polls this long before blocking: lower latency "
@@ -131,6 +136,29 @@ absl::Status WritePortFile(const std::string& path, int port) {
   return absl::OkStatus();
 }
 
+// --metrics_port: Prometheus /metrics (docs/OPERATIONS.md), read at scrape time only. A port
+// that cannot be bound costs only the metrics: the server runs on without them and says so.
+absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> StartMetrics(server::Server& server) {
+  const int port = absl::GetFlag(FLAGS_metrics_port);
+  if (port < 0) return nullptr;
+  absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> endpoint =
+      server::MetricsEndpoint::Start(
+          absl::GetFlag(FLAGS_host), port,
+          std::make_shared<server::MetricsCollector>(&server.engine(), &server));
+  if (!endpoint.ok()) {
+    std::fprintf(stderr, "vouchd: no metrics: %s\n", endpoint.status().ToString().c_str());
+    return nullptr;
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_metrics_port_file); !path.empty()) {
+    if (absl::Status status = WritePortFile(path, (*endpoint)->port()); !status.ok()) {
+      return status;
+    }
+  }
+  std::printf("vouchd: metrics on http://%s:%d/metrics\n", absl::GetFlag(FLAGS_host).c_str(),
+              (*endpoint)->port());
+  return endpoint;
+}
+
 // --check: the offline audit of a data directory (used by the crash test, useful to operators).
 int Check(Options options) {
   int64_t opening_total_minor = 0;
@@ -212,6 +240,12 @@ int Run() {
                            recovery.truncated_offset, " (", recovery.truncated_bytes, " bytes)")
                   .c_str()
             : "");
+  }
+  // Declared after the server, so it stops (and no scrape reads the server) first.
+  absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> metrics = StartMetrics(**server);
+  if (!metrics.ok()) {
+    std::fprintf(stderr, "vouchd: %s\n", metrics.status().ToString().c_str());
+    return 1;
   }
   const int port = (*server)->port();
   if (const std::string path = absl::GetFlag(FLAGS_port_file); !path.empty()) {

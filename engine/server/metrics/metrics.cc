@@ -1,0 +1,319 @@
+#include "engine/server/metrics/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <limits>
+#include <string_view>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/journal/stage/journal_stage.h"
+#include "engine/reconcile/reconciler.h"
+#include "engine/types/reason.h"
+#include "engine/types/results.h"
+#include "engine/types/transaction.h"
+#include "proto/vouch.pb.h"
+
+namespace vouch::server {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+// Reason codes come in groups (engine/types/reason.h): ingest refusals, back-pressure, fraud
+// and ledger failures, the deadline. [first, last] of each.
+struct ReasonGroup {
+  int first;
+  int last;
+};
+constexpr ReasonGroup kRefusalReasons = {1, 9};
+constexpr ReasonGroup kBusyReasons = {10, 19};
+constexpr ReasonGroup kVerifierReasons = {20, 39};
+constexpr ReasonGroup kTimeoutReasons = {40, 40};
+
+constexpr double kNsPerSecond = 1e9;
+
+// Collects the families of one scrape.
+class Families {
+ public:
+  MetricFamily& Add(std::string name, std::string help, MetricType type) {
+    families_.push_back({std::move(name), std::move(help), type, {}});
+    return families_.back();
+  }
+  // A family with one sample and no labels.
+  void AddOne(std::string name, std::string help, MetricType type, double value) {
+    Sample(Add(std::move(name), std::move(help), type), {}, value);
+  }
+  std::vector<MetricFamily> Take() { return std::move(families_); }
+
+  static void Sample(MetricFamily& family, Labels labels, double value) {
+    ClientMetric& metric = family.metric.emplace_back();
+    metric.label = std::move(labels);
+    if (family.type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+  }
+
+  // One sample per reason: every named reason of `group` (so that the series exist before
+  // their first event, and rate() sees it), and any other reason with a count (a held
+  // transaction that fails verification is answered REJECTED with the verifier's reason).
+  static void SampleByReason(MetricFamily& family, const Labels& labels,
+                             const uint64_t (&counts)[kReasonCount], ReasonGroup group) {
+    for (int r = 0; r < kReasonCount; ++r) {
+      const std::string_view name = ReasonName(static_cast<Reason>(r));
+      const bool in_group = r >= group.first && r <= group.last && name != "unknown";
+      if (!in_group && counts[r] == 0) continue;
+      Labels with_reason = labels;
+      with_reason.push_back({"reason", std::string(name)});
+      Sample(family, std::move(with_reason), static_cast<double>(counts[r]));
+    }
+  }
+
+ private:
+  std::vector<MetricFamily> families_;
+};
+
+void AddConfirmations(const EngineStats& stats, Families& out) {
+  MetricFamily& confirmations = out.Add(
+      "vouch_confirmations_total",
+      "Submit answers by status and reason. CONFIRMED counts transactions confirmed before "
+      "verification; held transactions are counted in vouch_held_total and, when they fail "
+      "verification, also under REJECTED with the verifier's reason.",
+      MetricType::Counter);
+  Families::Sample(confirmations, {{"status", "CONFIRMED"}, {"reason", "none"}},
+                   static_cast<double>(stats.confirmed - std::min(stats.held, stats.confirmed)));
+  Families::SampleByReason(confirmations, {{"status", "REJECTED"}}, stats.rejected,
+                           kRefusalReasons);
+  Families::SampleByReason(confirmations, {{"status", "BUSY"}}, stats.busy, kBusyReasons);
+  out.AddOne("vouch_held_total",
+             "Transactions held until verified before they were answered (hybrid or sync mode).",
+             MetricType::Counter, static_cast<double>(stats.held));
+  out.AddOne("vouch_duplicates_total",
+             "Submits of an id already answered; they got the original answer again.",
+             MetricType::Counter, static_cast<double>(stats.duplicates));
+}
+
+void AddOutcomes(const EngineStats& stats, Families& out) {
+  MetricFamily& outcomes = out.Add("vouch_outcomes_total",
+                                   "Outcomes decided by the reconciler, by kind and reason.",
+                                   MetricType::Counter);
+  Families::Sample(outcomes, {{"kind", "VERIFIED"}, {"reason", "none"}},
+                   static_cast<double>(stats.outcomes[static_cast<int>(OutcomeKind::kVerified)]));
+  // The reason tells the kind: a timeout is always deadline_exceeded, a failure never is.
+  uint64_t failed[kReasonCount] = {};
+  uint64_t timed_out[kReasonCount] = {};
+  for (int r = 0; r < kReasonCount; ++r) {
+    (r == static_cast<int>(Reason::kDeadlineExceeded) ? timed_out : failed)[r] =
+        stats.failures_by_reason[r];
+  }
+  Families::SampleByReason(outcomes, {{"kind", "LATE_FAILED"}}, failed, kVerifierReasons);
+  Families::SampleByReason(outcomes, {{"kind", "LATE_TIMEOUT"}}, timed_out, kTimeoutReasons);
+  out.AddOne("vouch_late_failures_total",
+             "Transactions confirmed and then found bad: LATE_FAILED plus LATE_TIMEOUT outcomes. "
+             "The late-failure rate is rate(vouch_late_failures_total[1m]).",
+             MetricType::Counter,
+             static_cast<double>(stats.outcomes[static_cast<int>(OutcomeKind::kLateFailed)] +
+                                 stats.outcomes[static_cast<int>(OutcomeKind::kLateTimeout)]));
+  out.AddOne("vouch_late_verdicts_total",
+             "Verdicts that arrived after their transaction's outcome (recorded, no new outcome).",
+             MetricType::Counter, static_cast<double>(stats.late_verdicts));
+  out.AddOne("vouch_reversals_total",
+             "Ledger reservations reversed because the transaction was not verified.",
+             MetricType::Counter, static_cast<double>(stats.reversals));
+  out.AddOne("vouch_account_holds_placed_total",
+             "Source accounts put on hold after a late fraud failure.", MetricType::Counter,
+             static_cast<double>(stats.holds_placed));
+  out.AddOne("vouch_hold_table_full_total",
+             "Late fraud failures whose account could not be held: the hold table was full.",
+             MetricType::Counter, static_cast<double>(stats.hold_table_full));
+  out.AddOne("vouch_outcome_queue_stalls_total",
+             "Reconciler turns that found the outcome queue full (the embedder is not polling).",
+             MetricType::Counter, static_cast<double>(stats.outcome_queue_stalls));
+  out.AddOne("vouch_idempotency_overruns_total",
+             "Ids evicted from the idempotency window before it covered them.",
+             MetricType::Counter, static_cast<double>(stats.idempotency_overruns));
+}
+
+void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
+  const uint64_t sequenced = stats.confirmed + engine.recovery().reverified;
+  const uint64_t decided = stats.outcomes_total();
+  out.AddOne("vouch_in_flight_transactions",
+             "Transactions confirmed or held whose outcome is not decided yet.", MetricType::Gauge,
+             static_cast<double>(sequenced > decided ? sequenced - decided : 0));
+  out.AddOne("vouch_value_at_risk_transactions",
+             "Transactions answered CONFIRMED before verification whose outcome is not decided "
+             "yet.",
+             MetricType::Gauge, static_cast<double>(stats.at_risk));
+  MetricFamily& value = out.Add(
+      "vouch_value_at_risk_minor",
+      "Sum of the amounts (minor units) of the value-at-risk transactions, by currency.",
+      MetricType::Gauge);
+  for (int slot = 0; slot < kCurrencySlotCount; ++slot) {
+    const CurrencyCode currency = SlotCurrency(slot);
+    if (currency == 0) continue;
+    Families::Sample(value, {{"currency", CurrencyToString(currency)}},
+                     static_cast<double>(stats.value_at_risk_minor[slot]));
+  }
+  out.AddOne("vouch_account_holds", "Accounts on hold right now.", MetricType::Gauge,
+             static_cast<double>(engine.Holds().size()));
+}
+
+void AddLatency(const EngineStats& stats, Families& out) {
+  MetricFamily& family = out.Add(
+      "vouch_confirm_to_outcome_seconds",
+      "Time from a transaction's confirmation to its outcome being decided by the reconciler.",
+      MetricType::Histogram);
+  ClientMetric& metric = family.metric.emplace_back();
+  uint64_t cumulative = 0;
+  for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
+    cumulative += stats.confirm_to_outcome_counts[b];
+    const double upper = b < OutcomeLatencyBuckets::kCount - 1
+                             ? OutcomeLatencyBuckets::kUpperNs[b] / kNsPerSecond
+                             : std::numeric_limits<double>::infinity();
+    metric.histogram.bucket.push_back({cumulative, upper});
+  }
+  // The count is the sum of the buckets as read, so that the +Inf bucket always equals it.
+  metric.histogram.sample_count = cumulative;
+  metric.histogram.sample_sum = stats.confirm_to_outcome_sum_ns / kNsPerSecond;
+}
+
+void AddAgents(const EngineStats& stats, Families& out) {
+  MetricFamily& duty = out.Add("vouch_agent_duty_cycle_max_seconds",
+                               "The longest single DoWork() turn of each stage thread so far.",
+                               MetricType::Gauge);
+  MetricFamily& work = out.Add("vouch_agent_work_total",
+                               "Work items done by each stage thread (the sum of DoWork() "
+                               "results).",
+                               MetricType::Counter);
+  for (int i = 0; i < stats.agent_count; ++i) {
+    const EngineStats::AgentStats& agent = stats.agents[i];
+    const Labels labels = {{"agent", std::string(agent.role)}};
+    Families::Sample(duty, labels, agent.duty_cycle_max_ns / kNsPerSecond);
+    Families::Sample(work, labels, static_cast<double>(agent.work_total));
+  }
+}
+
+void AddJournal(const JournalStage& journal, Families& out) {
+  const JournalStageCounters& c = journal.counters();
+  // relaxed (all loads): statistics.
+  auto get = [](const std::atomic<uint64_t>& v) {
+    return static_cast<double>(v.load(std::memory_order_relaxed));
+  };
+  out.AddOne("vouch_journal_records_total", "Records written to the journal.",
+             MetricType::Counter, get(c.records));
+  out.AddOne("vouch_journal_writes_total", "write(2) calls of the journal.", MetricType::Counter,
+             get(c.writes));
+  out.AddOne("vouch_journal_syncs_total", "fdatasync calls of the journal (ack policy durable).",
+             MetricType::Counter, get(c.syncs));
+  out.AddOne("vouch_journal_group_commit_records_max",
+             "The most records one fdatasync made durable.", MetricType::Gauge,
+             get(c.synced_records_max));
+  out.AddOne("vouch_journal_sync_max_seconds", "The slowest fdatasync so far.",
+             MetricType::Gauge, get(c.sync_ns_max) / kNsPerSecond);
+}
+
+void AddServer(const ServerStats& stats, Families& out) {
+  out.AddOne("vouch_server_connections_open", "TCP connections open right now.",
+             MetricType::Gauge, static_cast<double>(stats.connections_open));
+  out.AddOne("vouch_server_connections_accepted_total", "TCP connections accepted.",
+             MetricType::Counter, static_cast<double>(stats.connections_accepted));
+  out.AddOne("vouch_server_transactions_in_total",
+             "Transactions received in Submit frames (each got a Confirmation).",
+             MetricType::Counter, static_cast<double>(stats.transactions_in));
+  out.AddOne("vouch_server_outcomes_routed_total",
+             "Outcomes sent to the connection of the session that submitted them.",
+             MetricType::Counter, static_cast<double>(stats.outcomes_routed));
+  out.AddOne("vouch_server_outcomes_unrouted_total",
+             "Outcomes whose session had no connection (kept for a resume only).",
+             MetricType::Counter, static_cast<double>(stats.outcomes_unrouted));
+  out.AddOne("vouch_outcome_window_writer_waits_total",
+             "Times the reconciler waited for a slow I/O thread to free outcome-window room.",
+             MetricType::Counter, static_cast<double>(stats.window_writer_waits));
+  MetricFamily& errors = out.Add("vouch_server_errors_total",
+                                 "Error frames sent to clients (each closes its connection), by "
+                                 "code.",
+                                 MetricType::Counter);
+  for (int code = 1; code < kErrorCodeCount; ++code) {
+    if (!v1::ErrorCode_IsValid(code)) continue;
+    Families::Sample(errors, {{"code", v1::ErrorCode_Name(static_cast<v1::ErrorCode>(code))}},
+                     static_cast<double>(stats.errors[code]));
+  }
+}
+
+// Opens and closes one connection to host:port, without waiting for it.
+void Knock(const std::string& host, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (inet_pton(AF_INET, host.c_str(), &address.sin_addr) == 1) {
+    (void)connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  }
+  close(fd);
+}
+
+}  // namespace
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  Families out;
+  const EngineStats stats = engine_->Stats();
+  AddConfirmations(stats, out);
+  AddOutcomes(stats, out);
+  AddRisk(*engine_, stats, out);
+  AddLatency(stats, out);
+  AddAgents(stats, out);
+  if (const JournalStage* journal = engine_->journal()) AddJournal(*journal, out);
+  if (server_ != nullptr) AddServer(server_->Stats(), out);
+  return out.Take();
+}
+
+absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
+    const std::string& host, int port, std::shared_ptr<MetricsCollector> collector) {
+  const std::string address = absl::StrCat(host, ":", port);
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    // One HTTP thread: scrapes are rare, and each reads the counters once.
+    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", address, ": ",
+                                               e.what()));
+  }
+  const std::vector<int> ports = exposer->GetListeningPorts();
+  if (ports.empty()) {
+    return absl::UnavailableError(absl::StrCat("metrics: not listening on ", address));
+  }
+  exposer->RegisterCollectable(collector);
+  return std::unique_ptr<MetricsEndpoint>(
+      new MetricsEndpoint(std::move(collector), std::move(exposer), host, ports.front()));
+}
+
+MetricsEndpoint::~MetricsEndpoint() {
+  // civetweb's listener looks at its stop flag only between polls of up to 2 s. A connection to
+  // the port ends the poll, so knocking until the exposer is gone stops it in milliseconds.
+  std::atomic<bool> stopped{false};
+  std::thread knocker([&] {
+    // acquire/release: only ends the loop; no other data is published.
+    while (!stopped.load(std::memory_order_acquire)) {
+      Knock(host_, port_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  exposer_.reset();
+  stopped.store(true, std::memory_order_release);
+  knocker.join();
+}
+
+}  // namespace vouch::server
