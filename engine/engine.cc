@@ -440,6 +440,20 @@ size_t Engine::PollOutcomes(Outcome* out, size_t max) {
   return poll_queue_->try_dequeue_bulk(out, max);
 }
 
+absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
+  if (absl::Status status = rules.Validate(); !status.ok()) return status;
+  const uint64_t generation = fraud_stage_->PostRules(std::move(rules));
+  WakeStages();
+  if (options_.inline_mode) Step();
+  const std::optional<Sequence> from = fraud_stage_->AppliedFrom(generation, absl::Seconds(5));
+  if (!from.has_value()) {
+    return absl::DeadlineExceededError(
+        "the fraud verifier has not taken the new rules within 5 s (stalled?); they are posted "
+        "and apply when it resumes");
+  }
+  return *from;
+}
+
 void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
   if (verifier == VerifierId::kFraud) fraud_stage_->StallFor(duration_ns);
   if (verifier == VerifierId::kLedger) ledger_stage_->StallFor(duration_ns);

@@ -184,6 +184,12 @@ class Engine {
   bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
   std::vector<uint64_t> Holds() const { return holds_.List(); }
 
+  // Replaces the fraud rules without a restart. They apply from the returned sequence number
+  // onward (every transaction before it was judged by the old rules). InvalidArgument for rules
+  // that fail Validate (the old rules stay); DeadlineExceeded if the fraud stage did not take
+  // them within 5 s (stalled): they are posted and apply when it resumes.
+  absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
+
   // Fault injection: the verifier does no work for `duration_ns` from now.
   void StallVerifier(VerifierId verifier, int64_t duration_ns);
   // Inline mode: one DoWork turn of each stage; returns the work done.

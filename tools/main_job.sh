@@ -19,7 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 # shellcheck disable=SC2086  # VOUCHD_FLAGS is a list of flags.
-( exec ./bazel-bin/tools/vouchd/vouchd --port=0 --port_file="$workdir/port" ${VOUCHD_FLAGS:-} ) &
+( exec ./bazel-bin/tools/vouchd/vouchd --port=0 --port_file="$workdir/port" \
+    --event_log="$workdir/events.jsonl" ${VOUCHD_FLAGS:-} ) &
 server=$!
 for _ in $(seq 1 100); do
   [ -s "$workdir/port" ] && break
@@ -37,4 +38,6 @@ server_status=0
 wait "$server" || server_status=$?
 server=""
 if [ "$server_status" -ne 0 ]; then echo "main job: vouchd exited with $server_status" >&2; fi
+echo "main job: the server's event log has $(grep -c '"late_failure"' "$workdir/events.jsonl" || true) late failures; the last:"
+grep '"late_failure"' "$workdir/events.jsonl" | tail -n 2 || true
 [ "$load_status" -eq 0 ] && [ "$server_status" -eq 0 ]

@@ -66,6 +66,34 @@ TEST_F(InlineEngineTest, OriginComesBackInTheOutcome) {
   EXPECT_EQ(outcomes[1].origin, 42u);
 }
 
+TEST_F(InlineEngineTest, ReloadedFraudRulesApplyFromTheRecordedSequenceOn) {
+  StartEngine(BankOptions(8));
+  constexpr uint64_t kNewlyBlocked = 4242;
+  Transaction before = Transfer(1, 1, 2, 100);
+  before.merchant_id = kNewlyBlocked;
+  ASSERT_EQ(engine_->Submit(before).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine_);
+  fraud::FraudRules bad;
+  bad.velocity_window_ns = 0;
+  EXPECT_EQ(engine_->ReplaceFraudRules(bad).status().code(), absl::StatusCode::kInvalidArgument)
+      << "a bad rule set is refused";
+  fraud::FraudRules rules = BankOptions(8).fraud_rules;
+  rules.blocked_merchants.push_back(kNewlyBlocked);
+  const absl::StatusOr<Sequence> from = engine_->ReplaceFraudRules(rules);
+  ASSERT_TRUE(from.ok()) << from.status();
+  EXPECT_EQ(*from, 2u) << "seq 1 was judged by the old rules";
+  Transaction after = Transfer(2, 3, 4, 100);
+  after.merchant_id = kNewlyBlocked;
+  const Confirmation c = engine_->Submit(after);
+  ASSERT_EQ(c.seq, *from);
+  StepUntilIdle(*engine_);
+  const auto outcomes = DrainOutcomes(*engine_);
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_EQ(outcomes[0].kind, OutcomeKind::kVerified) << "old rules";
+  EXPECT_EQ(outcomes[1].kind, OutcomeKind::kLateFailed) << "new rules";
+  EXPECT_EQ(outcomes[1].reason, Reason::kBlockedMerchant);
+}
+
 TEST_F(InlineEngineTest, MalformedTransactionsAreRejectedWithTheirReason) {
   Options options = BankOptions(4);
   options.amount_minor_max = 10'000;

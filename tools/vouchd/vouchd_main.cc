@@ -23,6 +23,7 @@
 #include "engine/server/metrics/metrics.h"
 #include "engine/server/server.h"
 #include "tools/workload/workload.h"
+#include "verifiers/fraud/rules_file.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on (IPv4).");
 ABSL_FLAG(int, port, 7411, "Port to listen on; 0 picks a free one (see --port_file).");
@@ -42,6 +43,9 @@ ABSL_FLAG(int64_t, outbound_bytes_max, 8 << 20,
 ABSL_FLAG(int64_t, partial_frame_timeout_ms, 5'000, "A started frame must complete within this.");
 ABSL_FLAG(int64_t, idle_timeout_ms, 60'000, "Close a connection with no frame for this long.");
 ABSL_FLAG(std::string, auth_token, "", "If set, Hello must carry this token.");
+ABSL_FLAG(std::string, event_log, "",
+          "JSON lines for late failures, holds, releases and operational events: a file, '-' "
+          "for standard error, or '' for none.");
 ABSL_FLAG(int64_t, retained_outcomes, 1 << 20, "Recent outcomes kept for resuming clients.");
 ABSL_FLAG(int64_t, flush_timeout_ms, 2'000, "Shutdown: time to deliver outcomes after draining.");
 ABSL_FLAG(int64_t, accounts, 10'000, "Demo accounts 1..N opened in USD.");
@@ -55,6 +59,10 @@ ABSL_FLAG(std::string, ack, "memory",
           "survives a process crash) or durable (after fdatasync, group commit: survives a "
           "machine crash).");
 ABSL_FLAG(std::string, data_dir, "", "Journal directory; required unless --ack=memory.");
+ABSL_FLAG(std::string, fraud_rules_file, "",
+          "Fraud rules (thresholds, block lists; format in verifiers/fraud/rules_file.h). Empty: "
+          "the embedded demo rules. SIGHUP re-reads it; a bad file is refused and the old rules "
+          "stay.");
 ABSL_FLAG(int64_t, segment_bytes_max, 64 << 20, "Journal segment size before a new file starts.");
 ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
           "Journal records between snapshots (0: never); covered segments are removed.");
@@ -78,6 +86,7 @@ absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
   options.partial_frame_timeout_ns = absl::GetFlag(FLAGS_partial_frame_timeout_ms) * 1'000'000;
   options.idle_timeout_ns = absl::GetFlag(FLAGS_idle_timeout_ms) * 1'000'000;
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  options.event_log = absl::GetFlag(FLAGS_event_log);
   options.retained_outcomes = static_cast<size_t>(absl::GetFlag(FLAGS_retained_outcomes));
   options.flush_timeout_ns = absl::GetFlag(FLAGS_flush_timeout_ms) * 1'000'000;
   if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_frame_bytes_max) < 1 ||
@@ -115,6 +124,11 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   options.durability.snapshot_interval_records =
       static_cast<uint64_t>(absl::GetFlag(FLAGS_snapshot_interval_records));
   options.fraud_rules = workload::DemoFraudRules();
+  if (const std::string path = absl::GetFlag(FLAGS_fraud_rules_file); !path.empty()) {
+    absl::StatusOr<fraud::FraudRules> rules = fraud::LoadFraudRulesFile(path);
+    if (!rules.ok()) return rules.status();
+    options.fraud_rules = *std::move(rules);
+  }
   options.accounts = workload::Accounts(bank);
   options.ledger_account_capacity = std::max<size_t>(options.ledger_account_capacity,
                                                      options.accounts.size());
@@ -195,6 +209,29 @@ int Check(Options options) {
   return ok ? 0 : 1;
 }
 
+// SIGHUP: re-reads --fraud_rules_file. A bad file is refused and the old rules stay.
+void ReloadFraudRules(Engine& engine, server::EventLog* log) {
+  const std::string path = absl::GetFlag(FLAGS_fraud_rules_file);
+  if (path.empty()) {
+    std::printf("vouchd: SIGHUP: no --fraud_rules_file, nothing to reload\n");
+  } else if (absl::StatusOr<fraud::FraudRules> rules = fraud::LoadFraudRulesFile(path);
+             !rules.ok()) {
+    std::printf("vouchd: SIGHUP: fraud rules reload refused, the old rules stay: %s\n",
+                rules.status().ToString().c_str());
+    if (log != nullptr) log->Event("rules_reload_refused", rules.status().ToString());
+  } else if (absl::StatusOr<Sequence> from = engine.ReplaceFraudRules(*std::move(rules));
+             !from.ok()) {
+    std::printf("vouchd: SIGHUP: %s\n", from.status().ToString().c_str());
+  } else {
+    std::printf("vouchd: SIGHUP: fraud rules reloaded from %s; they apply from seq %llu\n",
+                path.c_str(), static_cast<unsigned long long>(*from));
+    if (log != nullptr) {
+      log->Event("rules_reloaded", absl::StrCat(path, "; from seq ", *from));
+    }
+  }
+  std::fflush(stdout);
+}
+
 int Run() {
   absl::StatusOr<server::ServerOptions> server_options = ServerOptionsFromFlags();
   absl::StatusOr<Options> engine_options =
@@ -210,6 +247,7 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   absl::StatusOr<std::unique_ptr<server::Server>> server =
@@ -260,7 +298,9 @@ int Run() {
   std::fflush(stdout);
 
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    ReloadFraudRules((*server)->engine(), (*server)->event_log());
+  }
   std::printf("vouchd: %s: shutting down\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);
   const server::ShutdownReport report = (*server)->Shutdown();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# vouchd's configuration: bad flag values and bad rules files are refused at start with a clear
+# message; --flagfile (Abseil's config file) works; the fraud rules file reloads on SIGHUP from
+# a recorded sequence number, and a bad reload is refused with the old rules kept.
+set -euo pipefail
+source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
+vouchd="${TEST_SRCDIR}/vouch/tools/vouchd/vouchd"
+cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
+
+# Refused at start, naming what is wrong.
+expect_refused() {  # expected-text flags...
+  local expected="$1"; shift
+  local status=0 output
+  output="$("${vouchd}" --port=0 "$@" 2>&1)" || status=$?
+  [[ "${status}" -ne 0 ]] || fail "vouchd $* started"
+  grep -q -- "${expected}" <<<"${output}" || fail "vouchd $*: no '${expected}' in: ${output}"
+}
+expect_refused "port" --port=70000
+expect_refused "ack policy" --ack=sometimes
+expect_refused "durability.dir" --ack=durable
+expect_refused "cannot open" --fraud_rules_file=/nonexistent.conf
+echo "colour = blue" >"${TEST_TMPDIR}/bad.conf"
+expect_refused "line 1" --fraud_rules_file="${TEST_TMPDIR}/bad.conf"
+help="$("${vouchd}" --help 2>&1 || true)"  # --help exits 1.
+grep -q -- "--fraud_rules_file" <<<"${help}" || fail "--help lacks --fraud_rules_file"
+
+# A config file through --flagfile, and a rules file.
+rules="${TEST_TMPDIR}/rules.conf"
+echo "blocked_merchants = 9900001" >"${rules}"
+printf -- "--accounts=1000\n--fraud_rules_file=%s\n" "${rules}" >"${TEST_TMPDIR}/vouchd.flags"
+start_vouchd --flagfile="${TEST_TMPDIR}/vouchd.flags"
+
+cli submit 1 11 12 100 --merchant=777 | grep -q "VERIFIED" || fail "merchant 777 blocked already"
+echo "blocked_merchants = 9900001, 777" >"${rules}"
+kill -HUP "${vouchd_pid}"
+for _ in $(seq 50); do grep -q "rules reloaded" "${vouchd_log}" && break; sleep 0.1; done
+grep -q "they apply from seq 2" "${vouchd_log}" || fail "no reload line with the seq"
+cli submit 2 13 14 100 --merchant=777 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
+  || fail "merchant 777 not blocked after the reload"
+
+echo "velocity_count_max = lots" >"${rules}"
+kill -HUP "${vouchd_pid}"
+for _ in $(seq 50); do grep -q "reload refused" "${vouchd_log}" && break; sleep 0.1; done
+grep -q "reload refused, the old rules stay" "${vouchd_log}" || fail "bad reload not refused"
+cli submit 3 15 16 100 --merchant=777 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
+  || fail "the old rules did not stay"
+stop_vouchd
+echo "PASS"
