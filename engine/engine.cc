@@ -76,6 +76,7 @@ Engine::Engine(Options options)
                         options_.policy.watched_accounts.end()),
       ring_(options_.in_flight_capacity),
       idempotency_(options_.idempotency_window),
+      risk_(options_.risk.enabled_capacity(), options_.risk.limits),
       holds_(options_.hold_capacity),
       history_(options_.history_capacity),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
@@ -192,6 +193,7 @@ absl::Status Engine::Init() {
   }
   ReconcilerPorts ports;
   ports.journal = journal_stage_.get();
+  ports.risk = risk_.enabled() ? &risk_ : nullptr;
   ports.ring = &ring_;
   ports.fraud_verdicts = &fraud_verdicts_;
   ports.ledger_verdicts = &ledger_verdicts_;
@@ -372,19 +374,34 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
     (void)idempotency_.Record(claim.ticket, {ConfirmStatus::kRejected, refusal, false, 0, now_ns});
     return {txn.id, ConfirmStatus::kRejected, refusal, 0, 0, false, false};
   }
-  return Admit(txn, origin, claim.ticket, ShouldHold(txn), shard, now_ns);
+  bool held = ShouldHold(txn);
+  bool at_risk = false;
+  if (!held && risk_.enabled()) {
+    // Over a risk cap, a transaction is not confirmed before it is verified.
+    if (risk_.TryAdd(txn.source_account, txn.currency, txn.amount_minor)) {
+      at_risk = true;
+    } else if (options_.risk.action == RiskAction::kBusy) {
+      idempotency_.Release(claim.ticket);  // Nothing was recorded: a retry must be admitted.
+      return Busy(txn.id, Reason::kRiskLimit);
+    } else {
+      held = true;
+      IngestCounters::Add(shard.risk_holds);
+    }
+  }
+  return Admit(txn, origin, claim.ticket, held, at_risk, shard, now_ns);
 }
 
 Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
-                           Shard& shard, int64_t now_ns) {
+                           bool at_risk, Shard& shard, int64_t now_ns) {
   vouch::Sequence seq = 0;
   InFlightEntry* entry = ring_.Claim(&seq);
   if (entry == nullptr) {
     idempotency_.Release(ticket);  // Nothing was recorded: a retry must be admitted.
+    if (at_risk) risk_.Remove(txn.source_account, txn.currency, txn.amount_minor);
     return Busy(txn.id, Reason::kQueueFull);
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
-  entry->payload = {txn, now_ns, deadline_ns, held, origin};
+  entry->payload = {txn, now_ns, deadline_ns, held, origin, at_risk};
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;
@@ -550,6 +567,8 @@ EngineStats Engine::Stats() const {
   }
   stats.confirmed = ingest_counters_.Sum(&Shard::confirmed);
   stats.held = ingest_counters_.Sum(&Shard::held);
+  stats.risk_holds = ingest_counters_.Sum(&Shard::risk_holds);
+  stats.risk_table_full = risk_.table_full();
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
   const uint64_t confirmed_unheld = stats.confirmed + recovery_.reverified;
   const uint64_t not_at_risk = stats.held + decided_unheld;
@@ -665,8 +684,11 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
   InFlightEntry* entry = ring_.Claim(&seq);
   assert(entry != nullptr && seq == pending.seq && "recovery checked the ring has room");
   const int64_t now_ns = clock_->NowNs();
+  // Confirmed in an earlier life and not verified yet: exposed again until decided.
+  const bool at_risk = risk_.enabled();
+  if (at_risk) risk_.Add(pending.txn.source_account, pending.txn.currency, pending.txn.amount_minor);
   entry->payload = {pending.txn, pending.confirmed_unix_ns - MonotonicToUnixOffsetNs(),
-                    now_ns + options_.verification_deadline_ns, false, pending.origin};
+                    now_ns + options_.verification_deadline_ns, false, pending.origin, at_risk};
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = pending.txn.id;

@@ -90,6 +90,8 @@ struct DrainReport {
 struct EngineStats {
   uint64_t confirmed = 0;  // Sequenced (async confirmations and held transactions).
   uint64_t held = 0;
+  uint64_t risk_holds = 0;       // Held because a risk cap was reached (RiskAction::kHold).
+  uint64_t risk_table_full = 0;  // Refused because the risk table had no room for the account.
   uint64_t duplicates = 0;
   uint64_t rejected[kReasonCount] = {};
   uint64_t busy[kReasonCount] = {};
@@ -223,7 +225,7 @@ class Engine {
                       internal::IngestCounters::Shard& shard, int64_t now_ns);
   Confirmation Acked(const Confirmation& confirmation, AckWait ack_wait) const;
   Confirmation Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
-                     internal::IngestCounters::Shard& shard, int64_t now_ns);
+                     bool at_risk, internal::IngestCounters::Shard& shard, int64_t now_ns);
   Outcome AwaitHeld(InFlightEntry& entry);
   void WakeStages();
 
@@ -233,6 +235,7 @@ class Engine {
 
   InFlightRing ring_;
   IdempotencyTable idempotency_;
+  RiskTable risk_;
   HoldTable holds_;
   HistoryRing history_;
   VerdictQueue fraud_verdicts_;

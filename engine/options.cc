@@ -59,6 +59,10 @@ absl::Status Options::Validate() const {
     if (cpu < -1) return Invalid("cpus", "a CPU is -1 (unpinned) or a CPU number");
   }
   if (drain_timeout_ns < 0) return Invalid("drain_timeout_ns", "must be >= 0");
+  if (risk.limits.account_minor_max < 0 || risk.limits.total_minor_max < 0) {
+    return Invalid("risk.limits", "amount caps must be >= 0 (0: no cap)");
+  }
+  if (risk.account_capacity < 2) return Invalid("risk.account_capacity", "must be >= 2");
   if (durability.ack != AckPolicy::kMemory && durability.dir.empty()) {
     return Invalid("durability.dir", "is required unless the ack policy is memory");
   }

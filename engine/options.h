@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/agent/idle_strategy.h"
+#include "engine/ingest/risk_table.h"
 #include "engine/journal/stage/ack_policy.h"
 #include "engine/types/clock.h"
 #include "verifiers/fraud/fraud_rules.h"
@@ -34,6 +35,19 @@ struct HybridPolicy {
   PolicyMode mode = PolicyMode::kAsync;
   int64_t hold_amount_minor_min = 100'000;  // Hybrid: amounts >= this wait (1,000.00).
   std::vector<uint64_t> watched_accounts;   // Hybrid: transactions from these accounts wait.
+};
+
+// Risk-exposure back-pressure: caps on what is confirmed but not yet verified (risk_table.h).
+enum class RiskAction {
+  kHold,  // Over a cap: hold the transaction until it is verified (as the hybrid policy does).
+  kBusy,  // Over a cap: refuse it with BUSY / risk_limit.
+};
+struct RiskOptions {
+  RiskLimits limits;              // All 0 (the default): no caps, no cost on the confirm path.
+  RiskAction action = RiskAction::kHold;
+  size_t account_capacity = 1 << 16;  // Distinct accounts tracked; a full table refuses.
+  // Without caps the table is not used; a minimal one avoids its memory.
+  size_t enabled_capacity() const { return limits.any() ? account_capacity : 2; }
 };
 
 struct StageCpus {
@@ -71,6 +85,7 @@ struct Options {
   int64_t amount_minor_max = 100'000'000;         // Per transaction (1,000,000.00).
 
   HybridPolicy policy;
+  RiskOptions risk;
   fraud::FraudRules fraud_rules;
   std::vector<ledger::AccountSpec> accounts;  // Opened before Start.
 

@@ -26,6 +26,7 @@ class IngestCounters {
     std::atomic<int64_t> active{0};  // Submits running on threads of this shard.
     std::atomic<uint64_t> confirmed{0};
     std::atomic<uint64_t> held{0};
+    std::atomic<uint64_t> risk_holds{0};
     std::atomic<uint64_t> duplicates{0};
     std::atomic<uint64_t> rejected[kReasonCount] = {};
     std::atomic<uint64_t> busy[kReasonCount] = {};

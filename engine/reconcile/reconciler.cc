@@ -134,6 +134,9 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
              txn.source_account, txn.amount_minor, txn.currency, entry.payload.confirmed_ns,
              now_ns, entry.payload.origin};
   record.resolved = true;
+  if (entry.payload.at_risk && ports_.risk != nullptr) {
+    ports_.risk->Remove(txn.source_account, txn.currency, txn.amount_minor);
+  }
   if (kind != OutcomeKind::kVerified && record.verdicts[1].received && record.verdicts[1].pass) {
     outcome.compensation |= kCompensationReversed;  // Done when the entry retires.
   }

@@ -28,6 +28,7 @@
 #include "engine/agent/agent.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
+#include "engine/ingest/risk_table.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
 #include "engine/types/results.h"
@@ -136,6 +137,7 @@ struct ReconcilerPorts {
   OutcomeQueue* poll_queue = nullptr;   // ...or a queue the embedder polls.
   const Clock* clock = nullptr;
   OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
+  RiskTable* risk = nullptr;            // Optional: exposure is released when decided.
 };
 
 class Reconciler final : public Agent {

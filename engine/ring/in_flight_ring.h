@@ -51,6 +51,7 @@ struct InFlightPayload {
   int64_t deadline_ns = 0;
   bool held = false;
   uint64_t origin = 0;  // The submitter's routing tag, copied into the Outcome.
+  bool at_risk = false;  // Counted in the RiskTable until its outcome is decided.
 };
 
 // Reconciler-owned working state; only the reconciler thread touches it. The producer resets it

@@ -24,6 +24,7 @@ enum class Reason : uint8_t {
   kQueueFull = 10,          // The in-flight ring is full.
   kDuplicateInFlight = 11,  // The same id is being processed right now.
   kShuttingDown = 12,       // Stop() has begun; nothing new is confirmed.
+  kRiskLimit = 13,          // A risk-exposure cap on unverified transactions is reached.
   // Fraud verifier.
   kVelocityCount = 20,
   kVelocityAmount = 21,

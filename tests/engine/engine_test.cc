@@ -94,6 +94,42 @@ TEST_F(InlineEngineTest, ReloadedFraudRulesApplyFromTheRecordedSequenceOn) {
   EXPECT_EQ(outcomes[1].reason, Reason::kBlockedMerchant);
 }
 
+TEST_F(InlineEngineTest, AccountRiskCapRefusesWithBusyUntilVerificationCatchesUp) {
+  Options options = BankOptions(8);
+  options.risk.limits.account_count_max = 2;
+  options.risk.action = RiskAction::kBusy;
+  StartEngine(options);
+  EXPECT_EQ(engine_->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
+  EXPECT_EQ(engine_->Submit(Transfer(2, 1, 3, 100)).status, ConfirmStatus::kConfirmed);
+  const Confirmation third = engine_->Submit(Transfer(3, 1, 4, 100));
+  EXPECT_EQ(third.status, ConfirmStatus::kBusy);
+  EXPECT_EQ(third.reason, Reason::kRiskLimit);
+  EXPECT_EQ(engine_->Submit(Transfer(4, 5, 6, 100)).status, ConfirmStatus::kConfirmed)
+      << "another account has its own headroom";
+  EXPECT_EQ(engine_->Stats().busy[static_cast<int>(Reason::kRiskLimit)], 1u) << "counted";
+  StepUntilIdle(*engine_);  // Verified: the exposure is gone.
+  EXPECT_EQ(engine_->Submit(Transfer(3, 1, 4, 100)).status, ConfirmStatus::kConfirmed)
+      << "nothing was recorded for the refused id: the retry is admitted";
+}
+
+TEST_F(InlineEngineTest, TotalValueCapHoldsForVerificationWhenConfiguredTo) {
+  Options options = BankOptions(8);
+  options.risk.limits.total_minor_max = 1'000;
+  options.risk.action = RiskAction::kHold;
+  StartEngine(options);
+  const Confirmation first = engine_->Submit(Transfer(1, 1, 2, 600));
+  EXPECT_EQ(first.status, ConfirmStatus::kConfirmed);
+  EXPECT_FALSE(first.held);
+  const Confirmation second = engine_->Submit(Transfer(2, 3, 4, 600));
+  EXPECT_EQ(second.status, ConfirmStatus::kConfirmed);
+  EXPECT_TRUE(second.held) << "over the total cap: answered only once verified";
+  EXPECT_EQ(engine_->Stats().risk_holds, 1u);
+  StepUntilIdle(*engine_);
+  EXPECT_EQ(DrainOutcomes(*engine_).size(), 2u) << "both still get their one outcome";
+  const Confirmation third = engine_->Submit(Transfer(3, 5, 6, 600));
+  EXPECT_FALSE(third.held) << "headroom is back once the first was verified";
+}
+
 TEST_F(InlineEngineTest, MalformedTransactionsAreRejectedWithTheirReason) {
   Options options = BankOptions(4);
   options.amount_minor_max = 10'000;

@@ -52,6 +52,15 @@ ABSL_FLAG(int64_t, accounts, 10'000, "Demo accounts 1..N opened in USD.");
 ABSL_FLAG(int64_t, opening_balance_minor, 1'000'000, "Each demo account's opening balance.");
 ABSL_FLAG(std::string, mode, "async", "When Submit waits for verification: async|hybrid|sync.");
 ABSL_FLAG(int64_t, deadline_ms, 50, "Verification deadline: confirm to final outcome.");
+ABSL_FLAG(int64_t, risk_account_count_max, 0,
+          "Risk cap: unverified transactions per source account (0: no cap).");
+ABSL_FLAG(int64_t, risk_account_minor_max, 0,
+          "Risk cap: unverified amount per source account, minor units (0: no cap).");
+ABSL_FLAG(int64_t, risk_total_count_max, 0, "Risk cap: unverified transactions in all (0: none).");
+ABSL_FLAG(int64_t, risk_total_minor_max, 0,
+          "Risk cap: unverified amount in all, per currency, minor units (0: no cap).");
+ABSL_FLAG(std::string, risk_action, "hold",
+          "Over a risk cap: hold (answer once verified) or busy (refuse with BUSY/risk_limit).");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
 ABSL_FLAG(std::string, ack, "memory",
@@ -110,6 +119,22 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   if (!mode.ok()) return mode.status();
   options.policy.mode = *mode;
   options.verification_deadline_ns = absl::GetFlag(FLAGS_deadline_ms) * 1'000'000;
+  if (absl::GetFlag(FLAGS_risk_account_count_max) < 0 ||
+      absl::GetFlag(FLAGS_risk_total_count_max) < 0) {
+    return absl::InvalidArgumentError("--risk_*_count_max must be >= 0 (0: no cap)");
+  }
+  options.risk.limits.account_count_max =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_risk_account_count_max));
+  options.risk.limits.account_minor_max = absl::GetFlag(FLAGS_risk_account_minor_max);
+  options.risk.limits.total_count_max =
+      static_cast<uint64_t>(absl::GetFlag(FLAGS_risk_total_count_max));
+  options.risk.limits.total_minor_max = absl::GetFlag(FLAGS_risk_total_minor_max);
+  if (const std::string action = absl::GetFlag(FLAGS_risk_action); action == "busy") {
+    options.risk.action = RiskAction::kBusy;
+  } else if (action != "hold") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--risk_action=", action, ": expected hold or busy"));
+  }
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));

@@ -100,6 +100,13 @@ void AddConfirmations(const EngineStats& stats, Families& out) {
   out.AddOne("vouch_held_total",
              "Transactions held until verified before they were answered (hybrid or sync mode).",
              MetricType::Counter, static_cast<double>(stats.held));
+  out.AddOne("vouch_risk_holds_total",
+             "Transactions held for verification because a risk-exposure cap was reached "
+             "(refusals for a cap are vouch_confirmations_total{status=\"BUSY\",reason=\"risk_limit\"}).",
+             MetricType::Counter, static_cast<double>(stats.risk_holds));
+  out.AddOne("vouch_risk_table_full_total",
+             "Transactions refused because the risk table had no room for their account.",
+             MetricType::Counter, static_cast<double>(stats.risk_table_full));
   out.AddOne("vouch_duplicates_total",
              "Submits of an id already answered; they got the original answer again.",
              MetricType::Counter, static_cast<double>(stats.duplicates));

@@ -18,6 +18,8 @@ expect_refused() {  # expected-text flags...
 expect_refused "port" --port=70000
 expect_refused "ack policy" --ack=sometimes
 expect_refused "durability.dir" --ack=durable
+expect_refused "expected hold or busy" --risk_action=maybe
+expect_refused "risk" --risk_account_count_max=-1
 expect_refused "cannot open" --fraud_rules_file=/nonexistent.conf
 echo "colour = blue" >"${TEST_TMPDIR}/bad.conf"
 expect_refused "line 1" --fraud_rules_file="${TEST_TMPDIR}/bad.conf"

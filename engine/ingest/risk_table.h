@@ -1,0 +1,91 @@
+// RiskTable: how much is confirmed but not yet verified, per account and in total, against
+// operator caps (risk-exposure back-pressure). Confirming first is a bet that verification will
+// agree; the caps bound the bet. A transaction that would take an account (or the whole engine)
+// past a cap is not confirmed at once: the engine either holds it for verification, as the
+// hybrid policy does, or refuses it with BUSY / risk_limit, as configured, and counts it.
+//
+// Exposure is added when a transaction is confirmed unheld and removed when its outcome is
+// decided. Caps are on the count of such transactions and on their amount in minor units; the
+// account's amount is in its transactions' currency, the total amount is kept per currency (up
+// to kCurrencies of them) and the same cap applies to each. A cap of 0 is no cap.
+//
+// Design: fixed-capacity open addressing over account ids (as HoldTable); a slot's key is
+// claimed with one CAS and never removed, so the table bounds the number of distinct accounts
+// ever at risk (a full table refuses, counted in table_full()). TryAdd adds to every counter
+// with fetch_add and, if any passed its cap, takes back what it added: admitted exposure never
+// exceeds a cap (a counter may show a racing refusal's add for an instant), and two
+// transactions racing for the last unit of headroom may both be refused.
+//
+// Thread safety: every method may be called from any thread; no locks, no allocation after
+// construction. Memory ordering: relaxed everywhere; the counters publish no other data.
+#ifndef VOUCH_ENGINE_INGEST_RISK_TABLE_H_
+#define VOUCH_ENGINE_INGEST_RISK_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "engine/types/transaction.h"
+
+namespace vouch {
+
+struct RiskLimits {
+  uint64_t account_count_max = 0;  // Unverified transactions from one account.
+  int64_t account_minor_max = 0;   // Their amount.
+  uint64_t total_count_max = 0;    // Unverified transactions in the engine.
+  int64_t total_minor_max = 0;     // Their amount, per currency.
+
+  bool any() const {
+    return account_count_max || account_minor_max || total_count_max || total_minor_max;
+  }
+};
+
+class RiskTable {
+ public:
+  static constexpr int kCurrencies = 16;
+
+  // `account_capacity` is rounded up to a power of two.
+  RiskTable(size_t account_capacity, const RiskLimits& limits);
+  RiskTable(const RiskTable&) = delete;
+  RiskTable& operator=(const RiskTable&) = delete;
+
+  bool enabled() const { return limits_.any(); }
+  const RiskLimits& limits() const { return limits_; }
+
+  // Adds the transaction's exposure if every cap still holds; false (nothing added) if not.
+  [[nodiscard]] bool TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_minor);
+  // Adds without checking (recovery re-admits transactions confirmed before a restart).
+  void Add(uint64_t account, CurrencyCode currency, int64_t amount_minor);
+  // REQUIRES: a matching TryAdd (true) or Add.
+  void Remove(uint64_t account, CurrencyCode currency, int64_t amount_minor);
+
+  uint64_t total_count() const { return total_count_.load(std::memory_order_relaxed); }
+  uint64_t table_full() const { return table_full_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Slot {
+    std::atomic<uint64_t> account{0};  // 0: free.
+    std::atomic<uint64_t> count{0};
+    std::atomic<int64_t> minor{0};
+  };
+  struct CurrencyTotal {
+    std::atomic<CurrencyCode> currency{0};
+    std::atomic<int64_t> minor{0};
+  };
+
+  Slot* FindAccount(uint64_t account);
+  CurrencyTotal* FindCurrency(CurrencyCode currency);
+
+  const RiskLimits limits_;
+  const size_t capacity_;
+  const uint64_t mask_;
+  std::unique_ptr<Slot[]> slots_;
+  CurrencyTotal currencies_[kCurrencies];
+  alignas(64) std::atomic<uint64_t> total_count_{0};
+  std::atomic<uint64_t> table_full_{0};
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_INGEST_RISK_TABLE_H_
