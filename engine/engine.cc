@@ -568,6 +568,10 @@ EngineStats Engine::Stats() const {
   stats.confirmed = ingest_counters_.Sum(&Shard::confirmed);
   stats.held = ingest_counters_.Sum(&Shard::held);
   stats.risk_holds = ingest_counters_.Sum(&Shard::risk_holds);
+  // size_approx reads the queues' atomic indexes; safe from any thread, exact when quiet.
+  stats.fraud_verdict_queue = fraud_verdicts_.size_approx();
+  stats.ledger_verdict_queue = ledger_verdicts_.size_approx();
+  stats.settlement_queue = settlements_.size_approx();
   stats.risk_table_full = risk_.table_full();
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
   const uint64_t confirmed_unheld = stats.confirmed + recovery_.reverified;
@@ -582,6 +586,14 @@ EngineStats Engine::Stats() const {
         rc.confirm_to_outcome.counts[b].load(std::memory_order_relaxed);
   }
   stats.confirm_to_outcome_sum_ns = rc.confirm_to_outcome.sum_ns.load(std::memory_order_relaxed);
+  for (int v = 0; v < kVerifierCount; ++v) {
+    for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
+      stats.confirm_to_verdict_counts[v][b] =
+          rc.confirm_to_verdict[v].counts[b].load(std::memory_order_relaxed);
+    }
+    stats.confirm_to_verdict_sum_ns[v] =
+        rc.confirm_to_verdict[v].sum_ns.load(std::memory_order_relaxed);
+  }
   // runners_ is in Start's order; it is not changed after Start returned.
   const Agent* const agents[EngineStats::kAgentsMax] = {fraud_stage_.get(), ledger_stage_.get(),
                                                         reconciler_.get(), journal_stage_.get()};

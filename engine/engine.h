@@ -90,6 +90,10 @@ struct DrainReport {
 struct EngineStats {
   uint64_t confirmed = 0;  // Sequenced (async confirmations and held transactions).
   uint64_t held = 0;
+  // Inter-stage queue depths right now (approximate: read while the stages run).
+  uint64_t fraud_verdict_queue = 0;
+  uint64_t ledger_verdict_queue = 0;
+  uint64_t settlement_queue = 0;
   uint64_t risk_holds = 0;       // Held because a risk cap was reached (RiskAction::kHold).
   uint64_t risk_table_full = 0;  // Refused because the risk table had no room for the account.
   uint64_t duplicates = 0;
@@ -114,6 +118,9 @@ struct EngineStats {
   // Confirm -> outcome decided, in OutcomeLatencyBuckets (not cumulative), and the sum.
   uint64_t confirm_to_outcome_counts[OutcomeLatencyBuckets::kCount] = {};
   uint64_t confirm_to_outcome_sum_ns = 0;
+  // Confirm -> each verifier's verdict, likewise; indexed by VerifierId - 1.
+  uint64_t confirm_to_verdict_counts[kVerifierCount][OutcomeLatencyBuckets::kCount] = {};
+  uint64_t confirm_to_verdict_sum_ns[kVerifierCount] = {};
   // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
   struct AgentStats {
     std::string_view role;

@@ -92,6 +92,8 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t now_ns) {
   VerdictRecord& slot = SlotFor(record, verdict.verifier);
   assert(!slot.received && "each verifier sends one verdict per sequence number");
   slot = {true, verdict.pass, record.resolved, verdict.reason, verdict.decided_ns};
+  counters_.RecordLatency(counters_.confirm_to_verdict[static_cast<int>(verdict.verifier) - 1],
+                          verdict.decided_ns - entry.payload.confirmed_ns);
   if (slot.late) {
     counters_.Add(counters_.late_verdicts);
   } else {
@@ -152,7 +154,7 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   if (kind != OutcomeKind::kVerified) {
     counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
   }
-  counters_.RecordLatency(now_ns - entry.payload.confirmed_ns);
+  counters_.RecordLatency(counters_.confirm_to_outcome, now_ns - entry.payload.confirmed_ns);
   if (!entry.payload.held) {
     counters_.Add(counters_.decided_unheld);
     // Every currency the engine confirms has a slot; a reconciler driven on its own (a

@@ -97,6 +97,7 @@ struct ReconcileCounters {
   std::atomic<uint64_t> decided_unheld{0};
   std::atomic<int64_t> decided_unheld_minor[kCurrencySlotCount] = {};
   OutcomeLatencyBuckets confirm_to_outcome;
+  OutcomeLatencyBuckets confirm_to_verdict[kVerifierCount];  // Indexed by VerifierId - 1.
 
   // A load and a store rather than a read-modify-write: there is one writer.
   void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -105,9 +106,9 @@ struct ReconcileCounters {
   void AddMinor(std::atomic<int64_t>& sum, int64_t amount_minor) {
     sum.store(sum.load(std::memory_order_relaxed) + amount_minor, std::memory_order_relaxed);
   }
-  void RecordLatency(int64_t latency_ns) {
-    Add(confirm_to_outcome.counts[OutcomeLatencyBuckets::BucketIndex(latency_ns)]);
-    Add(confirm_to_outcome.sum_ns, latency_ns > 0 ? static_cast<uint64_t>(latency_ns) : 0);
+  void RecordLatency(OutcomeLatencyBuckets& into, int64_t latency_ns) {
+    Add(into.counts[OutcomeLatencyBuckets::BucketIndex(latency_ns)]);
+    Add(into.sum_ns, latency_ns > 0 ? static_cast<uint64_t>(latency_ns) : 0);
   }
 };
 

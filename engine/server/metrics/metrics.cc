@@ -156,6 +156,14 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
 void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
   const uint64_t sequenced = stats.confirmed + engine.recovery().reverified;
   const uint64_t decided = stats.outcomes_total();
+  MetricFamily& depth = out.Add("vouch_queue_depth",
+                                "Items waiting in each inter-stage queue right now.",
+                                MetricType::Gauge);
+  Families::Sample(depth, {{"queue", "fraud_verdicts"}},
+                   static_cast<double>(stats.fraud_verdict_queue));
+  Families::Sample(depth, {{"queue", "ledger_verdicts"}},
+                   static_cast<double>(stats.ledger_verdict_queue));
+  Families::Sample(depth, {{"queue", "settlements"}}, static_cast<double>(stats.settlement_queue));
   out.AddOne("vouch_in_flight_transactions",
              "Transactions confirmed or held whose outcome is not decided yet.", MetricType::Gauge,
              static_cast<double>(sequenced > decided ? sequenced - decided : 0));
@@ -177,15 +185,12 @@ void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
              static_cast<double>(engine.Holds().size()));
 }
 
-void AddLatency(const EngineStats& stats, Families& out) {
-  MetricFamily& family = out.Add(
-      "vouch_confirm_to_outcome_seconds",
-      "Time from a transaction's confirmation to its outcome being decided by the reconciler.",
-      MetricType::Histogram);
-  ClientMetric& metric = family.metric.emplace_back();
+// A Prometheus histogram from OutcomeLatencyBuckets counts (not cumulative) and their sum.
+void FillHistogram(const uint64_t (&counts)[OutcomeLatencyBuckets::kCount], uint64_t sum_ns,
+                   ClientMetric& metric) {
   uint64_t cumulative = 0;
   for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
-    cumulative += stats.confirm_to_outcome_counts[b];
+    cumulative += counts[b];
     const double upper = b < OutcomeLatencyBuckets::kCount - 1
                              ? OutcomeLatencyBuckets::kUpperNs[b] / kNsPerSecond
                              : std::numeric_limits<double>::infinity();
@@ -193,7 +198,25 @@ void AddLatency(const EngineStats& stats, Families& out) {
   }
   // The count is the sum of the buckets as read, so that the +Inf bucket always equals it.
   metric.histogram.sample_count = cumulative;
-  metric.histogram.sample_sum = stats.confirm_to_outcome_sum_ns / kNsPerSecond;
+  metric.histogram.sample_sum = sum_ns / kNsPerSecond;
+}
+
+void AddLatency(const EngineStats& stats, Families& out) {
+  MetricFamily& outcome = out.Add(
+      "vouch_confirm_to_outcome_seconds",
+      "Time from a transaction's confirmation to its outcome being decided by the reconciler.",
+      MetricType::Histogram);
+  FillHistogram(stats.confirm_to_outcome_counts, stats.confirm_to_outcome_sum_ns,
+                outcome.metric.emplace_back());
+  MetricFamily& verdict = out.Add(
+      "vouch_confirm_to_verdict_seconds",
+      "Time from a transaction's confirmation to each verifier's verdict (per-stage latency).",
+      MetricType::Histogram);
+  for (int v = 0; v < kVerifierCount; ++v) {
+    ClientMetric& metric = verdict.metric.emplace_back();
+    metric.label.push_back({"verifier", v == 0 ? "fraud" : "ledger"});
+    FillHistogram(stats.confirm_to_verdict_counts[v], stats.confirm_to_verdict_sum_ns[v], metric);
+  }
 }
 
 void AddAgents(const EngineStats& stats, Families& out) {

@@ -250,6 +250,10 @@ TEST_F(MetricsTest, ScrapeCountsConfirmationsOutcomesAndTheLateFailure) {
   EXPECT_EQ(Value(samples, "vouch_confirm_to_outcome_seconds_count"), 3);
   EXPECT_EQ(Value(samples, "vouch_confirm_to_outcome_seconds_bucket", {{"le", "+Inf"}}), 3);
   EXPECT_GT(Value(samples, "vouch_confirm_to_outcome_seconds_sum"), 0);
+  EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "fraud"}}), 3);
+  EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "ledger"}}), 3);
+  EXPECT_EQ(Value(samples, "vouch_queue_depth", {{"queue", "fraud_verdicts"}}), 0);
+  EXPECT_EQ(Value(samples, "vouch_risk_holds_total"), 0);
   EXPECT_EQ(Value(samples, "vouch_server_connections_open"), 1);
   EXPECT_EQ(Value(samples, "vouch_server_transactions_in_total"), 3);
   EXPECT_GE(Value(samples, "vouch_agent_duty_cycle_max_seconds", {{"agent", "vouch-reconcile"}}),
