@@ -2,10 +2,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/json.h"
+#include "engine/types/clock.h"
 #include "engine/types/reason.h"
 #include "engine/types/transaction.h"
 
@@ -13,31 +14,6 @@ namespace vouch::server {
 namespace {
 
 constexpr size_t kEventQueueCapacity = 4096;
-
-std::string Timestamp(int64_t unix_ns) {
-  const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
-  tm utc;
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
-  return absl::StrFormat("%s.%06dZ", text, static_cast<int>(unix_ns % 1'000'000'000 / 1000));
-}
-
-// JSON string escaping for the free-form detail (quotes, backslashes, control characters).
-std::string Quoted(absl::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 void Copy(absl::string_view from, char* to, size_t size) {
   const size_t n = std::min(from.size(), size - 1);
@@ -141,7 +117,7 @@ int EventLog::Drain() {
 }
 
 void EventLog::WriteOutcome(const Outcome& o) {
-  const std::string ts = Timestamp(o.decided_ns + mono_to_unix_offset_ns_);
+  const std::string ts = FormatUnixTimeNs(o.decided_ns + mono_to_unix_offset_ns_);
   const std::string_view kind = OutcomeKindName(o.kind);
   const std::string_view verifier = VerifierName(o.verifier);
   const std::string_view reason = ReasonName(o.reason);
@@ -167,13 +143,13 @@ void EventLog::WriteOutcome(const Outcome& o) {
 }
 
 void EventLog::WriteRecord(const Record& record) {
-  const std::string ts = Timestamp(record.unix_ns);
+  const std::string ts = FormatUnixTimeNs(record.unix_ns);
   if (record.account != 0) {
     std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu}\n", ts.c_str(),
                  record.event, static_cast<unsigned long long>(record.account));
   } else {
     std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"detail\":%s}\n", ts.c_str(),
-                 record.event, Quoted(record.detail).c_str());
+                 record.event, JsonQuoted(record.detail).c_str());
   }
   lines_.fetch_add(1, std::memory_order_relaxed);
 }

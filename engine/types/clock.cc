@@ -1,5 +1,9 @@
 #include "engine/types/clock.h"
 
+#include <ctime>
+
+#include "absl/strings/str_format.h"
+
 namespace vouch {
 
 MonotonicClock* MonotonicClock::Default() {
@@ -15,6 +19,15 @@ int64_t MonotonicToUnixOffsetNs() {
     return (int64_t{real.tv_sec} - mono.tv_sec) * 1'000'000'000 + (real.tv_nsec - mono.tv_nsec);
   }();
   return offset_ns;
+}
+
+std::string FormatUnixTimeNs(int64_t unix_ns) {
+  const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
+  tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  return absl::StrFormat("%s.%06dZ", text, static_cast<int>(unix_ns % 1'000'000'000 / 1000));
 }
 
 }  // namespace vouch

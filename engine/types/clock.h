@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <ctime>
 
 namespace vouch {
@@ -43,6 +44,9 @@ class ManualClock final : public Clock {
 
 // Offset that turns this process's monotonic time into Unix time, for display only.
 int64_t MonotonicToUnixOffsetNs();
+
+// Unix time as ISO 8601 UTC with microseconds: "2026-11-23T16:55:45.778494Z".
+std::string FormatUnixTimeNs(int64_t unix_ns);
 
 }  // namespace vouch
 

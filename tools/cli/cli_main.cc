@@ -18,7 +18,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -28,6 +27,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "engine/net/frame_codec.h"
+#include "engine/types/clock.h"
 #include "proto/vouch.pb.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1", "vouchd address.");
@@ -116,15 +116,7 @@ class Connection {
   net::FrameDecoder decoder_;
 };
 
-std::string Time(int64_t unix_ns) {
-  if (unix_ns == 0) return "-";
-  const time_t seconds = static_cast<time_t>(unix_ns / 1'000'000'000);
-  tm utc;
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
-  return absl::StrFormat("%s.%06dZ", text, static_cast<int>(unix_ns % 1'000'000'000 / 1000));
-}
+std::string Time(int64_t unix_ns) { return unix_ns == 0 ? "-" : FormatUnixTimeNs(unix_ns); }
 
 // Enum names without their prefix: "STATE_KIND_LATE_FAILED" -> "LATE_FAILED".
 std::string Short(const std::string& name, const char* prefix) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/common/json.h"
 #include "tools/load/format.h"
 
 namespace vouch::load {
@@ -47,60 +48,6 @@ std::vector<std::pair<std::string, const LatencyHistogram*>> Latencies(const Tal
 
 // ---------------------------------------------------------------------------------------------
 // JSON.
-
-class JsonWriter {
- public:
-  void BeginObject(absl::string_view key = {}) { Open(key, '{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray(absl::string_view key) { Open(key, '['); }
-  void EndArray() { Close(']'); }
-  void Uint(absl::string_view key, uint64_t value) { Raw(key, absl::StrCat(value)); }
-  void Int(absl::string_view key, int64_t value) { Raw(key, absl::StrCat(value)); }
-  void Double(absl::string_view key, double value) {
-    Raw(key, std::isfinite(value) ? absl::StrFormat("%.6g", value) : "null");
-  }
-  void Bool(absl::string_view key, bool value) { Raw(key, value ? "true" : "false"); }
-  void String(absl::string_view key, absl::string_view value) { Raw(key, Quoted(value)); }
-
-  std::string Take() { return std::move(out_); }
-
- private:
-  static std::string Quoted(absl::string_view text) {
-    std::string out = "\"";
-    for (char c : text) {
-      if (c == '"' || c == '\\') {
-        absl::StrAppend(&out, "\\", std::string(1, c));
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        absl::StrAppendFormat(&out, "\\u%04x", c);
-      } else {
-        out += c;
-      }
-    }
-    return out + "\"";
-  }
-  // A comma before every member but the first; the key, inside an object.
-  void Prefix(absl::string_view key) {
-    if (!first_.empty() && !first_.back()) out_ += ',';
-    if (!first_.empty()) first_.back() = false;
-    if (!key.empty()) absl::StrAppend(&out_, Quoted(key), ":");
-  }
-  void Open(absl::string_view key, char bracket) {
-    Prefix(key);
-    out_ += bracket;
-    first_.push_back(true);
-  }
-  void Close(char bracket) {
-    out_ += bracket;
-    first_.pop_back();
-  }
-  void Raw(absl::string_view key, absl::string_view value) {
-    Prefix(key);
-    absl::StrAppend(&out_, value);
-  }
-
-  std::string out_;
-  std::vector<bool> first_;  // Per open bracket: nothing written inside it yet.
-};
 
 // {"CONFIRM_STATUS_CONFIRMED": {"REASON_NONE": 9800}, ...}: non-zero counts only.
 template <size_t Rows, size_t Columns>

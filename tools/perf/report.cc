@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/json.h"
 
 namespace vouch::perf {
 namespace {
@@ -42,51 +43,6 @@ std::string FormatRatio(double ratio) {
 double Ratio(double numerator, double denominator) {
   return denominator > 0 && !std::isnan(numerator) ? numerator / denominator : kNone;
 }
-
-// Minimal JSON writer: objects, arrays, numbers, strings, booleans, null.
-class JsonWriter {
- public:
-  void BeginObject(absl::string_view key = {}) { Open(key, '{'); }
-  void EndObject() { Close('}'); }
-  void BeginArray(absl::string_view key) { Open(key, '['); }
-  void EndArray() { Close(']'); }
-  void Uint(absl::string_view key, uint64_t value) { Raw(key, absl::StrCat(value)); }
-  void Int(absl::string_view key, int64_t value) { Raw(key, absl::StrCat(value)); }
-  // NaN or infinity: null.
-  void Double(absl::string_view key, double value) {
-    Raw(key, std::isfinite(value) ? absl::StrFormat("%.6g", value) : "null");
-  }
-  void Bool(absl::string_view key, bool value) { Raw(key, value ? "true" : "false"); }
-  void Null(absl::string_view key) { Raw(key, "null"); }
-  // Keys and values here are identifiers: nothing needs escaping.
-  void String(absl::string_view key, absl::string_view value) {
-    Raw(key, absl::StrCat("\"", value, "\""));
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  void Prefix(absl::string_view key) {
-    if (!first_.empty() && !first_.back()) out_ += ',';
-    if (!first_.empty()) first_.back() = false;
-    if (!key.empty()) absl::StrAppend(&out_, "\"", key, "\":");
-  }
-  void Open(absl::string_view key, char bracket) {
-    Prefix(key);
-    out_ += bracket;
-    first_.push_back(true);
-  }
-  void Close(char bracket) {
-    out_ += bracket;
-    first_.pop_back();
-  }
-  void Raw(absl::string_view key, absl::string_view value) {
-    Prefix(key);
-    absl::StrAppend(&out_, value);
-  }
-
-  std::string out_;
-  std::vector<bool> first_;  // Per open bracket: nothing written inside it yet.
-};
 
 absl::string_view Name(Design design) {
   const std::string_view name = DesignName(design);

@@ -1,0 +1,96 @@
+// Little-endian field-by-field encoding into and out of strings, for snapshots: never a struct
+// memcpy, so padding, byte order and compiler never reach the bytes. Doubles are stored as their
+// IEEE-754 bit pattern, so a restored double is the same double.
+//
+// Thread safety: ByteWriter and ByteReader are plain values, used by one thread at a time.
+#ifndef VOUCH_ENGINE_COMMON_BYTE_CODING_H_
+#define VOUCH_ENGINE_COMMON_BYTE_CODING_H_
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "absl/strings/string_view.h"
+
+namespace vouch {
+
+// Swaps a word's bytes on a big-endian host, so that memcpy of the result gives (and of the
+// argument, read back, took) the bytes in little-endian order. One 8-byte move instead of a loop
+// of byte shifts that compilers do not always merge.
+inline uint64_t ToLittleEndian(uint64_t word) {
+  if constexpr (std::endian::native == std::endian::big) return __builtin_bswap64(word);
+  return word;
+}
+
+// Appends fields to a string.
+class ByteWriter {
+ public:
+  explicit ByteWriter(std::string* out) : out_(out) {}
+
+  template <typename T>
+  void Put(T value) {
+    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
+    const uint64_t bits = ToLittleEndian(static_cast<uint64_t>(value));
+    // The low sizeof(T) bytes of a little-endian word are its first ones.
+    out_->append(reinterpret_cast<const char*>(&bits), sizeof(T));
+  }
+  void PutDouble(double value) { Put(std::bit_cast<uint64_t>(value)); }
+  // A u64 length, then the bytes.
+  void PutBytes(absl::string_view bytes) {
+    Put<uint64_t>(bytes.size());
+    out_->append(bytes.data(), bytes.size());
+  }
+
+  size_t size() const { return out_->size(); }
+
+ private:
+  std::string* out_;
+};
+
+// Reads fields back. Errors are sticky: a read past the end yields 0 (or empty bytes), and so
+// does every read after it, and ok() turns false. So a decoder reads a whole record, then checks
+// ok() once.
+class ByteReader {
+ public:
+  explicit ByteReader(absl::string_view bytes) : bytes_(bytes) {}
+
+  template <typename T>
+  T Get() {
+    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
+    if (!ok_ || bytes_.size() < sizeof(T)) {
+      ok_ = false;
+      return 0;
+    }
+    uint64_t bits = 0;
+    std::memcpy(&bits, bytes_.data(), sizeof(T));
+    bits = ToLittleEndian(bits);
+    bytes_.remove_prefix(sizeof(T));
+    return static_cast<T>(bits);
+  }
+  double GetDouble() { return std::bit_cast<double>(Get<uint64_t>()); }
+  // What PutBytes wrote; a view into the reader's bytes.
+  absl::string_view GetBytes() {
+    const uint64_t size = Get<uint64_t>();
+    if (!ok_ || bytes_.size() < size) {
+      ok_ = false;
+      return {};
+    }
+    const absl::string_view bytes = bytes_.substr(0, size);
+    bytes_.remove_prefix(size);
+    return bytes;
+  }
+
+  bool ok() const { return ok_; }
+  size_t remaining() const { return bytes_.size(); }
+
+ private:
+  absl::string_view bytes_;
+  bool ok_ = true;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_COMMON_BYTE_CODING_H_
