@@ -4,47 +4,12 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/byte_coding.h"
 
 namespace vouch {
 namespace {
 
 constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
-
-void PutU64(std::string* out, uint64_t value) {
-  char bytes[8];
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>(value >> (8 * i));
-  out->append(bytes, 8);
-}
-
-void PutBytes(std::string* out, absl::string_view bytes) {
-  PutU64(out, bytes.size());
-  out->append(bytes.data(), bytes.size());
-}
-
-// Reads what PutU64 / PutBytes wrote; every read is bounds-checked and failure is sticky.
-class Reader {
- public:
-  explicit Reader(absl::string_view bytes) : bytes_(bytes) {}
-  bool U64(uint64_t* value) {
-    if (bytes_.size() < 8) return ok_ = false;
-    *value = 0;
-    for (int i = 0; i < 8; ++i) *value |= uint64_t{static_cast<uint8_t>(bytes_[i])} << (8 * i);
-    bytes_.remove_prefix(8);
-    return ok_;
-  }
-  bool Bytes(absl::string_view* value) {
-    uint64_t size = 0;
-    if (!U64(&size) || bytes_.size() < size) return ok_ = false;
-    *value = bytes_.substr(0, size);
-    bytes_.remove_prefix(size);
-    return ok_;
-  }
-  bool done() const { return ok_ && bytes_.empty(); }
-
- private:
-  absl::string_view bytes_;
-  bool ok_ = true;
-};
 
 absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
   return absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset, ": ",
@@ -156,32 +121,34 @@ void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
 
 absl::Status Replayer::Save(std::string* out) const {
   out->assign(kMagic, sizeof(kMagic));
-  PutU64(out, confirmed_);
-  PutU64(out, outcomes_);
-  PutU64(out, releases_);
-  PutU64(out, undecided_.size());
+  ByteWriter writer(out);
+  writer.Put<uint64_t>(confirmed_);
+  writer.Put<uint64_t>(outcomes_);
+  writer.Put<uint64_t>(releases_);
+  writer.Put<uint64_t>(undecided_.size());
   char record[journal::kConfirmedRecordBytes];
   for (const journal::ConfirmedRecord& confirmed : undecided_) {
-    PutBytes(out, absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
+    writer.PutBytes(
+        absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
   }
   uint64_t answers = 0;
   ForEachAnswer([&](const Answer&) { ++answers; });
-  PutU64(out, answers);
+  writer.Put<uint64_t>(answers);
   ForEachAnswer([&](const Answer& a) {
-    PutU64(out, a.id);
-    PutU64(out, a.seq);
-    PutU64(out, static_cast<uint64_t>(a.status) | uint64_t{static_cast<uint8_t>(a.reason)} << 8 |
-                    uint64_t{a.held} << 16);
-    PutU64(out, static_cast<uint64_t>(a.received_unix_ns));
+    writer.Put<uint64_t>(a.id);
+    writer.Put<uint64_t>(a.seq);
+    writer.Put<uint64_t>(static_cast<uint64_t>(a.status) |
+                         uint64_t{static_cast<uint8_t>(a.reason)} << 8 | uint64_t{a.held} << 16);
+    writer.Put<uint64_t>(static_cast<uint64_t>(a.received_unix_ns));
   });
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
-  PutBytes(out, part);
+  writer.PutBytes(part);
   if (absl::Status status = targets_.ledger->SaveState(&part); !status.ok()) return status;
-  PutBytes(out, part);
+  writer.PutBytes(part);
   const std::vector<uint64_t> holds = targets_.holds->List();
-  PutU64(out, holds.size());
-  for (const uint64_t account : holds) PutU64(out, account);
+  writer.Put<uint64_t>(holds.size());
+  for (const uint64_t account : holds) writer.Put<uint64_t>(account);
   return absl::OkStatus();
 }
 
@@ -192,47 +159,47 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return invalid("bad magic");
   }
-  Reader in(bytes.substr(sizeof(kMagic)));
-  uint64_t undecided = 0, answers = 0, holds = 0;
-  in.U64(&confirmed_);
-  in.U64(&outcomes_);
-  in.U64(&releases_);
-  in.U64(&undecided);
+  ByteReader in(bytes.substr(sizeof(kMagic)));
+  confirmed_ = in.Get<uint64_t>();
+  outcomes_ = in.Get<uint64_t>();
+  releases_ = in.Get<uint64_t>();
+  const uint64_t undecided = in.Get<uint64_t>();
   if (undecided > undecided_max_) return invalid("more undecided transactions than the ring");
   undecided_.clear();
   for (uint64_t i = 0; i < undecided; ++i) {
-    absl::string_view raw;
+    const absl::string_view raw = in.GetBytes();
     journal::ConfirmedRecord record;
-    if (!in.Bytes(&raw) || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record)) {
+    if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record)) {
       return invalid("undecodable undecided transaction");
     }
     undecided_.push_back(record);
   }
-  in.U64(&answers);
+  const uint64_t answers = in.Get<uint64_t>();
   if (answers > answers_.size()) return invalid("more answers than the idempotency window");
   for (uint64_t i = 0; i < answers; ++i) {
     Answer a;
-    uint64_t packed = 0, received = 0;
-    in.U64(&a.id);
-    in.U64(&a.seq);
-    in.U64(&packed);
-    if (!in.U64(&received) || a.seq == 0) return invalid("truncated answers");
+    a.id = in.Get<uint64_t>();
+    a.seq = in.Get<uint64_t>();
+    const uint64_t packed = in.Get<uint64_t>();
+    a.received_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
+    if (!in.ok() || a.seq == 0) return invalid("truncated answers");
     a.status = static_cast<ConfirmStatus>(packed & 0xff);
     a.reason = static_cast<Reason>((packed >> 8) & 0xff);
     a.held = (packed >> 16) & 1;
-    a.received_unix_ns = static_cast<int64_t>(received);
     AnswerFor(a.seq) = a;
   }
-  absl::string_view fraud, ledger;
-  if (!in.Bytes(&fraud) || !in.Bytes(&ledger) || !in.U64(&holds)) return invalid("truncated");
+  const absl::string_view fraud = in.GetBytes();
+  const absl::string_view ledger = in.GetBytes();
+  const uint64_t holds = in.Get<uint64_t>();
+  if (!in.ok()) return invalid("truncated");
   if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
   if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
   for (uint64_t i = 0; i < holds; ++i) {
-    uint64_t account = 0;
-    if (!in.U64(&account)) return invalid("truncated holds");
+    const uint64_t account = in.Get<uint64_t>();
+    if (!in.ok()) return invalid("truncated holds");
     (void)targets_.holds->Hold(account);
   }
-  if (!in.done()) return invalid("trailing bytes");
+  if (in.remaining() != 0) return invalid("trailing bytes");
   return absl::OkStatus();
 }
 

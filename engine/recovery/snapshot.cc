@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/byte_coding.h"
 #include "engine/journal/crc32c.h"
 #include "engine/journal/segment.h"
 
@@ -35,16 +36,6 @@ bool ParseSnapshotName(const std::string& name, uint64_t* covered_record_index) 
   }
   *covered_record_index = index;
   return true;
-}
-
-void PutU64(char* out, uint64_t value) {
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(value >> (8 * i));
-}
-
-uint64_t GetU64(const char* in) {
-  uint64_t value = 0;
-  for (int i = 0; i < 8; ++i) value |= uint64_t{static_cast<uint8_t>(in[i])} << (8 * i);
-  return value;
 }
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
@@ -95,16 +86,15 @@ absl::StatusOr<std::optional<LoadedSnapshot>> LoadNewestSnapshot(const std::stri
   if (bytes.size() < kHeaderBytes + 4 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
     return damaged("bad header");
   }
-  loaded.covered_record_index = GetU64(bytes.data() + 8);
-  const uint64_t size = GetU64(bytes.data() + 16);
+  ByteReader header(absl::string_view(bytes).substr(8, kHeaderBytes - 8));
+  loaded.covered_record_index = header.Get<uint64_t>();
+  const uint64_t size = header.Get<uint64_t>();
   if (size != bytes.size() - kHeaderBytes - 4) return damaged("length does not match the file");
   if (loaded.covered_record_index != snapshots->back().first) {
     return damaged("covered index does not match the file name");
   }
-  uint32_t stored = 0;
-  for (int i = 0; i < 4; ++i) {
-    stored |= uint32_t{static_cast<uint8_t>(bytes[bytes.size() - 4 + i])} << (8 * i);
-  }
+  const uint32_t stored =
+      ByteReader(absl::string_view(bytes).substr(bytes.size() - 4)).Get<uint32_t>();
   if (journal::crc32c::Unmask(stored) !=
       journal::crc32c::Value(bytes.data(), bytes.size() - 4)) {
     return damaged("CRC mismatch");
@@ -115,13 +105,12 @@ absl::StatusOr<std::optional<LoadedSnapshot>> LoadNewestSnapshot(const std::stri
 
 absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index,
                            absl::string_view state) {
-  std::string bytes(kHeaderBytes, '\0');
-  std::memcpy(bytes.data(), kMagic, 8);
-  PutU64(bytes.data() + 8, covered_record_index);
-  PutU64(bytes.data() + 16, state.size());
-  bytes.append(state.data(), state.size());
-  const uint32_t crc = journal::crc32c::Mask(journal::crc32c::Value(bytes.data(), bytes.size()));
-  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(crc >> (8 * i)));
+  std::string bytes(kMagic, 8);
+  ByteWriter writer(&bytes);
+  writer.Put<uint64_t>(covered_record_index);
+  writer.PutBytes(state);  // Length, then the state.
+  writer.Put<uint32_t>(
+      journal::crc32c::Mask(journal::crc32c::Value(bytes.data(), bytes.size())));
 
   const std::string name = SnapshotName(covered_record_index);
   const std::string path = absl::StrCat(dir, "/", name);

@@ -1,7 +1,6 @@
 // The byte format of verifier state snapshots, shared by FraudChecker and Ledger.
 //
-// Thread safety: ByteWriter and ByteReader are plain values, used by one thread at a time; the
-// free functions are pure.
+// Thread safety: the free functions are pure.
 //
 // A snapshot is
 //
@@ -19,75 +18,21 @@
 #ifndef VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
 #define VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
-#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/common/byte_coding.h"
 
 namespace vouch::verifiers::snapshot {
 
-// Swaps a word's bytes on a big-endian host, so that memcpy of the result gives (and of the
-// argument, read back, took) the bytes in little-endian order. One 8-byte move instead of a loop
-// of byte shifts that compilers do not always merge.
-inline uint64_t ToLittleEndian(uint64_t word) {
-  if constexpr (std::endian::native == std::endian::big) return __builtin_bswap64(word);
-  return word;
-}
-
-// Appends fields to a string.
-class ByteWriter {
- public:
-  explicit ByteWriter(std::string* out) : out_(out) {}
-
-  template <typename T>
-  void Put(T value) {
-    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
-    const uint64_t bits = ToLittleEndian(static_cast<uint64_t>(value));
-    // The low sizeof(T) bytes of a little-endian word are its first ones.
-    out_->append(reinterpret_cast<const char*>(&bits), sizeof(T));
-  }
-  void PutDouble(double value) { Put(std::bit_cast<uint64_t>(value)); }
-
-  size_t size() const { return out_->size(); }
-
- private:
-  std::string* out_;
-};
-
-// Reads fields back. Errors are sticky: a read past the end yields 0, and so does every read
-// after it, and ok() turns false. So a decoder reads a whole record, then checks ok() once.
-class ByteReader {
- public:
-  explicit ByteReader(absl::string_view bytes) : bytes_(bytes) {}
-
-  template <typename T>
-  T Get() {
-    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
-    if (!ok_ || bytes_.size() < sizeof(T)) {
-      ok_ = false;
-      return 0;
-    }
-    uint64_t bits = 0;
-    std::memcpy(&bits, bytes_.data(), sizeof(T));
-    bits = ToLittleEndian(bits);
-    bytes_.remove_prefix(sizeof(T));
-    return static_cast<T>(bits);
-  }
-  double GetDouble() { return std::bit_cast<double>(Get<uint64_t>()); }
-
-  bool ok() const { return ok_; }
-  size_t remaining() const { return bytes_.size(); }
-
- private:
-  absl::string_view bytes_;
-  bool ok_ = true;
-};
+// The field coding is the engine's shared one (engine/common/byte_coding.h).
+using ::vouch::ByteReader;
+using ::vouch::ByteWriter;
+using ::vouch::ToLittleEndian;
 
 // The fixed part around the payload.
 inline constexpr size_t kHeaderBytes = 8 + 4 + 8;
