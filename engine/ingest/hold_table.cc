@@ -3,29 +3,16 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/ingest/internal/account_slots.h"
+
 namespace vouch {
 
 HoldTable::HoldTable(size_t capacity)
     : capacity_(std::bit_ceil(capacity < 2 ? size_t{2} : capacity)),
-      mask_(capacity_ - 1),
       slots_(new Slot[capacity_]) {}
 
 HoldTable::Slot* HoldTable::Find(uint64_t account, bool claim) const {
-  uint64_t index = (account * 0x9e3779b97f4a7c15ULL) >> 20;  // Fibonacci hashing.
-  for (size_t probe = 0; probe < capacity_; ++probe, ++index) {
-    Slot& slot = slots_[index & mask_];
-    // relaxed: the key is the only data a slot publishes; the held flag is read separately.
-    uint64_t key = slot.account.load(std::memory_order_relaxed);
-    if (key == account) return &slot;
-    if (key != 0) continue;
-    if (!claim) return nullptr;  // Keys are never removed, so an empty slot ends the chain.
-    if (slot.account.compare_exchange_strong(key, account, std::memory_order_relaxed) ||
-        key == account) {
-      return &slot;
-    }
-    // Another account took this slot; keep probing.
-  }
-  return nullptr;
+  return internal::FindAccountSlot(slots_.get(), capacity_, account, claim);
 }
 
 bool HoldTable::Hold(uint64_t account) {

@@ -45,7 +45,6 @@ class HoldTable {
   Slot* Find(uint64_t account, bool claim) const;
 
   const size_t capacity_;
-  const uint64_t mask_;
   std::unique_ptr<Slot[]> slots_;
 };
 

@@ -3,6 +3,8 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/ingest/internal/account_slots.h"
+
 namespace vouch {
 namespace {
 
@@ -17,23 +19,10 @@ bool Over(T after, T cap) {
 RiskTable::RiskTable(size_t account_capacity, const RiskLimits& limits)
     : limits_(limits),
       capacity_(std::bit_ceil(account_capacity < 2 ? size_t{2} : account_capacity)),
-      mask_(capacity_ - 1),
       slots_(new Slot[capacity_]) {}
 
 RiskTable::Slot* RiskTable::FindAccount(uint64_t account) {
-  uint64_t index = (account * 0x9e3779b97f4a7c15ULL) >> 20;  // Fibonacci hashing.
-  for (size_t probe = 0; probe < capacity_; ++probe, ++index) {
-    Slot& slot = slots_[index & mask_];
-    // relaxed: see the class comment.
-    uint64_t key = slot.account.load(std::memory_order_relaxed);
-    if (key == account) return &slot;
-    if (key != 0) continue;
-    if (slot.account.compare_exchange_strong(key, account, std::memory_order_relaxed) ||
-        key == account) {
-      return &slot;
-    }
-  }
-  return nullptr;
+  return internal::FindAccountSlot(slots_.get(), capacity_, account, /*claim=*/true);
 }
 
 RiskTable::CurrencyTotal* RiskTable::FindCurrency(CurrencyCode currency) {

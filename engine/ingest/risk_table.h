@@ -79,7 +79,6 @@ class RiskTable {
 
   const RiskLimits limits_;
   const size_t capacity_;
-  const uint64_t mask_;
   std::unique_ptr<Slot[]> slots_;
   CurrencyTotal currencies_[kCurrencies];
   alignas(64) std::atomic<uint64_t> total_count_{0};

@@ -242,7 +242,7 @@ class Producer {
       : engine_(engine),
         stats_(stats),
         clock_(engine->clock()),
-        generator_(WorkloadFor(config, index)),
+        generator_(workload::ForProducer(config.workload, index)),
         index_(index),
         stride_(config.producers),
         scheduled_(config.scheduled()),
@@ -267,14 +267,6 @@ class Producer {
   const ProducerTally& tally() const { return tally_; }
 
  private:
-  // Producers draw from different seeds and disjoint id ranges (2^40 ids each).
-  static workload::WorkloadConfig WorkloadFor(const DemoConfig& config, int index) {
-    workload::WorkloadConfig workload = config.workload;
-    workload.seed += index;
-    workload.first_id = (uint64_t(index) << 40) + 1;
-    return workload;
-  }
-
   void SubmitUntilAnswered(const Transaction& txn, int64_t due_ns) {
     for (;;) {
       const int64_t before_ns = clock_.NowNs();

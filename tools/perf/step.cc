@@ -42,7 +42,7 @@ class Producer {
  public:
   Producer(Subject* subject, const StepConfig& config, int index, int64_t start_ns)
       : subject_(subject),
-        generator_(WorkloadFor(config, index)),
+        generator_(workload::ForProducer(config.workload, index)),
         index_(index),
         stride_(config.producers),
         scheduled_(config.scheduled()),
@@ -70,13 +70,6 @@ class Producer {
   std::string name() const { return absl::StrCat("bench-prod-", index_); }
 
  private:
-  static workload::WorkloadConfig WorkloadFor(const StepConfig& config, int index) {
-    workload::WorkloadConfig workload = config.workload;
-    workload.seed += index;
-    workload.first_id = (uint64_t(index) << 40) + 1;
-    return workload;
-  }
-
   void SubmitUntilAnswered(const Transaction& txn, int64_t due_ns) {
     ++tally_.sent;
     for (;;) {

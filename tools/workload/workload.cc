@@ -124,6 +124,13 @@ std::string_view PatternName(Pattern pattern) {
   return "unknown";
 }
 
+WorkloadConfig ForProducer(const WorkloadConfig& config, int index) {
+  WorkloadConfig producer = config;
+  producer.seed += index;
+  producer.first_id = (uint64_t(index) << 40) + 1;
+  return producer;
+}
+
 std::vector<ledger::AccountSpec> Accounts(const WorkloadConfig& config) {
   assert(config.Validate().ok());
   const CurrencyCode currency = PackCurrency(config.currency);

@@ -66,6 +66,10 @@ std::string_view PatternName(Pattern pattern);
 // than DemoFraudRules().velocity_count_max, so its tail fails velocity_count.
 inline constexpr int kBurstLength = 50;
 
+// The stream of producer `index` among several: its own seed and a disjoint id range (2^40 ids
+// each), so producers never submit the same id.
+WorkloadConfig ForProducer(const WorkloadConfig& config, int index);
+
 // The opened accounts: ids 1..config.accounts, all with the opening balance and overdraft limit.
 // REQUIRES: config.Validate().ok().
 std::vector<ledger::AccountSpec> Accounts(const WorkloadConfig& config);
