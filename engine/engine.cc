@@ -477,10 +477,19 @@ void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
 }
 
 int Engine::Step() {
+  return StepStage(InlineStage::kFraud) + StepStage(InlineStage::kLedger) +
+         StepStage(InlineStage::kReconcile) + StepStage(InlineStage::kJournal);
+}
+
+int Engine::StepStage(InlineStage stage) {
   assert(options_.inline_mode);
-  int work = fraud_stage_->DoWork() + ledger_stage_->DoWork() + reconciler_->DoWork();
-  if (journal_stage_ != nullptr) work += journal_stage_->DoWork();
-  return work;
+  switch (stage) {
+    case InlineStage::kFraud: return fraud_stage_->DoWork();
+    case InlineStage::kLedger: return ledger_stage_->DoWork();
+    case InlineStage::kReconcile: return reconciler_->DoWork();
+    case InlineStage::kJournal: return journal_stage_ != nullptr ? journal_stage_->DoWork() : 0;
+  }
+  return 0;
 }
 
 void Engine::AwaitAck(Sequence seq) const {

@@ -154,6 +154,10 @@ struct RecoveryReport {
   int64_t elapsed_ns = 0;
 };
 
+// The stages, for stepping one at a time in inline mode (Engine::StepStage): a simulation pauses
+// a verifier by not stepping it, and interleaves the others in any order it likes.
+enum class InlineStage : uint8_t { kFraud, kLedger, kReconcile, kJournal };
+
 // Who waits for the journal before a confirmation is returned (ack policy written / durable).
 enum class AckWait {
   kInSubmit,  // Submit waits for its own record.
@@ -203,6 +207,8 @@ class Engine {
   void StallVerifier(VerifierId verifier, int64_t duration_ns);
   // Inline mode: one DoWork turn of each stage; returns the work done.
   int Step();
+  // Inline mode: one DoWork turn of `stage` (0 for kJournal without a journal).
+  int StepStage(InlineStage stage);
 
   EngineStats Stats() const;
   const RecoveryReport& recovery() const { return recovery_; }

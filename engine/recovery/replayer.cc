@@ -9,7 +9,9 @@
 namespace vouch {
 namespace {
 
-constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
+// Format 2 added each answer's outcome; format 1 snapshots are still read (without outcomes).
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
+constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
 
 absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
   return absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset, ": ",
@@ -81,11 +83,20 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
   Outcome outcome = record.outcome;
   outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns_;
   outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns_;
-  if (confirmed.held && confirmed_ - seq < answers_.size()) {
+  if (confirmed_ - seq < answers_.size()) {
     Answer& answer = AnswerFor(seq);
-    const bool verified = outcome.kind == OutcomeKind::kVerified;
-    answer.status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
-    answer.reason = outcome.reason;
+    if (confirmed.held) {
+      const bool verified = outcome.kind == OutcomeKind::kVerified;
+      answer.status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
+      answer.reason = outcome.reason;
+    }
+    answer.decided = true;
+    answer.outcome_kind = outcome.kind;
+    answer.outcome_verifier = outcome.verifier;
+    answer.outcome_reason = outcome.reason;
+    answer.compensation = outcome.compensation;
+    answer.decided_unix_ns = record.decided_unix_ns;
+    answer.origin = outcome.origin;
   }
   (void)targets_.fraud->Check(confirmed.txn, outcome.confirmed_ns);
   if (outcome.kind == OutcomeKind::kVerified) {
@@ -140,6 +151,12 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(static_cast<uint64_t>(a.status) |
                          uint64_t{static_cast<uint8_t>(a.reason)} << 8 | uint64_t{a.held} << 16);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.received_unix_ns));
+    writer.Put<uint64_t>(uint64_t{a.decided} | uint64_t{static_cast<uint8_t>(a.outcome_kind)} << 8 |
+                         uint64_t{static_cast<uint8_t>(a.outcome_verifier)} << 16 |
+                         uint64_t{static_cast<uint8_t>(a.outcome_reason)} << 24 |
+                         uint64_t{a.compensation} << 32);
+    writer.Put<uint64_t>(static_cast<uint64_t>(a.decided_unix_ns));
+    writer.Put<uint64_t>(a.origin);
   });
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
@@ -156,9 +173,11 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   auto invalid = [](absl::string_view why) {
     return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
   };
-  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return invalid("bad magic");
-  }
+  const bool format2 =
+      bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0;
+  const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
+                       std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
+  if (!format1 && !format2) return invalid("bad magic");
   ByteReader in(bytes.substr(sizeof(kMagic)));
   confirmed_ = in.Get<uint64_t>();
   outcomes_ = in.Get<uint64_t>();
@@ -174,20 +193,7 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     }
     undecided_.push_back(record);
   }
-  const uint64_t answers = in.Get<uint64_t>();
-  if (answers > answers_.size()) return invalid("more answers than the idempotency window");
-  for (uint64_t i = 0; i < answers; ++i) {
-    Answer a;
-    a.id = in.Get<uint64_t>();
-    a.seq = in.Get<uint64_t>();
-    const uint64_t packed = in.Get<uint64_t>();
-    a.received_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
-    if (!in.ok() || a.seq == 0) return invalid("truncated answers");
-    a.status = static_cast<ConfirmStatus>(packed & 0xff);
-    a.reason = static_cast<Reason>((packed >> 8) & 0xff);
-    a.held = (packed >> 16) & 1;
-    AnswerFor(a.seq) = a;
-  }
+  if (absl::Status status = RestoreAnswers(in, format2); !status.ok()) return status;
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
   const uint64_t holds = in.Get<uint64_t>();
@@ -201,6 +207,55 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   }
   if (in.remaining() != 0) return invalid("trailing bytes");
   return absl::OkStatus();
+}
+
+absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
+  const uint64_t answers = in.Get<uint64_t>();
+  if (answers > answers_.size()) {
+    return absl::InvalidArgumentError("replay snapshot: more answers than the idempotency window");
+  }
+  for (uint64_t i = 0; i < answers; ++i) {
+    Answer a;
+    a.id = in.Get<uint64_t>();
+    a.seq = in.Get<uint64_t>();
+    const uint64_t packed = in.Get<uint64_t>();
+    a.received_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
+    const uint64_t outcome = with_outcomes ? in.Get<uint64_t>() : 0;
+    a.decided_unix_ns = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
+    a.origin = with_outcomes ? in.Get<uint64_t>() : 0;
+    if (!in.ok() || a.seq == 0) {
+      return absl::InvalidArgumentError("replay snapshot: truncated answers");
+    }
+    a.status = static_cast<ConfirmStatus>(packed & 0xff);
+    a.reason = static_cast<Reason>((packed >> 8) & 0xff);
+    a.held = (packed >> 16) & 1;
+    a.decided = outcome & 1;
+    a.outcome_kind = static_cast<OutcomeKind>((outcome >> 8) & 0xff);
+    a.outcome_verifier = static_cast<VerifierId>((outcome >> 16) & 0xff);
+    a.outcome_reason = static_cast<Reason>((outcome >> 24) & 0xff);
+    a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
+    AnswerFor(a.seq) = a;
+    if (a.decided && targets_.history != nullptr) WriteHistory(a);
+  }
+  return absl::OkStatus();
+}
+
+void Replayer::WriteHistory(const Answer& a) {
+  HistoryRecord history;
+  history.seq = a.seq;
+  history.id = a.id;
+  history.resolved = true;
+  history.outcome.id = a.id;
+  history.outcome.seq = a.seq;
+  history.outcome.kind = a.outcome_kind;
+  history.outcome.verifier = a.outcome_verifier;
+  history.outcome.reason = a.outcome_reason;
+  history.outcome.compensation = a.compensation;
+  history.outcome.held = a.held;
+  history.outcome.confirmed_ns = a.received_unix_ns + unix_to_mono_ns_;
+  history.outcome.decided_ns = a.decided_unix_ns + unix_to_mono_ns_;
+  history.outcome.origin = a.origin;
+  targets_.history->Write(history);
 }
 
 }  // namespace vouch

@@ -27,6 +27,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "engine/common/byte_coding.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
 #include "engine/ingest/idempotency_table.h"
@@ -45,7 +46,9 @@ class Replayer {
     HoldTable* holds = nullptr;
     HistoryRing* history = nullptr;  // Optional.
   };
-  // A confirmed transaction's stored answer; times in Unix ns (they cross processes).
+  // A confirmed transaction's stored answer and, once decided, its outcome; times in Unix ns
+  // (they cross processes). Snapshots carry both, so that Query and Engine::FinalOutcome still
+  // know a transaction's outcome after a restart from a snapshot that covers it.
   struct Answer {
     uint64_t id = 0;
     Sequence seq = 0;
@@ -53,6 +56,13 @@ class Replayer {
     Reason reason = Reason::kNone;
     bool held = false;
     int64_t received_unix_ns = 0;
+    bool decided = false;
+    OutcomeKind outcome_kind = OutcomeKind::kVerified;
+    VerifierId outcome_verifier = VerifierId::kNone;
+    Reason outcome_reason = Reason::kNone;
+    uint8_t compensation = kCompensationNone;
+    int64_t decided_unix_ns = 0;
+    uint64_t origin = 0;
   };
 
   // `unix_to_mono_ns` turns the journal's Unix times into this process's monotonic time.
@@ -70,8 +80,9 @@ class Replayer {
   // The kept answers in sequence order (oldest first).
   void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
 
-  // The whole replayed state (the targets' state included, history excepted) as bytes, and
-  // back. Restore replaces the targets' state. InvalidArgument for bytes that are not a snapshot
+  // The whole replayed state (the targets' state included) as bytes, and back. Restore replaces
+  // the targets' state, and writes the history of every decided answer it restores (the answers
+  // stand in for the history: the transaction fields of those outcomes read 0). InvalidArgument for bytes that are not a snapshot
   // of this format; the targets' own refusals pass through.
   absl::Status Save(std::string* out) const;
   absl::Status Restore(absl::string_view bytes);
@@ -82,6 +93,9 @@ class Replayer {
   absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                             const journal::RecordLocation& where);
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
+  absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
+  // Query's record of a decided answer restored from a snapshot.
+  void WriteHistory(const Answer& a);
 
   const Targets targets_;
   const size_t undecided_max_;

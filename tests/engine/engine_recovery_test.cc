@@ -202,6 +202,42 @@ TEST_F(EngineRecoveryTest, SnapshotPlusTailRecoversAndCoveredSegmentsGo) {
   EXPECT_EQ(again.seq, recent.seq);
 }
 
+// Found by the simulation (tests/engine/simulation): the snapshot carried the answers but not
+// the outcomes, so after a restart Query and FinalOutcome no longer knew how a covered
+// transaction ended, and a resuming client could not be sent it.
+TEST_F(EngineRecoveryTest, OutcomesCoveredByTheSnapshotAreStillKnownAfterARestart) {
+  const std::string dir = Dir("snapshot-outcomes");
+  std::vector<Outcome> told;
+  {
+    auto engine = Open(dir, AckPolicy::kWritten, /*snapshot_interval_records=*/300);
+    SubmitSome(*engine, 1, 1'500);
+    StepUntilIdle(*engine);
+    told = DrainOutcomes(*engine);
+    ASSERT_TRUE(engine->PollSnapshot().ok());
+    ASSERT_EQ(engine->snapshotter()->snapshots(), 1u);
+    EXPECT_TRUE(engine->Stop().drained);
+  }
+  auto restarted = Open(dir);
+  ASSERT_GT(restarted->recovery().snapshot_record_index, 0u);
+  ASSERT_FALSE(told.empty());
+  int failed = 0;
+  for (const Outcome& outcome : told) {
+    const std::optional<Outcome> kept = restarted->FinalOutcome(outcome.seq);
+    ASSERT_TRUE(kept.has_value()) << "seq " << outcome.seq;
+    EXPECT_EQ(kept->id, outcome.id);
+    EXPECT_EQ(kept->kind, outcome.kind);
+    EXPECT_EQ(kept->verifier, outcome.verifier);
+    EXPECT_EQ(kept->reason, outcome.reason);
+    EXPECT_EQ(kept->compensation, outcome.compensation);
+    EXPECT_EQ(kept->decided_ns, outcome.decided_ns);
+    failed += outcome.kind != OutcomeKind::kVerified;
+    const std::optional<TransactionStatus> status = restarted->Query(outcome.id);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->final) << "id " << outcome.id;
+  }
+  EXPECT_GT(failed, 0) << "the stream includes failures (blocked merchant)";
+}
+
 TEST_F(EngineRecoveryTest, SnapshotStateEqualsFullReplayState) {
   const std::string dir = Dir("snap-vs-full");
   const std::string full = Dir("snap-vs-full-copy");
