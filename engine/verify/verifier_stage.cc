@@ -110,7 +110,10 @@ absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
   {
     absl::MutexLock lock(&mu_);
     for (ReadSlot& candidate : slots_) {
-      if (candidate.out == nullptr) slot = &candidate;
+      if (candidate.out == nullptr) {
+        slot = &candidate;
+        break;
+      }
     }
     if (slot == nullptr) {
       ++counters_.busy;

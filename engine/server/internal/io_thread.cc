@@ -560,8 +560,9 @@ void IoThread::OnReadBalances(Connection& connection) {
       balances.set_result(v1::BALANCES_RESULT_TIMEOUT);
       break;
     case absl::StatusCode::kUnavailable:
-      // Busy (every slot taken) or not running: both mean "retry"; the text tells them apart.
-      balances.set_result(status.message().find("retry") != absl::string_view::npos
+      // Every slot taken, or the engine stopping, which it does only after the server left
+      // kServing. acquire: pairs with the server's release of the phase.
+      balances.set_result(shared_->phase.load(std::memory_order_acquire) == Phase::kServing
                               ? v1::BALANCES_RESULT_BUSY
                               : v1::BALANCES_RESULT_UNAVAILABLE);
       break;
