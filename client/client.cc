@@ -32,12 +32,14 @@ constexpr int kSubmitField = v1::ClientMessage::kSubmitFieldNumber;
 constexpr int kQueryField = v1::ClientMessage::kQueryFieldNumber;
 constexpr int kSubscribeField = v1::ClientMessage::kSubscribeFieldNumber;
 constexpr int kPingField = v1::ClientMessage::kPingFieldNumber;
+constexpr int kReadBalancesField = v1::ClientMessage::kReadBalancesFieldNumber;
 constexpr int kConfirmationField = v1::ServerMessage::kConfirmationFieldNumber;
 constexpr int kOutcomeField = v1::ServerMessage::kOutcomeFieldNumber;
 constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
 constexpr int kErrorField = v1::ServerMessage::kErrorFieldNumber;
 constexpr int kPongField = v1::ServerMessage::kPongFieldNumber;
-constexpr int kServerFieldMax = kPongField;
+constexpr int kBalancesField = v1::ServerMessage::kBalancesFieldNumber;
+constexpr int kServerFieldMax = kBalancesField;
 
 // Where ServerErrorStatus keeps the numeric ErrorCode.
 constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
@@ -324,6 +326,25 @@ absl::StatusOr<v1::Pong> Client::Ping(absl::Duration timeout) {
   return Await(*waiter, deadline);
 }
 
+absl::StatusOr<v1::Balances> Client::ReadBalances(absl::Span<const uint64_t> accounts,
+                                                   absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::Balances>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    read_balances_.mutable_accounts()->Assign(accounts.begin(), accounts.end());
+    absl::Status status = Frame(kReadBalancesField, read_balances_);
+    if (status.ok()) status = SendFrame(&balances_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  absl::StatusOr<v1::Balances> balances = Await(*waiter, deadline);
+  if (!balances.ok() || balances->result() == v1::BALANCES_RESULT_OK) return balances;
+  return absl::UnavailableError(absl::StrCat("balance read not served: ",
+                                             v1::BalancesResult_Name(balances->result()),
+                                             "; retry"));
+}
+
 absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
   if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
   absl::MutexLock lock(&write_mu_);
@@ -544,6 +565,10 @@ absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns
       status = parse(&pong_);
       if (!status.ok()) return status;
       return Answer(pongs_, pong_, received_ns, handlers_.on_pong);
+    case kBalancesField:
+      status = parse(&balances_reply_);
+      if (!status.ok()) return status;
+      return Answer(balances_, balances_reply_, received_ns, {});
     case kOutcomeField:
       status = parse(&outcome_);
       if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
@@ -576,8 +601,10 @@ absl::Status Client::Answer(internal::PendingFifo<Reply>& fifo, const Reply& rep
   }
   if (waiter != nullptr) {
     waiter->Resolve(reply);
-  } else {
+  } else if constexpr (!std::is_same_v<Reply, v1::Balances>) {
     Deliver(reply, received_ns, handler);
+  } else {
+    assert(false && "balances are asked for by blocking calls only, which always wait");
   }
   return absl::OkStatus();
 }
@@ -586,6 +613,7 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
   std::vector<std::shared_ptr<internal::Waiter<v1::Confirmation>>> confirmation_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Status>>> status_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Pong>>> pong_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::Balances>>> balances_waiters;
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
@@ -596,11 +624,13 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
     confirmation_waiters = confirmations_.TakeWaiters();
     status_waiters = statuses_.TakeWaiters();
     pong_waiters = pongs_.TakeWaiters();
+    balances_waiters = balances_.TakeWaiters();
   }
   (void)shutdown(fd_, SHUT_RDWR);  // After a protocol error, so that the server sees it now.
   FailAll(confirmation_waiters, status);
   FailAll(status_waiters, status);
   FailAll(pong_waiters, status);
+  FailAll(balances_waiters, status);
   if (handlers_.on_disconnect) {
     handlers_.on_disconnect(status, received_ns);
   } else {

@@ -6,7 +6,8 @@
 // Connect sends a Ping behind it and waits for the Pong (a refusal arrives as an Error instead).
 //
 // Two ways to talk:
-// - Blocking: Submit, Query and Ping send one request and wait up to a timeout for its answer.
+// - Blocking: Submit, Query, Ping and ReadBalances send one request and wait up to a timeout
+//   for its answer.
 // - Pipelined: SubmitAsync (a batch in one frame), QueryAsync, PingAsync and Subscribe return as
 //   soon as the frame is written; their answers, and every Outcome, arrive as events.
 // The server answers each kind of request in order, so every Confirmation, Status and Pong goes
@@ -131,6 +132,12 @@ class Client {
                                                         absl::Duration timeout);
   [[nodiscard]] absl::StatusOr<v1::Status> Query(uint64_t transaction_id, absl::Duration timeout);
   [[nodiscard]] absl::StatusOr<v1::Pong> Ping(absl::Duration timeout);
+  // One consistent snapshot of `accounts` (empty: every account, up to 1024) and of each
+  // currency's total and clearing balance; see ReadBalances in vouch.proto. The server's
+  // BUSY, TIMEOUT and UNAVAILABLE results come back as kUnavailable (retry); the Balances
+  // returned always has result BALANCES_RESULT_OK.
+  [[nodiscard]] absl::StatusOr<v1::Balances> ReadBalances(absl::Span<const uint64_t> accounts,
+                                                          absl::Duration timeout);
 
   // Pipelined calls: write one frame and return; answers arrive as events. They wait only for
   // room in the socket's send buffer (TCP back-pressure), with no timeout. kInvalidArgument if
@@ -214,6 +221,7 @@ class Client {
   v1::Query query_ ABSL_GUARDED_BY(write_mu_);
   v1::Ping ping_ ABSL_GUARDED_BY(write_mu_);
   v1::Subscribe subscribe_ ABSL_GUARDED_BY(write_mu_);
+  v1::ReadBalances read_balances_ ABSL_GUARDED_BY(write_mu_);
   uint64_t ping_nonce_ ABSL_GUARDED_BY(write_mu_) = 0;
 
   // Shared between the callers and the reader thread.
@@ -221,6 +229,7 @@ class Client {
   internal::PendingFifo<v1::Confirmation> confirmations_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Status> statuses_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Pong> pongs_ ABSL_GUARDED_BY(mu_);
+  internal::PendingFifo<v1::Balances> balances_ ABSL_GUARDED_BY(mu_);  // Blocking calls only.
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // Transactions due a Confirmation.
   absl::Status status_ ABSL_GUARDED_BY(mu_);  // Why the connection ended (or is ending).
@@ -234,6 +243,7 @@ class Client {
   v1::Outcome outcome_;
   v1::Status query_status_;
   v1::Pong pong_;
+  v1::Balances balances_reply_;
   v1::Error error_;
 
   absl::Mutex join_mu_;  // Serializes Close()'s join; taken with no other lock held.

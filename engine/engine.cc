@@ -476,6 +476,23 @@ void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
   if (verifier == VerifierId::kLedger) ledger_stage_->StallFor(duration_ns);
 }
 
+// --- Balance reads ---------------------------------------------------------------------------
+absl::Status Engine::ReadBalances(absl::Span<const uint64_t> accounts, BalanceSnapshot* out,
+                                  absl::Duration timeout) {
+  // acquire: pairs with Start's release; the stage threads are running.
+  if (!accepting_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("the engine is not running");
+  }
+  if (options_.inline_mode) {
+    // Only this thread steps, so the read is served by the time Step returns.
+    return ledger_stage_->ReadBalances(accounts, out, absl::ZeroDuration(), [this] { Step(); });
+  }
+  // runners_[1] runs the ledger stage (Start's order).
+  return ledger_stage_->ReadBalances(accounts, out, timeout,
+                                     [this] { runners_[1]->parker()->Unpark(); });
+}
+// ---------------------------------------------------------------------------------------------
+
 int Engine::Step() {
   return StepStage(InlineStage::kFraud) + StepStage(InlineStage::kLedger) +
          StepStage(InlineStage::kReconcile) + StepStage(InlineStage::kJournal);

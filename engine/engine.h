@@ -28,6 +28,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/agent/agent_runner.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
@@ -223,6 +225,21 @@ class Engine {
   // REQUIRES: inline mode, or Stop() returned.
   const ledger::Ledger& ledger() const { return *ledger_; }
   const fraud::FraudChecker& fraud_checker() const { return *fraud_; }
+
+  // --- Balance reads -----------------------------------------------------------------------
+  // Any thread, once Start() returned. A consistent snapshot of `accounts` (empty: every
+  // account, up to kBalanceReadAccountsMax) and of each currency's total and clearing balance,
+  // taken on the ledger stage between two postings (verifier_stage.h), also while the ledger
+  // verifier is stalled. Waits up to `timeout` for the stage; in inline mode it steps the
+  // pipeline once instead. kDeadlineExceeded on timeout, kUnavailable when kBalanceReadSlots
+  // reads are already waiting or the engine is not running (retry), kInvalidArgument for too
+  // many accounts. Allocates nothing when out's vectors have room for the answer.
+  [[nodiscard]] absl::Status ReadBalances(absl::Span<const uint64_t> accounts,
+                                          BalanceSnapshot* out, absl::Duration timeout);
+  BalanceReadCounters balance_read_counters() const {
+    return ledger_stage_->read_counters();
+  }
+  // -------------------------------------------------------------------------------------------
 
  private:
   explicit Engine(Options options);

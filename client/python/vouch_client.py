@@ -228,6 +228,14 @@ class Client:
         self._send(vouch_pb2.ClientMessage(
             ping=vouch_pb2.Ping(nonce=nonce, client_time_ns=client_time_ns)))
 
+    def read_balances(self, accounts: Iterable[int] = ()) -> None:
+        """Asks for one consistent snapshot of the balances of `accounts` (empty: every account,
+        up to 1024) and of each currency's total and clearing balance; answered with Balances,
+        whose result is BALANCES_RESULT_OK or a retry (BUSY, TIMEOUT, UNAVAILABLE)."""
+        request = vouch_pb2.ReadBalances()
+        request.accounts.extend(accounts)
+        self._send(vouch_pb2.ClientMessage(read_balances=request))
+
     def subscribe(self, include_verified: bool = False) -> None:
         """Joins the late-failure feed: an Outcome for every transaction (of any session) that
         fails or times out after confirmation, and with include_verified the VERIFIED ones."""

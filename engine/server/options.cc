@@ -29,6 +29,9 @@ absl::Status ServerOptions::Validate() const {
   if (partial_frame_timeout_ns <= 0) return Invalid("partial_frame_timeout", "must be positive");
   if (idle_timeout_ns <= 0) return Invalid("idle_timeout", "must be positive");
   if (send_buffer_bytes < 0) return Invalid("send_buffer_bytes", "must not be negative");
+  if (balance_read_timeout_ns <= 0 || balance_read_timeout_ns > 1'000'000'000) {
+    return Invalid("balance_read_timeout", "must be in (0, 1 s]");
+  }
   if (linger_ns < 0) return Invalid("linger", "must not be negative");
   if (retained_outcomes < 1024) return Invalid("retained_outcomes", "must be at least 1024");
   if (flush_timeout_ns < 0) return Invalid("flush_timeout", "must not be negative");

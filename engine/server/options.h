@@ -29,6 +29,9 @@ struct ServerOptions {
   int64_t idle_timeout_ns = 60'000'000'000;          // No complete frame for this long: close.
   int64_t linger_ns = 1'000'000'000;  // After an Error: wait this long for the peer to close.
   size_t client_name_bytes_max = 256;
+  // ReadBalances: how long the I/O thread waits for the ledger stage's snapshot before it
+  // answers BALANCES_RESULT_TIMEOUT (its other connections wait meanwhile; see io_thread.h).
+  int64_t balance_read_timeout_ns = 10'000'000;
   // SO_SNDBUF of each connection; 0 leaves the kernel's autotuning (up to net.ipv4.tcp_wmem).
   int send_buffer_bytes = 0;
 

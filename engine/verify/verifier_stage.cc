@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "absl/strings/str_cat.h"
+
 namespace vouch {
 
 VerifierStage::VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
@@ -29,9 +31,10 @@ bool VerifierStage::SendPending() {
 
 int VerifierStage::DoWork() {
   const int64_t now_ns = clock_->NowNs();
+  int work = Mailbox();  // Before the stall check: a stall models slow verification only.
   // relaxed: see StallFor.
-  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) return 0;
-  int work = Housekeeping();
+  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) return work;
+  work += Housekeeping();
   if (!SendPending()) return work;
   int checked = 0;
   while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck()) {
@@ -94,6 +97,92 @@ int LedgerStage::Housekeeping() {
     ++settled;
   }
   return settled;
+}
+
+absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
+                                       BalanceSnapshot* out, absl::Duration timeout,
+                                       absl::FunctionRef<void()> kick) {
+  if (accounts.size() > kBalanceReadAccountsMax) {
+    return absl::InvalidArgumentError(absl::StrCat("a balance read names at most ",
+                                                   kBalanceReadAccountsMax, " accounts"));
+  }
+  ReadSlot* slot = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    for (ReadSlot& candidate : slots_) {
+      if (candidate.out == nullptr) {
+        slot = &candidate;
+        break;
+      }
+    }
+    if (slot == nullptr) {
+      ++counters_.busy;
+      return absl::UnavailableError(absl::StrCat(
+          kBalanceReadSlots, " balance reads are already waiting for the ledger; retry"));
+    }
+    *slot = {accounts, out, false};
+    // seq_cst: the Parker protocol's publication (see the class comment).
+    reads_posted_.store(true, std::memory_order_seq_cst);
+  }
+  kick();
+  absl::MutexLock lock(&mu_);
+  const bool done = mu_.AwaitWithTimeout(absl::Condition(&slot->done), timeout);
+  *slot = {};  // Taken back, served or not: the stage no longer sees it.
+  if (!done) {
+    ++counters_.timed_out;
+    return absl::DeadlineExceededError(absl::StrCat(
+        "the ledger stage did not serve the balance read within ",
+        absl::FormatDuration(timeout)));
+  }
+  ++counters_.served;
+  return absl::OkStatus();
+}
+
+BalanceReadCounters LedgerStage::read_counters() const {
+  absl::MutexLock lock(&mu_);
+  return counters_;
+}
+
+int LedgerStage::Mailbox() {
+  // seq_cst: see the class comment.
+  if (!reads_posted_.load(std::memory_order_seq_cst)) return 0;
+  absl::MutexLock lock(&mu_);
+  reads_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
+  int served = 0;
+  for (ReadSlot& slot : slots_) {
+    if (slot.out == nullptr || slot.done) continue;
+    Serve(slot);
+    slot.done = true;
+    ++served;
+  }
+  return served;
+}
+
+void LedgerStage::Serve(ReadSlot& slot) const {
+  BalanceSnapshot& out = *slot.out;
+  out.accounts.clear();
+  out.currencies.clear();
+  out.truncated = false;
+  if (slot.accounts.empty()) {
+    ledger_->ForEachAccount([&out](const ledger::AccountView& view) {
+      if (out.accounts.size() < kBalanceReadAccountsMax) {
+        out.accounts.push_back(view);
+      } else {
+        out.truncated = true;
+      }
+    });
+  } else {
+    for (const uint64_t id : slot.accounts) {
+      if (const std::optional<ledger::AccountView> view = ledger_->Find(id)) {
+        out.accounts.push_back(*view);
+      }
+    }
+  }
+  ledger_->ForEachCurrency([&out](CurrencyCode currency, int64_t total, int64_t clearing) {
+    out.currencies.push_back({currency, total, clearing});
+  });
+  out.checked_below = next_seq();
+  out.postings = ledger_->postings();
 }
 
 }  // namespace vouch

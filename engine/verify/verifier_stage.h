@@ -4,6 +4,8 @@
 // Thread safety: DoWork runs on the stage's own thread (or the inline stepping thread) and is
 // the only code that touches the verifier's state, so verifiers are plain single-threaded
 // classes. StallFor may be called from any thread (fault injection for tests and the demo).
+// A stall stops verification, not the thread: Mailbox() requests (LedgerStage's balance reads)
+// are still served, at the start of every turn.
 #ifndef VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 #define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 
@@ -11,10 +13,14 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/ring/in_flight_ring.h"
@@ -43,6 +49,8 @@ class VerifierStage : public Agent {
   int batch_max() const { return batch_max_; }
   // The next sequence number this stage will check. Stage thread only.
   Sequence next_seq() const { return next_; }
+  // Requests served at the start of every turn, stalled or not; returns the work done.
+  virtual int Mailbox() { return 0; }
   // Work the stage does before checking new transactions; returns the work done.
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
@@ -98,8 +106,46 @@ class FraudStage final : public VerifierStage {
   Sequence applied_from_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// One currency's books in a BalanceSnapshot.
+struct CurrencyBalance {
+  CurrencyCode currency = 0;
+  int64_t total_minor = 0;     // Sum of every balance, clearing included: constant.
+  int64_t clearing_minor = 0;  // Reserved and not yet settled.
+};
+
+// A consistent read of the ledger, taken on the ledger stage thread between two postings.
+// The caller owns it: reserve() the vectors once (kBalanceReadAccountsMax accounts) and reuse it,
+// and the stage fills it without allocating.
+struct BalanceSnapshot {
+  std::vector<ledger::AccountView> accounts;  // As asked, or every account in opening order.
+  std::vector<CurrencyBalance> currencies;    // Every currency with accounts.
+  Sequence checked_below = 0;  // The ledger had checked (reserved or refused) every seq below.
+  uint64_t postings = 0;       // Ledger::postings() at the read.
+  bool truncated = false;      // "Every account" was asked and there were more than the max.
+};
+
+// Bounds of a balance read: accounts per read, and reads waiting for the stage at once.
+inline constexpr size_t kBalanceReadAccountsMax = 1024;
+inline constexpr int kBalanceReadSlots = 4;
+
+// Balance reads, counted under the mailbox mutex.
+struct BalanceReadCounters {
+  uint64_t served = 0;
+  uint64_t busy = 0;       // Refused: every slot was taken (kUnavailable).
+  uint64_t timed_out = 0;  // The stage did not serve it in time (kDeadlineExceeded).
+};
+
 // Also applies the reconciler's settlements (commit or reverse), which it does first, so that
 // reservations are freed before new ones are made.
+//
+// Balance reads: any thread posts a read into one of kBalanceReadSlots mutex-guarded slots and
+// waits; the stage serves every posted read at the start of its next turn, stalled or not, so
+// each one sees the ledger between two postings (consistent: per currency, the balances and
+// clearing sum to the total). The hot path pays one atomic load per turn (reads_posted_,
+// seq_cst: the Parker protocol's look for work, paired with the poster's seq_cst store before
+// it unparks the stage; the request itself is then read under the mutex). A caller that times
+// out takes its request back under the mutex, so the stage never writes into a buffer that is
+// gone.
 class LedgerStage final : public VerifierStage {
  public:
   LedgerStage(ledger::Ledger* ledger, SettlementQueue* settlements, InFlightRing* ring,
@@ -108,15 +154,39 @@ class LedgerStage final : public VerifierStage {
         ledger_(ledger),
         settlements_(settlements) {}
 
+  // Any thread. Reads `accounts` (empty: every account, up to kBalanceReadAccountsMax; unknown
+  // ids are left out) into *out. `kick` runs after the post, outside the lock: it wakes the
+  // stage (threaded) or steps it (inline). kUnavailable when kBalanceReadSlots reads are
+  // already waiting (retry), kDeadlineExceeded when the stage did not serve the read within
+  // `timeout`, kInvalidArgument for more than kBalanceReadAccountsMax accounts.
+  [[nodiscard]] absl::Status ReadBalances(absl::Span<const uint64_t> accounts,
+                                          BalanceSnapshot* out, absl::Duration timeout,
+                                          absl::FunctionRef<void()> kick)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  BalanceReadCounters read_counters() const ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
+  struct ReadSlot {
+    absl::Span<const uint64_t> accounts;
+    BalanceSnapshot* out = nullptr;  // Null: the slot is free.
+    bool done = false;
+  };
+
+  int Mailbox() override ABSL_LOCKS_EXCLUDED(mu_);
   int Housekeeping() override;
   bool CanCheck() const override { return ledger_->HasPendingRoom(); }
   Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
     return ledger_->Reserve(seq, payload.txn);
   }
+  void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ledger::Ledger* const ledger_;
   SettlementQueue* const settlements_;
+
+  std::atomic<bool> reads_posted_{false};
+  mutable absl::Mutex mu_;
+  ReadSlot slots_[kBalanceReadSlots] ABSL_GUARDED_BY(mu_);
+  BalanceReadCounters counters_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace vouch

@@ -5,6 +5,9 @@
 //                                runs until interrupted, or --count outcomes, or --duration_s
 //   vouch-cli holds              the accounts on hold
 //   vouch-cli release <account>  releases an account's hold
+//   vouch-cli balances [<account>...]
+//                                one consistent snapshot of the balances (no accounts: all, up to
+//                                1024) and each currency's total and clearing balance
 //   vouch-cli submit <id> <from> <to> <amount> [--merchant=M --currency=USD --country=GB]
 //                                one transaction; prints its confirmation and outcome
 // Common flags: --host, --port, --auth_token. Exit status: 0 on success, 1 when the server
@@ -217,6 +220,35 @@ int Release(Connection& c, uint64_t account) {
   return 0;
 }
 
+int Balances(Connection& c, const std::vector<uint64_t>& accounts) {
+  v1::ClientMessage read;
+  for (const uint64_t account : accounts) read.mutable_read_balances()->add_accounts(account);
+  read.mutable_read_balances();  // Set even when empty: no accounts means all of them.
+  v1::ServerMessage reply;
+  if (!c.Send(read) || !c.Read(&reply) || !reply.has_balances()) return 1;
+  const v1::Balances& balances = reply.balances();
+  if (balances.result() != v1::BALANCES_RESULT_OK) {
+    std::fprintf(stderr, "vouch-cli: balance read not served: %s (retry)\n",
+                 Short(v1::BalancesResult_Name(balances.result()), "BALANCES_RESULT_").c_str());
+    return 1;
+  }
+  std::printf("%-20s %-8s %20s %20s\n", "account", "currency", "balance_minor", "overdraft_minor");
+  for (const v1::AccountBalance& account : balances.accounts()) {
+    std::printf("%-20llu %-8s %20lld %20lld\n", static_cast<unsigned long long>(account.account()),
+                account.currency().c_str(), static_cast<long long>(account.balance_minor()),
+                static_cast<long long>(account.overdraft_limit_minor()));
+  }
+  if (balances.truncated()) std::printf("(more accounts not shown)\n");
+  for (const v1::CurrencyTotal& total : balances.currencies()) {
+    std::printf("%s total_minor=%lld clearing_minor=%lld\n", total.currency().c_str(),
+                static_cast<long long>(total.total_minor()),
+                static_cast<long long>(total.clearing_minor()));
+  }
+  std::printf("checked_below_seq=%llu\n",
+              static_cast<unsigned long long>(balances.checked_below_seq()));
+  return 0;
+}
+
 int Submit(Connection& c, const std::vector<uint64_t>& args) {
   v1::ClientMessage submit;
   v1::Transaction* txn = submit.mutable_submit()->add_transactions();
@@ -265,6 +297,8 @@ int Run(const std::vector<char*>& words) {
   const bool usage_ok = (command == "status" && ParseIds(words, 2, 1, &args)) ||
                         (command == "release" && ParseIds(words, 2, 1, &args)) ||
                         (command == "submit" && ParseIds(words, 2, 4, &args)) ||
+                        (command == "balances" && words.size() <= 2 + 1024 &&
+                         ParseIds(words, 2, words.size() - 2, &args)) ||
                         ((command == "watch" || command == "holds") && words.size() == 2);
   if (!usage_ok) return -1;
   Connection connection;
@@ -273,6 +307,7 @@ int Run(const std::vector<char*>& words) {
   if (command == "watch") return Watch(connection);
   if (command == "holds") return Holds(connection);
   if (command == "release") return Release(connection, args[0]);
+  if (command == "balances") return Balances(connection, args);
   return Submit(connection, args);
 }
 
@@ -282,7 +317,7 @@ int Run(const std::vector<char*>& words) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "vouch-cli [flags] status <id> | watch | holds | release <account> | "
-      "submit <id> <from> <to> <amount>");
+      "submit <id> <from> <to> <amount> | balances [<account>...]");
   const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
   const int status = vouch::Run(words);
   if (status < 0) {

@@ -50,6 +50,8 @@ ABSL_FLAG(int64_t, retained_outcomes, 1 << 20, "Recent outcomes kept for resumin
 ABSL_FLAG(int64_t, flush_timeout_ms, 2'000, "Shutdown: time to deliver outcomes after draining.");
 ABSL_FLAG(int64_t, accounts, 10'000, "Demo accounts 1..N opened in USD.");
 ABSL_FLAG(int64_t, opening_balance_minor, 1'000'000, "Each demo account's opening balance.");
+ABSL_FLAG(int64_t, overdraft_limit_minor, 0,
+          "Each demo account's overdraft limit: its balance may go down to minus this.");
 ABSL_FLAG(std::string, mode, "async", "When Submit waits for verification: async|hybrid|sync.");
 ABSL_FLAG(int64_t, deadline_ms, 50, "Verification deadline: confirm to final outcome.");
 ABSL_FLAG(int64_t, risk_account_count_max, 0,
@@ -110,6 +112,7 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   workload::WorkloadConfig bank;
   bank.accounts = static_cast<size_t>(absl::GetFlag(FLAGS_accounts));
   bank.opening_balance_minor = absl::GetFlag(FLAGS_opening_balance_minor);
+  bank.overdraft_limit_minor = absl::GetFlag(FLAGS_overdraft_limit_minor);
   if (absl::GetFlag(FLAGS_accounts) < 2) {
     return absl::InvalidArgumentError("--accounts must be at least 2");
   }

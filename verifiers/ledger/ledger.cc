@@ -252,6 +252,13 @@ void Ledger::ForEachAccount(absl::FunctionRef<void(const AccountView&)> fn) cons
   for (const Account& account : accounts_) fn(View(account));
 }
 
+void Ledger::ForEachCurrency(
+    absl::FunctionRef<void(CurrencyCode, int64_t, int64_t)> fn) const {
+  for (const CurrencyBook& book : books_) {
+    fn(book.currency, book.total_minor, book.clearing.balance_minor);
+  }
+}
+
 // Records are combined by addition, which does not depend on order: not on the order accounts
 // were opened, nor on where a reservation sits in the pending table.
 uint64_t Ledger::StateHash() const {

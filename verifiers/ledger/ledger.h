@@ -105,6 +105,11 @@ class Ledger {
   // Visits the opened accounts (not the clearing accounts) in the order they were opened: that
   // order is deterministic and costs no allocation; sort the views if id order matters.
   void ForEachAccount(absl::FunctionRef<void(const AccountView&)> fn) const;
+  // Visits each currency that has accounts, in the order its first account was opened, with
+  // TotalMinor and ClearingMinor of that currency. No allocation.
+  void ForEachCurrency(
+      absl::FunctionRef<void(CurrencyCode currency, int64_t total_minor, int64_t clearing_minor)>
+          fn) const;
 
   // Deterministic over every balance (clearing included) and every pending reservation, and
   // independent of the order accounts were opened or the table capacities: equal for two ledgers

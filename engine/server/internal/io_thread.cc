@@ -20,6 +20,8 @@ namespace vouch::server::internal {
 namespace {
 
 static_assert(v1::ErrorCode_ARRAYSIZE == kErrorCodeCount);
+static_assert(v1::BalancesResult_ARRAYSIZE ==
+              sizeof(ServerStats::balance_reads) / sizeof(ServerStats::balance_reads[0]));
 
 constexpr uint64_t kListenerTag = 0;
 constexpr uint64_t kWakeTag = 1;
@@ -97,6 +99,9 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->transactions_in += get(transactions_in);
   stats->queries += get(queries);
   stats->pings += get(pings);
+  for (int i = 0; i < v1::BalancesResult_ARRAYSIZE; ++i) {
+    stats->balance_reads[i] += get(balance_reads[i]);
+  }
   stats->outcomes_routed += get(outcomes_routed);
   stats->outcomes_unrouted += get(outcomes_unrouted);
   stats->outcomes_resent += get(outcomes_resent);
@@ -113,6 +118,8 @@ IoThread::IoThread(int index, Shared* shared)
   connections_.reserve(options_.max_connections);
   dirty_.reserve(options_.max_connections);
   sessions_.reserve(options_.max_connections);
+  scratch_.snapshot.accounts.reserve(kBalanceReadAccountsMax);
+  scratch_.snapshot.currencies.reserve(kCurrencySlotCount);
 }
 
 IoThread::~IoThread() {
@@ -325,7 +332,7 @@ void IoThread::HandleFrames(Connection& connection) {
 
 void IoThread::HandleFrame(Connection& connection, const char* data, size_t size) {
   net::EnvelopeBody body;
-  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kReleaseHold, &body)) {
+  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kReadBalances, &body)) {
     Fail(connection, v1::ERROR_CODE_MALFORMED_FRAME, "frame is not a valid ClientMessage");
     return;
   }
@@ -346,6 +353,7 @@ void IoThread::HandleFrame(Connection& connection, const char* data, size_t size
     case v1::ClientMessage::kPing: message = &scratch_.ping; break;
     case v1::ClientMessage::kListHolds: message = &scratch_.list_holds; break;
     case v1::ClientMessage::kReleaseHold: message = &scratch_.release_hold; break;
+    case v1::ClientMessage::kReadBalances: message = &scratch_.read_balances; break;
   }
   assert(message != nullptr);
   if (!message->ParseFromArray(body.data, static_cast<int>(body.size))) {
@@ -360,6 +368,7 @@ void IoThread::HandleFrame(Connection& connection, const char* data, size_t size
     case v1::ClientMessage::kPing: OnPing(connection); break;
     case v1::ClientMessage::kListHolds: OnListHolds(connection); break;
     case v1::ClientMessage::kReleaseHold: OnReleaseHold(connection); break;
+    case v1::ClientMessage::kReadBalances: OnReadBalances(connection); break;
   }
 }
 
@@ -528,6 +537,68 @@ void IoThread::OnReleaseHold(Connection& connection) {
     shared_->event_log->HoldReleased(account);
   }
   Append(connection, v1::ServerMessage::kHoldReleased, released);
+}
+
+// Waits for the ledger stage (see the class comment). The answer may allocate (currency
+// strings, a first use of the reused message); reads are occasional.
+void IoThread::OnReadBalances(Connection& connection) {
+  const auto& accounts = scratch_.read_balances.accounts();
+  if (static_cast<size_t>(accounts.size()) > kBalanceReadAccountsMax) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         absl::StrCat("ReadBalances names at most ", kBalanceReadAccountsMax, " accounts; it named ",
+                      accounts.size()));
+    return;
+  }
+  const absl::Status status = shared_->engine->ReadBalances(
+      absl::MakeConstSpan(accounts.data(), static_cast<size_t>(accounts.size())),
+      &scratch_.snapshot, absl::Nanoseconds(options_.balance_read_timeout_ns));
+  v1::Balances& balances = scratch_.balances;
+  balances.Clear();
+  switch (status.code()) {
+    case absl::StatusCode::kOk: FillBalances(&balances); break;
+    case absl::StatusCode::kDeadlineExceeded:
+      balances.set_result(v1::BALANCES_RESULT_TIMEOUT);
+      break;
+    case absl::StatusCode::kUnavailable:
+      // Every slot taken, or the engine stopping, which it does only after the server left
+      // kServing. acquire: pairs with the server's release of the phase.
+      balances.set_result(shared_->phase.load(std::memory_order_acquire) == Phase::kServing
+                              ? v1::BALANCES_RESULT_BUSY
+                              : v1::BALANCES_RESULT_UNAVAILABLE);
+      break;
+    default:
+      assert(false && "ReadBalances' other errors are checked above");
+      balances.set_result(v1::BALANCES_RESULT_UNAVAILABLE);
+  }
+  IoCounters::Add(counters_.balance_reads[balances.result()]);
+  Append(connection, v1::ServerMessage::kBalances, balances);
+}
+
+void IoThread::FillBalances(v1::Balances* balances) {
+  const BalanceSnapshot& snapshot = scratch_.snapshot;
+  balances->set_result(v1::BALANCES_RESULT_OK);
+  balances->set_checked_below_seq(snapshot.checked_below);
+  balances->set_truncated(snapshot.truncated);
+  for (const ledger::AccountView& view : snapshot.accounts) {
+    v1::AccountBalance* out = balances->add_accounts();
+    out->set_account(view.id);
+    out->set_currency(CurrencyToString(view.currency));
+    out->set_balance_minor(view.balance_minor);
+    out->set_overdraft_limit_minor(view.overdraft_limit_minor);
+  }
+  for (const CurrencyBalance& currency : snapshot.currencies) {
+    v1::CurrencyTotal* out = balances->add_currencies();
+    out->set_currency(CurrencyToString(currency.currency));
+    out->set_total_minor(currency.total_minor);
+    out->set_clearing_minor(currency.clearing_minor);
+  }
+  // A small frame_bytes_max may not hold every account: send what fits and say so.
+  constexpr size_t kEnvelopeBytesMax = 16;  // Field tag and varint length around the body.
+  while (balances->accounts_size() > 0 &&
+         balances->ByteSizeLong() + kEnvelopeBytesMax > options_.frame_bytes_max) {
+    balances->mutable_accounts()->RemoveLast();
+    balances->set_truncated(true);
+  }
 }
 
 void IoThread::RouteOutcomes() {

@@ -13,6 +13,12 @@
 // connection that says Hello for a named session owned by another thread is handed to that
 // thread, buffered input and all, at the end of the turn.
 //
+// Balance reads (ReadBalances) are the one request that waits: the ledger stage takes the
+// snapshot on its own thread, at the start of its next turn, and this thread waits for it, up to
+// ServerOptions::balance_read_timeout_ns (10 ms by default; typically tens of microseconds).
+// Other connections of this thread wait meanwhile; a read is an occasional audit, not a hot
+// path, and the wait is bounded either way (TIMEOUT is answered after it).
+//
 // Thread safety: everything here is owned by the loop thread, except Adopt() and Wake(), which
 // any thread may call. The counters are single-writer (this thread) and read by Server::Stats.
 #ifndef VOUCH_ENGINE_SERVER_INTERNAL_IO_THREAD_H_
@@ -81,6 +87,7 @@ struct IoCounters {
   std::atomic<uint64_t> transactions_in{0};
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> pings{0};
+  std::atomic<uint64_t> balance_reads[v1::BalancesResult_ARRAYSIZE] = {};  // By result.
   std::atomic<uint64_t> outcomes_routed{0};
   std::atomic<uint64_t> outcomes_unrouted{0};
   std::atomic<uint64_t> outcomes_resent{0};
@@ -141,6 +148,8 @@ class IoThread {
   void OnPing(Connection& connection);
   void OnListHolds(Connection& connection);
   void OnReleaseHold(Connection& connection);
+  void OnReadBalances(Connection& connection);
+  void FillBalances(v1::Balances* balances);
 
   void RouteOutcomes();
   void Route(const Outcome& outcome);
@@ -191,6 +200,9 @@ class IoThread {
     v1::ReleaseHold release_hold;
     v1::Holds holds;
     v1::HoldReleased hold_released;
+    v1::ReadBalances read_balances;
+    v1::Balances balances;
+    BalanceSnapshot snapshot;  // Reserved for kBalanceReadAccountsMax accounts.
     v1::Confirmation confirmation;
     v1::Outcome outcome;
     v1::Status status;

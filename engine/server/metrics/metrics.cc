@@ -268,6 +268,13 @@ void AddServer(const ServerStats& stats, Families& out) {
   out.AddOne("vouch_server_outcomes_unrouted_total",
              "Outcomes whose session had no connection (kept for a resume only).",
              MetricType::Counter, static_cast<double>(stats.outcomes_unrouted));
+  MetricFamily& reads = out.Add("vouch_server_balance_reads_total",
+                                "ReadBalances answered, by result (BUSY and TIMEOUT: retried).",
+                                MetricType::Counter);
+  for (int result = 1; result < v1::BalancesResult_ARRAYSIZE; ++result) {
+    Families::Sample(reads, {{"result", v1::BalancesResult_Name(result).substr(16)}},
+                     static_cast<double>(stats.balance_reads[result]));
+  }
   out.AddOne("vouch_outcome_window_writer_waits_total",
              "Times the reconciler waited for a slow I/O thread to free outcome-window room.",
              MetricType::Counter, static_cast<double>(stats.window_writer_waits));

@@ -58,6 +58,7 @@ class Inbox:
         self._confirmed_ids = set()
         self.statuses: List[vouch_pb2.Status] = []
         self.pongs: List[vouch_pb2.Pong] = []
+        self.balances: List[vouch_pb2.Balances] = []
 
     def read_until(self, done: Callable[[], bool], waiting_for: str,
                    timeout: float = SETTLE_TIMEOUT_S) -> None:
@@ -86,6 +87,8 @@ class Inbox:
             self.statuses.append(message.status)
         elif body == "pong":
             self.pongs.append(message.pong)
+        elif body == "balances":
+            self.balances.append(message.balances)
         elif body == "error":
             code = vouch_pb2.ErrorCode.Name(message.error.code)
             raise AssertionError(f"server sent Error {code}: {message.error.message!r}")
@@ -230,6 +233,17 @@ class VouchdTest(unittest.TestCase):
         self.assertEqual((pong.nonce, pong.client_time_ns), (0xFEEDFACECAFEBEEF, 123456789),
                          describe(pong))
         self.assertGreater(pong.server_time_ns, 0, describe(pong))
+
+    def test_balances_sum_to_the_total_with_clearing(self) -> None:
+        inbox = self.open_session()
+        inbox.client.read_balances([1, 2])
+        inbox.read_until(lambda: inbox.balances, "Balances")
+        [balances] = inbox.balances
+        self.assertEqual(balances.result, vouch_pb2.BALANCES_RESULT_OK, describe(balances))
+        self.assertEqual([a.account for a in balances.accounts], [1, 2], describe(balances))
+        [usd] = balances.currencies
+        self.assertEqual(usd.currency, "USD", describe(balances))
+        self.assertGreater(usd.total_minor, 0, describe(balances))
 
     def test_submit_before_hello_gets_an_error_and_the_connection_closes(self) -> None:
         client = self.connect()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vouch-cli against a real vouchd: a payment to a blocked merchant fails late and holds its
 # account; `watch` sees the failure, `status` shows the history with its reason, `holds` lists
-# the account, `release` lifts the hold (and `holds` then shows none), bad usage exits 2.
+# the account, `release` lifts the hold (and `holds` then shows none), `balances` shows a
+# snapshot whose USD total is the opening money, bad usage exits 2.
 set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
@@ -30,6 +31,11 @@ cli holds | grep -qx "  7" || fail "account 7 not listed as held"
 cli release 7 | grep -q "released" || fail "release did not release"
 cli holds | grep -q "^0 accounts on hold" || fail "still held after release"
 cli release 7 | grep -q "was not on hold" || fail "second release"
+
+balances="$(cli balances 1 2)" || fail "balances failed"
+grep -qE "^1 +USD +" <<<"${balances}" || fail "balances did not list account 1: ${balances}"
+# vouchd's default opening balance is 1,000,000 minor units per account.
+grep -q "^USD total_minor=1000000000 " <<<"${balances}" || fail "USD total wrong: ${balances}"
 
 status=0
 cli frobnicate >/dev/null 2>&1 || status=$?
