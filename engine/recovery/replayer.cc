@@ -1,5 +1,6 @@
 #include "engine/recovery/replayer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -56,6 +57,14 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   if (seq != confirmed_ + 1) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " after ", confirmed_));
   }
+  // Ingest confirms only well-formed transactions, and the verifiers and the engine's
+  // per-currency counters rely on it (found by tests/fuzz/journal_recovery_fuzzer).
+  const Transaction& txn = record.txn;
+  if (txn.id == 0 || txn.amount_minor <= 0 || txn.source_account == 0 ||
+      txn.destination_account == 0 || txn.source_account == txn.destination_account ||
+      !IsSupportedCurrency(txn.currency)) {
+    return Contradiction(where, absl::StrCat("confirmed seq ", seq, " is not well-formed"));
+  }
   if (undecided_.size() == undecided_max_) {
     return Contradiction(where, absl::StrCat("more undecided transactions than the ring holds (",
                                              undecided_max_, ")"));
@@ -87,7 +96,9 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     answer.status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
     answer.reason = outcome.reason;
   }
-  (void)targets_.fraud->Check(confirmed.txn, outcome.confirmed_ns);
+  // A transaction confirmed before this host's last boot maps to a negative monotonic time; the
+  // fraud rules only compare times, and anything that old is outside every window anyway.
+  (void)targets_.fraud->Check(confirmed.txn, std::max<int64_t>(outcome.confirmed_ns, 0));
   if (outcome.kind == OutcomeKind::kVerified) {
     const Reason reserved = targets_.ledger->Reserve(seq, confirmed.txn);
     if (reserved != Reason::kNone) {
