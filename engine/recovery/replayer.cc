@@ -17,6 +17,14 @@ absl::Status Contradiction(const journal::RecordLocation& where, absl::string_vi
                                           why));
 }
 
+// Ingest confirms only well-formed transactions, and the verifiers and the engine's
+// per-currency counters rely on it (found by tests/fuzz/journal_recovery_fuzzer).
+bool WellFormed(const Transaction& txn) {
+  return txn.id != 0 && txn.amount_minor > 0 && txn.source_account != 0 &&
+         txn.destination_account != 0 && txn.source_account != txn.destination_account &&
+         IsSupportedCurrency(txn.currency);
+}
+
 }  // namespace
 
 Replayer::Replayer(Targets targets, size_t undecided_max, size_t answers_capacity,
@@ -57,12 +65,7 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   if (seq != confirmed_ + 1) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " after ", confirmed_));
   }
-  // Ingest confirms only well-formed transactions, and the verifiers and the engine's
-  // per-currency counters rely on it (found by tests/fuzz/journal_recovery_fuzzer).
-  const Transaction& txn = record.txn;
-  if (txn.id == 0 || txn.amount_minor <= 0 || txn.source_account == 0 ||
-      txn.destination_account == 0 || txn.source_account == txn.destination_account ||
-      !IsSupportedCurrency(txn.currency)) {
+  if (!WellFormed(record.txn)) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " is not well-formed"));
   }
   if (undecided_.size() == undecided_max_) {
@@ -96,9 +99,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     answer.status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
     answer.reason = outcome.reason;
   }
-  // A transaction confirmed before this host's last boot maps to a negative monotonic time; the
-  // fraud rules only compare times, and anything that old is outside every window anyway.
-  (void)targets_.fraud->Check(confirmed.txn, std::max<int64_t>(outcome.confirmed_ns, 0));
+  (void)targets_.fraud->Check(confirmed.txn, outcome.confirmed_ns);
   if (outcome.kind == OutcomeKind::kVerified) {
     const Reason reserved = targets_.ledger->Reserve(seq, confirmed.txn);
     if (reserved != Reason::kNone) {
@@ -175,27 +176,42 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   outcomes_ = in.Get<uint64_t>();
   releases_ = in.Get<uint64_t>();
   const uint64_t undecided = in.Get<uint64_t>();
+  // The state must be one Apply could have built (found by tests/fuzz/journal_recovery_fuzzer):
+  // the undecided are exactly outcomes+1..confirmed, and the answers the last ones confirmed.
+  if (outcomes_ > confirmed_ || undecided != confirmed_ - outcomes_) {
+    return invalid("undecided transactions do not match the confirmed and outcome counts");
+  }
   if (undecided > undecided_max_) return invalid("more undecided transactions than the ring");
   undecided_.clear();
   for (uint64_t i = 0; i < undecided; ++i) {
     const absl::string_view raw = in.GetBytes();
     journal::ConfirmedRecord record;
-    if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record)) {
+    if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record) ||
+        record.seq != outcomes_ + 1 + i || !WellFormed(record.txn)) {
       return invalid("undecodable undecided transaction");
     }
     undecided_.push_back(record);
   }
   const uint64_t answers = in.Get<uint64_t>();
-  if (answers > answers_.size()) return invalid("more answers than the idempotency window");
+  if (answers != std::min<uint64_t>(confirmed_, answers_.size())) {
+    return invalid("the answers do not cover the idempotency window");
+  }
   for (uint64_t i = 0; i < answers; ++i) {
     Answer a;
     a.id = in.Get<uint64_t>();
     a.seq = in.Get<uint64_t>();
     const uint64_t packed = in.Get<uint64_t>();
     a.received_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
-    if (!in.ok() || a.seq == 0) return invalid("truncated answers");
-    a.status = static_cast<ConfirmStatus>(packed & 0xff);
-    a.reason = static_cast<Reason>((packed >> 8) & 0xff);
+    if (!in.ok()) return invalid("truncated answers");
+    const uint64_t status = packed & 0xff;
+    const uint64_t reason = (packed >> 8) & 0xff;
+    if (a.id == 0 || a.seq != confirmed_ - answers + 1 + i ||
+        status < static_cast<uint64_t>(ConfirmStatus::kConfirmed) ||
+        status > static_cast<uint64_t>(ConfirmStatus::kRejected) || reason >= kReasonCount) {
+      return invalid("bad answer");
+    }
+    a.status = static_cast<ConfirmStatus>(status);
+    a.reason = static_cast<Reason>(reason);
     a.held = (packed >> 16) & 1;
     AnswerFor(a.seq) = a;
   }
