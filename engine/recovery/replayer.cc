@@ -17,12 +17,14 @@ absl::Status Contradiction(const journal::RecordLocation& where, absl::string_vi
                                           why));
 }
 
-// Ingest confirms only well-formed transactions, and the verifiers and the engine's
-// per-currency counters rely on it (found by tests/fuzz/journal_recovery_fuzzer).
-bool WellFormed(const Transaction& txn) {
+// What the engine could have journaled (found by tests/fuzz/journal_recovery_fuzzer): ingest
+// confirms only well-formed transactions, which the verifiers and the per-currency counters rely
+// on; and Unix times are not before 1970, so converting them to monotonic time cannot overflow.
+bool WellFormed(const journal::ConfirmedRecord& record) {
+  const Transaction& txn = record.txn;
   return txn.id != 0 && txn.amount_minor > 0 && txn.source_account != 0 &&
          txn.destination_account != 0 && txn.source_account != txn.destination_account &&
-         IsSupportedCurrency(txn.currency);
+         IsSupportedCurrency(txn.currency) && record.confirmed_unix_ns >= 0;
 }
 
 }  // namespace
@@ -65,7 +67,7 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   if (seq != confirmed_ + 1) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " after ", confirmed_));
   }
-  if (!WellFormed(record.txn)) {
+  if (!WellFormed(record)) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " is not well-formed"));
   }
   if (undecided_.size() == undecided_max_) {
@@ -83,7 +85,8 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
 absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                                     const journal::RecordLocation& where) {
   journal::OutcomeRecord record;
-  if (!journal::DecodeOutcomeRecord(payload, size, &record) || record.outcome.seq != seq) {
+  if (!journal::DecodeOutcomeRecord(payload, size, &record) || record.outcome.seq != seq ||
+      record.confirmed_unix_ns < 0 || record.decided_unix_ns < 0) {
     return Contradiction(where, "undecodable outcome record");
   }
   if (undecided_.empty() || undecided_.front().seq != seq) {
@@ -187,7 +190,7 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     const absl::string_view raw = in.GetBytes();
     journal::ConfirmedRecord record;
     if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record) ||
-        record.seq != outcomes_ + 1 + i || !WellFormed(record.txn)) {
+        record.seq != outcomes_ + 1 + i || !WellFormed(record)) {
       return invalid("undecodable undecided transaction");
     }
     undecided_.push_back(record);
@@ -205,7 +208,7 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     if (!in.ok()) return invalid("truncated answers");
     const uint64_t status = packed & 0xff;
     const uint64_t reason = (packed >> 8) & 0xff;
-    if (a.id == 0 || a.seq != confirmed_ - answers + 1 + i ||
+    if (a.id == 0 || a.seq != confirmed_ - answers + 1 + i || a.received_unix_ns < 0 ||
         status < static_cast<uint64_t>(ConfirmStatus::kConfirmed) ||
         status > static_cast<uint64_t>(ConfirmStatus::kRejected) || reason >= kReasonCount) {
       return invalid("bad answer");
