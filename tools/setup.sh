@@ -5,7 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   bazel-bootstrap
+  clang-14            # --config=fuzz (tests/fuzz)
   g++
+  libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes for clang-14
   libabsl-dev
   libbenchmark-dev
   libconcurrentqueue-dev

@@ -1,5 +1,6 @@
 #include "engine/recovery/replayer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 
@@ -16,6 +17,16 @@ constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
 absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
   return absl::DataLossError(absl::StrCat("journal ", where.file, " offset ", where.offset, ": ",
                                           why));
+}
+
+// What the engine could have journaled (found by tests/fuzz/journal_recovery_fuzzer): ingest
+// confirms only well-formed transactions, which the verifiers and the per-currency counters rely
+// on; and Unix times are not before 1970, so converting them to monotonic time cannot overflow.
+bool WellFormed(const journal::ConfirmedRecord& record) {
+  const Transaction& txn = record.txn;
+  return txn.id != 0 && txn.amount_minor > 0 && txn.source_account != 0 &&
+         txn.destination_account != 0 && txn.source_account != txn.destination_account &&
+         IsSupportedCurrency(txn.currency) && record.confirmed_unix_ns >= 0;
 }
 
 }  // namespace
@@ -58,6 +69,9 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   if (seq != confirmed_ + 1) {
     return Contradiction(where, absl::StrCat("confirmed seq ", seq, " after ", confirmed_));
   }
+  if (!WellFormed(record)) {
+    return Contradiction(where, absl::StrCat("confirmed seq ", seq, " is not well-formed"));
+  }
   if (undecided_.size() == undecided_max_) {
     return Contradiction(where, absl::StrCat("more undecided transactions than the ring holds (",
                                              undecided_max_, ")"));
@@ -73,7 +87,8 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
 absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                                     const journal::RecordLocation& where) {
   journal::OutcomeRecord record;
-  if (!journal::DecodeOutcomeRecord(payload, size, &record) || record.outcome.seq != seq) {
+  if (!journal::DecodeOutcomeRecord(payload, size, &record) || record.outcome.seq != seq ||
+      record.confirmed_unix_ns < 0 || record.decided_unix_ns < 0) {
     return Contradiction(where, "undecodable outcome record");
   }
   if (undecided_.empty() || undecided_.front().seq != seq) {
@@ -183,12 +198,18 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   outcomes_ = in.Get<uint64_t>();
   releases_ = in.Get<uint64_t>();
   const uint64_t undecided = in.Get<uint64_t>();
+  // The state must be one Apply could have built (found by tests/fuzz/journal_recovery_fuzzer):
+  // the undecided are exactly outcomes+1..confirmed, and the answers the last ones confirmed.
+  if (outcomes_ > confirmed_ || undecided != confirmed_ - outcomes_) {
+    return invalid("undecided transactions do not match the confirmed and outcome counts");
+  }
   if (undecided > undecided_max_) return invalid("more undecided transactions than the ring");
   undecided_.clear();
   for (uint64_t i = 0; i < undecided; ++i) {
     const absl::string_view raw = in.GetBytes();
     journal::ConfirmedRecord record;
-    if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record)) {
+    if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record) ||
+        record.seq != outcomes_ + 1 + i || !WellFormed(record)) {
       return invalid("undecodable undecided transaction");
     }
     undecided_.push_back(record);
@@ -210,9 +231,12 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
 }
 
 absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
+  auto invalid = [](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
+  };
   const uint64_t answers = in.Get<uint64_t>();
-  if (answers > answers_.size()) {
-    return absl::InvalidArgumentError("replay snapshot: more answers than the idempotency window");
+  if (answers != std::min<uint64_t>(confirmed_, answers_.size())) {
+    return invalid("the answers do not cover the idempotency window");
   }
   for (uint64_t i = 0; i < answers; ++i) {
     Answer a;
@@ -223,16 +247,30 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     const uint64_t outcome = with_outcomes ? in.Get<uint64_t>() : 0;
     a.decided_unix_ns = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
     a.origin = with_outcomes ? in.Get<uint64_t>() : 0;
-    if (!in.ok() || a.seq == 0) {
-      return absl::InvalidArgumentError("replay snapshot: truncated answers");
-    }
-    a.status = static_cast<ConfirmStatus>(packed & 0xff);
-    a.reason = static_cast<Reason>((packed >> 8) & 0xff);
-    a.held = (packed >> 16) & 1;
+    if (!in.ok()) return invalid("truncated answers");
+    const uint64_t status = packed & 0xff;
+    const uint64_t reason = (packed >> 8) & 0xff;
+    const uint64_t kind = (outcome >> 8) & 0xff;
+    const uint64_t verifier = (outcome >> 16) & 0xff;
+    const uint64_t outcome_reason = (outcome >> 24) & 0xff;
     a.decided = outcome & 1;
-    a.outcome_kind = static_cast<OutcomeKind>((outcome >> 8) & 0xff);
-    a.outcome_verifier = static_cast<VerifierId>((outcome >> 16) & 0xff);
-    a.outcome_reason = static_cast<Reason>((outcome >> 24) & 0xff);
+    if (a.id == 0 || a.seq != confirmed_ - answers + 1 + i || a.received_unix_ns < 0 ||
+        status < static_cast<uint64_t>(ConfirmStatus::kConfirmed) ||
+        status > static_cast<uint64_t>(ConfirmStatus::kRejected) || reason >= kReasonCount) {
+      return invalid("bad answer");
+    }
+    if (a.decided && (kind < static_cast<uint64_t>(OutcomeKind::kVerified) ||
+                      kind > static_cast<uint64_t>(OutcomeKind::kLateTimeout) ||
+                      verifier > static_cast<uint64_t>(VerifierId::kLedger) ||
+                      outcome_reason >= kReasonCount || a.decided_unix_ns < 0)) {
+      return invalid("bad outcome");
+    }
+    a.status = static_cast<ConfirmStatus>(status);
+    a.reason = static_cast<Reason>(reason);
+    a.held = (packed >> 16) & 1;
+    a.outcome_kind = static_cast<OutcomeKind>(kind);
+    a.outcome_verifier = static_cast<VerifierId>(verifier);
+    a.outcome_reason = static_cast<Reason>(outcome_reason);
     a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
     AnswerFor(a.seq) = a;
     if (a.decided && targets_.history != nullptr) WriteHistory(a);

@@ -82,8 +82,8 @@ class FraudChecker {
   FraudChecker& operator=(const FraudChecker&) = delete;
 
   // Reason::kNone to pass, else the reason of the first failing rule (order above).
-  // REQUIRES: txn passed the ingest checks (source_account != 0, amount_minor > 0);
-  // now_ns >= 0.
+  // REQUIRES: txn passed the ingest checks (source_account != 0, amount_minor > 0).
+  // A negative now_ns (confirmed before this host's boot) counts as 0.
   [[nodiscard]] Reason Check(const Transaction& txn, int64_t now_ns);
 
   // Takes effect from the next Check. Keeps all per-account state, except that a change of
