@@ -5,9 +5,9 @@ set -euo pipefail
 
 PACKAGES=(
   bazel-bootstrap
-  clang-14            # --config=fuzz (tests/fuzz)
+  clang-14              # --config=tsan and --config=fuzz (.bazelrc)
   g++
-  libclang-rt-14-dev  # libFuzzer, ASan and UBSan runtimes for clang-14
+  libclang-rt-14-dev    # clang-14's TSan, ASan, UBSan and libFuzzer runtimes
   libabsl-dev
   libbenchmark-dev
   libconcurrentqueue-dev

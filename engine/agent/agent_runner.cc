@@ -27,7 +27,8 @@ std::string FormatCpuSet(const cpu_set_t& set) {
     if (!CPU_ISSET(cpu, &set)) continue;
     int last = cpu;
     while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
-    absl::StrAppendFormat(&out, "%s%d", out.empty() ? "" : ",", cpu);  // Constant format: clang checks it.
+    // One constant format string: clang checks absl formats at compile time.
+    absl::StrAppendFormat(&out, "%s%d", out.empty() ? "" : ",", cpu);
     if (last > cpu) absl::StrAppendFormat(&out, "-%d", last);
     cpu = last;
   }

@@ -108,6 +108,7 @@ IdempotencyTable::Claim IdempotencyTable::ClaimId(uint64_t id, int64_t received_
       if ((match.answer_word & kStateMask) == kPending) return {ClaimKind::kInFlight, 0, {}};
       return {ClaimKind::kDuplicate, 0, UnpackAnswer(match.answer_word, match.received_ns)};
     }
+    // release: a walker that acquires the stamp sees next and the fields above.
     node.next.store(head, std::memory_order_release);
     node.stamp.store(ticket, std::memory_order_release);
     walked_until = head;

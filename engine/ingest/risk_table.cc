@@ -47,14 +47,20 @@ bool RiskTable::TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_m
     table_full_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  // relaxed (all): see the class comment.
-  const bool over =
-      Over(total_count_.fetch_add(1, std::memory_order_relaxed) + 1, limits_.total_count_max) |
+  // relaxed (all): see the class comment. All four adds happen even when one is over, because
+  // Remove undoes all four.
+  const bool total_count_over =
+      Over(total_count_.fetch_add(1, std::memory_order_relaxed) + 1, limits_.total_count_max);
+  const bool total_minor_over =
       Over(total->minor.fetch_add(amount_minor, std::memory_order_relaxed) + amount_minor,
-           limits_.total_minor_max) |
-      Over(slot->count.fetch_add(1, std::memory_order_relaxed) + 1, limits_.account_count_max) |
+           limits_.total_minor_max);
+  const bool account_count_over =
+      Over(slot->count.fetch_add(1, std::memory_order_relaxed) + 1, limits_.account_count_max);
+  const bool account_minor_over =
       Over(slot->minor.fetch_add(amount_minor, std::memory_order_relaxed) + amount_minor,
            limits_.account_minor_max);
+  const bool over =
+      total_count_over || total_minor_over || account_count_over || account_minor_over;
   if (over) Remove(account, currency, amount_minor);
   return !over;
 }

@@ -12,6 +12,7 @@ InFlightRing::InFlightRing(size_t capacity)
 }
 
 void InFlightRing::StartAt(Sequence first_seq) {
+  // relaxed: called before any thread is handed the ring.
   assert(first_seq >= 1 && head_.load(std::memory_order_relaxed) == 0);
   const uint64_t first_pos = first_seq - 1;
   for (uint64_t pos = first_pos; pos < first_pos + capacity_; ++pos) {

@@ -321,7 +321,9 @@ int main(int argc, char** argv) {
   const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
   const int status = vouch::Run(words);
   if (status < 0) {
-    std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage());
+    // ProgramUsageMessage is a string_view, not a C string: %s would read past it.
+    const std::string usage(absl::ProgramUsageMessage());
+    std::fprintf(stderr, "usage: %s\n", usage.c_str());
     return 2;
   }
   return status;

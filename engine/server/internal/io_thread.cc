@@ -243,6 +243,7 @@ void IoThread::AcceptAll() {
     if (options_.send_buffer_bytes > 0) {
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &options_.send_buffer_bytes, sizeof(int));
     }
+    // relaxed: serials only need to be unique; they publish no other data.
     const uint64_t serial = shared_->next_serial.fetch_add(1, std::memory_order_relaxed);
     auto owned = std::make_unique<Connection>(fd, serial, options_.frame_bytes_max, now_ns_);
     Connection& connection = *owned;
