@@ -1,6 +1,7 @@
 // The deterministic simulation (simulator.h) over a few hundred seeds, plus the check that a seed
 // is a complete description of its run: the same seed twice gives the same digest of every answer
 // and outcome. The soak (thousands of seeds) is the vouch_sim binary; see docs/RELIABILITY.md.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -25,6 +26,7 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   FaultCounts faults;
   RunCounts counts;
   uint64_t failures = 0;
+  const auto start = std::chrono::steady_clock::now();
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     const SeedResult result = RunSeed(OptionsFor(seed));
     faults.Add(result.faults);
@@ -34,7 +36,8 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
       ADD_FAILURE() << result.failure;
     }
   }
-  std::printf("%s", Summary(kSeeds, failures, faults, counts, 0).c_str());
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  std::printf("%s", Summary(kSeeds, failures, faults, counts, elapsed.count()).c_str());
   // The faults did happen: a simulation that injects nothing proves nothing.
   EXPECT_GT(faults.crashes, kSeeds);
   EXPECT_GT(faults.torn_tails, kSeeds / 10);
