@@ -471,6 +471,11 @@ absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
   return *from;
 }
 
+void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
+  if (verifier == VerifierId::kFraud) fraud_stage_->SetCostPerTransaction(cost_ns);
+  if (verifier == VerifierId::kLedger) ledger_stage_->SetCostPerTransaction(cost_ns);
+}
+
 void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
   if (verifier == VerifierId::kFraud) fraud_stage_->StallFor(duration_ns);
   if (verifier == VerifierId::kLedger) ledger_stage_->StallFor(duration_ns);

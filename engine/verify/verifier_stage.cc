@@ -1,5 +1,6 @@
 #include "engine/verify/verifier_stage.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace vouch {
@@ -20,6 +21,19 @@ void VerifierStage::StallFor(int64_t duration_ns) {
   stall_until_ns_.store(clock_->NowNs() + duration_ns, std::memory_order_relaxed);
 }
 
+void VerifierStage::SetCostPerTransaction(int64_t cost_ns) {
+  assert(cost_ns >= 0);
+  // relaxed: the stage reads it on its next turn; nothing else is published with it.
+  cost_ns_.store(cost_ns, std::memory_order_relaxed);
+}
+
+int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
+  // Time the service sat idle banks at most one batch of work: a real service does not answer
+  // faster later for having been idle, beyond what it can take in at once.
+  paced_until_ns_ = std::max(paced_until_ns_, now_ns - cost_ns * batch_max_);
+  return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
+}
+
 bool VerifierStage::SendPending() {
   if (!unsent_.has_value()) return true;
   if (!verdicts_->try_enqueue(*unsent_)) return false;
@@ -33,8 +47,11 @@ int VerifierStage::DoWork() {
   if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) return 0;
   int work = Housekeeping();
   if (!SendPending()) return work;
+  // relaxed: see SetCostPerTransaction.
+  const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
+  const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
   int checked = 0;
-  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck()) {
+  while (checked < limit && ring_->IsPublished(next_) && CanCheck()) {
     const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
@@ -46,6 +63,7 @@ int VerifierStage::DoWork() {
       break;
     }
   }
+  paced_until_ns_ += checked * cost_ns;
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
   // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();

@@ -3,7 +3,8 @@
 //
 // Thread safety: DoWork runs on the stage's own thread (or the inline stepping thread) and is
 // the only code that touches the verifier's state, so verifiers are plain single-threaded
-// classes. StallFor may be called from any thread (fault injection for tests and the demo).
+// classes. StallFor and SetCostPerTransaction may be called from any thread (fault injection for
+// tests, the demo and the overload soak).
 #ifndef VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 #define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 
@@ -32,6 +33,11 @@ class VerifierStage : public Agent {
 
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
+  // From now on the verifier takes `cost_ns` of clock time per transaction, as a slow fraud
+  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second. It waits
+  // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
+  // does not depend on how busy the machine is. 0 turns it off.
+  void SetCostPerTransaction(int64_t cost_ns);
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
   // The first sequence number to check (after recovery). REQUIRES: before the stage runs.
@@ -52,6 +58,8 @@ class VerifierStage : public Agent {
 
  private:
   bool SendPending();
+  // With a cost per transaction: how many transactions the slow service has room for now.
+  int PacedLimit(int64_t now_ns, int64_t cost_ns);
 
   const VerifierId verifier_;
   const std::string_view role_name_;
@@ -63,6 +71,8 @@ class VerifierStage : public Agent {
   Parker* downstream_ = nullptr;
   std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
   std::atomic<int64_t> stall_until_ns_{0};
+  std::atomic<int64_t> cost_ns_{0};
+  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
 };
 
 // Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between

@@ -53,6 +53,10 @@ inline constexpr int kStatusCount = v1::ConfirmStatus_ARRAYSIZE;
 inline constexpr int kKindCount = v1::OutcomeKind_ARRAYSIZE;
 inline constexpr int kReasonCount = v1::Reason_ARRAYSIZE;
 inline constexpr size_t kErrorMessagesMax = 8;  // Kept per tally; the rest are only counted.
+// Every kConfirmedSampleEvery-th confirmed id is kept, up to kConfirmedSampleMax per tally, so
+// that the overload check can Query a sample of confirmed ids spread over the run.
+inline constexpr uint64_t kConfirmedSampleEvery = 4096;
+inline constexpr size_t kConfirmedSampleMax = 64;
 
 // What came back on one lane, or (merged) on all of them.
 struct Tally {
@@ -69,6 +73,7 @@ struct Tally {
   uint64_t awaiting_outcomes = 0;  // Due an Outcome, none yet; at the end: missing.
   uint64_t errors = 0;  // Server Errors, lost connections, protocol violations, failed sends.
   std::vector<std::string> error_messages;  // The first kErrorMessagesMax.
+  std::vector<uint64_t> confirmed_sample;    // See kConfirmedSampleEvery.
   std::array<std::array<uint64_t, kReasonCount>, kStatusCount> confirm_counts{};
   std::array<std::array<uint64_t, kReasonCount>, kKindCount> outcome_counts{};
   LatencyHistogram confirm_from_intended;

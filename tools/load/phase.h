@@ -55,12 +55,16 @@ struct PhaseReport {
   std::string name;
   uint64_t scheduled = 0;
   int64_t answer_span_ns = 0;  // From the first transaction's due time to the last answer.
+  int64_t send_span_ns = 0;    // From the first transaction's due time to the last send.
   Tally tally;                 // Every connection's, merged.
   bool with_bad_peers = false;
   BadPeerReport bad_peers{};  // When with_bad_peers.
 
   // Confirmations per second over answer_span_ns.
   double achieved_rate() const;
+  // Transactions per second the sender really wrote, over send_span_ns: below the offered rate
+  // when this machine cannot generate the load it was asked for.
+  double sent_rate() const;
   // No missing or unexpected outcome, nothing unanswered, no error.
   bool passed() const;
 };
