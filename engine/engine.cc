@@ -352,18 +352,28 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   if (malformed != Reason::kNone) {
     return {txn.id, ConfirmStatus::kRejected, malformed, 0, 0, false, false};
   }
-  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
-  if (claim.kind == IdempotencyTable::ClaimKind::kInFlight) {
-    return Busy(txn.id, Reason::kDuplicateInFlight);
-  }
-  if (claim.kind == IdempotencyTable::ClaimKind::kDuplicate) {
+  auto duplicate = [&](const StoredAnswer& original) -> Confirmation {
     IngestCounters::Add(shard.duplicates);
-    const StoredAnswer& original = claim.answer;
     const int64_t deadline_ns =
         original.seq != 0 ? original.received_ns + options_.verification_deadline_ns : 0;
     return {txn.id, original.status, original.reason, original.seq, deadline_ns, true,
             original.held};
+  };
+  // Under overload most Submits find the ring full: refuse them before they claim the id. A
+  // claim takes a slot of the idempotency window even when it is released, so a flood of
+  // refusals would push confirmed ids out of the window: a resubmitted one would be applied a
+  // second time, and Query would no longer find it. A resubmitted id still gets its answer.
+  if (ring_.LooksFull()) {
+    if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
+      return duplicate(*original);
+    }
+    return Busy(txn.id, Reason::kQueueFull);
   }
+  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
+  if (claim.kind == IdempotencyTable::ClaimKind::kInFlight) {
+    return Busy(txn.id, Reason::kDuplicateInFlight);
+  }
+  if (claim.kind == IdempotencyTable::ClaimKind::kDuplicate) return duplicate(claim.answer);
   Reason refusal = Reason::kNone;
   if (txn.amount_minor > options_.amount_minor_max) {
     refusal = Reason::kOverLimit;

@@ -1,0 +1,73 @@
+// The engine under overload: refusals must not cost it its memory of what it confirmed.
+//
+// Method: an inline engine (nothing moves unless the test steps it) with an in-flight ring of 64
+// and an idempotency window of 1,024 claims. 64 transfers fill the ring; then 10x the window in
+// further Submits are all refused BUSY, as a flood at several times capacity is. Every confirmed
+// id must still be known afterwards: Query finds it, and resubmitting it returns the original
+// answer (duplicate) rather than applying it a second time, both while the ring is still full
+// and after it drains. Money is conserved throughout. Before the fix each refused Submit took
+// a slot of the window, so the flood pushed the confirmed ids out of it.
+#include <memory>
+
+#include "engine/engine.h"
+#include "gtest/gtest.h"
+#include "tests/engine/engine_test_util.h"
+
+namespace vouch::testing {
+namespace {
+
+constexpr size_t kRing = 64;
+constexpr size_t kWindow = 1024;
+constexpr uint64_t kFlood = 10 * kWindow;
+
+TEST(EngineOverloadTest, RefusedSubmitsDoNotPushConfirmedIdsOutOfTheIdempotencyWindow) {
+  ManualClock clock;
+  Options options = BankOptions(4);
+  options.in_flight_capacity = kRing;
+  options.idempotency_window = kWindow;
+  options.inline_mode = true;
+  options.clock = &clock;
+  options.fraud_rules.velocity_enabled = false;  // Many transfers from few accounts is the point.
+  absl::StatusOr<std::unique_ptr<Engine>> created = Engine::Create(std::move(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  Engine& engine = **created;
+  ASSERT_TRUE(engine.Start().ok());
+  auto transfer = [](uint64_t id) { return Transfer(id, 1 + id % 4, 1 + (id + 1) % 4, 10); };
+
+  for (uint64_t id = 1; id <= kRing; ++id) {
+    ASSERT_EQ(engine.Submit(transfer(id)).status, ConfirmStatus::kConfirmed) << id;
+  }
+  for (uint64_t id = kRing + 1; id <= kRing + kFlood; ++id) {
+    const Confirmation refused = engine.Submit(transfer(id));
+    ASSERT_EQ(refused.status, ConfirmStatus::kBusy) << id;
+    ASSERT_EQ(refused.reason, Reason::kQueueFull);
+  }
+  EXPECT_EQ(engine.Stats().busy[static_cast<int>(Reason::kQueueFull)], kFlood);
+
+  // Still full: a resubmitted confirmed id gets its original answer, not BUSY.
+  const Confirmation again = engine.Submit(transfer(1));
+  EXPECT_EQ(again.status, ConfirmStatus::kConfirmed);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, 1u);
+
+  StepUntilIdle(engine);
+  EXPECT_EQ(DrainOutcomes(engine).size(), kRing);
+  for (uint64_t id = 1; id <= kRing; ++id) {
+    const std::optional<TransactionStatus> status = engine.Query(id);
+    ASSERT_TRUE(status.has_value()) << "confirmed id " << id << " forgotten";
+    EXPECT_EQ(status->seq, id);
+    EXPECT_TRUE(status->final);
+    const Confirmation resubmitted = engine.Submit(transfer(id));
+    EXPECT_TRUE(resubmitted.duplicate) << "confirmed id " << id << " would be applied twice";
+    EXPECT_EQ(resubmitted.seq, id);
+  }
+  StepUntilIdle(engine);
+  EXPECT_TRUE(DrainOutcomes(engine).empty()) << "a duplicate got a second outcome";
+  const DrainReport report = engine.Stop();
+  EXPECT_TRUE(report.drained);
+  EXPECT_EQ(report.confirmed, kRing);
+  EXPECT_EQ(engine.ledger().TotalMinor(kUsd), 4 * kOpeningBalance);
+}
+
+}  // namespace
+}  // namespace vouch::testing
