@@ -17,6 +17,14 @@ namespace {
 using Shard = internal::IngestCounters::Shard;
 using internal::IngestCounters;
 
+// Options::admission_backlog_max_ns: the stage's oldest unchecked transaction has waited
+// longer than `max_ns` (0: never).
+bool Backlogged(const VerifierStage& stage, int64_t now_ns, int64_t max_ns) {
+  if (max_ns == 0) return false;
+  const int64_t since_ns = stage.backlog_since_ns();
+  return since_ns != 0 && now_ns - since_ns > max_ns;
+}
+
 Confirmation Busy(uint64_t id, Reason reason) {
   return {id, ConfirmStatus::kBusy, reason, 0, 0, false, false};
 }
@@ -359,11 +367,13 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
     return {txn.id, original.status, original.reason, original.seq, deadline_ns, true,
             original.held};
   };
-  // Under overload most Submits find the ring full: refuse them before they claim the id. A
+  // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
+  // backlog older than the bound: refuse them before they claim the id. A
   // claim takes a slot of the idempotency window even when it is released, so a flood of
   // refusals would push confirmed ids out of the window: a resubmitted one would be applied a
   // second time, and Query would no longer find it. A resubmitted id still gets its answer.
-  if (ring_.LooksFull()) {
+  if (ring_.LooksFull() || Backlogged(*fraud_stage_, now_ns, options_.admission_backlog_max_ns) ||
+      Backlogged(*ledger_stage_, now_ns, options_.admission_backlog_max_ns)) {
     if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
       return duplicate(*original);
     }

@@ -34,6 +34,14 @@ int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
   return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
 }
 
+void VerifierStage::PublishBacklog() {
+  // The entry at next_ cannot be freed before this stage has checked it, so reading it is safe.
+  const int64_t since_ns = ring_->IsPublished(next_) ? ring_->At(next_).payload.confirmed_ns : 0;
+  if (since_ns == backlog_published_ns_) return;
+  backlog_published_ns_ = since_ns;
+  backlog_since_ns_.store(since_ns, std::memory_order_relaxed);  // relaxed: see the accessor.
+}
+
 bool VerifierStage::SendPending() {
   if (!unsent_.has_value()) return true;
   if (!verdicts_->try_enqueue(*unsent_)) return false;
@@ -44,9 +52,15 @@ bool VerifierStage::SendPending() {
 int VerifierStage::DoWork() {
   const int64_t now_ns = clock_->NowNs();
   // relaxed: see StallFor.
-  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) return 0;
+  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) {
+    PublishBacklog();  // A stalled verifier's backlog ages too.
+    return 0;
+  }
   int work = Housekeeping();
-  if (!SendPending()) return work;
+  if (!SendPending()) {
+    PublishBacklog();
+    return work;
+  }
   // relaxed: see SetCostPerTransaction.
   const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
   const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
@@ -64,6 +78,7 @@ int VerifierStage::DoWork() {
     }
   }
   paced_until_ns_ += checked * cost_ns;
+  PublishBacklog();
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
   // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();

@@ -38,6 +38,12 @@ class VerifierStage : public Agent {
   // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
   // does not depend on how busy the machine is. 0 turns it off.
   void SetCostPerTransaction(int64_t cost_ns);
+  // When the oldest transaction this stage has not checked yet was confirmed; 0 when it has
+  // checked everything published. As of the stage's latest turn. Any thread.
+  int64_t backlog_since_ns() const {
+    // relaxed: an admission hint; it publishes nothing else.
+    return backlog_since_ns_.load(std::memory_order_relaxed);
+  }
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
   // The first sequence number to check (after recovery). REQUIRES: before the stage runs.
@@ -60,6 +66,7 @@ class VerifierStage : public Agent {
   bool SendPending();
   // With a cost per transaction: how many transactions the slow service has room for now.
   int PacedLimit(int64_t now_ns, int64_t cost_ns);
+  void PublishBacklog();
 
   const VerifierId verifier_;
   const std::string_view role_name_;
@@ -73,6 +80,10 @@ class VerifierStage : public Agent {
   std::atomic<int64_t> stall_until_ns_{0};
   std::atomic<int64_t> cost_ns_{0};
   int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
+  int64_t backlog_published_ns_ = 0;  // Stage thread: the last value stored below.
+  // Written by the stage thread only when it changes, so an idle, spinning stage does not keep
+  // the line that ingest threads read bouncing between cores.
+  alignas(64) std::atomic<int64_t> backlog_since_ns_{0};
 };
 
 // Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between

@@ -1,13 +1,23 @@
-// The engine under overload: refusals must not cost it its memory of what it confirmed.
+// The engine under overload: refusals must not cost it its memory of what it confirmed, and
+// with admission by time it refuses rather than confirm what its verifiers cannot check before
+// the deadline.
 //
-// Method: an inline engine (nothing moves unless the test steps it) with an in-flight ring of 64
+// Method (window): an inline engine (nothing moves unless the test steps it) with an in-flight ring of 64
 // and an idempotency window of 1,024 claims. 64 transfers fill the ring; then 10x the window in
 // further Submits are all refused BUSY, as a flood at several times capacity is. Every confirmed
 // id must still be known afterwards: Query finds it, and resubmitting it returns the original
 // answer (duplicate) rather than applying it a second time, both while the ring is still full
 // and after it drains. Money is conserved throughout. Before the fix each refused Submit took
 // a slot of the window, so the flood pushed the confirmed ids out of it.
+//
+// Method (admission by time): an inline engine on a manual clock with
+// admission_backlog_max_ns = 10 ms and the fraud verifier stalled for 15 ms. One transfer is
+// confirmed and waits in the stalled stage; 11 ms later another is refused BUSY / queue_full
+// (the ring is nearly empty: only time refuses it), a resubmission of the first still gets its
+// answer, and once the stall ends and the backlog is checked the refused one is admitted. The
+// same steps with the option off confirm it at once.
 #include <memory>
+#include <vector>
 
 #include "engine/engine.h"
 #include "gtest/gtest.h"
@@ -67,6 +77,54 @@ TEST(EngineOverloadTest, RefusedSubmitsDoNotPushConfirmedIdsOutOfTheIdempotencyW
   EXPECT_TRUE(report.drained);
   EXPECT_EQ(report.confirmed, kRing);
   EXPECT_EQ(engine.ledger().TotalMinor(kUsd), 4 * kOpeningBalance);
+}
+
+struct BacklogRun {
+  Confirmation during_backlog;
+  Confirmation resubmitted;
+  Confirmation after_backlog;
+};
+
+BacklogRun RunWithStalledFraudVerifier(int64_t admission_backlog_max_ns) {
+  ManualClock clock;
+  Options options = BankOptions(4);
+  options.inline_mode = true;
+  options.clock = &clock;
+  options.verification_deadline_ns = 50'000'000;
+  options.admission_backlog_max_ns = admission_backlog_max_ns;
+  std::unique_ptr<Engine> engine = *Engine::Create(std::move(options));
+  EXPECT_TRUE(engine->Start().ok());
+  BacklogRun run;
+  engine->StallVerifier(VerifierId::kFraud, 15'000'000);
+  EXPECT_EQ(engine->Submit(Transfer(1, 1, 2, 10)).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);  // The stalled stage publishes its backlog.
+  clock.AdvanceNs(11'000'000);
+  run.during_backlog = engine->Submit(Transfer(2, 2, 3, 10));
+  run.resubmitted = engine->Submit(Transfer(1, 1, 2, 10));
+  clock.AdvanceNs(5'000'000);  // The stall is over.
+  StepUntilIdle(*engine);
+  run.after_backlog = engine->Submit(Transfer(2, 2, 3, 10));
+  StepUntilIdle(*engine);
+  const std::vector<Outcome> outcomes = DrainOutcomes(*engine);
+  for (const Outcome& outcome : outcomes) EXPECT_EQ(outcome.kind, OutcomeKind::kVerified);
+  EXPECT_TRUE(engine->Stop().drained);
+  return run;
+}
+
+TEST(EngineOverloadTest, AVerifierBacklogOlderThanTheBoundIsRefusedByTime) {
+  const BacklogRun run = RunWithStalledFraudVerifier(10'000'000);
+  EXPECT_EQ(run.during_backlog.status, ConfirmStatus::kBusy);
+  EXPECT_EQ(run.during_backlog.reason, Reason::kQueueFull);
+  EXPECT_EQ(run.resubmitted.status, ConfirmStatus::kConfirmed);
+  EXPECT_TRUE(run.resubmitted.duplicate);
+  EXPECT_EQ(run.after_backlog.status, ConfirmStatus::kConfirmed);
+  EXPECT_FALSE(run.after_backlog.duplicate) << "the BUSY answer recorded nothing";
+}
+
+TEST(EngineOverloadTest, WithoutTheBoundOnlyTheRingRefuses) {
+  const BacklogRun run = RunWithStalledFraudVerifier(0);
+  EXPECT_EQ(run.during_backlog.status, ConfirmStatus::kConfirmed);
+  EXPECT_TRUE(run.after_backlog.duplicate);
 }
 
 }  // namespace

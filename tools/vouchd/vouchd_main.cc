@@ -63,6 +63,11 @@ ABSL_FLAG(std::string, risk_action, "hold",
           "Over a risk cap: hold (answer once verified) or busy (refuse with BUSY/risk_limit).");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
+ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
+          "Refuse BUSY/queue_full while a verifier's oldest unchecked transaction has waited "
+          "longer than this, so a verifier slower than the load causes refusals, not "
+          "LATE_TIMEOUTs (keep it below --deadline_ms). 0: off, only --in_flight_capacity "
+          "bounds the backlog.");
 ABSL_FLAG(std::string, ack, "memory",
           "When a confirmation is returned: memory (no journal), written (after write(2): "
           "survives a process crash) or durable (after fdatasync, group commit: survives a "
@@ -145,6 +150,7 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   }
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
+  options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));
   if (!ack.ok()) return ack.status();
   options.durability.ack = *ack;
