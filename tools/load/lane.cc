@@ -110,9 +110,20 @@ void Lane::OnConfirmation(const v1::Confirmation& confirmation, int64_t received
 
   if (confirmation.duplicate()) return;
   const bool confirmed = confirmation.status() == v1::CONFIRM_STATUS_CONFIRMED;
-  if (confirmed && ++tally_.confirmed % kConfirmedSampleEvery == 1 &&
-      tally_.confirmed_sample.size() < kConfirmedSampleMax) {
-    tally_.confirmed_sample.push_back(confirmation.transaction_id());
+  if (confirmed) {
+    ++tally_.confirmed;
+    // relaxed: an id for a probe to Query; it publishes nothing else.
+    if (latest_confirmed_ != nullptr) {
+      latest_confirmed_->store(confirmation.transaction_id(), std::memory_order_relaxed);
+    }
+    if (tally_.confirmed % kConfirmedSampleEvery == 1) {
+      const uint64_t k = tally_.confirmed / kConfirmedSampleEvery;  // Overwrites the oldest.
+      if (tally_.confirmed_sample.size() < kConfirmedSampleMax) {
+        tally_.confirmed_sample.push_back(confirmation.transaction_id());
+      } else {
+        tally_.confirmed_sample[k % kConfirmedSampleMax] = confirmation.transaction_id();
+      }
+    }
   }
   if (confirmed || confirmation.held()) {
     awaited_[confirmation.transaction_id()] = received_ns;

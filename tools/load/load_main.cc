@@ -70,9 +70,9 @@ ABSL_FLAG(int, metrics_port, 0, "Overload: vouchd's --metrics_port, for its BUSY
 ABSL_FLAG(double, calibrate_start_rate, 5'000, "Overload: the first calibration rate.");
 ABSL_FLAG(int, calibrate_step_s, 2, "Overload: seconds per calibration step.");
 ABSL_FLAG(int, calibrate_bisections, 2, "Overload: bisections after the ramp fails.");
-ABSL_FLAG(double, calibrate_timeout_share_max, 0.01,
-          "Overload: a calibration step keeps up if at most this share of its confirmed "
-          "transactions time out (a descheduled stage on a shared machine), and none is BUSY.");
+ABSL_FLAG(double, calibrate_miss_share_max, 0.01,
+          "Overload: a calibration step keeps up if at most this share of its transactions were "
+          "refused BUSY or timed out (a descheduled stage on a shared machine).");
 ABSL_FLAG(double, probe_rate, 100, "Overload: Ping and Query probes per second, in turn.");
 ABSL_FLAG(double, probe_p99_max_ms, 50,
           "Overload: bound on the Ping and Query p99 (from intended time). 50 ms is the default "
@@ -232,7 +232,7 @@ absl::StatusOr<OverloadConfig> OverloadConfigFromFlags() {
   config.calibrate_start_rate = absl::GetFlag(FLAGS_calibrate_start_rate);
   config.calibrate_step_s = absl::GetFlag(FLAGS_calibrate_step_s);
   config.calibrate_bisections = absl::GetFlag(FLAGS_calibrate_bisections);
-  config.calibrate_timeout_share_max = absl::GetFlag(FLAGS_calibrate_timeout_share_max);
+  config.calibrate_miss_share_max = absl::GetFlag(FLAGS_calibrate_miss_share_max);
   config.probe_rate = absl::GetFlag(FLAGS_probe_rate);
   config.probe_p99_max_ns = static_cast<int64_t>(absl::GetFlag(FLAGS_probe_p99_max_ms) * 1e6);
   config.rss_growth_max_ratio = absl::GetFlag(FLAGS_rss_growth_max_percent) / 100;
@@ -255,8 +255,8 @@ absl::StatusOr<OverloadConfig> OverloadConfigFromFlags() {
   if (config.calibrate_bisections < 0 || config.calibrate_bisections > 10) {
     return BadFlag("calibrate_bisections", "must be in [0, 10]");
   }
-  if (!(config.calibrate_timeout_share_max >= 0 && config.calibrate_timeout_share_max < 1)) {
-    return BadFlag("calibrate_timeout_share_max", "must be in [0, 1)");
+  if (!(config.calibrate_miss_share_max >= 0 && config.calibrate_miss_share_max < 1)) {
+    return BadFlag("calibrate_miss_share_max", "must be in [0, 1)");
   }
   if (!(config.probe_rate >= 1 && config.probe_rate <= 10'000)) {
     return BadFlag("probe_rate", "must be in [1, 10000]");

@@ -84,10 +84,10 @@ absl::StatusOr<CalibrationStep> Step(const LoadConfig& load, const OverloadConfi
   result.busy = Busy(phase->tally);
   result.late_timeouts = LateTimeouts(phase->tally);
   result.phase_passed = phase->passed();
-  result.passed = result.phase_passed && result.busy == 0 &&
-                  static_cast<double>(result.late_timeouts) <=
-                      config.calibrate_timeout_share_max *
-                          static_cast<double>(phase->tally.confirmed);
+  result.passed = result.phase_passed &&
+                  static_cast<double>(result.busy + result.late_timeouts) <=
+                      config.calibrate_miss_share_max *
+                          static_cast<double>(phase->tally.answered);
   if (result.passed && !phase->tally.confirmed_sample.empty()) {
     *confirmed_id = phase->tally.confirmed_sample.front();
   }
@@ -181,7 +181,8 @@ void Judge(const OverloadConfig& config, OverloadReport& report) {
   const Tally& tally = report.phase.tally;
   const ProbeReport& probe = report.probe;
   AddCriterion(report, "capacity_tx_per_s", report.capacity, ">", 0);
-  AddCriterion(report, "sent_over_offered", report.phase.sent_rate() / report.offered_rate, ">=",
+  AddCriterion(report, "sent_over_offered",
+               report.offered_rate > 0 ? report.phase.sent_rate() / report.offered_rate : 0, ">=",
                config.sent_ratio_min);
   const double p99_max_ms = static_cast<double>(config.probe_p99_max_ns) / 1e6;
   AddCriterion(report, "ping_p99_ms", static_cast<double>(probe.ping.Percentile(99)) / 1e6, "<=",
@@ -265,6 +266,9 @@ absl::StatusOr<OverloadReport> RunOverload(const LoadConfig& load, const Overloa
   probe_config.auth_token = load.auth_token;
   probe_config.rate = config.probe_rate;
   probe_config.query_id = confirmed_id;
+  std::atomic<uint64_t> latest_confirmed{0};
+  probe_config.latest_confirmed = &latest_confirmed;
+  overload.latest_confirmed = &latest_confirmed;
   probe_config.server_pid = config.server_pid;
   absl::StatusOr<MetricSamples> before =
       ScrapeMetrics(load.host, config.metrics_port, kScrapeTimeout);
@@ -402,6 +406,7 @@ std::string OverloadToJson(const OverloadReport& report) {
     json.EndObject();
   }
   json.Uint("confirmed_server", report.confirmed_server);
+  json.Uint("late_timeouts", LateTimeouts(report.phase.tally));
   json.BeginObject("rss_bytes");
   json.Int("start", report.rss_start_bytes);
   json.Int("after_warmup", report.rss_warm_bytes);

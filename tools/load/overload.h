@@ -3,12 +3,12 @@
 //
 // 1. Calibrate. Short open-loop steps at rising rates (x1.5 each) until one fails, then a few
 //    bisections between the last pass and the first failure. A step passes when every
-//    transaction was answered, none was refused BUSY, every confirmed one got its Outcome and
-//    at most calibrate_timeout_share_max of them timed out (LATE_TIMEOUT): the verifiers kept up
-//    within the deadline. A rate truly above capacity grows the backlog without bound, so most
-//    of the step's later transactions time out; the small allowance only absorbs a stage thread
-//    descheduled past the deadline on a shared machine. The capacity is the highest passing
-//    rate, measured against this server in this run.
+//    transaction was answered and every confirmed one got its Outcome, and at most
+//    calibrate_miss_share_max of them missed: refused BUSY or timed out (LATE_TIMEOUT). A rate
+//    truly above capacity grows the backlog without bound, so most of the step's later
+//    transactions miss; the small allowance only absorbs a stage thread descheduled for a while
+//    on a shared machine. The capacity is the highest passing rate, measured against this
+//    server in this run.
 // 2. Overload. `factor` x capacity for `overload_s`, while a Probe (probe.h) sends Ping and
 //    Query on a connection of its own and samples the server's RSS once a second, and the
 //    server's /metrics is read before and after.
@@ -43,7 +43,7 @@ struct OverloadConfig {
   double calibrate_start_rate = 5'000;
   int calibrate_step_s = 2;
   int calibrate_bisections = 2;
-  double calibrate_timeout_share_max = 0.01;
+  double calibrate_miss_share_max = 0.01;
   double probe_rate = 100;
   // Criteria.
   int64_t probe_p99_max_ns = 50'000'000;

@@ -96,6 +96,7 @@ absl::StatusOr<Lanes> ConnectLanes(const LoadConfig& config, const PhaseSpec& sp
     // Named, so that outcomes follow the session (vouch.proto, Hello).
     options.client_name = absl::StrCat("vouch-load-", getpid(), "-", spec.first_session + i);
     lanes.push_back(std::make_unique<Lane>());
+    lanes.back()->PublishConfirmedTo(config.latest_confirmed);
     if (absl::Status status = lanes.back()->Connect(options); !status.ok()) {
       return absl::Status(status.code(),
                           absl::StrCat("connection ", i, ": ", status.message()));

@@ -15,6 +15,7 @@
 #ifndef VOUCH_TOOLS_LOAD_PHASE_H_
 #define VOUCH_TOOLS_LOAD_PHASE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -41,6 +42,8 @@ struct LoadConfig {
   // Transactions per second from each non-reader bad peer. By default what one healthy
   // connection offers: its harm is that it does not read, not its volume.
   double bad_peer_rate = 250;
+  // Optional: every lane stores each CONFIRMED id here (Lane::PublishConfirmedTo).
+  std::atomic<uint64_t>* latest_confirmed = nullptr;
 
   uint64_t scheduled() const { return static_cast<uint64_t>(rate * duration_s + 0.5); }
 };

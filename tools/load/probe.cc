@@ -102,7 +102,12 @@ void Probe::Run() {
       report_.ping.Record(NowNs() - due_ns);
       if (!status.ok()) ++report_.ping_failures;
     } else {
-      absl::StatusOr<v1::Status> found = client_->Query(config_.query_id, config_.timeout);
+      // relaxed: see ProbeConfig.
+      const uint64_t latest = config_.latest_confirmed == nullptr
+                                  ? 0
+                                  : config_.latest_confirmed->load(std::memory_order_relaxed);
+      absl::StatusOr<v1::Status> found =
+          client_->Query(latest != 0 ? latest : config_.query_id, config_.timeout);
       report_.query.Record(NowNs() - due_ns);
       if (!found.ok()) {
         status = found.status();

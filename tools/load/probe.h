@@ -31,7 +31,10 @@ struct ProbeConfig {
   int port = 0;
   std::string auth_token;
   double rate = 100;            // Requests per second, Pings and Queries in turn.
-  uint64_t query_id = 0;        // The transaction every Query asks for (a confirmed one).
+  // Each Query asks for the id stored here, the load's latest CONFIRMED one, so that it is
+  // still in the server's idempotency window; `query_id` while that is 0.
+  const std::atomic<uint64_t>* latest_confirmed = nullptr;
+  uint64_t query_id = 0;
   int server_pid = 0;           // Whose VmRSS is sampled; 0: none.
   absl::Duration timeout = absl::Seconds(1);  // A request slower than this is a failure.
 };
