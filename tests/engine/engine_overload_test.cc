@@ -2,10 +2,10 @@
 // with admission by time it refuses rather than confirm what its verifiers cannot check before
 // the deadline.
 //
-// Method (window): an inline engine (nothing moves unless the test steps it) with an in-flight ring of 64
-// and an idempotency window of 1,024 claims. 64 transfers fill the ring; then 10x the window in
-// further Submits are all refused BUSY, as a flood at several times capacity is. Every confirmed
-// id must still be known afterwards: Query finds it, and resubmitting it returns the original
+// Method (window): an inline engine (nothing moves unless the test steps it) with an in-flight
+// ring of 64 and an idempotency window of 1,024 claims. 64 transfers fill the ring; then 10x
+// the window in further Submits are all refused BUSY, as a flood at several times capacity is.
+// Every confirmed id must still be known afterwards: Query finds it, and resubmitting it returns the original
 // answer (duplicate) rather than applying it a second time, both while the ring is still full
 // and after it drains. Money is conserved throughout. Before the fix each refused Submit took
 // a slot of the window, so the flood pushed the confirmed ids out of it.

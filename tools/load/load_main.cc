@@ -8,7 +8,8 @@
 // server copes (overload.h).
 //
 // Exit status: 0 when every confirmed transaction got exactly one Outcome, every transaction
-// was answered and no error occurred (with --overload: every criterion held); 1 otherwise (or when it cannot connect); 2 for a bad flag.
+// was answered and no error occurred (with --overload: every criterion held); 1 otherwise (or
+// when it cannot connect); 2 for a bad flag.
 //
 // Threads: the main thread sends and prints; each connection has its Client's reader thread;
 // the isolation check adds one thread for all the bad peers, the overload check one probe
