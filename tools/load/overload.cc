@@ -71,13 +71,30 @@ class PhaseCursor {
   int next_session_ = 0;
 };
 
-absl::StatusOr<CalibrationStep> Step(const LoadConfig& load, const OverloadConfig& config,
-                                     double rate, PhaseCursor& cursor, uint64_t* confirmed_id) {
+ProbeConfig ProbeConfigFor(const LoadConfig& load, const OverloadConfig& config,
+                           const std::atomic<uint64_t>* latest_confirmed) {
+  ProbeConfig probe;
+  probe.host = load.host;
+  probe.port = load.port;
+  probe.auth_token = load.auth_token;
+  probe.rate = config.probe_rate;
+  probe.latest_confirmed = latest_confirmed;
+  probe.server_pid = config.server_pid;
+  return probe;
+}
+
+absl::StatusOr<CalibrationStep> TryStep(const LoadConfig& load, const OverloadConfig& config,
+                                        double rate, PhaseCursor& cursor,
+                                        std::atomic<uint64_t>* latest_confirmed) {
   LoadConfig step = load;
   step.rate = rate;
   step.duration_s = config.calibrate_step_s;
   step.quiet = true;
+  step.latest_confirmed = latest_confirmed;
+  Probe probe(ProbeConfigFor(load, config, latest_confirmed));
+  if (absl::Status status = probe.Start(); !status.ok()) return status;
   absl::StatusOr<PhaseReport> phase = cursor.Run(step, absl::StrFormat("calibrate-%.0f", rate));
+  probe.Stop();
   if (!phase.ok()) return phase.status();
   CalibrationStep result;
   result.rate = rate;
@@ -88,26 +105,37 @@ absl::StatusOr<CalibrationStep> Step(const LoadConfig& load, const OverloadConfi
                   static_cast<double>(result.busy + result.late_timeouts) <=
                       config.calibrate_miss_share_max *
                           static_cast<double>(phase->tally.answered);
-  if (result.passed && !phase->tally.confirmed_sample.empty()) {
-    *confirmed_id = phase->tally.confirmed_sample.front();
-  }
-  if (!load.quiet) {
-    std::fprintf(stderr, "[calibrate] %.0f tx/s: %s (busy %lu, late timeouts %lu%s)\n", rate,
-                 result.passed ? "keeps up" : "falls behind", result.busy, result.late_timeouts,
-                 result.phase_passed ? "" : ", outcomes missing or errors");
-  }
+  result.ping_p99_ns = probe.report().ping.Percentile(99);
+  result.query_p99_ns = probe.report().query.Percentile(99);
   std::this_thread::sleep_for(kStepGap);
   return result;
+}
+
+absl::StatusOr<CalibrationStep> Step(const LoadConfig& load, const OverloadConfig& config,
+                                     double rate, PhaseCursor& cursor,
+                                     std::atomic<uint64_t>* latest_confirmed) {
+  absl::StatusOr<CalibrationStep> step = TryStep(load, config, rate, cursor, latest_confirmed);
+  if (step.ok() && !step->passed) {
+    step = TryStep(load, config, rate, cursor, latest_confirmed);
+    if (step.ok()) step->tries = 2;
+  }
+  if (step.ok() && !load.quiet) {
+    std::fprintf(stderr, "[calibrate] %.0f tx/s: %s (busy %lu, late timeouts %lu%s%s)\n", rate,
+                 step->passed ? "keeps up" : "falls behind", step->busy, step->late_timeouts,
+                 step->phase_passed ? "" : ", outcomes missing or errors",
+                 step->tries > 1 ? ", second try" : "");
+  }
+  return step;
 }
 
 // Ramp, then bisect. Returns the highest passing rate (0 if none).
 absl::StatusOr<double> Calibrate(const LoadConfig& load, const OverloadConfig& config,
                                  PhaseCursor& cursor, OverloadReport& report,
-                                 uint64_t* confirmed_id) {
+                                 std::atomic<uint64_t>* latest_confirmed) {
   double pass = 0;
   double fail = 0;
   for (double rate = config.calibrate_start_rate; rate <= kRateMax; rate *= kRampFactor) {
-    absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, confirmed_id);
+    absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
     if (!step.ok()) return step.status();
     report.calibration.push_back(*step);
     if (!step->passed) {
@@ -119,7 +147,7 @@ absl::StatusOr<double> Calibrate(const LoadConfig& load, const OverloadConfig& c
   if (pass == 0 || fail == 0) return pass;
   for (int i = 0; i < config.calibrate_bisections; ++i) {
     const double rate = (pass + fail) / 2;
-    absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, confirmed_id);
+    absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
     if (!step.ok()) return step.status();
     report.calibration.push_back(*step);
     (step->passed ? pass : fail) = rate;
@@ -220,6 +248,15 @@ void Judge(const OverloadConfig& config, OverloadReport& report) {
   AddCriterion(report, "sample_queried", static_cast<double>(report.sample_queried), ">", 0);
 }
 
+// The passing calibration step at the capacity rate: the same run's latencies without overload.
+const CalibrationStep* AtCapacity(const OverloadReport& report) {
+  const CalibrationStep* found = nullptr;
+  for (const CalibrationStep& step : report.calibration) {
+    if (step.passed && step.rate == report.capacity) found = &step;
+  }
+  return found;
+}
+
 }  // namespace
 
 uint64_t OverloadReport::busy_client_total() const {
@@ -247,8 +284,9 @@ absl::StatusOr<OverloadReport> RunOverload(const LoadConfig& load, const Overloa
     return rss.status();
   }
   PhaseCursor cursor(load);
-  uint64_t confirmed_id = 0;
-  absl::StatusOr<double> capacity = Calibrate(load, config, cursor, report, &confirmed_id);
+  // The load's latest CONFIRMED id, which each probe Query asks for.
+  std::atomic<uint64_t> latest_confirmed{0};
+  absl::StatusOr<double> capacity = Calibrate(load, config, cursor, report, &latest_confirmed);
   if (!capacity.ok()) return capacity.status();
   report.capacity = *capacity;
   report.offered_rate = std::min(kRateMax, config.factor * report.capacity);
@@ -260,20 +298,11 @@ absl::StatusOr<OverloadReport> RunOverload(const LoadConfig& load, const Overloa
   LoadConfig overload = load;
   overload.rate = report.offered_rate;
   overload.duration_s = config.overload_s;
-  ProbeConfig probe_config;
-  probe_config.host = load.host;
-  probe_config.port = load.port;
-  probe_config.auth_token = load.auth_token;
-  probe_config.rate = config.probe_rate;
-  probe_config.query_id = confirmed_id;
-  std::atomic<uint64_t> latest_confirmed{0};
-  probe_config.latest_confirmed = &latest_confirmed;
   overload.latest_confirmed = &latest_confirmed;
-  probe_config.server_pid = config.server_pid;
   absl::StatusOr<MetricSamples> before =
       ScrapeMetrics(load.host, config.metrics_port, kScrapeTimeout);
   if (!before.ok()) return before.status();
-  Probe probe(probe_config);
+  Probe probe(ProbeConfigFor(load, config, &latest_confirmed));
   if (absl::Status status = probe.Start(); !status.ok()) return status;
   absl::StatusOr<PhaseReport> phase = cursor.Run(overload, "overload");
   probe.Stop();
@@ -336,6 +365,11 @@ void PrintOverloadText(const OverloadReport& report, std::FILE* out) {
                  report.rss_start_bytes / kMiB, report.rss_warm_bytes / kMiB,
                  report.rss_max_bytes / kMiB, report.rss_end_bytes / kMiB,
                  report.probe.rss.size());
+    if (const CalibrationStep* at = AtCapacity(report)) {
+      std::fprintf(out, "Probe p99 at capacity (calibration step %.0f tx/s, no overload): Ping %s, "
+                   "Query %s\n",
+                   at->rate, FormatNs(at->ping_p99_ns).c_str(), FormatNs(at->query_p99_ns).c_str());
+    }
     for (const auto& [name, histogram] :
          {std::pair<const char*, const LatencyHistogram*>{"Ping", &report.probe.ping},
           {"Query", &report.probe.query}}) {
@@ -385,6 +419,9 @@ std::string OverloadToJson(const OverloadReport& report) {
     json.Uint("busy", step.busy);
     json.Uint("late_timeouts", step.late_timeouts);
     json.Bool("phase_passed", step.phase_passed);
+    json.Int("tries", step.tries);
+    json.Int("ping_p99_ns", step.ping_p99_ns);
+    json.Int("query_p99_ns", step.query_p99_ns);
     json.EndObject();
   }
   json.EndArray();
@@ -421,6 +458,12 @@ std::string OverloadToJson(const OverloadReport& report) {
   }
   json.EndArray();
   json.EndObject();
+  if (const CalibrationStep* at = AtCapacity(report)) {
+    json.BeginObject("probe_at_capacity");
+    json.Int("ping_p99_ns", at->ping_p99_ns);
+    json.Int("query_p99_ns", at->query_p99_ns);
+    json.EndObject();
+  }
   json.BeginObject("probe");
   JsonLatency(json, "ping_ns", report.probe.ping);
   JsonLatency(json, "query_ns", report.probe.query);

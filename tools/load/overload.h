@@ -2,7 +2,10 @@
 // that it degrades the way ARCHITECTURE.md promises (issue 7, docs/RELIABILITY.md "Overload").
 //
 // 1. Calibrate. Short open-loop steps at rising rates (x1.5 each) until one fails, then a few
-//    bisections between the last pass and the first failure. A step passes when every
+//    bisections between the last pass and the first failure. A failing step is run once more
+//    before it counts as failed: a true overload fails every time, a neighbour's burst on a
+//    shared machine rarely twice. The probe (below) runs during each step as well, which gives
+//    the same run's Ping and Query latencies at capacity to set the overload's against. A step passes when every
 //    transaction was answered and every confirmed one got its Outcome, and at most
 //    calibrate_miss_share_max of them missed: refused BUSY or timed out (LATE_TIMEOUT). A rate
 //    truly above capacity grows the backlog without bound, so most of the step's later
@@ -58,6 +61,9 @@ struct CalibrationStep {
   uint64_t busy = 0;
   uint64_t late_timeouts = 0;
   bool phase_passed = false;  // Everything answered, every Outcome, no error.
+  int tries = 1;
+  int64_t ping_p99_ns = 0;     // The probe's, during the (last) try.
+  int64_t query_p99_ns = 0;
 };
 
 struct Criterion {

@@ -31,7 +31,8 @@ start_vouchd --metrics_port=0 --metrics_port_file="${metrics_port_file}" \
 [[ "$(cat "/proc/${vouchd_pid}/comm")" == vouchd ]] || fail "pid ${vouchd_pid} is not vouchd"
 metrics_port="$(tr -d '[:space:]' <"${metrics_port_file}")"
 
-json="${TEST_OUTPUTS_DIR:-${TEST_TMPDIR}}/overload.json"
+# Kept in the test outputs (bazel-testlogs/.../test.outputs), for the report.
+json="${TEST_UNDECLARED_OUTPUTS_DIR:-${TEST_TMPDIR}}/overload.json"
 status=0
 "${RUNFILES}/tools/load/vouch-load" --port="${port}" --overload --server_pid="${vouchd_pid}" \
   --metrics_port="${metrics_port}" --overload_s="${OVERLOAD_S}" --batch=50 \
