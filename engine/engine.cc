@@ -368,10 +368,10 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
             original.held};
   };
   // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
-  // backlog older than the bound: refuse them before they claim the id. A
-  // claim takes a slot of the idempotency window even when it is released, so a flood of
-  // refusals would push confirmed ids out of the window: a resubmitted one would be applied a
-  // second time, and Query would no longer find it. A resubmitted id still gets its answer.
+  // backlog older than the bound: refuse them before they claim the id. A claim takes a slot
+  // of the idempotency window even when it is released, so a flood of refusals would push
+  // confirmed ids out of the window: a resubmitted one would be applied a second time, and
+  // Query would no longer find it. A resubmitted id still gets its answer.
   if (ring_.LooksFull() || Backlogged(*fraud_stage_, now_ns, options_.admission_backlog_max_ns) ||
       Backlogged(*ledger_stage_, now_ns, options_.admission_backlog_max_ns)) {
     if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {

@@ -1,7 +1,6 @@
 #include "tools/load/overload.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -23,14 +22,6 @@ constexpr auto kStepGap = std::chrono::milliseconds(300);
 constexpr absl::Duration kScrapeTimeout = absl::Seconds(5);
 constexpr absl::Duration kSampleQueryTimeout = absl::Seconds(5);
 constexpr double kMiB = 1024.0 * 1024.0;
-
-// "REASON_QUEUE_FULL" -> "queue_full", the label vouchd's /metrics uses.
-std::string ReasonLabel(int reason) {
-  std::string name = v1::Reason_Name(static_cast<v1::Reason>(reason));
-  if (name.rfind("REASON_", 0) == 0) name.erase(0, 7);
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
 
 std::string ConfirmSeries(absl::string_view status, absl::string_view reason) {
   return absl::StrCat("vouch_confirmations_total{status=\"", status, "\",reason=\"", reason,
@@ -315,7 +306,7 @@ absl::StatusOr<OverloadReport> RunOverload(const LoadConfig& load, const Overloa
 
   for (int r = 0; r < kReasonCount; ++r) {
     report.busy_client[r] = report.phase.tally.confirm_counts[v1::CONFIRM_STATUS_BUSY][r];
-    report.busy_server[r] = Diff(*after, *before, ConfirmSeries("BUSY", ReasonLabel(r)));
+    report.busy_server[r] = Diff(*after, *before, ConfirmSeries("BUSY", ShortReasonName(r)));
   }
   report.confirmed_server = Diff(*after, *before, ConfirmSeries("CONFIRMED", "none"));
   SummarizeRss(config, report);
@@ -438,7 +429,7 @@ std::string OverloadToJson(const OverloadReport& report) {
         {"busy_server", &report.busy_server}}) {
     json.BeginObject(key);
     for (int r = 0; r < kReasonCount; ++r) {
-      if ((*counts)[r] > 0) json.Uint(ReasonLabel(r), (*counts)[r]);
+      if ((*counts)[r] > 0) json.Uint(ShortReasonName(r), (*counts)[r]);
     }
     json.EndObject();
   }

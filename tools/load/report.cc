@@ -117,7 +117,7 @@ void TextCounts(std::FILE* out, const char* title, uint64_t total, const char* t
     std::vector<std::string> cells;
     for (int reason = 0; reason < kReasonCount; ++reason) {
       if (counts[row][reason] == 0) continue;
-      cells.push_back(absl::StrCat(Short(ReasonName(reason), "REASON_", true), " ",
+      cells.push_back(absl::StrCat(ShortReasonName(reason), " ",
                                    counts[row][reason]));
     }
     if (cells.empty()) continue;
@@ -176,6 +176,8 @@ void TextPhase(std::FILE* out, const PhaseReport& phase) {
 }
 
 }  // namespace
+
+std::string ShortReasonName(int reason) { return Short(ReasonName(reason), "REASON_", true); }
 
 void JsonLatency(JsonWriter& json, absl::string_view key, const LatencyHistogram& histogram) {
   json.BeginObject(key);
