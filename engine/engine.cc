@@ -17,12 +17,18 @@ namespace {
 using Shard = internal::IngestCounters::Shard;
 using internal::IngestCounters;
 
-// Options::admission_backlog_max_ns: the stage's oldest unchecked transaction has waited
-// longer than `max_ns` (0: never).
-bool Backlogged(const VerifierStage& stage, int64_t now_ns, int64_t max_ns) {
+// Options::admission_backlog_max_ns (0: never): the stage's oldest unchecked transaction has
+// waited longer than `max_ns` (this also catches a stalled stage), or a new transaction would:
+// it waits for the whole backlog ahead of it, at the stage's measured pace. The head's age
+// alone would let the tail wait about max_ns times the overload factor.
+bool Backlogged(const VerifierStage& stage, Sequence claimed, int64_t now_ns, int64_t max_ns) {
   if (max_ns == 0) return false;
   const int64_t since_ns = stage.backlog_since_ns();
-  return since_ns != 0 && now_ns - since_ns > max_ns;
+  if (since_ns == 0) return false;  // Caught up.
+  if (now_ns - since_ns > max_ns) return true;
+  const Sequence checked_below = stage.checked_below();
+  const uint64_t backlog = claimed >= checked_below ? claimed + 1 - checked_below : 0;
+  return static_cast<int64_t>(backlog) * stage.ns_per_check() > max_ns;
 }
 
 Confirmation Busy(uint64_t id, Reason reason) {
@@ -372,8 +378,10 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   // of the idempotency window even when it is released, so a flood of refusals would push
   // confirmed ids out of the window: a resubmitted one would be applied a second time, and
   // Query would no longer find it. A resubmitted id still gets its answer.
-  if (ring_.LooksFull() || Backlogged(*fraud_stage_, now_ns, options_.admission_backlog_max_ns) ||
-      Backlogged(*ledger_stage_, now_ns, options_.admission_backlog_max_ns)) {
+  const int64_t backlog_max_ns = options_.admission_backlog_max_ns;
+  if (ring_.LooksFull() ||
+      Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
+      Backlogged(*ledger_stage_, ring_.claimed(), now_ns, backlog_max_ns)) {
     if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
       return duplicate(*original);
     }

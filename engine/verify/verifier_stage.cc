@@ -34,12 +34,33 @@ int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
   return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
 }
 
+void VerifierStage::MeasurePace(int64_t now_ns, bool backlogged, int checked) {
+  if (!backlogged) {
+    pace_start_ns_ = 0;
+    return;
+  }
+  if (pace_start_ns_ != 0 && now_ns - pace_start_ns_ >= kRateWindowNs && pace_checked_ > 0) {
+    ns_per_check_.store((now_ns - pace_start_ns_) / static_cast<int64_t>(pace_checked_),
+                        std::memory_order_relaxed);  // relaxed: see the accessor.
+    pace_start_ns_ = 0;
+  }
+  if (pace_start_ns_ == 0) {
+    pace_start_ns_ = now_ns;
+    pace_checked_ = 0;
+  }
+  pace_checked_ += static_cast<uint64_t>(checked);
+}
+
 void VerifierStage::PublishBacklog() {
   // The entry at next_ cannot be freed before this stage has checked it, so reading it is safe.
   const int64_t since_ns = ring_->IsPublished(next_) ? ring_->At(next_).payload.confirmed_ns : 0;
-  if (since_ns == backlog_published_ns_) return;
-  backlog_published_ns_ = since_ns;
-  backlog_since_ns_.store(since_ns, std::memory_order_relaxed);  // relaxed: see the accessor.
+  // relaxed: see the accessors. Stored only on a change; reading our own line costs nothing.
+  if (backlog_since_ns_.load(std::memory_order_relaxed) != since_ns) {
+    backlog_since_ns_.store(since_ns, std::memory_order_relaxed);
+  }
+  if (checked_below_.load(std::memory_order_relaxed) != next_) {
+    checked_below_.store(next_, std::memory_order_relaxed);
+  }
 }
 
 bool VerifierStage::SendPending() {
@@ -64,6 +85,7 @@ int VerifierStage::DoWork() {
   // relaxed: see SetCostPerTransaction.
   const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
   const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
+  const bool backlogged = ring_->IsPublished(next_);
   int checked = 0;
   while (checked < limit && ring_->IsPublished(next_) && CanCheck()) {
     const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
@@ -78,6 +100,7 @@ int VerifierStage::DoWork() {
     }
   }
   paced_until_ns_ += checked * cost_ns;
+  MeasurePace(now_ns, backlogged, checked);
   PublishBacklog();
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
   // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.

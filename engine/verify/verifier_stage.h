@@ -38,16 +38,24 @@ class VerifierStage : public Agent {
   // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
   // does not depend on how busy the machine is. 0 turns it off.
   void SetCostPerTransaction(int64_t cost_ns);
+  // Admission hints (Options::admission_backlog_max_ns), as of the stage's latest turn; any
+  // thread. relaxed: hints, which publish nothing else.
   // When the oldest transaction this stage has not checked yet was confirmed; 0 when it has
-  // checked everything published. As of the stage's latest turn. Any thread.
-  int64_t backlog_since_ns() const {
-    // relaxed: an admission hint; it publishes nothing else.
-    return backlog_since_ns_.load(std::memory_order_relaxed);
-  }
+  // checked everything published.
+  int64_t backlog_since_ns() const { return backlog_since_ns_.load(std::memory_order_relaxed); }
+  // Every sequence number below this one is checked.
+  Sequence checked_below() const { return checked_below_.load(std::memory_order_relaxed); }
+  // Time per transaction while work was waiting, measured over the latest window of at least
+  // kRateWindowNs; 0 until measured. It is what a new transaction waits per one ahead of it.
+  int64_t ns_per_check() const { return ns_per_check_.load(std::memory_order_relaxed); }
+  static constexpr int64_t kRateWindowNs = 2'000'000;
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
   // The first sequence number to check (after recovery). REQUIRES: before the stage runs.
-  void StartAt(Sequence first_seq) { next_ = first_seq; }
+  void StartAt(Sequence first_seq) {
+    next_ = first_seq;
+    checked_below_.store(first_seq, std::memory_order_relaxed);  // relaxed: before it runs.
+  }
 
  protected:
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
@@ -67,6 +75,9 @@ class VerifierStage : public Agent {
   // With a cost per transaction: how many transactions the slow service has room for now.
   int PacedLimit(int64_t now_ns, int64_t cost_ns);
   void PublishBacklog();
+  // Times the turns that started with work waiting: their spacing over their checks is the
+  // verifier's real pace (idle time would only dilute it).
+  void MeasurePace(int64_t now_ns, bool backlogged, int checked);
 
   const VerifierId verifier_;
   const std::string_view role_name_;
@@ -80,10 +91,13 @@ class VerifierStage : public Agent {
   std::atomic<int64_t> stall_until_ns_{0};
   std::atomic<int64_t> cost_ns_{0};
   int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
-  int64_t backlog_published_ns_ = 0;  // Stage thread: the last value stored below.
-  // Written by the stage thread only when it changes, so an idle, spinning stage does not keep
-  // the line that ingest threads read bouncing between cores.
+  // Admission hints. Written by the stage thread only when they change, so an idle, spinning
+  // stage does not keep the line that ingest threads read bouncing between cores.
   alignas(64) std::atomic<int64_t> backlog_since_ns_{0};
+  std::atomic<Sequence> checked_below_{1};
+  std::atomic<int64_t> ns_per_check_{0};
+  int64_t pace_start_ns_ = 0;    // Stage thread: the open measuring window; 0 if none.
+  uint64_t pace_checked_ = 0;    // Stage thread: checks since pace_start_ns_.
 };
 
 // Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between

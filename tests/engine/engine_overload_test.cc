@@ -15,7 +15,11 @@
 // confirmed and waits in the stalled stage; 11 ms later another is refused BUSY / queue_full
 // (the ring is nearly empty: only time refuses it), a resubmission of the first still gets its
 // answer, and once the stall ends and the backlog is checked the refused one is admitted. The
-// same steps with the option off confirm it at once.
+// same steps with the option off confirm it at once. Then the tail: with the fraud verifier
+// slowed to 100 us per transaction (SlowVerifier), 1,000 transfers are confirmed at once, and
+// the stage is stepped every 2 ms until it has measured its pace. Its oldest unchecked
+// transaction has waited only 8 ms, under the 10 ms bound, but a new one would wait behind
+// ~660 others (~66 ms): it is refused.
 #include <memory>
 #include <vector>
 
@@ -125,6 +129,39 @@ TEST(EngineOverloadTest, WithoutTheBoundOnlyTheRingRefuses) {
   const BacklogRun run = RunWithStalledFraudVerifier(0);
   EXPECT_EQ(run.during_backlog.status, ConfirmStatus::kConfirmed);
   EXPECT_TRUE(run.after_backlog.duplicate);
+}
+
+TEST(EngineOverloadTest, ANewTransactionThatWouldWaitLongerThanTheBoundIsRefused) {
+  ManualClock clock;
+  Options options = BankOptions(4);
+  options.inline_mode = true;
+  options.clock = &clock;
+  options.verification_deadline_ns = 50'000'000;
+  options.admission_backlog_max_ns = 10'000'000;
+  options.fraud_rules.velocity_enabled = false;
+  std::unique_ptr<Engine> engine = *Engine::Create(std::move(options));
+  ASSERT_TRUE(engine->Start().ok());
+  engine->SlowVerifier(VerifierId::kFraud, 100'000);
+  constexpr uint64_t kBacklog = 1'000;
+  for (uint64_t id = 1; id <= kBacklog; ++id) {
+    ASSERT_EQ(engine->Submit(Transfer(id, 1 + id % 4, 1 + (id + 1) % 4, 1)).status,
+              ConfirmStatus::kConfirmed);
+  }
+  for (int turn = 0; turn < 4; ++turn) {  // 20 checks per 2 ms after the first burst.
+    engine->Step();
+    clock.AdvanceNs(2'000'000);
+  }
+  engine->Step();
+  const Confirmation refused = engine->Submit(Transfer(kBacklog + 1, 1, 2, 1));
+  EXPECT_EQ(refused.status, ConfirmStatus::kBusy);
+  EXPECT_EQ(refused.reason, Reason::kQueueFull);
+
+  engine->SlowVerifier(VerifierId::kFraud, 0);
+  StepUntilIdle(*engine);
+  EXPECT_EQ(engine->Submit(Transfer(kBacklog + 1, 1, 2, 1)).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);
+  EXPECT_EQ(DrainOutcomes(*engine).size(), kBacklog + 1);
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 }  // namespace
