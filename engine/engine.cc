@@ -17,6 +17,20 @@ namespace {
 using Shard = internal::IngestCounters::Shard;
 using internal::IngestCounters;
 
+// Options::admission_backlog_max_ns (0: never): the stage's oldest unchecked transaction has
+// waited longer than `max_ns` (this also catches a stalled stage), or a new transaction would:
+// it waits for the whole backlog ahead of it, at the stage's measured pace. The head's age
+// alone would let the tail wait about max_ns times the overload factor.
+bool Backlogged(const VerifierStage& stage, Sequence claimed, int64_t now_ns, int64_t max_ns) {
+  if (max_ns == 0) return false;
+  const int64_t since_ns = stage.backlog_since_ns();
+  if (since_ns == 0) return false;  // Caught up.
+  if (now_ns - since_ns > max_ns) return true;
+  const Sequence checked_below = stage.checked_below();
+  const uint64_t backlog = claimed >= checked_below ? claimed + 1 - checked_below : 0;
+  return static_cast<int64_t>(backlog) * stage.ns_per_check() > max_ns;
+}
+
 Confirmation Busy(uint64_t id, Reason reason) {
   return {id, ConfirmStatus::kBusy, reason, 0, 0, false, false};
 }
@@ -352,18 +366,32 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   if (malformed != Reason::kNone) {
     return {txn.id, ConfirmStatus::kRejected, malformed, 0, 0, false, false};
   }
-  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
-  if (claim.kind == IdempotencyTable::ClaimKind::kInFlight) {
-    return Busy(txn.id, Reason::kDuplicateInFlight);
-  }
-  if (claim.kind == IdempotencyTable::ClaimKind::kDuplicate) {
+  auto duplicate = [&](const StoredAnswer& original) -> Confirmation {
     IngestCounters::Add(shard.duplicates);
-    const StoredAnswer& original = claim.answer;
     const int64_t deadline_ns =
         original.seq != 0 ? original.received_ns + options_.verification_deadline_ns : 0;
     return {txn.id, original.status, original.reason, original.seq, deadline_ns, true,
             original.held};
+  };
+  // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
+  // backlog older than the bound: refuse them before they claim the id. A claim takes a slot
+  // of the idempotency window even when it is released, so a flood of refusals would push
+  // confirmed ids out of the window: a resubmitted one would be applied a second time, and
+  // Query would no longer find it. A resubmitted id still gets its answer.
+  const int64_t backlog_max_ns = options_.admission_backlog_max_ns;
+  if (ring_.LooksFull() ||
+      Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
+      Backlogged(*ledger_stage_, ring_.claimed(), now_ns, backlog_max_ns)) {
+    if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
+      return duplicate(*original);
+    }
+    return Busy(txn.id, Reason::kQueueFull);
   }
+  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
+  if (claim.kind == IdempotencyTable::ClaimKind::kInFlight) {
+    return Busy(txn.id, Reason::kDuplicateInFlight);
+  }
+  if (claim.kind == IdempotencyTable::ClaimKind::kDuplicate) return duplicate(claim.answer);
   Reason refusal = Reason::kNone;
   if (txn.amount_minor > options_.amount_minor_max) {
     refusal = Reason::kOverLimit;
@@ -469,6 +497,11 @@ absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
         "and apply when it resumes");
   }
   return *from;
+}
+
+void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
+  if (verifier == VerifierId::kFraud) fraud_stage_->SetCostPerTransaction(cost_ns);
+  if (verifier == VerifierId::kLedger) ledger_stage_->SetCostPerTransaction(cost_ns);
 }
 
 void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {

@@ -207,6 +207,9 @@ class Engine {
 
   // Fault injection: the verifier does no work for `duration_ns` from now.
   void StallVerifier(VerifierId verifier, int64_t duration_ns);
+  // Fault injection: the verifier takes `cost_ns` per transaction from now on (a slow fraud
+  // service or ledger; see VerifierStage::SetCostPerTransaction). 0: back to full speed.
+  void SlowVerifier(VerifierId verifier, int64_t cost_ns);
   // Inline mode: one DoWork turn of each stage; returns the work done.
   int Step();
   // Inline mode: one DoWork turn of `stage` (0 for kJournal without a journal).

@@ -51,6 +51,7 @@ absl::Status Options::Validate() const {
     return Invalid("stage_batch_max", "must be in [1, 65536]");
   }
   if (verification_deadline_ns <= 0) return Invalid("verification_deadline_ns", "must be > 0");
+  if (admission_backlog_max_ns < 0) return Invalid("admission_backlog_max_ns", "must be >= 0");
   if (amount_minor_max <= 0) return Invalid("amount_minor_max", "must be > 0");
   if (policy.hold_amount_minor_min <= 0) {
     return Invalid("policy.hold_amount_minor_min", "must be > 0");

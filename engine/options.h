@@ -80,6 +80,13 @@ struct Options {
   size_t ledger_account_capacity = 1 << 20;
   int stage_batch_max = 256;             // Work per DoWork turn, per step.
 
+  // Admission by time: refuse BUSY / queue_full while a verifier's oldest unchecked transaction
+  // has waited longer than this (0: off, only in_flight_capacity bounds the backlog). The ring
+  // bounds the backlog in transactions; this bounds it in time, so that a verifier running
+  // slower than the load (a slow fraud service) makes the engine refuse rather than confirm
+  // transactions that would only reach LATE_TIMEOUT. Keep it below the deadline.
+  int64_t admission_backlog_max_ns = 0;
+
   // Limits.
   int64_t verification_deadline_ns = 50'000'000;  // Confirm -> final outcome.
   int64_t amount_minor_max = 100'000'000;         // Per transaction (1,000,000.00).

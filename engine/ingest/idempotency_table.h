@@ -2,7 +2,8 @@
 // resubmitted id gets the original answer back and is applied at most once.
 //
 // The window: the table holds the last `window` claims (every Submit that passed the
-// well-formedness checks makes one claim, duplicates included). A resubmission is recognised as
+// well-formedness checks makes one claim, duplicates included, except one the engine refuses
+// BUSY because its in-flight ring is full: under overload those would crowd out the window). A resubmission is recognised as
 // a duplicate while the original is among the last `window` claims counting the resubmission
 // itself, i.e. while at most window - 2 claims came in between; older ids are forgotten and a
 // resubmission is treated as new. With the default window of 2^20 and 100k transactions/s that

@@ -88,6 +88,14 @@ class InFlightRing {
   // On success *seq is the claimed sequence number and the caller must fill the payload and
   // reconcile state, then Publish. Never blocks.
   InFlightEntry* Claim(Sequence* seq);
+  // A hint, for refusing early: true when the next position still holds an entry of the
+  // previous lap. Racing producers and the reconciler can make the next Claim disagree.
+  bool LooksFull() const {
+    // relaxed: a hint; Claim decides with its own acquire.
+    const uint64_t pos = head_.load(std::memory_order_relaxed);
+    return static_cast<int64_t>(entries_[pos & mask_].turn.load(std::memory_order_relaxed) -
+                                pos) < 0;
+  }
   // Makes a claimed entry visible to the consumers.
   void Publish(InFlightEntry* entry, Sequence seq) {
     // seq_cst: release, so a consumer that acquires turn sees the payload; and sequentially

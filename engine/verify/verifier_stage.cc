@@ -1,5 +1,6 @@
 #include "engine/verify/verifier_stage.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,48 @@ void VerifierStage::StallFor(int64_t duration_ns) {
   stall_until_ns_.store(clock_->NowNs() + duration_ns, std::memory_order_relaxed);
 }
 
+void VerifierStage::SetCostPerTransaction(int64_t cost_ns) {
+  assert(cost_ns >= 0);
+  // relaxed: the stage reads it on its next turn; nothing else is published with it.
+  cost_ns_.store(cost_ns, std::memory_order_relaxed);
+}
+
+int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
+  // Time the service sat idle banks at most one batch of work: a real service does not answer
+  // faster later for having been idle, beyond what it can take in at once.
+  paced_until_ns_ = std::max(paced_until_ns_, now_ns - cost_ns * batch_max_);
+  return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
+}
+
+void VerifierStage::MeasurePace(int64_t now_ns, bool backlogged, int checked) {
+  if (!backlogged) {
+    pace_start_ns_ = 0;
+    return;
+  }
+  if (pace_start_ns_ != 0 && now_ns - pace_start_ns_ >= kRateWindowNs && pace_checked_ > 0) {
+    ns_per_check_.store((now_ns - pace_start_ns_) / static_cast<int64_t>(pace_checked_),
+                        std::memory_order_relaxed);  // relaxed: see the accessor.
+    pace_start_ns_ = 0;
+  }
+  if (pace_start_ns_ == 0) {
+    pace_start_ns_ = now_ns;
+    pace_checked_ = 0;
+  }
+  pace_checked_ += static_cast<uint64_t>(checked);
+}
+
+void VerifierStage::PublishBacklog() {
+  // The entry at next_ cannot be freed before this stage has checked it, so reading it is safe.
+  const int64_t since_ns = ring_->IsPublished(next_) ? ring_->At(next_).payload.confirmed_ns : 0;
+  // relaxed: see the accessors. Stored only on a change; reading our own line costs nothing.
+  if (backlog_since_ns_.load(std::memory_order_relaxed) != since_ns) {
+    backlog_since_ns_.store(since_ns, std::memory_order_relaxed);
+  }
+  if (checked_below_.load(std::memory_order_relaxed) != next_) {
+    checked_below_.store(next_, std::memory_order_relaxed);
+  }
+}
+
 bool VerifierStage::SendPending() {
   if (!unsent_.has_value()) return true;
   if (!verdicts_->try_enqueue(*unsent_)) return false;
@@ -33,11 +76,21 @@ int VerifierStage::DoWork() {
   const int64_t now_ns = clock_->NowNs();
   int work = Mailbox();  // Before the stall check: a stall models slow verification only.
   // relaxed: see StallFor.
-  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) return work;
+  if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) {
+    PublishBacklog();  // A stalled verifier's backlog ages too.
+    return work;
+  }
   work += Housekeeping();
-  if (!SendPending()) return work;
+  if (!SendPending()) {
+    PublishBacklog();
+    return work;
+  }
+  // relaxed: see SetCostPerTransaction.
+  const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
+  const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
+  const bool backlogged = ring_->IsPublished(next_);
   int checked = 0;
-  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck()) {
+  while (checked < limit && ring_->IsPublished(next_) && CanCheck()) {
     const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
@@ -49,6 +102,9 @@ int VerifierStage::DoWork() {
       break;
     }
   }
+  paced_until_ns_ += checked * cost_ns;
+  MeasurePace(now_ns, backlogged, checked);
+  PublishBacklog();
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
   // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();

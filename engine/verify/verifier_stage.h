@@ -3,9 +3,9 @@
 //
 // Thread safety: DoWork runs on the stage's own thread (or the inline stepping thread) and is
 // the only code that touches the verifier's state, so verifiers are plain single-threaded
-// classes. StallFor may be called from any thread (fault injection for tests and the demo).
-// A stall stops verification, not the thread: Mailbox() requests (LedgerStage's balance reads)
-// are still served, at the start of every turn.
+// classes. StallFor and SetCostPerTransaction may be called from any thread (fault injection for
+// tests, the demo and the overload soak). A stall stops verification, not the thread: Mailbox()
+// requests (LedgerStage's balance reads) are still served, at the start of every turn.
 #ifndef VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 #define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 
@@ -38,10 +38,29 @@ class VerifierStage : public Agent {
 
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
+  // From now on the verifier takes `cost_ns` of clock time per transaction, as a slow fraud
+  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second. It waits
+  // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
+  // does not depend on how busy the machine is. 0 turns it off.
+  void SetCostPerTransaction(int64_t cost_ns);
+  // Admission hints (Options::admission_backlog_max_ns), as of the stage's latest turn; any
+  // thread. relaxed: hints, which publish nothing else.
+  // When the oldest transaction this stage has not checked yet was confirmed; 0 when it has
+  // checked everything published.
+  int64_t backlog_since_ns() const { return backlog_since_ns_.load(std::memory_order_relaxed); }
+  // Every sequence number below this one is checked.
+  Sequence checked_below() const { return checked_below_.load(std::memory_order_relaxed); }
+  // Time per transaction while work was waiting, measured over the latest window of at least
+  // kRateWindowNs; 0 until measured. It is what a new transaction waits per one ahead of it.
+  int64_t ns_per_check() const { return ns_per_check_.load(std::memory_order_relaxed); }
+  static constexpr int64_t kRateWindowNs = 2'000'000;
   // The reconciler's parker, woken after verdicts are sent. Set before the stage runs.
   void SetDownstream(Parker* downstream) { downstream_ = downstream; }
   // The first sequence number to check (after recovery). REQUIRES: before the stage runs.
-  void StartAt(Sequence first_seq) { next_ = first_seq; }
+  void StartAt(Sequence first_seq) {
+    next_ = first_seq;
+    checked_below_.store(first_seq, std::memory_order_relaxed);  // relaxed: before it runs.
+  }
 
  protected:
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
@@ -60,6 +79,12 @@ class VerifierStage : public Agent {
 
  private:
   bool SendPending();
+  // With a cost per transaction: how many transactions the slow service has room for now.
+  int PacedLimit(int64_t now_ns, int64_t cost_ns);
+  void PublishBacklog();
+  // Times the turns that started with work waiting: their spacing over their checks is the
+  // verifier's real pace (idle time would only dilute it).
+  void MeasurePace(int64_t now_ns, bool backlogged, int checked);
 
   const VerifierId verifier_;
   const std::string_view role_name_;
@@ -71,6 +96,15 @@ class VerifierStage : public Agent {
   Parker* downstream_ = nullptr;
   std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
   std::atomic<int64_t> stall_until_ns_{0};
+  std::atomic<int64_t> cost_ns_{0};
+  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
+  // Admission hints. Written by the stage thread only when they change, so an idle, spinning
+  // stage does not keep the line that ingest threads read bouncing between cores.
+  alignas(64) std::atomic<int64_t> backlog_since_ns_{0};
+  std::atomic<Sequence> checked_below_{1};
+  std::atomic<int64_t> ns_per_check_{0};
+  int64_t pace_start_ns_ = 0;    // Stage thread: the open measuring window; 0 if none.
+  uint64_t pace_checked_ = 0;    // Stage thread: checks since pace_start_ns_.
 };
 
 // Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between

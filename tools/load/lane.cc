@@ -32,6 +32,9 @@ void Tally::Merge(const Tally& other) {
   for (const std::string& message : other.error_messages) {
     if (error_messages.size() < kErrorMessagesMax) error_messages.push_back(message);
   }
+  for (const uint64_t id : other.confirmed_sample) {
+    if (confirmed_sample.size() < kConfirmedSampleMax) confirmed_sample.push_back(id);
+  }
   for (int s = 0; s < kStatusCount; ++s) {
     for (int r = 0; r < kReasonCount; ++r) confirm_counts[s][r] += other.confirm_counts[s][r];
   }
@@ -107,7 +110,21 @@ void Lane::OnConfirmation(const v1::Confirmation& confirmation, int64_t received
 
   if (confirmation.duplicate()) return;
   const bool confirmed = confirmation.status() == v1::CONFIRM_STATUS_CONFIRMED;
-  if (confirmed) ++tally_.confirmed;
+  if (confirmed) {
+    ++tally_.confirmed;
+    // relaxed: an id for a probe to Query; it publishes nothing else.
+    if (latest_confirmed_ != nullptr) {
+      latest_confirmed_->store(confirmation.transaction_id(), std::memory_order_relaxed);
+    }
+    if (tally_.confirmed % kConfirmedSampleEvery == 1) {
+      const uint64_t k = tally_.confirmed / kConfirmedSampleEvery;  // Overwrites the oldest.
+      if (tally_.confirmed_sample.size() < kConfirmedSampleMax) {
+        tally_.confirmed_sample.push_back(confirmation.transaction_id());
+      } else {
+        tally_.confirmed_sample[k % kConfirmedSampleMax] = confirmation.transaction_id();
+      }
+    }
+  }
   if (confirmed || confirmation.held()) {
     awaited_[confirmation.transaction_id()] = received_ns;
   }

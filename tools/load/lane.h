@@ -22,6 +22,7 @@
 #define VOUCH_TOOLS_LOAD_LANE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -53,6 +54,11 @@ inline constexpr int kStatusCount = v1::ConfirmStatus_ARRAYSIZE;
 inline constexpr int kKindCount = v1::OutcomeKind_ARRAYSIZE;
 inline constexpr int kReasonCount = v1::Reason_ARRAYSIZE;
 inline constexpr size_t kErrorMessagesMax = 8;  // Kept per tally; the rest are only counted.
+// Every kConfirmedSampleEvery-th confirmed id is kept, the newest kConfirmedSampleMax per lane,
+// so that the overload check can Query confirmed ids that are still inside the server's
+// idempotency window (its most recent 2^20 claims by default).
+inline constexpr uint64_t kConfirmedSampleEvery = 1024;
+inline constexpr size_t kConfirmedSampleMax = 64;
 
 // What came back on one lane, or (merged) on all of them.
 struct Tally {
@@ -69,6 +75,7 @@ struct Tally {
   uint64_t awaiting_outcomes = 0;  // Due an Outcome, none yet; at the end: missing.
   uint64_t errors = 0;  // Server Errors, lost connections, protocol violations, failed sends.
   std::vector<std::string> error_messages;  // The first kErrorMessagesMax.
+  std::vector<uint64_t> confirmed_sample;    // See kConfirmedSampleEvery; in no order.
   std::array<std::array<uint64_t, kReasonCount>, kStatusCount> confirm_counts{};
   std::array<std::array<uint64_t, kReasonCount>, kKindCount> outcome_counts{};
   LatencyHistogram confirm_from_intended;
@@ -95,6 +102,9 @@ class Lane {
   // Sender thread: the schedule, once known (the connections are up). REQUIRES: before the
   // first ExpectBatch.
   void Begin(const Schedule& schedule) ABSL_LOCKS_EXCLUDED(mu_);
+  // Every CONFIRMED id is also stored here (relaxed), for a probe that wants a recent one.
+  // REQUIRES: before Begin; `latest` outlives the lane's connection.
+  void PublishConfirmedTo(std::atomic<uint64_t>* latest) { latest_confirmed_ = latest; }
   // Sender thread: before SubmitAsync of transactions first_id.. first_id + count - 1.
   void ExpectBatch(uint64_t first_id, uint32_t count, int64_t sent_ns) ABSL_LOCKS_EXCLUDED(mu_);
   // Sender thread: SubmitAsync of the newest expected batch failed.
@@ -120,6 +130,7 @@ class Lane {
   void CountConfirmation(const v1::Confirmation& confirmation) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<client::Client> client_;  // Set by Connect, before any other call.
+  std::atomic<uint64_t>* latest_confirmed_ = nullptr;  // Optional; set before Begin.
 
   mutable absl::Mutex mu_;
   Schedule schedule_ ABSL_GUARDED_BY(mu_);

@@ -3,13 +3,17 @@
 // trip from the transaction's intended send time (no coordinated omission) and from its actual
 // send, waits for every confirmed transaction's Outcome, and reports counts and latencies as
 // text or JSON. With --isolation_check it runs the load twice, the second time next to
-// misbehaving peers, and reports the ratio of the two confirm p99s.
+// misbehaving peers, and reports the ratio of the two confirm p99s. With --overload it measures
+// the server's capacity, offers --overload_factor times that for --overload_s and checks how the
+// server copes (overload.h).
 //
 // Exit status: 0 when every confirmed transaction got exactly one Outcome, every transaction
-// was answered and no error occurred; 1 otherwise (or when it cannot connect); 2 for a bad flag.
+// was answered and no error occurred (with --overload: every criterion held); 1 otherwise (or
+// when it cannot connect); 2 for a bad flag.
 //
 // Threads: the main thread sends and prints; each connection has its Client's reader thread;
-// the isolation check adds one thread for all the bad peers. See phase.h.
+// the isolation check adds one thread for all the bad peers, the overload check one probe
+// thread. See phase.h.
 #include <sys/prctl.h>
 
 #include <cstdio>
@@ -25,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tools/load/bad_peers.h"
+#include "tools/load/overload.h"
 #include "tools/load/phase.h"
 #include "tools/load/report.h"
 
@@ -54,6 +59,29 @@ ABSL_FLAG(int, bad_peers, 4, "Misbehaving connections in the isolation check (no
 ABSL_FLAG(double, bad_peer_rate, 0,
           "Transactions per second each non-reader bad peer submits; 0: --rate / --connections, "
           "what one healthy connection offers.");
+
+ABSL_FLAG(bool, overload, false,
+          "Overload check: calibrate the server's capacity, offer --overload_factor times it for "
+          "--overload_s while probing Ping/Query and the server's RSS, and check the criteria "
+          "(docs/RELIABILITY.md). Needs --server_pid and --metrics_port.");
+ABSL_FLAG(int, overload_s, 30, "Overload: seconds of overload.");
+ABSL_FLAG(double, overload_factor, 3, "Overload: offered rate over the measured capacity.");
+ABSL_FLAG(int, server_pid, 0, "Overload: vouchd's pid, whose VmRSS is sampled each second.");
+ABSL_FLAG(int, metrics_port, 0, "Overload: vouchd's --metrics_port, for its BUSY counts.");
+ABSL_FLAG(double, calibrate_start_rate, 5'000, "Overload: the first calibration rate.");
+ABSL_FLAG(int, calibrate_step_s, 2, "Overload: seconds per calibration step.");
+ABSL_FLAG(int, calibrate_bisections, 2, "Overload: bisections after the ramp fails.");
+ABSL_FLAG(double, calibrate_miss_share_max, 0.01,
+          "Overload: a calibration step keeps up if at most this share of its transactions were "
+          "refused BUSY or timed out (a descheduled stage on a shared machine).");
+ABSL_FLAG(double, probe_rate, 100, "Overload: Ping and Query probes per second, in turn.");
+ABSL_FLAG(double, probe_p99_max_ms, 50,
+          "Overload: bound on the Ping and Query p99 (from intended time). 50 ms is the default "
+          "verification deadline: a control request slower than a transaction's whole deadline "
+          "means the server is not responsive.");
+ABSL_FLAG(double, rss_growth_max_percent, 5,
+          "Overload: bound on vouchd's RSS growth after warm-up (the first 20% of the run), in "
+          "percent of its RSS then.");
 
 namespace vouch::load {
 namespace {
@@ -196,10 +224,83 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<OverloadConfig> OverloadConfigFromFlags() {
+  OverloadConfig config;
+  config.server_pid = absl::GetFlag(FLAGS_server_pid);
+  config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  config.overload_s = absl::GetFlag(FLAGS_overload_s);
+  config.factor = absl::GetFlag(FLAGS_overload_factor);
+  config.calibrate_start_rate = absl::GetFlag(FLAGS_calibrate_start_rate);
+  config.calibrate_step_s = absl::GetFlag(FLAGS_calibrate_step_s);
+  config.calibrate_bisections = absl::GetFlag(FLAGS_calibrate_bisections);
+  config.calibrate_miss_share_max = absl::GetFlag(FLAGS_calibrate_miss_share_max);
+  config.probe_rate = absl::GetFlag(FLAGS_probe_rate);
+  config.probe_p99_max_ns = static_cast<int64_t>(absl::GetFlag(FLAGS_probe_p99_max_ms) * 1e6);
+  config.rss_growth_max_ratio = absl::GetFlag(FLAGS_rss_growth_max_percent) / 100;
+  if (config.server_pid <= 0) return BadFlag("server_pid", "required with --overload");
+  if (config.metrics_port < 1 || config.metrics_port > 65535) {
+    return BadFlag("metrics_port", "required with --overload, in [1, 65535]");
+  }
+  if (config.overload_s < 1 || config.overload_s > 3600) {
+    return BadFlag("overload_s", "must be in [1, 3600]");
+  }
+  if (!(config.factor >= 1 && config.factor <= 100)) {
+    return BadFlag("overload_factor", "must be in [1, 100]");
+  }
+  if (!(config.calibrate_start_rate >= 1 && config.calibrate_start_rate <= kRateMax)) {
+    return BadFlag("calibrate_start_rate", "must be in [1, 1000000]");
+  }
+  if (config.calibrate_step_s < 1 || config.calibrate_step_s > 60) {
+    return BadFlag("calibrate_step_s", "must be in [1, 60]");
+  }
+  if (config.calibrate_bisections < 0 || config.calibrate_bisections > 10) {
+    return BadFlag("calibrate_bisections", "must be in [0, 10]");
+  }
+  if (!(config.calibrate_miss_share_max >= 0 && config.calibrate_miss_share_max < 1)) {
+    return BadFlag("calibrate_miss_share_max", "must be in [0, 1)");
+  }
+  if (!(config.probe_rate >= 1 && config.probe_rate <= 10'000)) {
+    return BadFlag("probe_rate", "must be in [1, 10000]");
+  }
+  if (!(config.probe_p99_max_ns > 0 && config.rss_growth_max_ratio >= 0)) {
+    return BadFlag("probe_p99_max_ms or --rss_growth_max_percent", "must be positive");
+  }
+  return config;
+}
+
+int MainOverload(const LoadConfig& load, const OverloadConfig& config) {
+  absl::StatusOr<OverloadReport> report = RunOverload(load, config);
+  if (!report.ok()) {
+    std::fprintf(stderr, "vouch-load: %s\n", report.status().ToString().c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_format) == "json") {
+    std::fputs(OverloadToJson(*report).c_str(), stdout);
+    std::fflush(stdout);
+  } else {
+    PrintOverloadText(*report, stdout);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    if (absl::Status status = WriteFile(path, OverloadToJson(*report)); !status.ok()) {
+      std::fprintf(stderr, "vouch-load: %s\n", status.ToString().c_str());
+      return 1;
+    }
+  }
+  return report->passed() ? 0 : 1;
+}
+
 int Main(const LoadConfig& config) {
   // The sender sleeps until each due time: a 1 us timer slack (instead of 50 us) makes it wake
   // on time.
   (void)prctl(PR_SET_TIMERSLACK, 1'000UL);
+  if (absl::GetFlag(FLAGS_overload)) {
+    absl::StatusOr<OverloadConfig> overload = OverloadConfigFromFlags();
+    if (!overload.ok()) {
+      std::fprintf(stderr, "vouch-load: %s\n", std::string(overload.status().message()).c_str());
+      return 2;
+    }
+    return MainOverload(config, *overload);
+  }
   absl::StatusOr<RunReport> report = Run(config);
   if (!report.ok()) {
     std::fprintf(stderr, "vouch-load: %s\n", report.status().ToString().c_str());

@@ -96,6 +96,7 @@ absl::StatusOr<Lanes> ConnectLanes(const LoadConfig& config, const PhaseSpec& sp
     // Named, so that outcomes follow the session (vouch.proto, Hello).
     options.client_name = absl::StrCat("vouch-load-", getpid(), "-", spec.first_session + i);
     lanes.push_back(std::make_unique<Lane>());
+    lanes.back()->PublishConfirmedTo(config.latest_confirmed);
     if (absl::Status status = lanes.back()->Connect(options); !status.ok()) {
       return absl::Status(status.code(),
                           absl::StrCat("connection ", i, ": ", status.message()));
@@ -161,6 +162,11 @@ double PhaseReport::achieved_rate() const {
   return static_cast<double>(tally.answered) * 1e9 / static_cast<double>(answer_span_ns);
 }
 
+double PhaseReport::sent_rate() const {
+  if (send_span_ns <= 0) return 0;
+  return static_cast<double>(tally.sent) * 1e9 / static_cast<double>(send_span_ns);
+}
+
 bool PhaseReport::passed() const {
   return tally.awaiting_outcomes == 0 && tally.unexpected_outcomes == 0 &&
          tally.unanswered == 0 && tally.errors == 0;
@@ -173,6 +179,7 @@ absl::StatusOr<PhaseReport> RunPhase(const LoadConfig& config, const PhaseSpec& 
   for (const auto& lane : *lanes) lane->Begin(schedule);
   Progress progress(config, spec.name, schedule.start_ns);
   SendAll(config, schedule, *lanes, progress);
+  const int64_t send_end_ns = NowNs();
   AwaitSettled(*lanes, NowNs() + int64_t{config.outcome_wait_s} * kNsPerS, progress);
   for (const auto& lane : *lanes) lane->Close();
 
@@ -180,6 +187,7 @@ absl::StatusOr<PhaseReport> RunPhase(const LoadConfig& config, const PhaseSpec& 
   report.name = spec.name;
   report.scheduled = config.scheduled();
   report.tally = Merged(*lanes);
+  report.send_span_ns = send_end_ns - schedule.start_ns;
   if (report.tally.last_answer_ns > 0) {
     report.answer_span_ns = report.tally.last_answer_ns - schedule.start_ns;
   }

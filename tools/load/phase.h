@@ -15,6 +15,7 @@
 #ifndef VOUCH_TOOLS_LOAD_PHASE_H_
 #define VOUCH_TOOLS_LOAD_PHASE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -41,6 +42,8 @@ struct LoadConfig {
   // Transactions per second from each non-reader bad peer. By default what one healthy
   // connection offers: its harm is that it does not read, not its volume.
   double bad_peer_rate = 250;
+  // Optional: every lane stores each CONFIRMED id here (Lane::PublishConfirmedTo).
+  std::atomic<uint64_t>* latest_confirmed = nullptr;
 
   uint64_t scheduled() const { return static_cast<uint64_t>(rate * duration_s + 0.5); }
 };
@@ -55,12 +58,16 @@ struct PhaseReport {
   std::string name;
   uint64_t scheduled = 0;
   int64_t answer_span_ns = 0;  // From the first transaction's due time to the last answer.
+  int64_t send_span_ns = 0;    // From the first transaction's due time to the last send.
   Tally tally;                 // Every connection's, merged.
   bool with_bad_peers = false;
   BadPeerReport bad_peers{};  // When with_bad_peers.
 
   // Confirmations per second over answer_span_ns.
   double achieved_rate() const;
+  // Transactions per second the sender really wrote, over send_span_ns: below the offered rate
+  // when this machine cannot generate the load it was asked for.
+  double sent_rate() const;
   // No missing or unexpected outcome, nothing unanswered, no error.
   bool passed() const;
 };

@@ -70,17 +70,6 @@ void JsonCounts(JsonWriter& json, absl::string_view key,
   json.EndObject();
 }
 
-void JsonLatency(JsonWriter& json, absl::string_view key, const LatencyHistogram& histogram) {
-  json.BeginObject(key);
-  json.Uint("count", histogram.count());
-  json.Int("p50", histogram.Percentile(50));
-  json.Int("p90", histogram.Percentile(90));
-  json.Int("p99", histogram.Percentile(99));
-  json.Int("p99_9", histogram.Percentile(99.9));
-  json.Int("max", histogram.max_ns());
-  json.EndObject();
-}
-
 void JsonBadPeers(JsonWriter& json, const BadPeerReport& bad_peers) {
   json.BeginObject("bad_peers");
   for (int kind = 0; kind < kBadPeerKindCount; ++kind) {
@@ -94,36 +83,6 @@ void JsonBadPeers(JsonWriter& json, const BadPeerReport& bad_peers) {
     json.Uint("bytes_sent", counts.bytes_sent);
     json.EndObject();
   }
-  json.EndObject();
-}
-
-void JsonPhase(JsonWriter& json, const PhaseReport& phase) {
-  const Tally& tally = phase.tally;
-  json.BeginObject();
-  json.String("name", phase.name);
-  json.Uint("scheduled", phase.scheduled);
-  json.Uint("sent", tally.sent);
-  json.Uint("unsent", tally.unsent);
-  json.Uint("answered", tally.answered);
-  json.Uint("unanswered", tally.unanswered);
-  json.Double("achieved_rate", phase.achieved_rate());
-  json.Uint("confirmed", tally.confirmed);
-  json.Uint("duplicates", tally.duplicates);
-  json.Uint("held", tally.held);
-  json.Uint("outcomes", tally.outcomes);
-  json.Uint("missing_outcomes", tally.awaiting_outcomes);
-  json.Uint("unexpected_outcomes", tally.unexpected_outcomes);
-  json.Uint("errors", tally.errors);
-  json.BeginArray("error_messages");
-  for (const std::string& message : tally.error_messages) json.String("", message);
-  json.EndArray();
-  JsonCounts(json, "confirm_counts", tally.confirm_counts, &StatusName);
-  JsonCounts(json, "outcome_counts", tally.outcome_counts, &KindName);
-  json.BeginObject("latency_ns");
-  for (const auto& [key, histogram] : Latencies(tally)) JsonLatency(json, key, *histogram);
-  json.EndObject();
-  if (phase.with_bad_peers) JsonBadPeers(json, phase.bad_peers);
-  json.Bool("passed", phase.passed());
   json.EndObject();
 }
 
@@ -158,7 +117,7 @@ void TextCounts(std::FILE* out, const char* title, uint64_t total, const char* t
     std::vector<std::string> cells;
     for (int reason = 0; reason < kReasonCount; ++reason) {
       if (counts[row][reason] == 0) continue;
-      cells.push_back(absl::StrCat(Short(ReasonName(reason), "REASON_", true), " ",
+      cells.push_back(absl::StrCat(ShortReasonName(reason), " ",
                                    counts[row][reason]));
     }
     if (cells.empty()) continue;
@@ -217,6 +176,50 @@ void TextPhase(std::FILE* out, const PhaseReport& phase) {
 }
 
 }  // namespace
+
+std::string ShortReasonName(int reason) { return Short(ReasonName(reason), "REASON_", true); }
+
+void JsonLatency(JsonWriter& json, absl::string_view key, const LatencyHistogram& histogram) {
+  json.BeginObject(key);
+  json.Uint("count", histogram.count());
+  json.Int("p50", histogram.Percentile(50));
+  json.Int("p90", histogram.Percentile(90));
+  json.Int("p99", histogram.Percentile(99));
+  json.Int("p99_9", histogram.Percentile(99.9));
+  json.Int("max", histogram.max_ns());
+  json.EndObject();
+}
+
+void JsonPhase(JsonWriter& json, const PhaseReport& phase, absl::string_view key) {
+  const Tally& tally = phase.tally;
+  json.BeginObject(key);
+  json.String("name", phase.name);
+  json.Uint("scheduled", phase.scheduled);
+  json.Uint("sent", tally.sent);
+  json.Uint("unsent", tally.unsent);
+  json.Uint("answered", tally.answered);
+  json.Uint("unanswered", tally.unanswered);
+  json.Double("achieved_rate", phase.achieved_rate());
+  json.Double("sent_rate", phase.sent_rate());
+  json.Uint("confirmed", tally.confirmed);
+  json.Uint("duplicates", tally.duplicates);
+  json.Uint("held", tally.held);
+  json.Uint("outcomes", tally.outcomes);
+  json.Uint("missing_outcomes", tally.awaiting_outcomes);
+  json.Uint("unexpected_outcomes", tally.unexpected_outcomes);
+  json.Uint("errors", tally.errors);
+  json.BeginArray("error_messages");
+  for (const std::string& message : tally.error_messages) json.String("", message);
+  json.EndArray();
+  JsonCounts(json, "confirm_counts", tally.confirm_counts, &StatusName);
+  JsonCounts(json, "outcome_counts", tally.outcome_counts, &KindName);
+  json.BeginObject("latency_ns");
+  for (const auto& [key, histogram] : Latencies(tally)) JsonLatency(json, key, *histogram);
+  json.EndObject();
+  if (phase.with_bad_peers) JsonBadPeers(json, phase.bad_peers);
+  json.Bool("passed", phase.passed());
+  json.EndObject();
+}
 
 bool RunReport::passed() const {
   for (const PhaseReport& phase : phases) {

@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "engine/common/json.h"
+#include "engine/metrics/histogram.h"
 #include "tools/load/phase.h"
 
 namespace vouch::load {
@@ -22,6 +25,11 @@ struct RunReport {
 };
 
 void PrintText(const RunReport& report, std::FILE* out);
+// Pieces of the reports, shared with the overload report (overload.h).
+// "queue_full" for REASON_QUEUE_FULL: the text report's name, and vouchd's /metrics label.
+std::string ShortReasonName(int reason);
+void JsonLatency(JsonWriter& json, absl::string_view key, const LatencyHistogram& histogram);
+void JsonPhase(JsonWriter& json, const PhaseReport& phase, absl::string_view key = {});
 std::string ToJson(const RunReport& report);
 
 }  // namespace vouch::load

@@ -65,6 +65,11 @@ ABSL_FLAG(std::string, risk_action, "hold",
           "Over a risk cap: hold (answer once verified) or busy (refuse with BUSY/risk_limit).");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
+ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
+          "Refuse BUSY/queue_full while a verifier's oldest unchecked transaction has waited "
+          "longer than this, so a verifier slower than the load causes refusals, not "
+          "LATE_TIMEOUTs (keep it below --deadline_ms). 0: off, only --in_flight_capacity "
+          "bounds the backlog.");
 ABSL_FLAG(std::string, ack, "memory",
           "When a confirmation is returned: memory (no journal), written (after write(2): "
           "survives a process crash) or durable (after fdatasync, group commit: survives a "
@@ -77,6 +82,12 @@ ABSL_FLAG(std::string, fraud_rules_file, "",
 ABSL_FLAG(int64_t, segment_bytes_max, 64 << 20, "Journal segment size before a new file starts.");
 ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
           "Journal records between snapshots (0: never); covered segments are removed.");
+ABSL_FLAG(int64_t, fault_fraud_cost_ns, 0,
+          "Fault injection: the fraud verifier takes this long per transaction, as a slow fraud "
+          "service would (it waits, using no CPU), capping its throughput at 1e9/cost per "
+          "second. For overload tests (tools/load --overload); 0: off.");
+ABSL_FLAG(int64_t, fault_ledger_cost_ns, 0,
+          "Fault injection: the ledger verifier takes this long per transaction; 0: off.");
 ABSL_FLAG(bool, check, false,
           "Do not serve: recover the journal in --data_dir, let every transaction confirmed "
           "without an outcome be decided, and check the invariants (each confirmed transaction "
@@ -84,6 +95,8 @@ ABSL_FLAG(bool, check, false,
 
 namespace vouch {
 namespace {
+
+constexpr int64_t kFaultCostNsMax = 1'000'000'000;  // 1 tx/s: slower is no longer a test.
 
 absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
   server::ServerOptions options;
@@ -140,6 +153,7 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   }
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
+  options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));
   if (!ack.ok()) return ack.status();
   options.durability.ack = *ack;
@@ -269,6 +283,14 @@ int Run() {
     return 2;
   }
   if (absl::GetFlag(FLAGS_check)) return Check(*std::move(engine_options));
+  const int64_t fraud_cost_ns = absl::GetFlag(FLAGS_fault_fraud_cost_ns);
+  const int64_t ledger_cost_ns = absl::GetFlag(FLAGS_fault_ledger_cost_ns);
+  if (fraud_cost_ns < 0 || fraud_cost_ns > kFaultCostNsMax || ledger_cost_ns < 0 ||
+      ledger_cost_ns > kFaultCostNsMax) {
+    std::fprintf(stderr, "vouchd: --fault_fraud_cost_ns and --fault_ledger_cost_ns must be in "
+                         "[0, 1000000000]\n");
+    return 2;
+  }
   // Block the shutdown signals in every thread (the threads inherit the mask) and take them
   // synchronously below; SIGPIPE is avoided per send with MSG_NOSIGNAL.
   sigset_t signals;
@@ -306,6 +328,13 @@ int Run() {
                            recovery.truncated_offset, " (", recovery.truncated_bytes, " bytes)")
                   .c_str()
             : "");
+  }
+  if (fraud_cost_ns > 0) (*server)->engine().SlowVerifier(VerifierId::kFraud, fraud_cost_ns);
+  if (ledger_cost_ns > 0) (*server)->engine().SlowVerifier(VerifierId::kLedger, ledger_cost_ns);
+  if (fraud_cost_ns > 0 || ledger_cost_ns > 0) {
+    std::printf("vouchd: fault injection: fraud verifier %lld ns, ledger verifier %lld ns per "
+                "transaction\n",
+                static_cast<long long>(fraud_cost_ns), static_cast<long long>(ledger_cost_ns));
   }
   // Declared after the server, so it stops (and no scrape reads the server) first.
   absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> metrics = StartMetrics(**server);
