@@ -80,6 +80,12 @@ std::vector<std::string> ClientStreams() {
       case 3: other.mutable_release_hold()->set_account(1 + variant % 8); break;
     }
     AppendMessage(other, &stream);
+    if (variant % 2 == 0) {
+      v1::ClientMessage balances;
+      if (variant % 4 == 0) balances.mutable_read_balances()->add_accounts(1 + variant % 8);
+      else balances.mutable_read_balances();  // All accounts.
+      AppendMessage(balances, &stream);
+    }
     if (variant == 10) stream.append("\xff\xff\xff\xff\x0f", 5);  // A length far too large.
     streams.push_back(stream);
   }
