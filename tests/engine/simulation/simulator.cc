@@ -162,7 +162,8 @@ Simulation::Simulation(const SimulationOptions& options)
 
 // Everything here comes from the seed, so each seed explores its own corner: tiny rings that fill
 // (BUSY), batch sizes of one (long pipelines), strict velocity limits (fraud failures and holds),
-// overdrafts, two currencies, journal rotation and frequent snapshots.
+// admission by backlog age, risk caps, overdrafts, two currencies, journal rotation and frequent
+// snapshots.
 Options Simulation::MakeOptions() {
   Options options;
   options.inline_mode = true;
@@ -176,6 +177,10 @@ Options Simulation::MakeOptions() {
   options.verification_deadline_ns = 1'000'000 * (1 + Random(10));
   options.fraud_rules.blocked_merchants = {kBlockedMerchant};
   options.fraud_rules.velocity_count_max = 5 + Random(40);
+  if (OneIn(4)) {
+    // Admission by backlog age: BUSY once a verifier lags by half a deadline.
+    options.admission_backlog_max_ns = options.verification_deadline_ns / 2;
+  }
   if (OneIn(4)) {
     options.risk.limits.account_count_max = 2 + Random(8);
     options.risk.action = RiskAction::kBusy;  // kHold would block Submit on the stepping thread.
