@@ -78,8 +78,15 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   }
   confirmed_ = seq;
   // A held transaction's answer is its outcome's; until then it reads as confirmed.
-  AnswerFor(seq) = {record.txn.id, seq, ConfirmStatus::kConfirmed, Reason::kNone, record.held,
-                    record.confirmed_unix_ns};
+  Answer& answer = AnswerFor(seq);
+  answer = {};
+  answer.id = record.txn.id;
+  answer.seq = seq;
+  answer.held = record.held;
+  answer.received_unix_ns = record.confirmed_unix_ns;
+  answer.source_account = record.txn.source_account;
+  answer.amount_minor = record.txn.amount_minor;
+  answer.currency = record.txn.currency;
   undecided_.push_back(record);
   return absl::OkStatus();
 }
@@ -172,6 +179,9 @@ absl::Status Replayer::Save(std::string* out) const {
                          uint64_t{a.compensation} << 32);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.decided_unix_ns));
     writer.Put<uint64_t>(a.origin);
+    writer.Put<uint64_t>(a.source_account);
+    writer.Put<uint64_t>(static_cast<uint64_t>(a.amount_minor));
+    writer.Put<uint64_t>(a.currency);
   });
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
@@ -247,6 +257,9 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     const uint64_t outcome = with_outcomes ? in.Get<uint64_t>() : 0;
     a.decided_unix_ns = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
     a.origin = with_outcomes ? in.Get<uint64_t>() : 0;
+    a.source_account = with_outcomes ? in.Get<uint64_t>() : 0;
+    a.amount_minor = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
+    const uint64_t currency = with_outcomes ? in.Get<uint64_t>() : 0;
     if (!in.ok()) return invalid("truncated answers");
     const uint64_t status = packed & 0xff;
     const uint64_t reason = (packed >> 8) & 0xff;
@@ -265,6 +278,8 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
                       outcome_reason >= kReasonCount || a.decided_unix_ns < 0)) {
       return invalid("bad outcome");
     }
+    if (currency > UINT32_MAX) return invalid("bad currency");
+    a.currency = static_cast<CurrencyCode>(currency);
     a.status = static_cast<ConfirmStatus>(status);
     a.reason = static_cast<Reason>(reason);
     a.held = (packed >> 16) & 1;
@@ -293,6 +308,9 @@ void Replayer::WriteHistory(const Answer& a) {
   history.outcome.confirmed_ns = a.received_unix_ns + unix_to_mono_ns_;
   history.outcome.decided_ns = a.decided_unix_ns + unix_to_mono_ns_;
   history.outcome.origin = a.origin;
+  history.outcome.source_account = a.source_account;
+  history.outcome.amount_minor = a.amount_minor;
+  history.outcome.currency = a.currency;
   targets_.history->Write(history);
 }
 

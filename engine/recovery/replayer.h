@@ -63,6 +63,10 @@ class Replayer {
     uint8_t compensation = kCompensationNone;
     int64_t decided_unix_ns = 0;
     uint64_t origin = 0;
+    // What the outcome says of the transaction itself.
+    uint64_t source_account = 0;
+    int64_t amount_minor = 0;
+    CurrencyCode currency = 0;
   };
 
   // `unix_to_mono_ns` turns the journal's Unix times into this process's monotonic time.
@@ -82,7 +86,7 @@ class Replayer {
 
   // The whole replayed state (the targets' state included) as bytes, and back. Restore replaces
   // the targets' state, and writes the history of every decided answer it restores (the answers
-  // stand in for the history: the transaction fields of those outcomes read 0). InvalidArgument for bytes that are not a snapshot
+  // stand in for the history; the verdicts of those records are not kept). InvalidArgument for bytes that are not a snapshot
   // of this format; the targets' own refusals pass through.
   absl::Status Save(std::string* out) const;
   absl::Status Restore(absl::string_view bytes);

@@ -230,6 +230,11 @@ TEST_F(EngineRecoveryTest, OutcomesCoveredByTheSnapshotAreStillKnownAfterARestar
     EXPECT_EQ(kept->reason, outcome.reason);
     EXPECT_EQ(kept->compensation, outcome.compensation);
     EXPECT_EQ(kept->decided_ns, outcome.decided_ns);
+    EXPECT_EQ(kept->confirmed_ns, outcome.confirmed_ns);
+    EXPECT_EQ(kept->source_account, outcome.source_account);
+    EXPECT_EQ(kept->amount_minor, outcome.amount_minor);
+    EXPECT_EQ(kept->currency, outcome.currency);
+    EXPECT_EQ(kept->origin, outcome.origin);
     failed += outcome.kind != OutcomeKind::kVerified;
     const std::optional<TransactionStatus> status = restarted->Query(outcome.id);
     ASSERT_TRUE(status.has_value());
