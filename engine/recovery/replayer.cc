@@ -29,6 +29,11 @@ bool WellFormed(const journal::ConfirmedRecord& record) {
          IsSupportedCurrency(txn.currency) && record.confirmed_unix_ns >= 0;
 }
 
+// A snapshot that Restore refuses.
+absl::Status InvalidSnapshot(absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
+}
+
 }  // namespace
 
 Replayer::Replayer(Targets targets, size_t undecided_max, size_t answers_capacity,
@@ -195,14 +200,11 @@ absl::Status Replayer::Save(std::string* out) const {
 }
 
 absl::Status Replayer::Restore(absl::string_view bytes) {
-  auto invalid = [](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
-  };
   const bool format2 =
       bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0;
   const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
                        std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
-  if (!format1 && !format2) return invalid("bad magic");
+  if (!format1 && !format2) return InvalidSnapshot("bad magic");
   ByteReader in(bytes.substr(sizeof(kMagic)));
   confirmed_ = in.Get<uint64_t>();
   outcomes_ = in.Get<uint64_t>();
@@ -211,16 +213,19 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   // The state must be one Apply could have built (found by tests/fuzz/journal_recovery_fuzzer):
   // the undecided are exactly outcomes+1..confirmed, and the answers the last ones confirmed.
   if (outcomes_ > confirmed_ || undecided != confirmed_ - outcomes_) {
-    return invalid("undecided transactions do not match the confirmed and outcome counts");
+    return InvalidSnapshot(
+        "undecided transactions do not match the confirmed and outcome counts");
   }
-  if (undecided > undecided_max_) return invalid("more undecided transactions than the ring");
+  if (undecided > undecided_max_) {
+    return InvalidSnapshot("more undecided transactions than the ring");
+  }
   undecided_.clear();
   for (uint64_t i = 0; i < undecided; ++i) {
     const absl::string_view raw = in.GetBytes();
     journal::ConfirmedRecord record;
     if (!in.ok() || !journal::DecodeConfirmedRecord(raw.data(), raw.size(), &record) ||
         record.seq != outcomes_ + 1 + i || !WellFormed(record)) {
-      return invalid("undecodable undecided transaction");
+      return InvalidSnapshot("undecodable undecided transaction");
     }
     undecided_.push_back(record);
   }
@@ -228,25 +233,22 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
   const uint64_t holds = in.Get<uint64_t>();
-  if (!in.ok()) return invalid("truncated");
+  if (!in.ok()) return InvalidSnapshot("truncated");
   if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
   if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
   for (uint64_t i = 0; i < holds; ++i) {
     const uint64_t account = in.Get<uint64_t>();
-    if (!in.ok()) return invalid("truncated holds");
+    if (!in.ok()) return InvalidSnapshot("truncated holds");
     (void)targets_.holds->Hold(account);
   }
-  if (in.remaining() != 0) return invalid("trailing bytes");
+  if (in.remaining() != 0) return InvalidSnapshot("trailing bytes");
   return absl::OkStatus();
 }
 
 absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
-  auto invalid = [](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("replay snapshot: ", why));
-  };
   const uint64_t answers = in.Get<uint64_t>();
   if (answers != std::min<uint64_t>(confirmed_, answers_.size())) {
-    return invalid("the answers do not cover the idempotency window");
+    return InvalidSnapshot("the answers do not cover the idempotency window");
   }
   for (uint64_t i = 0; i < answers; ++i) {
     Answer a;
@@ -260,7 +262,7 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     a.source_account = with_outcomes ? in.Get<uint64_t>() : 0;
     a.amount_minor = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
     const uint64_t currency = with_outcomes ? in.Get<uint64_t>() : 0;
-    if (!in.ok()) return invalid("truncated answers");
+    if (!in.ok()) return InvalidSnapshot("truncated answers");
     const uint64_t status = packed & 0xff;
     const uint64_t reason = (packed >> 8) & 0xff;
     const uint64_t kind = (outcome >> 8) & 0xff;
@@ -270,15 +272,15 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     if (a.id == 0 || a.seq != confirmed_ - answers + 1 + i || a.received_unix_ns < 0 ||
         status < static_cast<uint64_t>(ConfirmStatus::kConfirmed) ||
         status > static_cast<uint64_t>(ConfirmStatus::kRejected) || reason >= kReasonCount) {
-      return invalid("bad answer");
+      return InvalidSnapshot("bad answer");
     }
     if (a.decided && (kind < static_cast<uint64_t>(OutcomeKind::kVerified) ||
                       kind > static_cast<uint64_t>(OutcomeKind::kLateTimeout) ||
                       verifier > static_cast<uint64_t>(VerifierId::kLedger) ||
                       outcome_reason >= kReasonCount || a.decided_unix_ns < 0)) {
-      return invalid("bad outcome");
+      return InvalidSnapshot("bad outcome");
     }
-    if (currency > UINT32_MAX) return invalid("bad currency");
+    if (currency > UINT32_MAX) return InvalidSnapshot("bad currency");
     a.currency = static_cast<CurrencyCode>(currency);
     a.status = static_cast<ConfirmStatus>(status);
     a.reason = static_cast<Reason>(reason);

@@ -3,7 +3,6 @@
 // and outcome. The soak (thousands of seeds) is the vouch_sim binary; see docs/RELIABILITY.md.
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -17,8 +16,6 @@ constexpr uint64_t kSeeds = 300;
 SimulationOptions OptionsFor(uint64_t seed) {
   SimulationOptions options;
   options.seed = seed;
-  const char* test_tmp = std::getenv("TEST_TMPDIR");
-  options.work_dir = test_tmp != nullptr ? test_tmp : "/tmp/vouch-sim";
   return options;
 }
 

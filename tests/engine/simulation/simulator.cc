@@ -1,9 +1,7 @@
 #include "tests/engine/simulation/simulator.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -470,7 +468,8 @@ void Simulation::CheckRecovered() {
       ++it;
     }
   }
-  std::erase_if(answered_txns_, [&](const Transaction& txn) { return !answered_.contains(txn.id); });
+  std::erase_if(answered_txns_,
+                [&](const Transaction& txn) { return !answered_.contains(txn.id); });
   acknowledged_below_ = next_seq_;  // Recovered from the journal: kept.
   for (auto& [seq, confirmed] : confirmed_) confirmed.acknowledged = true;
 }
@@ -709,6 +708,11 @@ void RunCounts::Add(const RunCounts& o) {
   recovered_pending += o.recovered_pending;
   recovered_outcomes += o.recovered_outcomes;
   lost_unacknowledged += o.lost_unacknowledged;
+}
+
+std::string DefaultWorkDir() {
+  const char* test_tmp = std::getenv("TEST_TMPDIR");
+  return test_tmp != nullptr ? test_tmp : "/tmp/vouch-sim";
 }
 
 SeedResult RunSeed(const SimulationOptions& options) { return Simulation(options).Run(); }

@@ -27,6 +27,9 @@
 
 namespace vouch::simulation {
 
+// $TEST_TMPDIR under Bazel, else /tmp/vouch-sim.
+std::string DefaultWorkDir();
+
 // Faults injected, by kind.
 struct FaultCounts {
   uint64_t verifier_pauses = 0;  // A verifier not stepped for a few steps: verdicts out of order.
@@ -70,7 +73,8 @@ struct SeedResult {
 struct SimulationOptions {
   uint64_t seed = 1;
   int steps = 0;         // 0: the seed chooses (300 to 600).
-  std::string work_dir;  // Journals go in <work_dir>/seed-<seed>/; removed after a passing run.
+  // Journals go in <work_dir>/seed-<seed>/, removed after a passing run.
+  std::string work_dir = DefaultWorkDir();
   bool verbose = false;  // Print every fault and recovery to stderr.
 };
 

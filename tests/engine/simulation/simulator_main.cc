@@ -6,7 +6,6 @@
 // Prints one line per failing seed (with its replay command) and a summary of the faults injected
 // and what the runs produced. Exits 1 if any seed failed.
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -20,15 +19,11 @@ ABSL_FLAG(uint64_t, seeds, 200, "How many seeds to run.");
 ABSL_FLAG(uint64_t, seed_first, 1, "The first seed of the range.");
 ABSL_FLAG(int, steps, 0, "Steps per seed (0: the seed chooses, 300 to 600).");
 ABSL_FLAG(bool, verbose, false, "Print every fault and crash.");
-ABSL_FLAG(std::string, work_dir, "", "Scratch directory (default: $TEST_TMPDIR or /tmp).");
+ABSL_FLAG(std::string, work_dir, "",
+          "Scratch directory (default: $TEST_TMPDIR or /tmp/vouch-sim).");
 
 namespace vouch::simulation {
 namespace {
-
-std::string DefaultWorkDir() {
-  const char* test_tmp = std::getenv("TEST_TMPDIR");
-  return test_tmp != nullptr ? test_tmp : "/tmp/vouch-sim";
-}
 
 int Main() {
   SimulationOptions options;
