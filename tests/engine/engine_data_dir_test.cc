@@ -6,13 +6,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "engine/journal/segment.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -214,6 +217,136 @@ TEST_P(EngineDataDirTest, AFailedSnapshotWriteLeavesNoTemporary) {
   EXPECT_EQ(engine->snapshotter()->snapshots(), 1u);
   EXPECT_TRUE(Temporaries(dir).empty());
   EXPECT_TRUE(engine->Stop().drained);
+}
+
+// Every file in `dir`, by name, with its bytes.
+std::map<std::string, std::string> Files(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    files[entry.path().filename().string()] = bytes.str();
+  }
+  return files;
+}
+
+std::string NewestSegment(const std::string& dir) {
+  std::string newest;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == ".log") newest = std::max(newest, entry.path().string());
+  }
+  return newest;
+}
+
+// Item 10: a read-only recovery (vouchd --check) decides what was left undecided in memory and
+// writes nothing: no segment, no outcome record, no cut of a torn tail, no removal of a
+// temporary. A normal start afterwards finds exactly what it would have found without it.
+TEST_P(EngineDataDirTest, ReadOnlyRecoveryDecidesInMemoryAndWritesNothing) {
+  const std::string live = Dir("read-only-live");
+  const std::string dir = Dir("read-only");
+  {
+    auto engine = Open(DirOptions(live));
+    ASSERT_NE(engine, nullptr);
+    SubmitSome(*engine, 1, 200);
+    StepUntilIdle(*engine);
+    DrainOutcomes(*engine);
+    engine->StallVerifier(VerifierId::kFraud, 10'000'000'000);
+    SubmitSome(*engine, 1'001, 60);  // Confirmed and journaled, undecided at the "crash".
+    for (int i = 0; i < 10; ++i) engine->Step();
+    fs::copy(live, dir, fs::copy_options::recursive);  // What a kill -9 leaves.
+  }
+  std::ofstream(NewestSegment(dir), std::ios::app | std::ios::binary) << "torn";
+  std::ofstream(fs::path(dir) / "snapshot-00000000000000000100.snap.tmp") << "half";
+  const std::map<std::string, std::string> before = Files(dir);
+
+  Options read_only = DirOptions(dir);
+  read_only.durability.read_only = true;
+  uint64_t reverified = 0;
+  {
+    auto engine = Open(read_only);
+    ASSERT_NE(engine, nullptr);
+    const RecoveryReport& recovery = engine->recovery();
+    reverified = recovery.reverified;
+    EXPECT_GT(reverified, 0u);
+    EXPECT_TRUE(recovery.truncated) << "the torn tail is found";
+    EXPECT_EQ(recovery.snapshot_temporaries, 1u);
+    EXPECT_EQ(engine->journal(), nullptr);
+    auto writer = Engine::Create(DirOptions(dir));
+    ASSERT_FALSE(writer.ok()) << "a server must not start while the audit runs";
+    EXPECT_EQ(writer.status().code(), absl::StatusCode::kFailedPrecondition);
+    StepUntilIdle(*engine);
+    EXPECT_EQ(DrainOutcomes(*engine).size(), reverified) << "decided in memory";
+    const Confirmation refused = engine->Submit(Transfer(99'999, 1, 2, 100));
+    EXPECT_EQ(refused.status, ConfirmStatus::kBusy) << "nothing new could be kept";
+    EXPECT_EQ(refused.reason, Reason::kShuttingDown);
+    const std::vector<uint64_t> holds = engine->Holds();
+    ASSERT_FALSE(holds.empty());
+    EXPECT_FALSE(engine->ReleaseHold(holds[0])) << "a release could not be kept";
+    EXPECT_TRUE(engine->Stop().drained);
+  }
+  EXPECT_EQ(Files(dir), before) << "the read-only recovery changed the directory";
+
+  auto engine = Open(DirOptions(dir));
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->recovery().reverified, reverified);
+  EXPECT_TRUE(engine->recovery().truncated);
+  EXPECT_EQ(engine->recovery().snapshot_temporaries, 1u);
+  EXPECT_TRUE(Temporaries(dir).empty());
+  // And the other way round: no audit while a server runs.
+  auto audit = Engine::Create(read_only);
+  ASSERT_FALSE(audit.ok());
+  EXPECT_EQ(audit.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(EngineDataDirTest, ReadOnlyRecoveryOfAMissingDirectoryIsNotFound) {
+  Options options = DirOptions(Dir("missing"));
+  options.durability.read_only = true;
+  auto engine = Engine::Create(std::move(options));
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kNotFound) << engine.status();
+  EXPECT_FALSE(fs::exists(options.durability.dir)) << "read-only creates nothing";
+}
+
+// A journal written before the opening configuration was pinned: the first start pins the
+// configuration it is given, and later starts compare with it.
+TEST_P(EngineDataDirTest, AJournalWithoutAnOpeningRecordIsPinnedAtItsFirstStart) {
+  const std::string dir = Dir("legacy");
+  Fill(dir, 300);
+  // Rewrite the journal without its opening record, as an older version wrote it.
+  std::vector<std::tuple<journal::RecordType, uint64_t, std::string>> records;
+  auto keep = [&](journal::RecordType type, uint64_t seq, const char* payload, size_t size,
+                  const journal::RecordLocation&) {
+    if (type != journal::RecordType::kOpening) records.emplace_back(type, seq, std::string(payload, size));
+  };
+  ASSERT_TRUE(journal::ScanJournal(dir, keep).ok());
+  const uint64_t confirmed = std::count_if(records.begin(), records.end(), [](const auto& r) {
+    return std::get<0>(r) == journal::RecordType::kConfirmed;
+  });
+  ASSERT_GT(confirmed, 0u);
+  fs::remove_all(dir);
+  {
+    auto writer = journal::SegmentWriter::Open({dir, 1 << 20}, 0);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (const auto& [type, seq, payload] : records) {
+      ASSERT_TRUE((*writer)->Add(type, seq, payload.data(), payload.size()));
+    }
+    ASSERT_TRUE((*writer)->Write().ok());
+  }
+  {
+    auto engine = Open(DirOptions(dir));
+    ASSERT_NE(engine, nullptr);
+    EXPECT_TRUE(engine->recovery().opening_recorded);
+    EXPECT_EQ(engine->recovery().confirmed, confirmed);
+  }
+  Options doubled = DirOptions(dir);
+  for (auto& account : doubled.accounts) account.balance_minor *= 2;
+  auto refused = Engine::Create(std::move(doubled));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  auto engine = Open(DirOptions(dir));
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(engine->recovery().opening_recorded) << "pinned once";
 }
 
 }  // namespace
