@@ -152,6 +152,10 @@ TEST_P(EngineDataDirTest, AnotherOpeningConfigurationIsRefusedBeforeAndAfterASna
   for (const bool snapshot : {false, true}) {
     const std::string dir = Dir(snapshot ? "pinned-snapshot" : "pinned");
     Fill(dir, 1'500, snapshot);
+    if (snapshot) {
+      ASSERT_FALSE(fs::exists(fs::path(dir) / "journal-00000000000000000000.log"))
+          << "the segment holding the opening record is gone: the snapshot must carry it";
+    }
     for (const Mismatch& mismatch : mismatches) {
       SCOPED_TRACE(absl::StrCat(mismatch.name, snapshot ? " after a snapshot" : ""));
       Options options = DirOptions(dir);

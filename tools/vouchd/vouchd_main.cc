@@ -238,7 +238,8 @@ absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> StartMetrics(server::Se
 
 // A refusal, and for a data directory created with other bank flags, the flag to fix.
 std::string Explain(const absl::Status& status) {
-  std::string text = status.ToString();
+  // Not ToString(): the payload that names the field is for this function, not for the operator.
+  std::string text = absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
   if (const std::optional<OpeningMismatch> field = OpeningMismatchOf(status); field.has_value()) {
     const char* flag = "--accounts";
     switch (*field) {
