@@ -38,9 +38,6 @@ for ack in written durable; do
   expect_refused "check --overdraft_limit_minor" "${bank[@]}" --overdraft_limit_minor=10
   output="$(timeout 10 "${vouchd}" --port=0 "${bank[@]}" --opening_balance_minor=1 2>&1 || true)"
   grep -q "FAILED_PRECONDITION" <<<"${output}" || fail "not FAILED_PRECONDITION: ${output}"
-  # Item 9: a journal is never silently ignored.
-  expect_refused "--data_dir is set but --ack=memory" --ack=memory --data_dir="${data}"
-  expect_refused "--check audits a data directory" --check
 
   # Item 10: --check is read-only: the directory is byte-identical after it.
   printf 'half' >"${data}/snapshot-00000000000000000004.snap.tmp"  # Item 11: a crash's leftover.
@@ -57,4 +54,8 @@ for ack in written durable; do
   cli submit 1 11 12 100 | grep -q "seq=1 " || fail "id 1 lost its seq after --check"
   stop_vouchd
 done
+
+# Item 9: a journal is never silently ignored.
+expect_refused "--data_dir is set but --ack=memory" --ack=memory --data_dir="${data}"
+expect_refused "--check audits a data directory" --check
 echo "PASS"
