@@ -66,7 +66,8 @@ absl::StatusOr<uint64_t> LoadOrCreateEpoch(const Options& options,
   if (!empty_journal && in.is_open()) {
     std::stringstream text;
     text << in.rdbuf();
-    absl::string_view value = absl::StripTrailingAsciiWhitespace(text.str());
+    const std::string contents = text.str();
+    absl::string_view value = absl::StripTrailingAsciiWhitespace(contents);
     uint64_t epoch = 0;
     if (!absl::ConsumePrefix(&value, kEpochPrefix) || !absl::SimpleHexAtoi(value, &epoch) ||
         epoch == 0) {

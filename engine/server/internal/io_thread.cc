@@ -295,7 +295,7 @@ bool IoThread::RefuseWithReserve() {
     IoCounters::Add(counters_.errors[v1::ERROR_CODE_TOO_MANY_CONNECTIONS]);
   }
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  return reserve_fd_ >= 0;
+  return fd >= 0 && reserve_fd_ >= 0;
 }
 
 // No descriptor even for a refusal: stop watching the listener (the kernel keeps queueing
