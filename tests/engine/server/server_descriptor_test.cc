@@ -153,6 +153,8 @@ TEST_F(DescriptorExhaustionTest, OutOfDescriptorsTheListenerRefusesWithoutSpinni
   for (int& fd : sockets) {
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(fd, 0);
+    const timeval patience = {5, 0};  // A server that never accepts fails the test, not hangs.
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
   }
   Exhaust();
   // The kernel completes these handshakes; the server cannot accept them into a descriptor.
