@@ -2,8 +2,10 @@
 // proto/vouch.proto.
 //
 // Connect() opens the TCP connection (TCP_NODELAY), sends Hello and, unless
-// ClientOptions::await_hello is false, makes sure the server accepted it: Hello has no reply, so
-// Connect sends a Ping behind it and waits for the Pong (a refusal arrives as an Error instead).
+// ClientOptions::await_hello is false, makes sure the server accepted it: Connect sends a Ping
+// behind it and waits for the Pong (a refusal arrives as an Error instead). The server's Welcome,
+// the reply to an accepted Hello, comes before the Pong and is kept (welcome()); servers older
+// than Welcome send none, which is why the Pong, not the Welcome, is awaited.
 //
 // Two ways to talk:
 // - Blocking: Submit, Query, Ping and ReadBalances send one request and wait up to a timeout
@@ -26,7 +28,8 @@
 // server closes it after sending one): it is delivered as an event, and every call still
 // waiting, and every later call, fails with ServerErrorStatus(error): kUnauthenticated for a
 // wrong token, kUnavailable (reconnect and retry) for shutdown, overload, timeouts and take-over,
-// kFailedPrecondition for a resume window exceeded, kInvalidArgument for a client bug, kInternal
+// kFailedPrecondition for a resume window exceeded or a resume position from the future
+// (ERROR_CODE_RESUME_AHEAD: resume from 0), kInvalidArgument for a client bug, kInternal
 // for a server fault. The last event of every connection is a Disconnect, however it ended.
 //
 // Thread safety: every method may be called from any number of threads at once. Frames are
