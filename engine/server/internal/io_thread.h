@@ -19,6 +19,16 @@
 // Other connections of this thread wait meanwhile; a read is an occasional audit, not a hot
 // path, and the wait is bounded either way (TIMEOUT is answered after it).
 //
+// Sessions start with a Welcome (epoch, resume position, limits), appended by the owning thread
+// in BindSession, before any resent or routed Outcome; a resume position is checked there
+// against this epoch's history (RESUME_AHEAD) and the window (RESUME_WINDOW_EXCEEDED).
+//
+// Out of descriptors. The listener is level-triggered, so an accept4 that fails with EMFILE and
+// returns would be woken again at once. Each thread keeps a reserve descriptor: it closes it,
+// accepts one queued connection, sends it TOO_MANY_CONNECTIONS and closes it, then reopens the
+// reserve, until the queue is empty. Without even a reserve, the listener leaves the epoll set
+// until a tick finds the reserve again (ListenerState).
+//
 // Thread safety: everything here is owned by the loop thread, except Adopt() and Wake(), which
 // any thread may call. The counters are single-writer (this thread) and read by Server::Stats.
 #ifndef VOUCH_ENGINE_SERVER_INTERNAL_IO_THREAD_H_
