@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -145,6 +146,20 @@ TEST_P(ResumeTest, EpochStaysAcrossAJournalRestartAndChangesWithoutOne) {
     EXPECT_EQ(DrainOutcomes(resumed), 5);
     EXPECT_EQ(resumed.welcome().resume_from_seq(), 5u);
   }
+}
+
+TEST_P(ResumeTest, ADamagedEpochFileStopsTheStart) {
+  if (GetParam() == AckPolicy::kMemory) GTEST_SKIP() << "no data directory, no epoch file";
+  StartServer({}, Engine());
+  SubmitAndDrop("till", 1, 3);
+  ASSERT_TRUE(Shutdown().engine.drained);
+  server_.reset();
+  report_.reset();
+  { std::ofstream(dir_ + "/" + kEpochFileName, std::ios::trunc) << "vouch epoch zz\n"; }
+  auto created = Server::Create({}, Engine());
+  ASSERT_FALSE(created.ok());
+  EXPECT_TRUE(absl::IsDataLoss(created.status())) << created.status();
+  EXPECT_NE(created.status().message().find(kEpochFileName), absl::string_view::npos);
 }
 
 // The case: with ack memory, a restarted server numbers from 1 again, so a position
