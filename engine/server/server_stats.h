@@ -30,7 +30,9 @@ struct ServerStats {
   // accept4 failed with EMFILE/ENFILE (out of file descriptors). Each such connection is refused
   // with TOO_MANY_CONNECTIONS (counted in errors[6]) by means of a reserve descriptor.
   uint64_t accept_descriptors_exhausted = 0;
-  uint64_t listener_pauses = 0;       // Not even a reserve descriptor: listener paused a tick.
+  // Listener paused for a tick: not even the reserve descriptor was left, or accept4 failed
+  // with ENOBUFS/ENOMEM (the kernel short of socket memory).
+  uint64_t listener_pauses = 0;
   uint64_t errors[kErrorCodeCount] = {};  // Error frames sent, by vouch.v1.ErrorCode.
   uint64_t window_writer_waits = 0;   // Times the reconciler waited for a slow I/O thread.
 };

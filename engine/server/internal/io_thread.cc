@@ -298,8 +298,8 @@ bool IoThread::RefuseWithReserve() {
   return fd >= 0 && reserve_fd_ >= 0;
 }
 
-// No descriptor even for a refusal: stop watching the listener (the kernel keeps queueing
-// connections, up to the backlog) and look again at the next tick.
+// No descriptor even for a refusal, or no kernel memory for a socket: stop watching the listener
+// (the kernel keeps queueing connections, up to the backlog) and look again at the next tick.
 void IoThread::PauseListener() {
   if (listener_ != ListenerState::kListening) return;
   (void)ListenerInterest(false);

@@ -265,7 +265,7 @@ void AddServer(const ServerStats& stats, Families& out) {
              MetricType::Counter, static_cast<double>(stats.accept_descriptors_exhausted));
   out.AddOne("vouch_server_listener_pauses_total",
              "Times the listener was paused for a tick: not even the reserve descriptor was "
-             "left.",
+             "left, or accept4 failed with ENOBUFS/ENOMEM.",
              MetricType::Counter, static_cast<double>(stats.listener_pauses));
   out.AddOne("vouch_server_transactions_in_total",
              "Transactions received in Submit frames (each got a Confirmation).",
