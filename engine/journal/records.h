@@ -32,6 +32,7 @@ enum class RecordType : uint8_t {
   kConfirmed = 1,     // A transaction was confirmed (or held) with this sequence number.
   kOutcome = 2,       // Its one final outcome.
   kHoldReleased = 3,  // An operator released an account hold.
+  kRefused = 4,       // A transaction id was answered REJECTED at ingest (a stored refusal).
 };
 
 // True for the types this build knows.
@@ -56,13 +57,23 @@ struct HoldReleasedRecord {
   int64_t released_unix_ns = 0;
 };
 
+// The answer stored for the id: REJECTED with `reason`, no sequence number. Only the answer is
+// kept, which is what a resubmission and Query are told.
+struct RefusedRecord {
+  uint64_t id = 0;
+  Reason reason = Reason::kNone;
+  int64_t refused_unix_ns = 0;
+};
+
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
+inline constexpr size_t kRefusedRecordBytes = 17;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
 size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
+size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
 
 // Return false (leaving *record unspecified) if `size` is not the layout's size or a field is
 // out of range.
@@ -70,6 +81,8 @@ size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 [[nodiscard]] bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record);
 [[nodiscard]] bool DecodeHoldReleasedRecord(const char* data, size_t size,
                                             HoldReleasedRecord* record);
+// Also false unless the reason is one that ingest stores (IsStoredRefusal).
+[[nodiscard]] bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record);
 
 }  // namespace vouch::journal
 
