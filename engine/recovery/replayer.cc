@@ -212,10 +212,10 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.PutBytes(
         absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
   }
-  uint64_t answers = 0;
-  ForEachAnswer([&](const Answer&) { ++answers; });
+  const Sequence answers = std::min<uint64_t>(confirmed_, answers_.size());
   writer.Put<uint64_t>(answers);
-  ForEachAnswer([&](const Answer& a) {
+  for (Sequence seq = confirmed_ - answers + 1; seq <= confirmed_; ++seq) {
+    const Answer& a = answers_[(seq - 1) % answers_.size()];
     writer.Put<uint64_t>(a.id);
     writer.Put<uint64_t>(a.seq);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.status) |
@@ -230,7 +230,7 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(a.source_account);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.amount_minor));
     writer.Put<uint64_t>(a.currency);
-  });
+  }
   writer.Put<uint64_t>(refusals_.size());
   for (const Refusal& r : refusals_) {
     writer.Put<uint64_t>(r.id);
