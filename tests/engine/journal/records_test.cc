@@ -165,7 +165,8 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(1));
   EXPECT_TRUE(IsKnownRecordType(2));
   EXPECT_TRUE(IsKnownRecordType(3));
-  EXPECT_FALSE(IsKnownRecordType(4));
+  EXPECT_TRUE(IsKnownRecordType(4));
+  EXPECT_FALSE(IsKnownRecordType(5));
 }
 
 }  // namespace
