@@ -390,7 +390,9 @@ Confirmation Engine::Refuse(const Transaction& txn, uint64_t ticket, Reason reas
 Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shard,
                              int64_t now_ns) {
   // An id of 0 names nothing to store an answer under: refused afresh each time, never stored.
-  if (txn.id == 0) return {txn.id, ConfirmStatus::kRejected, Reason::kMalformedId, 0, 0, false, false};
+  if (txn.id == 0) {
+    return {txn.id, ConfirmStatus::kRejected, Reason::kMalformedId, 0, 0, false, false};
+  }
   auto duplicate = [&](const StoredAnswer& original) -> Confirmation {
     IngestCounters::Add(shard.duplicates);
     const int64_t deadline_ns =
