@@ -60,9 +60,11 @@ std::string TestDir(const std::string& name) {
 class RefusalTestBase {
  protected:
   std::unique_ptr<Engine> Open(PolicyMode mode, AckPolicy ack, const std::string& dir,
-                               size_t in_flight_capacity = 1 << 12) {
+                               size_t in_flight_capacity = 1 << 12,
+                               size_t idempotency_window = 1 << 16) {
     Options options = BankOptions(20);
     options.in_flight_capacity = in_flight_capacity;
+    options.idempotency_window = idempotency_window;
     options.fraud_rules.velocity_enabled = false;
     options.inline_mode = true;
     options.clock = &clock_;
@@ -315,6 +317,35 @@ TEST_P(RefusalAckTest, AFullRefusalRingAnswersBusyAndReleasesTheClaim) {
                                                 AckWait::kCaller);
   EXPECT_TRUE(duplicate.duplicate);
   EXPECT_GE(duplicate.ack.refused, 1u);
+}
+
+// An id refused, then forgotten by the window (BUSY claims take tickets but leave no answer in
+// the journal) and answered anew, has both answers in the journal's last window. Recovery keeps
+// the newer one, as the live table did.
+TEST_P(RefusalAckTest, AnIdForgottenAndAnsweredAnewComesBackWithItsNewerAnswer) {
+  constexpr size_t kCapacity = 16, kWindow = 1024;
+  const std::string dir = TestDir("anew");
+  Confirmation confirmed;
+  {
+    auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow);
+    ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, kAmountMax + 1)).reason, Reason::kOverLimit);
+    uint64_t busy = 0;
+    for (uint64_t id = 2; busy <= kWindow; ++id) {  // The ring fills, then every claim is BUSY.
+      busy += engine->Submit(Transfer(id, 1, 2, kAmountMax + 1), 0, AckWait::kCaller).status ==
+              ConfirmStatus::kBusy;
+    }
+    StepUntilIdle(*engine);
+    confirmed = engine->Submit(Transfer(1, 1, 2, 100));
+    ASSERT_EQ(confirmed.status, ConfirmStatus::kConfirmed) << "id 1 was forgotten";
+    EXPECT_FALSE(confirmed.duplicate);
+    EXPECT_TRUE(engine->Stop().drained);
+  }
+  auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow);
+  ASSERT_NE(engine, nullptr);
+  const Confirmation again = engine->Submit(Transfer(1, 1, 2, kAmountMax + 1));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.status, ConfirmStatus::kConfirmed);
+  EXPECT_EQ(again.seq, confirmed.seq);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RefusalAckTest,
