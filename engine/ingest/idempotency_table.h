@@ -6,8 +6,11 @@
 // probe before any ticket is taken, so it takes none. A node is recycled by the claim whose
 // ticket is a whole window after the node's own, so a stored answer is found while fewer than
 // `window` tickets were taken after its own: normally window - 1 claims in between, fewer only
-// when a claimer held between its ticket and its node (preempted) wrote the node late. Claims the
-// engine answered BUSY take a ticket too, so the engine refuses early under overload. With the
+// when a claimer held between its ticket and its node (preempted) wrote the node late, or when an
+// answer was recorded long after its claim (a held transaction verified while most of a window of
+// claims went by: a pending claim is never recycled, but once recorded it is as old as its
+// ticket). Claims the engine answered BUSY take a ticket too, so the engine refuses early under
+// overload. With the
 // default window of 2^20 and 100k transactions/s that is about 10 seconds of history; the
 // journal (engine/journal) carries the answers across restarts.
 //
