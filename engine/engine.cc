@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/recovery/opening.h"
+#include "engine/common/check.h"
 #include "engine/recovery/replayer.h"
 
 namespace vouch {
@@ -376,6 +377,7 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
   } else {
     answer = Answer(txn, origin, shard, clock_->NowNs());
   }
+  if (answer.status != ConfirmStatus::kBusy) answer.ack.confirmed = answer.seq;
   if (answer.status == ConfirmStatus::kRejected && !answer.duplicate) {
     IngestCounters::Add(shard.rejected[static_cast<int>(answer.reason)]);
   } else if (answer.status == ConfirmStatus::kBusy) {
@@ -388,53 +390,79 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
 Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) const {
   // A duplicate's original may still be on its way to the journal too.
   if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy) {
-    AwaitAck(confirmation.seq);
+    AwaitAck(confirmation.ack);
   }
   return confirmation;
 }
 
+// The refusal ingest stores as txn's answer (IsStoredRefusal), or kNone. REQUIRES: txn.id != 0.
+Reason Engine::Refusal(const Transaction& txn) const {
+  if (const Reason malformed = CheckWellFormed(txn); malformed != Reason::kNone) return malformed;
+  if (txn.amount_minor > options_.amount_minor_max) return Reason::kOverLimit;
+  if (holds_.IsHeld(txn.source_account)) return Reason::kAccountOnHold;
+  return Reason::kNone;
+}
+
+// A stored refusal: queued for the journal first, so that its answer is told only once kept (the
+// ack position), then stored for the id. BUSY, with the claim released for the retry, when the
+// journal's refusal ring is full.
+Confirmation Engine::Refuse(const Transaction& txn, uint64_t ticket, Reason reason,
+                            int64_t now_ns) {
+  Confirmation refused{txn.id, ConfirmStatus::kRejected, reason, 0, 0, false, false};
+  if (journal_stage_ != nullptr) {
+    refused.ack.refused = journal_stage_->RecordRefusal(txn.id, reason, now_ns);
+    if (refused.ack.refused == 0) {
+      idempotency_.Release(ticket);
+      return Busy(txn.id, Reason::kQueueFull);
+    }
+  }
+  idempotency_.Record(ticket, {ConfirmStatus::kRejected, reason, false, 0, now_ns});
+  return refused;
+}
+
 Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shard,
                              int64_t now_ns) {
-  const Reason malformed = CheckWellFormed(txn);
-  if (malformed != Reason::kNone) {
-    return {txn.id, ConfirmStatus::kRejected, malformed, 0, 0, false, false};
+  // An id of 0 names nothing to store an answer under: refused afresh each time, never stored.
+  if (txn.id == 0) {
+    return {txn.id, ConfirmStatus::kRejected, Reason::kMalformedId, 0, 0, false, false};
   }
   auto duplicate = [&](const StoredAnswer& original) -> Confirmation {
     IngestCounters::Add(shard.duplicates);
     const int64_t deadline_ns =
         original.seq != 0 ? original.received_ns + options_.verification_deadline_ns : 0;
-    return {txn.id, original.status, original.reason, original.seq, deadline_ns, true,
-            original.held};
+    Confirmation answer{txn.id, original.status, original.reason, original.seq, deadline_ns,
+                        true, original.held};
+    // The original may still be on its way to the journal. A refusal's number is not stored:
+    // every refusal queued so far includes it.
+    if (original.seq == 0 && journal_stage_ != nullptr) {
+      answer.ack.refused = journal_stage_->refusals_queued();
+    }
+    return answer;
   };
+  const Reason refusal = Refusal(txn);
   // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
   // backlog older than the bound: refuse them before they claim the id. A claim takes a slot
-  // of the idempotency window even when it is released, so a flood of refusals would push
+  // of the idempotency window even when it is released, so a flood of BUSY answers would push
   // confirmed ids out of the window: a resubmitted one would be applied a second time, and
-  // Query would no longer find it. A resubmitted id still gets its answer.
+  // Query would no longer find it. A resubmitted id still gets its answer, and a refusal, which
+  // needs no room in the ring, is still told.
   const int64_t backlog_max_ns = options_.admission_backlog_max_ns;
-  if (ring_.LooksFull() ||
-      Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
-      Backlogged(*ledger_stage_, ring_.claimed(), now_ns, backlog_max_ns)) {
+  if (refusal == Reason::kNone &&
+      (ring_.LooksFull() || Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
+       Backlogged(*ledger_stage_, ring_.claimed(), now_ns, backlog_max_ns))) {
     if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
       return duplicate(*original);
     }
     return Busy(txn.id, Reason::kQueueFull);
   }
   const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
-  if (claim.kind == IdempotencyTable::ClaimKind::kInFlight) {
-    return Busy(txn.id, Reason::kDuplicateInFlight);
+  switch (claim.kind) {
+    case IdempotencyTable::ClaimKind::kNew: break;
+    case IdempotencyTable::ClaimKind::kDuplicate: return duplicate(claim.answer);
+    case IdempotencyTable::ClaimKind::kInFlight: return Busy(txn.id, Reason::kDuplicateInFlight);
+    case IdempotencyTable::ClaimKind::kFull: return Busy(txn.id, Reason::kQueueFull);
   }
-  if (claim.kind == IdempotencyTable::ClaimKind::kDuplicate) return duplicate(claim.answer);
-  Reason refusal = Reason::kNone;
-  if (txn.amount_minor > options_.amount_minor_max) {
-    refusal = Reason::kOverLimit;
-  } else if (holds_.IsHeld(txn.source_account)) {
-    refusal = Reason::kAccountOnHold;
-  }
-  if (refusal != Reason::kNone) {
-    (void)idempotency_.Record(claim.ticket, {ConfirmStatus::kRejected, refusal, false, 0, now_ns});
-    return {txn.id, ConfirmStatus::kRejected, refusal, 0, 0, false, false};
-  }
+  if (refusal != Reason::kNone) return Refuse(txn, claim.ticket, refusal, now_ns);
   bool held = ShouldHold(txn);
   bool at_risk = false;
   if (!held && risk_.enabled()) {
@@ -471,7 +499,7 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
                           std::memory_order_relaxed);
   if (!held) {
     // Recorded before Publish, so a duplicate never sees this id as merely in flight.
-    (void)idempotency_.Record(ticket, {ConfirmStatus::kConfirmed, Reason::kNone, false, seq, now_ns});
+    idempotency_.Record(ticket, {ConfirmStatus::kConfirmed, Reason::kNone, false, seq, now_ns});
   }
   ring_.Publish(entry, seq);
   WakeStages();
@@ -487,7 +515,7 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
   const Outcome outcome = AwaitHeld(*entry);
   const bool verified = outcome.kind == OutcomeKind::kVerified;
   const ConfirmStatus status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
-  (void)idempotency_.Record(ticket, {status, outcome.reason, true, seq, now_ns});
+  idempotency_.Record(ticket, {status, outcome.reason, true, seq, now_ns});
   return {txn.id, status, outcome.reason, seq, deadline_ns, false, true};
 }
 
@@ -575,16 +603,14 @@ int Engine::StepStage(InlineStage stage) {
   return 0;
 }
 
-void Engine::AwaitAck(Sequence seq) const {
-  if (journal_stage_ == nullptr || seq == 0) return;
+void Engine::AwaitAck(const AckPosition& position) const {
+  if (journal_stage_ == nullptr || position.empty()) return;
   if (options_.inline_mode) {
     // No stage thread: step the journal here (const-ness is the caller's view; see Step()).
-    while (journal_stage_->confirmed_acked_below() <= seq) {
-      const_cast<Engine*>(this)->Step();
-    }
+    while (!journal_stage_->IsAcked(position)) const_cast<Engine*>(this)->Step();
     return;
   }
-  journal_stage_->AwaitConfirmed(seq);
+  journal_stage_->AwaitAcked(position);
 }
 
 bool Engine::ReleaseHold(uint64_t account) {
@@ -773,21 +799,16 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovery_.releases = replayer.releases();
   recovery_.opening_recorded = !replayer.opening().has_value();
 
-  absl::Status duplicate;
+  recovery_.refused = replayer.refused();
+  // Oldest first, so that the table keeps the newest; an id the window had forgotten and then
+  // answered anew comes back with its newer answer.
   replayer.ForEachAnswer([&](const Replayer::Answer& answer) {
     const int64_t received_ns = answer.received_unix_ns + unix_to_mono_ns;
-    const IdempotencyTable::Claim claim = idempotency_.ClaimId(answer.id, received_ns);
-    if (claim.kind != IdempotencyTable::ClaimKind::kNew) {
-      if (duplicate.ok()) {
-        duplicate = absl::DataLossError(
-            absl::StrCat("journal ", dir, ": transaction id ", answer.id, " confirmed twice"));
-      }
-      return;
-    }
-    (void)idempotency_.Record(claim.ticket, {answer.status, answer.reason, answer.held,
-                                             answer.seq, received_ns});
+    const bool restored = idempotency_.Restore(
+        answer.id, {answer.status, answer.reason, answer.held, answer.seq, received_ns});
+    // The replayer gives at most a window of answers, to a table no one else uses yet.
+    VOUCH_CHECK(restored, "every recovered answer is stored for its id");
   });
-  if (!duplicate.ok()) return duplicate;
   // Held ones among the undecided never got their answer; now they are decided asynchronously.
   pending_.assign(replayer.undecided().begin(), replayer.undecided().end());
   for (journal::ConfirmedRecord& pending : pending_) pending.held = false;

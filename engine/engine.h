@@ -148,6 +148,7 @@ struct RecoveryReport {
   Sequence outcomes = 0;         // Highest sequence number with a journaled outcome.
   uint64_t reverified = 0;       // Confirmed without an outcome: sent back to the verifiers.
   uint64_t releases = 0;         // Hold releases replayed.
+  uint64_t refused = 0;          // Stored refusals replayed (after the snapshot, if any).
   uint64_t next_record_index = 0;  // Where the journal continues.
   std::string snapshot_file;       // The snapshot recovery started from; empty if none.
   uint64_t snapshot_record_index = 0;  // Records below this came from the snapshot.
@@ -172,8 +173,9 @@ enum class InlineStage : uint8_t { kFraud, kLedger, kReconcile, kJournal };
 // Who waits for the journal before a confirmation is returned (ack policy written / durable).
 enum class AckWait {
   kInSubmit,  // Submit waits for its own record.
-  kCaller,    // Submit returns at once; the caller calls AwaitAck with the highest sequence number
-              // it is about to tell, once for a whole batch (the server does, per loop turn).
+  kCaller,    // Submit returns at once; the caller calls AwaitAck with the Cover of the ack
+              // positions of the answers it is about to tell (Confirmation::ack), once for a
+              // whole batch (the server does, per loop turn).
 };
 
 class Engine {
@@ -193,9 +195,10 @@ class Engine {
   // serving many clients (the TCP server) can route each outcome to its submitter.
   Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
                       AckWait ack_wait = AckWait::kInSubmit);
-  // Blocks until the confirmation of `seq` is kept as the ack policy promises (no-op without a
-  // journal, or for seq 0). Any thread.
-  void AwaitAck(Sequence seq) const;
+  // Blocks until every answer whose ack position `position` covers is kept as the ack policy
+  // promises: confirmations (and held answers) up to position.confirmed, stored refusals up to
+  // position.refused. A no-op without a journal, or for an empty position. Any thread.
+  void AwaitAck(const AckPosition& position) const;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
@@ -265,6 +268,8 @@ class Engine {
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
   Reason CheckWellFormed(const Transaction& txn) const;
+  Reason Refusal(const Transaction& txn) const;
+  Confirmation Refuse(const Transaction& txn, uint64_t ticket, Reason reason, int64_t now_ns);
   bool ShouldHold(const Transaction& txn) const;
   Confirmation Answer(const Transaction& txn, uint64_t origin,
                       internal::IngestCounters::Shard& shard, int64_t now_ns);

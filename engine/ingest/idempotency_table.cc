@@ -3,6 +3,7 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/common/check.h"
 #include "engine/types/mix.h"
 
 namespace vouch {
@@ -27,6 +28,11 @@ uint64_t FinalWord(const StoredAnswer& answer) {
          uint64_t(answer.held) << kHeldShift | uint64_t(answer.status) << kStatusShift | kFinal;
 }
 
+// A node's stamp: its owner's ticket << 1, plus kWriting while a new owner writes its fields.
+// Owner 0 (never a ticket) marks a node that was never used.
+constexpr uint64_t kWriting = 1;
+uint64_t StampOf(uint64_t ticket) { return ticket << 1; }
+
 }  // namespace
 
 StoredAnswer UnpackAnswer(uint64_t word, int64_t received_ns) {
@@ -40,10 +46,10 @@ StoredAnswer UnpackAnswer(uint64_t word, int64_t received_ns) {
 }
 
 struct IdempotencyTable::Node {
-  std::atomic<uint64_t> stamp{0};  // Ticket that owns the node; 0 while being rewritten.
+  std::atomic<uint64_t> stamp{0};  // StampOf(owner ticket), | kWriting while being rewritten.
   std::atomic<uint64_t> id{0};
   std::atomic<uint64_t> next{0};  // Ticket of the next older node in the chain; 0 ends it.
-  std::atomic<uint64_t> answer{0};
+  std::atomic<uint64_t> answer{kReleased};
   std::atomic<int64_t> received_ns{0};
 };
 
@@ -73,44 +79,75 @@ IdempotencyTable::Match IdempotencyTable::Walk(uint64_t id, uint64_t from, uint6
   for (uint64_t ticket = from; ticket != 0 && ticket != until;) {
     const Node& node = NodeFor(ticket);
     // acquire on every load keeps them in program order; see the class comment.
-    if (node.stamp.load(std::memory_order_acquire) != ticket) break;  // Recycled: rest is older.
+    if (node.stamp.load(std::memory_order_acquire) != StampOf(ticket)) break;  // Recycled.
     const uint64_t node_id = node.id.load(std::memory_order_acquire);
     const uint64_t next = node.next.load(std::memory_order_acquire);
     const uint64_t word = node.answer.load(std::memory_order_acquire);
     const int64_t received_ns = node.received_ns.load(std::memory_order_acquire);
-    if (node.stamp.load(std::memory_order_acquire) != ticket) break;  // Torn: being recycled.
+    if (node.stamp.load(std::memory_order_acquire) != StampOf(ticket)) break;  // Torn.
     if (node_id == id && (word & kStateMask) != kReleased) return {true, word, received_ns};
-    ticket = next;  // Usually older; see "Design" in the header for when it is not.
+    ticket = next;
   }
   return {};
 }
 
+// `stamp` was loaded (acquire) from `node`, so the owner's fields read here are its own or
+// newer; a newer owner changes the stamp, and the caller's CAS from `stamp` then fails.
+bool IdempotencyTable::OwnerGone(const Node& node, uint64_t stamp, uint64_t ticket) const {
+  if ((stamp & kWriting) != 0) return false;  // Another claimer is writing it.
+  if (stamp >= StampOf(ticket)) return false;  // A newer ticket owns it: this one was lapped.
+  // acquire (both loads): see the class comment.
+  if ((node.answer.load(std::memory_order_acquire) & kStateMask) == kPending) return false;
+  const uint64_t next = node.next.load(std::memory_order_acquire);
+  // A live successor would be hidden from walkers, which stop at the first recycled node.
+  return next == 0 || NodeFor(next).stamp.load(std::memory_order_acquire) != StampOf(next);
+}
+
+uint64_t IdempotencyTable::TakeNode(uint64_t id, int64_t received_ns) {
+  for (size_t attempt = 0; attempt < window_; ++attempt) {
+    // relaxed: tickets only need to be unique; the node's own stamp orders its contents.
+    const uint64_t ticket = last_ticket_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (claim_pause_for_test_) claim_pause_for_test_(ticket);
+    Node& node = NodeFor(ticket);
+    // acquire: see the previous owner's fields, which OwnerGone checks.
+    uint64_t stamp = node.stamp.load(std::memory_order_acquire);
+    if (!OwnerGone(node, stamp, ticket)) continue;
+    // acquire on success: the owner's fields checked above were its last (the stamp is
+    // unchanged); relaxed on failure: the next ticket is tried afresh. The writes below are
+    // release stores, so a walker that reads one of them then sees kWriting.
+    if (!node.stamp.compare_exchange_strong(stamp, StampOf(ticket) | kWriting,
+                                            std::memory_order_acquire,
+                                            std::memory_order_relaxed)) {
+      continue;
+    }
+    node.id.store(id, std::memory_order_release);
+    node.answer.store(PendingWord(ticket), std::memory_order_release);
+    node.received_ns.store(received_ns, std::memory_order_release);
+    return ticket;
+  }
+  overruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic.
+  return 0;
+}
+
 IdempotencyTable::Claim IdempotencyTable::ClaimId(uint64_t id, int64_t received_ns) {
   assert(id != 0);
-  // relaxed: tickets only need to be unique; the node's own stamp orders its contents.
-  const uint64_t ticket = last_ticket_.fetch_add(1, std::memory_order_relaxed) + 1;
-  Node& node = NodeFor(ticket);
-  // Invalidate first, so a walker still reading the previous use of this node sees it change.
-  node.stamp.store(0, std::memory_order_release);
-  node.id.store(id, std::memory_order_release);
-  node.answer.store(PendingWord(ticket), std::memory_order_release);
-  node.received_ns.store(received_ns, std::memory_order_release);
-
   std::atomic<uint64_t>& bucket = BucketFor(id);
   // acquire: the nodes reachable from the head are fully linked.
   uint64_t head = bucket.load(std::memory_order_acquire);
-  uint64_t walked_until = 0;  // Everything from here down was already searched.
+  auto found = [](const Match& match) -> Claim {
+    if ((match.answer_word & kStateMask) == kPending) return {ClaimKind::kInFlight, 0, {}};
+    return {ClaimKind::kDuplicate, 0, UnpackAnswer(match.answer_word, match.received_ns)};
+  };
+  // Probe first: a duplicate or an in-flight retry takes no ticket.
+  if (const Match match = Walk(id, head, 0); match.found) return found(match);
+  const uint64_t ticket = TakeNode(id, received_ns);
+  if (ticket == 0) return {ClaimKind::kFull, 0, {}};
+  Node& node = NodeFor(ticket);
+  uint64_t walked_until;  // Set before each CAS: from there down, the chain was searched.
   for (;;) {
-    const Match match = Walk(id, head, walked_until);
-    if (match.found) {
-      node.answer.store(kReleased, std::memory_order_release);  // Our node is never linked.
-      node.stamp.store(ticket, std::memory_order_release);
-      if ((match.answer_word & kStateMask) == kPending) return {ClaimKind::kInFlight, 0, {}};
-      return {ClaimKind::kDuplicate, 0, UnpackAnswer(match.answer_word, match.received_ns)};
-    }
     // release: a walker that acquires the stamp sees next and the fields above.
     node.next.store(head, std::memory_order_release);
-    node.stamp.store(ticket, std::memory_order_release);
+    node.stamp.store(StampOf(ticket), std::memory_order_release);
     walked_until = head;
     // release: a walker that acquires the new head sees the node's fields and stamp.
     // acquire on failure: the newer nodes we must walk next are fully linked.
@@ -118,22 +155,40 @@ IdempotencyTable::Claim IdempotencyTable::ClaimId(uint64_t id, int64_t received_
                                        std::memory_order_acquire)) {
       return {ClaimKind::kNew, ticket, {}};
     }
+    if (const Match match = Walk(id, head, walked_until); match.found) {
+      // Our node is never linked: released, and linked to nothing, so it is recyclable.
+      node.next.store(0, std::memory_order_release);
+      node.answer.store(kReleased, std::memory_order_release);
+      return found(match);
+    }
   }
 }
 
-bool IdempotencyTable::SetFinalWord(uint64_t ticket, uint64_t word) {
+bool IdempotencyTable::Restore(uint64_t id, const StoredAnswer& answer) {
+  assert(id != 0);
+  const uint64_t ticket = TakeNode(id, answer.received_ns);
+  if (ticket == 0) return false;
+  Node& node = NodeFor(ticket);
+  node.answer.store(FinalWord(answer), std::memory_order_relaxed);
+  std::atomic<uint64_t>& bucket = BucketFor(id);
+  // relaxed: no other thread uses the table during recovery; its start publishes it.
+  node.next.store(bucket.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  node.stamp.store(StampOf(ticket), std::memory_order_relaxed);
+  bucket.store(ticket, std::memory_order_relaxed);
+  return true;
+}
+
+void IdempotencyTable::SetFinalWord(uint64_t ticket, uint64_t word) {
   uint64_t expected = PendingWord(ticket);
   // release: a reader that sees the final word sees nothing older than it; acquire not needed.
-  if (NodeFor(ticket).answer.compare_exchange_strong(expected, word, std::memory_order_release,
-                                                     std::memory_order_relaxed)) {
-    return true;
-  }
-  overruns_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic.
-  return false;
+  const bool owned = NodeFor(ticket).answer.compare_exchange_strong(
+      expected, word, std::memory_order_release, std::memory_order_relaxed);
+  // A pending node is never recycled, so only a second answer for one claim can fail here.
+  VOUCH_CHECK(owned, "an idempotency claim is answered once, by its owner");
 }
 
-bool IdempotencyTable::Record(uint64_t ticket, const StoredAnswer& answer) {
-  return SetFinalWord(ticket, FinalWord(answer));
+void IdempotencyTable::Record(uint64_t ticket, const StoredAnswer& answer) {
+  SetFinalWord(ticket, FinalWord(answer));
 }
 
 void IdempotencyTable::Release(uint64_t ticket) { SetFinalWord(ticket, kReleased); }

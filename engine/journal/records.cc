@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kOpening);
+         type <= static_cast<uint8_t>(RecordType::kRefused);
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
@@ -176,6 +176,25 @@ bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record) {
     p = GetFixed(p, &c.overdraft_limit_minor);
     if (i > 0 && c.currency <= record->currencies[i - 1].currency) return false;
   }
+  return true;
+}
+
+size_t EncodeRefusedRecord(const RefusedRecord& record, char* out) {
+  char* p = PutFixed(out, record.id);
+  p = PutFixed(p, static_cast<uint8_t>(record.reason));
+  p = PutFixed(p, record.refused_unix_ns);
+  assert(static_cast<size_t>(p - out) == kRefusedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record) {
+  if (size != kRefusedRecordBytes) return false;
+  uint8_t reason;
+  const char* p = GetFixed(data, &record->id);
+  p = GetFixed(p, &reason);
+  GetFixed(p, &record->refused_unix_ns);
+  if (reason >= kReasonCount || !IsStoredRefusal(static_cast<Reason>(reason))) return false;
+  record->reason = static_cast<Reason>(reason);
   return true;
 }
 

@@ -33,6 +33,7 @@ enum class RecordType : uint8_t {
   kOutcome = 2,       // Its one final outcome.
   kHoldReleased = 3,  // An operator released an account hold.
   kOpening = 4,       // The opening configuration the journal was created with (once).
+  kRefused = 5,       // A transaction id was answered REJECTED at ingest (a stored refusal).
 };
 
 // True for the types this build knows.
@@ -83,16 +84,26 @@ struct OpeningRecord {
   bool operator==(const OpeningRecord&) const = default;
 };
 
+// The answer stored for the id: REJECTED with `reason`, no sequence number. Only the answer is
+// kept, which is what a resubmission and Query are told.
+struct RefusedRecord {
+  uint64_t id = 0;
+  Reason reason = Reason::kNone;
+  int64_t refused_unix_ns = 0;
+};
+
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
 inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
+inline constexpr size_t kRefusedRecordBytes = 17;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
 size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 // REQUIRES: record.currency_count <= kOpeningCurrenciesMax; out has kOpeningRecordBytesMax.
 size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
+size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
 
 // Return false (leaving *record unspecified) if `size` is not the layout's size or a field is
 // out of range.
@@ -102,6 +113,8 @@ size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
                                             HoldReleasedRecord* record);
 // Also false for currencies out of code order or repeated.
 [[nodiscard]] bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record);
+// Also false unless the reason is one that ingest stores (IsStoredRefusal).
+[[nodiscard]] bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record);
 
 }  // namespace vouch::journal
 

@@ -10,8 +10,9 @@
 namespace vouch {
 namespace {
 
-// Format 2 added each answer's outcome, format 3 the opening configuration; formats 1 and 2 are
-// still read (without outcomes, without an opening configuration).
+// Format 2 added each answer's outcome, format 3 the stored refusals and the opening
+// configuration; formats 1 and 2 are still read (without outcomes, refusals or an opening
+// configuration).
 constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
 constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
@@ -74,6 +75,8 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       opening_ = record;
       return absl::OkStatus();
     }
+    case journal::RecordType::kRefused:
+      return ApplyRefused(payload, size, where);
   }
   return Contradiction(where, "unknown record type");
 }
@@ -163,10 +166,49 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
   return absl::OkStatus();
 }
 
+absl::Status Replayer::ApplyRefused(const char* payload, size_t size,
+                                    const journal::RecordLocation& where) {
+  journal::RefusedRecord record;
+  if (!journal::DecodeRefusedRecord(payload, size, &record) || record.id == 0 ||
+      record.refused_unix_ns < 0) {
+    return Contradiction(where, "undecodable refusal record");
+  }
+  if (refusals_.size() == answers_.size()) refusals_.pop_front();
+  refusals_.push_back({record.id, record.reason, record.refused_unix_ns, confirmed_});
+  ++refused_;
+  return absl::OkStatus();
+}
+
 void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
   const Sequence kept = confirmed_ < answers_.size() ? confirmed_ : answers_.size();
-  for (Sequence seq = confirmed_ - kept + 1; seq <= confirmed_; ++seq) {
-    fn(answers_[(seq - 1) % answers_.size()]);
+  const Sequence oldest_kept = confirmed_ - kept + 1;
+  // Walk back from the newest answer to where the newest answers_capacity begin: `refusal` and
+  // `seq` end as the oldest of them of each kind.
+  size_t refusal = refusals_.size();
+  Sequence seq = confirmed_ + 1;
+  for (size_t n = 0; n < answers_.size(); ++n) {
+    const bool refusal_newer =
+        refusal > 0 && (seq == oldest_kept || refusals_[refusal - 1].after_seq >= seq - 1);
+    if (refusal_newer) {
+      --refusal;
+    } else if (seq > oldest_kept) {
+      --seq;
+    } else {
+      break;
+    }
+  }
+  for (; refusal < refusals_.size() || seq <= confirmed_;) {
+    if (refusal < refusals_.size() && (seq > confirmed_ || refusals_[refusal].after_seq < seq)) {
+      const Refusal& r = refusals_[refusal++];
+      Answer answer;
+      answer.id = r.id;
+      answer.status = ConfirmStatus::kRejected;
+      answer.reason = r.reason;
+      answer.received_unix_ns = r.refused_unix_ns;
+      fn(answer);
+    } else {
+      fn(answers_[(seq++ - 1) % answers_.size()]);
+    }
   }
 }
 
@@ -182,10 +224,10 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.PutBytes(
         absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
   }
-  uint64_t answers = 0;
-  ForEachAnswer([&](const Answer&) { ++answers; });
+  const Sequence answers = std::min<uint64_t>(confirmed_, answers_.size());
   writer.Put<uint64_t>(answers);
-  ForEachAnswer([&](const Answer& a) {
+  for (Sequence seq = confirmed_ - answers + 1; seq <= confirmed_; ++seq) {
+    const Answer& a = answers_[(seq - 1) % answers_.size()];
     writer.Put<uint64_t>(a.id);
     writer.Put<uint64_t>(a.seq);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.status) |
@@ -200,7 +242,14 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(a.source_account);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.amount_minor));
     writer.Put<uint64_t>(a.currency);
-  });
+  }
+  writer.Put<uint64_t>(refusals_.size());
+  for (const Refusal& r : refusals_) {
+    writer.Put<uint64_t>(r.id);
+    writer.Put<uint64_t>(static_cast<uint8_t>(r.reason));
+    writer.Put<uint64_t>(static_cast<uint64_t>(r.refused_unix_ns));
+    writer.Put<uint64_t>(r.after_seq);
+  }
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
   writer.PutBytes(part);
@@ -249,6 +298,10 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     undecided_.push_back(record);
   }
   if (absl::Status status = RestoreAnswers(in, format2); !status.ok()) return status;
+  refusals_.clear();
+  if (format3) {
+    if (absl::Status status = RestoreRefusals(in); !status.ok()) return status;
+  }
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
   const uint64_t holds = in.Get<uint64_t>();
@@ -320,6 +373,27 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
     AnswerFor(a.seq) = a;
     if (a.decided && targets_.history != nullptr) WriteHistory(a);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Replayer::RestoreRefusals(ByteReader& in) {
+  const uint64_t count = in.Get<uint64_t>();
+  if (!in.ok() || count > answers_.size()) return InvalidSnapshot("bad refusal count");
+  for (uint64_t i = 0; i < count; ++i) {
+    Refusal r;
+    r.id = in.Get<uint64_t>();
+    const uint64_t reason = in.Get<uint64_t>();
+    r.refused_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
+    r.after_seq = in.Get<uint64_t>();
+    if (!in.ok()) return InvalidSnapshot("truncated refusals");
+    const Sequence after_min = refusals_.empty() ? 0 : refusals_.back().after_seq;
+    if (r.id == 0 || reason >= kReasonCount || !IsStoredRefusal(static_cast<Reason>(reason)) ||
+        r.refused_unix_ns < 0 || r.after_seq < after_min || r.after_seq > confirmed_) {
+      return InvalidSnapshot("bad refusal");
+    }
+    r.reason = static_cast<Reason>(reason);
+    refusals_.push_back(r);
   }
   return absl::OkStatus();
 }

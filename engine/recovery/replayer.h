@@ -15,7 +15,9 @@
 //  - with a history ring, Query's record of the transaction is written.
 // The journal's one opening configuration record (kOpening) is kept, and saved with the state.
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
-// `answers_capacity` transactions (the idempotency window), indexed by sequence number.
+// `answers_capacity` transactions (the idempotency window), indexed by sequence number; each
+// stored refusal's answer in a queue of the last `answers_capacity` refusals, with the confirmed
+// sequence number it followed, so that both kinds come back in journal order.
 //
 // Thread safety: none; one thread drives a Replayer and owns its targets while it does.
 #ifndef VOUCH_ENGINE_RECOVERY_REPLAYER_H_
@@ -85,8 +87,10 @@ class Replayer {
   // The journal's opening configuration (engine/recovery/opening.h), from its kOpening record or
   // a snapshot; nullopt for a journal written before it was pinned (or not yet created).
   const std::optional<journal::OpeningRecord>& opening() const { return opening_; }
+  uint64_t refused() const { return refused_; }  // Refusal records applied.
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
-  // The kept answers in sequence order (oldest first).
+  // The newest `answers_capacity` kept answers, confirmed and refused, in journal order (oldest
+  // first). A refusal's has seq 0.
   void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
 
   // The whole replayed state (the targets' state included) as bytes, and back. Restore replaces
@@ -102,7 +106,10 @@ class Replayer {
   absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                             const journal::RecordLocation& where);
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
+  absl::Status ApplyRefused(const char* payload, size_t size,
+                            const journal::RecordLocation& where);
   absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
+  absl::Status RestoreRefusals(ByteReader& in);
   // Query's record of a decided answer restored from a snapshot.
   void WriteHistory(const Answer& a);
 
@@ -113,7 +120,15 @@ class Replayer {
   Sequence outcomes_ = 0;
   uint64_t releases_ = 0;
   std::optional<journal::OpeningRecord> opening_;
+  uint64_t refused_ = 0;
   std::deque<journal::ConfirmedRecord> undecided_;
+  struct Refusal {
+    uint64_t id = 0;
+    Reason reason = Reason::kNone;
+    int64_t refused_unix_ns = 0;
+    Sequence after_seq = 0;  // The confirmed sequence number replayed before it.
+  };
+  std::deque<Refusal> refusals_;  // The newest answers_capacity, oldest first.
   std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
 };
 

@@ -21,7 +21,8 @@ enum class Reason : uint8_t {
   kOverLimit = 5,             // Amount above the per-transaction limit.
   kAccountOnHold = 6,         // Source account held after a late failure.
   // Back-pressure (Confirmation BUSY: retry the call).
-  kQueueFull = 10,          // The in-flight ring is full.
+  kQueueFull = 10,          // A bounded queue is full: the in-flight ring, the journal's queue
+                            // of refusals, or the idempotency window (all in flight).
   kDuplicateInFlight = 11,  // The same id is being processed right now.
   kShuttingDown = 12,       // Stop() has begun; nothing new is confirmed.
   kRiskLimit = 13,          // A risk-exposure cap on unverified transactions is reached.
@@ -42,6 +43,13 @@ enum class Reason : uint8_t {
 };
 
 inline constexpr int kReasonCount = 41;  // One past the largest value, for counter arrays.
+
+// The ingest refusals stored as the id's answer: a resubmission gets the same REJECTED answer,
+// Query finds it, and (ack policy written/durable) the journal keeps it across restarts. Every
+// ingest refusal is, except kMalformedId: an id of 0 names nothing to store it under.
+constexpr bool IsStoredRefusal(Reason reason) {
+  return reason >= Reason::kMalformedAmount && reason <= Reason::kAccountOnHold;
+}
 
 // Stable, lower_snake_case name ("insufficient_funds"), used in metrics, logs and the CLI.
 std::string_view ReasonName(Reason reason);

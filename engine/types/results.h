@@ -18,6 +18,20 @@ enum class ConfirmStatus : uint8_t {
   kBusy = 3,       // Back-pressure; nothing was recorded. Retry the call.
 };
 
+// What the journal must keep before an answer may be told (ack policy written/durable;
+// Engine::AwaitAck). Each part only grows, so one wait for the Cover of many answers' positions
+// covers them all.
+struct AckPosition {
+  Sequence confirmed = 0;  // The confirmed record of this sequence number; 0: none.
+  uint64_t refused = 0;    // The refusal records numbered up to this; 0: none.
+
+  bool empty() const { return confirmed == 0 && refused == 0; }
+  void Cover(const AckPosition& other) {
+    if (other.confirmed > confirmed) confirmed = other.confirmed;
+    if (other.refused > refused) refused = other.refused;
+  }
+};
+
 // The synchronous answer to Submit.
 struct [[nodiscard]] Confirmation {
   uint64_t id = 0;
@@ -27,6 +41,7 @@ struct [[nodiscard]] Confirmation {
   int64_t deadline_ns = 0;   // Monotonic time by which the Outcome is final; 0 if none.
   bool duplicate = false;    // This is the stored answer to an earlier Submit of the same id.
   bool held = false;         // The hybrid policy held it until both verdicts were in.
+  AckPosition ack;           // Empty for BUSY; Engine::AwaitAck waits for it.
 };
 
 enum class VerifierId : uint8_t { kNone = 0, kFraud = 1, kLedger = 2 };

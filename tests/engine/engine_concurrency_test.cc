@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -116,6 +117,55 @@ TEST(EngineConcurrencyTest, FourProducersAMillionTransfers) {
   std::printf("confirmed=%lu duplicates=%lu busy=%lu outcomes=%lu\n", (unsigned long)stats.confirmed,
               (unsigned long)stats.duplicates, (unsigned long)stats.busy_total(),
               (unsigned long)stats.outcomes_total());
+}
+
+// Refusals from four threads race into the journal's refusal ring (64 slots, so it laps and
+// fills: BUSY is retried). Each Submit returns only once its refusal is kept; after a restart
+// every refused id is refused again as a duplicate.
+TEST(EngineConcurrencyTest, RefusalsFromFourThreadsAreKeptBeforeTheyAreTold) {
+  constexpr uint64_t kRefusalsPerProducer = kPerProducer / 50;
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = std::string(tmp != nullptr ? tmp : "/tmp") + "/refusals";
+  auto open = [&] {
+    Options options = BankOptions(8);
+    options.in_flight_capacity = 64;
+    options.amount_minor_max = 1'000;
+    options.durability.ack = AckPolicy::kWritten;
+    options.durability.dir = dir;
+    auto engine = Engine::Create(std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    EXPECT_TRUE((*engine)->Start().ok());
+    return std::move(*engine);
+  };
+  {
+    std::unique_ptr<Engine> engine = open();
+    std::atomic<uint64_t> unkept{0};
+    std::vector<std::thread> producers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.emplace_back([&, p] {
+        for (uint64_t i = 1; i <= kRefusalsPerProducer; ++i) {
+          const Transaction txn = Transfer(uint64_t(p + 1) << 32 | i, 1, 2, 5'000);
+          Confirmation c = engine->Submit(txn);
+          while (c.status == ConfirmStatus::kBusy) c = engine->Submit(txn);
+          ASSERT_EQ(c.reason, Reason::kOverLimit);
+          if (engine->journal()->refusals_acked() < c.ack.refused) unkept.fetch_add(1);
+        }
+      });
+    }
+    for (auto& producer : producers) producer.join();
+    EXPECT_EQ(unkept.load(), 0u) << "a refusal was told before it was kept";
+    engine->Stop();
+  }
+  std::unique_ptr<Engine> engine = open();
+  EXPECT_EQ(engine->recovery().refused, kProducers * kRefusalsPerProducer);
+  for (int p = 0; p < kProducers; ++p) {
+    for (uint64_t i = 1; i <= kRefusalsPerProducer; ++i) {
+      const Confirmation c = engine->Submit(Transfer(uint64_t(p + 1) << 32 | i, 1, 2, 5'000));
+      ASSERT_TRUE(c.duplicate);
+      ASSERT_EQ(c.reason, Reason::kOverLimit);
+    }
+  }
+  engine->Stop();
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ namespace {
 // The largest payload of any record type.
 constexpr size_t kPayloadBytesMax =
     std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
-              journal::kHoldReleasedRecordBytes});
+              journal::kHoldReleasedRecordBytes, journal::kRefusedRecordBytes});
 
 void SetMax(std::atomic<uint64_t>& counter, uint64_t value) {
   // relaxed: a statistic with a single writer.
@@ -58,12 +58,19 @@ JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPo
       batch_max_(batch_max),
       outcomes_(queue_capacity),
       releases_(queue_capacity),
+      refusal_mask_(queue_capacity - 1),
+      refusals_(new RefusalSlot[queue_capacity]),
       next_confirmed_(confirmed_below),
       outcomes_written_(outcomes_below),
       read_below_(confirmed_below),
       confirmed_acked_below_(confirmed_below),
       outcomes_acked_below_(outcomes_below) {
   assert(policy != AckPolicy::kMemory && batch_max > 0);
+  assert(queue_capacity >= 2 && (queue_capacity & refusal_mask_) == 0);
+  for (size_t pos = 0; pos < queue_capacity; ++pos) {
+    // relaxed: construction happens-before any thread is handed the stage.
+    refusals_[pos].turn.store(pos, std::memory_order_relaxed);
+  }
 }
 
 bool JournalStage::RecordOutcome(const Outcome& outcome) {
@@ -78,18 +85,54 @@ bool JournalStage::RecordRelease(uint64_t account, int64_t now_ns) {
   return queued;
 }
 
-void JournalStage::AwaitConfirmed(Sequence seq) const {
-  for (int spin = 0; spin < 1000; ++spin) {
-    if (confirmed_acked_below() > seq) return;
+// The in-flight ring's claim (InFlightRing::Claim), on the refusal ring.
+uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns) {
+  // relaxed: the head is only a hint of where to try; the CAS below decides.
+  uint64_t pos = refusal_head_.load(std::memory_order_relaxed);
+  for (;;) {
+    RefusalSlot& slot = refusals_[pos & refusal_mask_];
+    // acquire: pairs with the stage's release, so it is done reading the slot's last lap.
+    const int64_t lag =
+        static_cast<int64_t>(slot.turn.load(std::memory_order_acquire) - pos);
+    if (lag < 0) return 0;  // The slot still holds the refusal of the previous lap: full.
+    if (lag > 0) {
+      pos = refusal_head_.load(std::memory_order_relaxed);  // Another producer took pos.
+      continue;
+    }
+    // release: refusals_queued() readers see the number only after it was taken; the slot's
+    // data is ordered by its own turn.
+    if (refusal_head_.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
+                                            std::memory_order_relaxed)) {
+      slot.id = id;
+      slot.reason = reason;
+      slot.refused_ns = now_ns;
+      // seq_cst: release, so the stage sees the slot's data; and the store half of the Dekker
+      // handshake with the stage's park (Parker), as InFlightRing::Publish.
+      slot.turn.store(pos + 1, std::memory_order_seq_cst);
+      if (self_ != nullptr) self_->Unpark();
+      return pos + 1;
+    }
   }
-  for (Sequence acked = confirmed_acked_below(); acked <= seq; acked = confirmed_acked_below()) {
+}
+
+void JournalStage::AwaitAcked(const AckPosition& position) const {
+  for (int spin = 0; spin < 1000; ++spin) {
+    if (IsAcked(position)) return;
+  }
+  for (Sequence acked = confirmed_acked_below(); acked <= position.confirmed;
+       acked = confirmed_acked_below()) {
     // acquire: as confirmed_acked_below().
     confirmed_acked_below_.wait(acked, std::memory_order_acquire);
+  }
+  for (uint64_t acked = refusals_acked(); acked < position.refused; acked = refusals_acked()) {
+    // acquire: as refusals_acked().
+    refusals_acked_.wait(acked, std::memory_order_acquire);
   }
 }
 
 // Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
-// the ring, then the outcomes of transactions already journaled, then releases.
+// the ring, then the outcomes of transactions already journaled; then releases and refusals,
+// which depend on no other record.
 int JournalStage::Gather() {
   char record[kPayloadBytesMax];
   int gathered = 0;
@@ -135,6 +178,24 @@ int JournalStage::Gather() {
     unadded_release_.reset();
     ++gathered;
   }
+  return GatherRefusals(gathered, record);
+}
+
+int JournalStage::GatherRefusals(int gathered, char* record) {
+  while (gathered < batch_max_) {
+    RefusalSlot& slot = refusals_[next_refusal_pos_ & refusal_mask_];
+    // seq_cst: acquire pairs with the producer's store, and the load half of the handshake
+    // with it before this stage parks (see RecordRefusal).
+    if (slot.turn.load(std::memory_order_seq_cst) != next_refusal_pos_ + 1) break;
+    const journal::RefusedRecord refused{slot.id, slot.reason,
+                                         slot.refused_ns + mono_to_unix_offset_ns_};
+    const size_t size = journal::EncodeRefusedRecord(refused, record);
+    if (!writer_->Add(journal::RecordType::kRefused, 0, record, size)) break;
+    // release: the slot is copied; its producer's next lap may overwrite it.
+    slot.turn.store(next_refusal_pos_ + refusal_mask_ + 1, std::memory_order_release);
+    ++next_refusal_pos_;
+    ++gathered;
+  }
   return gathered;
 }
 
@@ -162,6 +223,8 @@ int JournalStage::DoWork() {
   // then tell the outcomes).
   confirmed_acked_below_.store(next_confirmed_, std::memory_order_release);
   confirmed_acked_below_.notify_all();
+  refusals_acked_.store(next_refusal_pos_, std::memory_order_release);
+  refusals_acked_.notify_all();
   if (outcomes_written_ > outcomes_acked_below_.load(std::memory_order_relaxed)) {
     outcomes_acked_below_.store(outcomes_written_, std::memory_order_release);
     if (downstream_ != nullptr) downstream_->Unpark();

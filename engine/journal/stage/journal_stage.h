@@ -1,8 +1,11 @@
 // JournalStage: the agent that makes confirmations and outcomes durable.
 //
 // It reads the in-flight ring in sequence order, as the verifiers do, and journals each confirmed
-// transaction; it takes the reconciler's outcomes (already in sequence order) and operators' hold
-// releases from queues. One turn gathers what is ready into the segment writer's buffer, writes
+// transaction; it takes the reconciler's outcomes (already in sequence order), operators' hold
+// releases and ingest's stored refusals from queues. Refusals have no sequence number: ingest
+// numbers them itself, in a bounded ring of its own read in number order (the in-flight ring's
+// protocol), so that "refusals acknowledged up to n" is exact; a full ring is ingest's to refuse
+// (BUSY) rather than wait. One turn gathers what is ready into the segment writer's buffer, writes
 // it with one write(2) and, under the `durable` policy, one fdatasync: every confirmation
 // waiting in that window shares the sync (group commit). Then it publishes how far each kind is
 // acknowledged; submitters waiting for their sequence number, and the reconciler waiting to emit
@@ -21,8 +24,8 @@
 // next start finds every acknowledged record.
 //
 // Thread safety: DoWork runs on the stage's own thread. RecordOutcome is called by the
-// reconciler thread only (single producer); RecordRelease by any thread. The *_below accessors
-// and AwaitConfirmed may be called from any thread.
+// reconciler thread only (single producer); RecordRelease and RecordRefusal by any thread. The
+// *_below and refusals_* accessors and AwaitAcked may be called from any thread.
 #ifndef VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 #define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 
@@ -78,14 +81,31 @@ class JournalStage final : public Agent, public OutcomeJournal {
 
   // Any thread. False if the queue is full (the caller retries or reports it).
   bool RecordRelease(uint64_t account, int64_t now_ns);
+  // Any thread: queues the refusal of `id` and returns its number (from 1), for an
+  // AckPosition; 0 if the refusal ring is full (the caller answers BUSY). Never allocates.
+  uint64_t RecordRefusal(uint64_t id, Reason reason, int64_t now_ns);
+  // Refusals numbered up to this were queued (an answer that repeats a queued refusal waits for
+  // at least this much).
+  uint64_t refusals_queued() const {
+    // acquire: a caller that read a stored refusal's answer sees at least its number.
+    return refusal_head_.load(std::memory_order_acquire);
+  }
 
   // Confirmed transactions below this are kept as the policy promises.
   Sequence confirmed_acked_below() const {
     // acquire: pairs with the stage's release.
     return confirmed_acked_below_.load(std::memory_order_acquire);
   }
-  // Blocks until `seq` is acknowledged. Any thread.
-  void AwaitConfirmed(Sequence seq) const;
+  // Refusals numbered up to this are kept as the policy promises.
+  uint64_t refusals_acked() const {
+    // acquire: pairs with the stage's release.
+    return refusals_acked_.load(std::memory_order_acquire);
+  }
+  bool IsAcked(const AckPosition& position) const {
+    return confirmed_acked_below() > position.confirmed && refusals_acked() >= position.refused;
+  }
+  // Blocks until `position` is acknowledged. Any thread.
+  void AwaitAcked(const AckPosition& position) const;
 
   // Parkers to wake: `self` is this stage's own (producers wake it after publishing into the
   // ring), `downstream` the reconciler's (woken when outcomes are acknowledged).
@@ -104,8 +124,17 @@ class JournalStage final : public Agent, public OutcomeJournal {
     uint64_t account;
     int64_t released_ns;
   };
+  // turn == pos: free for the producer of position pos (refusal number pos + 1); pos + 1:
+  // published; pos + capacity: read by the stage, free for the next lap.
+  struct RefusalSlot {
+    std::atomic<uint64_t> turn{0};
+    uint64_t id = 0;
+    int64_t refused_ns = 0;
+    Reason reason = Reason::kNone;
+  };
 
   int Gather();
+  int GatherRefusals(int gathered, char* record);
   void Commit(int gathered);
   [[noreturn]] void Fatal(const absl::Status& status);
 
@@ -116,6 +145,8 @@ class JournalStage final : public Agent, public OutcomeJournal {
   const int batch_max_;
   moodycamel::ReaderWriterQueue<Outcome> outcomes_;
   moodycamel::ConcurrentQueue<Release> releases_;
+  const uint64_t refusal_mask_;
+  const std::unique_ptr<RefusalSlot[]> refusals_;
   std::optional<Release> unadded_release_;  // Dequeued, refused by a full writer; stage thread.
   Parker* self_ = nullptr;
   Parker* downstream_ = nullptr;
@@ -123,10 +154,13 @@ class JournalStage final : public Agent, public OutcomeJournal {
   // Owned by the stage thread.
   Sequence next_confirmed_;    // Next ring entry to journal.
   Sequence outcomes_written_;  // One past the last outcome added to the writer.
+  uint64_t next_refusal_pos_ = 0;  // Refusals below this position were added to the writer.
 
   alignas(64) std::atomic<Sequence> read_below_;
   std::atomic<Sequence> confirmed_acked_below_;
   std::atomic<Sequence> outcomes_acked_below_;
+  std::atomic<uint64_t> refusals_acked_{0};
+  alignas(64) std::atomic<uint64_t> refusal_head_{0};  // Producers: next position to claim.
   JournalStageCounters counters_;
 };
 

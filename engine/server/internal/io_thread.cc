@@ -206,9 +206,9 @@ void IoThread::Turn(int timeout_ms) {
       ++i;
     }
   }
-  if (turn_ack_seq_ != 0) {
-    shared_->engine->AwaitAck(turn_ack_seq_);
-    turn_ack_seq_ = 0;
+  if (!turn_ack_.empty()) {
+    shared_->engine->AwaitAck(turn_ack_);
+    turn_ack_ = {};
   }
   FlushDirty();
   if (now_ns_ >= next_tick_ns_) {
@@ -582,7 +582,7 @@ void IoThread::OnSubmit(Connection& connection) {
     // confirmations are written out: every Submit of the turn shares one sync (group commit).
     const Confirmation confirmation =
         shared_->engine->Submit(txn, connection.session, AckWait::kCaller);
-    if (confirmation.seq > turn_ack_seq_) turn_ack_seq_ = confirmation.seq;
+    turn_ack_.Cover(confirmation.ack);
     wire::ToProto(confirmation, shared_->mono_to_unix_offset_ns, &scratch_.confirmation);
     Append(connection, v1::ServerMessage::kConfirmation, scratch_.confirmation);
   }

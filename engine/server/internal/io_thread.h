@@ -211,7 +211,7 @@ class IoThread {
   std::vector<Connection*> handing_off_;
   std::vector<Connection*> closed_;
   Sequence cursor_ = 1;  // Outcomes below this have been routed.
-  Sequence turn_ack_seq_ = 0;  // Highest sequence number confirmed this turn (journal wait).
+  AckPosition turn_ack_;  // Covers every answer of this turn (journal wait).
   int64_t now_ns_ = 0;
   int64_t last_event_ns_ = 0;  // Busy polling continues busy_poll_ns past this.
   int64_t next_tick_ns_ = 0;

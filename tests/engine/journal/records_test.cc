@@ -112,6 +112,31 @@ TEST(RecordsTest, HoldReleasedRoundTrips) {
   EXPECT_EQ(out.released_unix_ns, in.released_unix_ns);
 }
 
+TEST(RecordsTest, RefusedRoundTripsAndPinsItsLayout) {
+  const RefusedRecord in{0x0123456789abcdefull, Reason::kAccountOnHold, -2};
+  char buffer[kRefusedRecordBytes];
+  ASSERT_EQ(EncodeRefusedRecord(in, buffer), kRefusedRecordBytes);
+  const unsigned char expected[kRefusedRecordBytes] = {
+      0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01,   // id
+      0x06,                                             // reason
+      0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};  // refused_unix_ns = -2
+  EXPECT_EQ(std::memcmp(buffer, expected, sizeof(expected)), 0);
+  RefusedRecord out;
+  ASSERT_TRUE(DecodeRefusedRecord(buffer, sizeof(buffer), &out));
+  EXPECT_EQ(out.id, in.id);
+  EXPECT_EQ(out.reason, in.reason);
+  EXPECT_EQ(out.refused_unix_ns, in.refused_unix_ns);
+  EXPECT_FALSE(DecodeRefusedRecord(buffer, kRefusedRecordBytes - 1, &out));
+  // Only the refusals ingest stores: not malformed_id (never stored), not a BUSY reason.
+  for (const Reason reason : {Reason::kNone, Reason::kMalformedId, Reason::kQueueFull,
+                              Reason::kInsufficientFunds}) {
+    EncodeRefusedRecord({1, reason, 0}, buffer);
+    EXPECT_FALSE(DecodeRefusedRecord(buffer, sizeof(buffer), &out)) << ReasonName(reason);
+  }
+  buffer[8] = static_cast<char>(kReasonCount);
+  EXPECT_FALSE(DecodeRefusedRecord(buffer, sizeof(buffer), &out));
+}
+
 // The layout is a contract with every journal already on disk: pin it byte for byte.
 TEST(RecordsTest, LayoutIsLittleEndianFieldByField) {
   char buffer[kHoldReleasedRecordBytes];
@@ -167,7 +192,8 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(2));
   EXPECT_TRUE(IsKnownRecordType(3));
   EXPECT_TRUE(IsKnownRecordType(4));
-  EXPECT_FALSE(IsKnownRecordType(5));
+  EXPECT_TRUE(IsKnownRecordType(5));
+  EXPECT_FALSE(IsKnownRecordType(6));
 }
 
 OpeningRecord SampleOpening() {

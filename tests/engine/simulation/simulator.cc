@@ -319,8 +319,9 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
          answer.seq);
   if (const auto known = answered_.find(txn.id); known != answered_.end()) {
     if (answer.status == ConfirmStatus::kBusy) return;
-    // A malformed transaction is refused before its id is looked up, so its retry is refused
-    // afresh (not as a duplicate); either way nothing was applied.
+    // A refusal is stored, so its retry is a duplicate, unless the simulated process crashed
+    // before the journal kept it (this client does not wait for refusals' ack positions): a
+    // malformed one is then refused afresh. Either way nothing was applied.
     const bool refused_again = known->second == 0 && answer.status == ConfirmStatus::kRejected;
     if (answer.seq != known->second || !(answer.duplicate || refused_again)) {
       Fail(absl::StrCat("id ", txn.id, " answered again as new: seq ", answer.seq,
