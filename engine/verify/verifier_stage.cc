@@ -29,11 +29,14 @@ void VerifierStage::SetCostPerTransaction(int64_t cost_ns) {
   cost_ns_.store(cost_ns, std::memory_order_relaxed);
 }
 
-int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
-  // Time the service sat idle banks at most one batch of work: a real service does not answer
-  // faster later for having been idle, beyond what it can take in at once.
-  paced_until_ns_ = std::max(paced_until_ns_, now_ns - cost_ns * batch_max_);
-  return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
+bool VerifierStage::PacedReady(const InFlightPayload& payload, int64_t now_ns, int64_t cost_ns) {
+  if (cost_ns == 0) return true;
+  // The service takes a transaction once it has arrived and the one before is done; idle time
+  // banks nothing, so a burst after a quiet spell is charged in full.
+  const int64_t start_ns = std::max(paced_until_ns_, payload.confirmed_ns);
+  if (now_ns - start_ns < cost_ns) return false;
+  paced_until_ns_ = start_ns + cost_ns;
+  return true;
 }
 
 void VerifierStage::MeasurePace(int64_t now_ns, bool backlogged, int checked) {
@@ -87,10 +90,10 @@ int VerifierStage::DoWork() {
   }
   // relaxed: see SetCostPerTransaction.
   const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
-  const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
   const bool backlogged = ring_->IsPublished(next_);
   int checked = 0;
-  while (checked < limit && ring_->IsPublished(next_) && CanCheck()) {
+  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck() &&
+         PacedReady(ring_->At(next_).payload, now_ns, cost_ns)) {
     const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
@@ -102,7 +105,6 @@ int VerifierStage::DoWork() {
       break;
     }
   }
-  paced_until_ns_ += checked * cost_ns;
   MeasurePace(now_ns, backlogged, checked);
   PublishBacklog();
   // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler

@@ -39,7 +39,9 @@ class VerifierStage : public Agent {
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
   // From now on the verifier takes `cost_ns` of clock time per transaction, as a slow fraud
-  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second. It waits
+  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second, and a
+  // transaction's verdict comes no sooner than cost_ns after it arrived and after the one
+  // before it was done (idle time banks no credit, so a burst is charged in full). It waits
   // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
   // does not depend on how busy the machine is. 0 turns it off.
   void SetCostPerTransaction(int64_t cost_ns);
@@ -79,8 +81,9 @@ class VerifierStage : public Agent {
 
  private:
   bool SendPending();
-  // With a cost per transaction: how many transactions the slow service has room for now.
-  int PacedLimit(int64_t now_ns, int64_t cost_ns);
+  // With a cost per transaction (0: none): whether the slow service has finished `payload` by
+  // now_ns; if so, it is charged to the service, which is busy until then.
+  bool PacedReady(const InFlightPayload& payload, int64_t now_ns, int64_t cost_ns);
   void PublishBacklog();
   // Times the turns that started with work waiting: their spacing over their checks is the
   // verifier's real pace (idle time would only dilute it).
@@ -97,7 +100,7 @@ class VerifierStage : public Agent {
   std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
   std::atomic<int64_t> stall_until_ns_{0};
   std::atomic<int64_t> cost_ns_{0};
-  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
+  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service finished its latest check.
   // Admission hints. Written by the stage thread only when they change, so an idle, spinning
   // stage does not keep the line that ingest threads read bouncing between cores.
   alignas(64) std::atomic<int64_t> backlog_since_ns_{0};

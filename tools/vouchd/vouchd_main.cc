@@ -85,7 +85,7 @@ ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
 ABSL_FLAG(int64_t, fault_fraud_cost_ns, 0,
           "Fault injection: the fraud verifier takes this long per transaction, as a slow fraud "
           "service would (it waits, using no CPU), capping its throughput at 1e9/cost per "
-          "second. For overload tests (tools/load --overload); 0: off.");
+          "second; idle time banks no credit, so a burst is charged in full. For overload tests (tools/load --overload); 0: off.");
 ABSL_FLAG(int64_t, fault_ledger_cost_ns, 0,
           "Fault injection: the ledger verifier takes this long per transaction; 0: off.");
 ABSL_FLAG(bool, check, false,
