@@ -98,10 +98,9 @@ class InFlightRing {
   }
   // Makes a claimed entry visible to the consumers.
   void Publish(InFlightEntry* entry, Sequence seq) {
-    // seq_cst: release, so a consumer that acquires turn sees the payload; and sequentially
-    // consistent because the producer then reads the stages' park state (Parker::Unpark), the
-    // store-then-load half of a Dekker handshake that must not be reordered.
-    entry->turn.store(seq, std::memory_order_seq_cst);  // seq == pos + 1
+    // release: a consumer that acquires turn sees the payload. The producer then wakes the
+    // stages (Parker::Unpark), whose fence orders this store before its read of the park state.
+    entry->turn.store(seq, std::memory_order_release);  // seq == pos + 1
   }
 
   InFlightEntry& At(Sequence seq) { return entries_[(seq - 1) & mask_]; }
@@ -109,10 +108,9 @@ class InFlightRing {
 
   // True once the producer of `seq` published it (and it has not been freed since).
   bool IsPublished(Sequence seq) const {
-    // seq_cst: acquire pairs with Publish, so the payload is fully written when this returns
-    // true; seq_cst because a stage's last look for work before parking is the load half of
-    // the Dekker handshake with Publish (see Parker). A plain MOV on x86-64 either way.
-    return At(seq).turn.load(std::memory_order_seq_cst) == seq;
+    // acquire: pairs with Publish, so the payload is fully written when this returns true. A
+    // stage's last look for work before parking is ordered by the Parker's fence.
+    return At(seq).turn.load(std::memory_order_acquire) == seq;
   }
 
   // The reconciler returns `seq` to the producers. REQUIRES: seq == oldest unfreed sequence.

