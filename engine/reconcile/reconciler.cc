@@ -63,7 +63,7 @@ Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
 }
 
 int Reconciler::DoWork() {
-  const int64_t now_ns = ports_.clock->NowNs();
+  int64_t now_ns = ports_.clock->NowNs();  // Moved on by DrainVerdicts: see OnVerdict.
   int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
   work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
   work += ExpireDeadlines(now_ns);
@@ -73,7 +73,7 @@ int Reconciler::DoWork() {
   return work;
 }
 
-int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t now_ns) {
+int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t& now_ns) {
   int drained = 0;
   Verdict verdict;
   while (drained < batch_max_ && queue->try_dequeue(verdict)) {
@@ -83,7 +83,10 @@ int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t now_ns) {
   return drained;
 }
 
-void Reconciler::OnVerdict(const Verdict& verdict, int64_t now_ns) {
+void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
+  // A verdict stamped after this turn read the clock: read it again, so that what the reconciler
+  // decides and compensates from here on is never stamped before the verdicts it acts on.
+  if (verdict.decided_ns > now_ns) now_ns = std::max(ports_.clock->NowNs(), verdict.decided_ns);
   // The entry cannot have been freed: freeing waits for this very verdict.
   assert(ports_.ring->IsPublished(verdict.seq));
   InFlightEntry& entry = ports_.ring->At(verdict.seq);

@@ -159,8 +159,9 @@ class Reconciler final : public Agent {
   }
 
  private:
-  int DrainVerdicts(VerdictQueue* queue, int64_t now_ns);
-  void OnVerdict(const Verdict& verdict, int64_t now_ns);
+  // Both may move now_ns on, to no earlier than the verdicts taken.
+  int DrainVerdicts(VerdictQueue* queue, int64_t& now_ns);
+  void OnVerdict(const Verdict& verdict, int64_t& now_ns);
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
                int64_t now_ns);

@@ -76,7 +76,7 @@ bool VerifierStage::SendPending() {
 }
 
 int VerifierStage::DoWork() {
-  const int64_t now_ns = clock_->NowNs();
+  int64_t now_ns = clock_->NowNs();
   int work = Mailbox();  // Before the stall check: a stall models slow verification only.
   // relaxed: see StallFor.
   if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) {
@@ -94,7 +94,11 @@ int VerifierStage::DoWork() {
   int checked = 0;
   while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck() &&
          PacedReady(ring_->At(next_).payload, now_ns, cost_ns)) {
-    const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
+    const InFlightPayload& payload = ring_->At(next_).payload;
+    // Published after this turn read the clock: read it again, so that the verdict is never
+    // stamped before the confirmation it judges (a history is in causal order by construction).
+    if (payload.confirmed_ns > now_ns) now_ns = std::max(clock_->NowNs(), payload.confirmed_ns);
+    const Reason reason = Check(next_, payload, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
     ++checked;
