@@ -39,9 +39,15 @@ enum class Reason : uint8_t {
   kCurrencyMismatch = 32,
   // Reconciliation.
   kDeadlineExceeded = 40,
+  // A fraud failure put the source account on hold while this transaction was in flight, and
+  // Options::fail_in_flight_on_hold fails such transactions (verifier: fraud).
+  kAccountHeldInFlight = 41,
+  // A ledger verdict only: the transaction was decided before the ledger reached it, so the
+  // ledger reserved nothing (always a late verdict).
+  kDecidedBeforeLedger = 42,
 };
 
-inline constexpr int kReasonCount = 41;  // One past the largest value, for counter arrays.
+inline constexpr int kReasonCount = 43;  // One past the largest value, for counter arrays.
 
 // Stable, lower_snake_case name ("insufficient_funds"), used in metrics, logs and the CLI.
 std::string_view ReasonName(Reason reason);

@@ -94,11 +94,12 @@ int VerifierStage::DoWork() {
   int checked = 0;
   while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck() &&
          PacedReady(ring_->At(next_).payload, now_ns, cost_ns)) {
-    const InFlightPayload& payload = ring_->At(next_).payload;
+    InFlightEntry& entry = ring_->At(next_);
+    const InFlightPayload& payload = entry.payload;
     // Published after this turn read the clock: read it again, so that the verdict is never
     // stamped before the confirmation it judges (a history is in causal order by construction).
     if (payload.confirmed_ns > now_ns) now_ns = std::max(clock_->NowNs(), payload.confirmed_ns);
-    const Reason reason = Check(next_, payload, now_ns);
+    const Reason reason = Check(next_, entry, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
     ++checked;
@@ -144,6 +145,17 @@ int FraudStage::Housekeeping() {
   applied_generation_ = posted_generation_;
   applied_from_ = next_seq();
   return 1;
+}
+
+Reason LedgerStage::Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) {
+  LedgerGate open = LedgerGate::kOpen;
+  // relaxed: the two CASes on this one word decide who was first; no other data rides on it
+  // (the verdict carries the result through the verdict queue's release).
+  if (!entry.ledger_gate.compare_exchange_strong(open, LedgerGate::kTaken,
+                                                 std::memory_order_relaxed)) {
+    return Reason::kDecidedBeforeLedger;
+  }
+  return ledger_->Reserve(seq, entry.payload.txn);
 }
 
 int LedgerStage::Housekeeping() {

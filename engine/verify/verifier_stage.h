@@ -76,8 +76,8 @@ class VerifierStage : public Agent {
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
   virtual bool CanCheck() const { return true; }
-  // Returns Reason::kNone to pass.
-  virtual Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) = 0;
+  // Returns Reason::kNone to pass. `entry` is published and not freed before the verdict.
+  virtual Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) = 0;
 
  private:
   bool SendPending();
@@ -130,8 +130,8 @@ class FraudStage final : public VerifierStage {
 
  private:
   int Housekeeping() override;
-  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
-    return checker_->Check(payload.txn, payload.confirmed_ns);
+  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+    return checker_->Check(entry.payload.txn, entry.payload.confirmed_ns);
   }
   fraud::FraudChecker* const checker_;
 
@@ -173,7 +173,8 @@ struct BalanceReadCounters {
 };
 
 // Also applies the reconciler's settlements (commit or reverse), which it does first, so that
-// reservations are freed before new ones are made.
+// reservations are freed before new ones are made. It never reserves a transaction that is
+// already decided: it takes the entry's LedgerGate first, and a closed gate means "decided".
 //
 // Balance reads: any thread posts a read into one of kBalanceReadSlots mutex-guarded slots and
 // waits; the stage serves every posted read at the start of its next turn, stalled or not, so
@@ -212,9 +213,9 @@ class LedgerStage final : public VerifierStage {
   int Mailbox() override ABSL_LOCKS_EXCLUDED(mu_);
   int Housekeeping() override;
   bool CanCheck() const override { return ledger_->HasPendingRoom(); }
-  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
-    return ledger_->Reserve(seq, payload.txn);
-  }
+  // Reserves only through the entry's ledger gate (see LedgerGate): a transaction the
+  // reconciler decided first gets a failing verdict, kDecidedBeforeLedger, and no reservation.
+  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
   void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ledger::Ledger* const ledger_;

@@ -5,7 +5,8 @@
 // and some fail the ledger (more than the balance). Once drained, every confirmed transaction's
 // Query history and Outcome are checked against causality: RECEIVED <= CONFIRMED (or HELD) <=
 // every verdict <= the outcome (for the verdicts it was decided on) <= COMPENSATED, and
-// Outcome.decided_ns >= Outcome.confirmed_ns. The suite runs over the stage batch size (how many
+// Outcome.decided_ns >= Outcome.confirmed_ns; and the Outcome says "reversed" exactly when the
+// history shows COMPENSATED. The suite runs over the stage batch size (how many
 // transactions a verifier takes per turn, which is what made its clock reading stale), the ack
 // policy and the policy mode.
 #include <algorithm>
@@ -120,6 +121,11 @@ TEST_P(EngineHistoryTest, EveryHistoryIsCausalAndEveryOutcomeIsDecidedAfterItsCo
       }
       if (kind == StateKind::kCompensated) EXPECT_GE(history[i].at_ns, outcome.decided_ns) << trace;
     }
+    // The outcome says "reversed" exactly when the history shows the reversal.
+    const bool compensated =
+        std::any_of(history.begin(), history.end(),
+                    [](const StateChange& c) { return c.kind == StateKind::kCompensated; });
+    EXPECT_EQ(compensated, (outcome.compensation & kCompensationReversed) != 0) << trace;
     if (::testing::Test::HasFailure()) break;  // One trace tells the story.
     ++checked;
   }
