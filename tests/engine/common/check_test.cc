@@ -15,15 +15,23 @@
 
 #include "engine/ring/in_flight_ring.h"
 #include "gtest/gtest.h"
-#include "tests/engine/engine_test_util.h"
 #include "verifiers/ledger/ledger.h"
 
 namespace vouch {
 namespace {
 
-using testing::kOpeningBalance;
-using testing::kUsd;
-using testing::Transfer;
+constexpr int64_t kOpeningBalance = 1'000'000;
+const CurrencyCode kUsd = PackCurrency("USD");
+
+Transaction Transfer(uint64_t id, uint64_t from, uint64_t to, int64_t amount_minor) {
+  Transaction txn;
+  txn.id = id;
+  txn.source_account = from;
+  txn.destination_account = to;
+  txn.amount_minor = amount_minor;
+  txn.currency = kUsd;
+  return txn;
+}
 
 TEST(CheckDeathTest, StaysOnWhereAssertIsCompiledOut) {
   assert(false && "compiled out: this file defines NDEBUG");
