@@ -80,6 +80,8 @@ int VerifierStage::DoWork() {
   int work = Mailbox();  // Before the stall check: a stall models slow verification only.
   // relaxed: see StallFor.
   if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) {
+    // A stalled slow service banks no time either: it starts afresh when the stall ends.
+    paced_until_ns_ = std::max(paced_until_ns_, now_ns);
     PublishBacklog();  // A stalled verifier's backlog ages too.
     return work;
   }

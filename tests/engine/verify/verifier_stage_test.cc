@@ -80,6 +80,22 @@ TEST_F(VerifierStageTest, ABurstAfterIdlingIsChargedItsFullCost) {
   EXPECT_GE(clock_.NowNs() - burst_ns, kBurst * kCostNs - 1'000'000);
 }
 
+// A stall is no rest either: after it, the backlog is checked at the cost per transaction.
+TEST_F(VerifierStageTest, ABacklogAfterAStallIsChargedItsFullCost) {
+  constexpr int64_t kCostNs = 1'000'000;
+  stage_.SetCostPerTransaction(kCostNs);
+  stage_.StallFor(1'000'000'000);
+  for (int i = 1; i <= 40; ++i) Confirm(static_cast<uint64_t>(i));
+  for (int turn = 0; turn < 999; ++turn) {  // The last one 1 ms before the stall ends.
+    clock_.AdvanceNs(kCostNs);
+    stage_.DoWork();
+  }
+  EXPECT_EQ(TakeVerdicts(), 0) << "stalled";
+  clock_.AdvanceNs(3 * kCostNs);  // 3 costs after the last stalled turn.
+  stage_.DoWork();
+  EXPECT_EQ(TakeVerdicts(), 3);
+}
+
 // A service kept busy runs at its cost: it neither loses time between turns nor gains any.
 TEST_F(VerifierStageTest, ABacklogIsCheckedAtTheCostPerTransaction) {
   constexpr int64_t kCostNs = 1'000'000;
