@@ -94,10 +94,10 @@ int VerifierStage::DoWork() {
   const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
   const bool backlogged = ring_->IsPublished(next_);
   int checked = 0;
-  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck() &&
-         PacedReady(ring_->At(next_).payload, now_ns, cost_ns)) {
+  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck()) {
     InFlightEntry& entry = ring_->At(next_);
     const InFlightPayload& payload = entry.payload;
+    if (!PacedReady(payload, now_ns, cost_ns)) break;
     // Published after this turn read the clock: read it again, so that the verdict is never
     // stamped before the confirmation it judges (a history is in causal order by construction).
     if (payload.confirmed_ns > now_ns) now_ns = std::max(clock_->NowNs(), payload.confirmed_ns);
