@@ -251,6 +251,7 @@ absl::Status Engine::Init() {
   ports.sink = options_.outcome_sink;
   ports.poll_queue = poll_queue_.get();
   ports.clock = clock_;
+  ports.fail_in_flight_on_hold = options_.fail_in_flight_on_hold;
   reconciler_ = std::make_unique<Reconciler>(ports, batch_max);
   reconciler_->StartAt(first_seq);
   return absl::OkStatus();
@@ -820,7 +821,9 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
 void Engine::Republish(const journal::ConfirmedRecord& pending) {
   Sequence seq = 0;
   InFlightEntry* entry = ring_.Claim(&seq);
-  assert(entry != nullptr && seq == pending.seq && "recovery checked the ring has room");
+  // Under another number, its outcome would be journaled against another transaction's.
+  VOUCH_CHECK(entry != nullptr && seq == pending.seq,
+              "a recovered transaction keeps its sequence number (recovery checked the room)");
   const int64_t now_ns = clock_->NowNs();
   // Confirmed in an earlier life and not verified yet: exposed again until decided.
   const bool at_risk = risk_.enabled();

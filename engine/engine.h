@@ -81,7 +81,10 @@ struct TransactionStatus {
   uint64_t id = 0;
   Sequence seq = 0;
   bool final = false;  // An outcome or a rejection was reached.
-  std::vector<StateChange> history;  // In time order.
+  // In time order, and causal: RECEIVED <= CONFIRMED (or HELD) <= every verdict <= the outcome
+  // decided on them <= COMPENSATED (a LATE_VERDICT may be stamped before the outcome: decided in
+  // time, it reached the reconciler after the outcome was final).
+  std::vector<StateChange> history;
 };
 
 struct DrainReport {

@@ -104,6 +104,12 @@ struct Options {
   int64_t verification_deadline_ns = 50'000'000;  // Confirm -> final outcome.
   int64_t amount_minor_max = 100'000'000;         // Per transaction (1,000,000.00).
 
+  // When a fraud failure puts an account on hold, that account's transactions still undecided
+  // are failed too: LATE_FAILED(fraud, kAccountHeldInFlight), reversed if reserved, so that a
+  // compromised account cannot drain in flight what ingest now refuses. false: each is judged
+  // on its own verdicts.
+  bool fail_in_flight_on_hold = true;
+
   HybridPolicy policy;
   RiskOptions risk;
   fraud::FraudRules fraud_rules;

@@ -21,7 +21,7 @@ class Agent {
   // Does a bounded amount of work (e.g. drains at most a batch) and returns how much it did;
   // 0 means it found nothing to do, which lets the idle strategy back off. Never blocks.
   // When the agent is woken by a Parker, this is also the "is there work?" check of the parking
-  // protocol: it must read the producers' publication with memory_order_seq_cst (see parker.h).
+  // protocol; loads of any memory order will do (see parker.h).
   virtual int DoWork() = 0;
 
   // The thread name, e.g. "vouch-fraud"; at most kThreadNameLengthMax characters.

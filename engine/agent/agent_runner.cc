@@ -97,8 +97,8 @@ absl::Status AgentRunner::Start() {
 void AgentRunner::Stop() {
   if (!started_ || joined_) return;
   assert(!pthread_equal(thread_, pthread_self()));
-  // seq_cst: the producer's publication in the Parker protocol (parker.h); the "work" is the stop.
-  stop_.store(true, std::memory_order_seq_cst);
+  // release: the producer's publication in the Parker protocol (parker.h); the "work" is the stop.
+  stop_.store(true, std::memory_order_release);
   parker_.Unpark();
   [[maybe_unused]] const int error = pthread_join(thread_, nullptr);
   assert(error == 0);

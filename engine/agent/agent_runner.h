@@ -64,9 +64,9 @@ class AgentRunner {
   void Run();
   void RecordTurn(int64_t duration_ns, int work_count);
   bool stop_requested() const {
-    // seq_cst: the agent's look for work in the Parker protocol (parker.h), with Stop() as the
-    // producer; without it a Stop() could miss an agent that is about to park. A MOV on x86-64.
-    return stop_.load(std::memory_order_seq_cst);
+    // acquire: pairs with Stop()'s release. This is the agent's look for work in the Parker
+    // protocol (parker.h), with Stop() as the producer; the Parker's fences order it.
+    return stop_.load(std::memory_order_acquire);
   }
 
   // Constant after construction.

@@ -34,7 +34,7 @@ void Parker::Park(int64_t timeout_ns) {
 }
 
 void Parker::Wake() {
-  // relaxed: the swap carries no data (the agent re-reads the work with its own seq_cst loads),
+  // relaxed: the swap carries no data (the agent looks for the work itself after its fence),
   // and the futex system call below orders it before the kernel's check for sleepers. Only the
   // producer that swaps kArmed out makes the system call, so concurrent Unpark()s cost one wake.
   if (state_.exchange(kIdle, std::memory_order_relaxed) != kArmed) return;

@@ -5,22 +5,29 @@
 // other and with the agent. The counters may be read from any thread.
 //
 // Protocol (why no wakeup is lost). The agent parks in three steps:
-//   1. PrepareToPark()   publishes "armed" in the futex word (seq_cst store);
-//   2. it looks for work once more (a DoWork() that returns 0, reading with seq_cst loads);
+//   1. PrepareToPark()   stores "armed" in the futex word, then issues a seq_cst fence;
+//   2. it looks for work once more (a DoWork() that returns 0, with loads of any order);
 //   3. Park(timeout_ns)  sleeps in the kernel only while the word still reads "armed".
-// A producer publishes its work first (seq_cst store or read-modify-write), then calls Unpark(),
-// which loads the word (seq_cst) and, only if it reads "armed", swaps in "idle" and issues
-// FUTEX_WAKE. This is Dekker's pattern: the four seq_cst operations fall in one total order, so
-// either step 2 sees the work, or the producer's load sees "armed". In the second case the swap
-// makes step 3 return at once (the kernel compares the word before sleeping, atomically with
-// respect to FUTEX_WAKE) or FUTEX_WAKE wakes the sleeper.
+// A producer publishes its work first (a store or read-modify-write of any order), then calls
+// Unpark(), which issues a seq_cst fence, loads the word and, only if it reads "armed", swaps in
+// "idle" and issues FUTEX_WAKE. This is Dekker's pattern with fences: each side stores, fences,
+// then loads what the other side stored, and the two seq_cst fences fall in one total order. If
+// the agent's fence comes first, the producer's load after its own fence sees "armed"; if the
+// producer's fence comes first, the agent's look for work after its fence sees the work. In the
+// first case the swap makes step 3 return at once (the kernel compares the word before sleeping,
+// atomically with respect to FUTEX_WAKE) or FUTEX_WAKE wakes the sleeper.
 //
-// REQUIRES of every producer and agent using a Parker (the price of a one-load Unpark): the work is
-// published with a memory_order_seq_cst store or read-modify-write before Unpark(), and the agent's
-// step 2 reads it with memory_order_seq_cst. Release/acquire is not enough: the producer's load of
-// the word may then be satisfied before its store of the work leaves the store buffer, and both
-// sides miss each other (the agent then sleeps until its park timeout). On x86-64 a seq_cst load
-// is a plain MOV; a seq_cst store is an XCHG instead of a MOV; a seq_cst RMW costs what any RMW costs.
+// Why fences, not seq_cst operations: the engine's publishers are release stores (the verdict and
+// settlement queues, the journal's acked cursors and record queues, the fraud rule mailbox), and
+// release/acquire alone lets the producer's load of the word be satisfied before its store of the
+// work leaves the store buffer, while the agent's look for work reads the old value: both sides
+// miss each other and the agent sleeps until its park timeout. A seq_cst operation orders only
+// against other seq_cst operations, so a seq_cst store of "armed" does not stop a later acquire
+// load of the work from being done first either. The fences order every access around them, so
+// the protocol holds for any publisher and any look for work, and nothing is required of either.
+// The cost: one MFENCE per Unpark() on x86-64 (tens of cycles, about what an XCHG costs: the
+// price of the seq_cst store that producers had to use instead), and one per park, which is on
+// the idle path.
 //
 // Invariant: only the agent moves the word from "idle" to "armed", so there is no ABA between
 // steps 1 and 3, and only the producer whose swap reads "armed" pays for the system call.
@@ -42,9 +49,11 @@ class alignas(64) Parker {
 
   // Agent thread only: step 1 of the protocol. Idempotent.
   void PrepareToPark() {
-    // seq_cst: Dekker's store; the agent's seq_cst work check that follows must not be ordered
-    // before it. Pairs with the seq_cst load in Unpark().
-    state_.store(kArmed, std::memory_order_seq_cst);
+    // relaxed: the fence below orders it; it carries no data.
+    state_.store(kArmed, std::memory_order_relaxed);
+    // seq_cst fence: Dekker's store-then-load; the look for work that follows may not be done
+    // before "armed" is visible. Pairs with the fence in Unpark().
+    std::atomic_thread_fence(std::memory_order_seq_cst);
   }
 
   // Agent thread only: the agent found work and will not park; producers need not wake it.
@@ -58,12 +67,14 @@ class alignas(64) Parker {
   // REQUIRES: timeout_ns > 0; PrepareToPark() and a fruitless look for work since the last Park().
   void Park(int64_t timeout_ns);
 
-  // Any thread, after publishing work (see REQUIRES above). One load when the agent is not
-  // parking; a swap and a FUTEX_WAKE system call only when it is.
+  // Any thread, after publishing work with a store of any order. A fence and one load when the
+  // agent is not parking; a swap and a FUTEX_WAKE system call only when it is.
   void Unpark() {
-    // seq_cst: Dekker's load; must not be satisfied before this thread's seq_cst publication of
-    // the work. On x86-64 this is a plain MOV.
-    if (state_.load(std::memory_order_seq_cst) == kArmed) Wake();
+    // seq_cst fence: Dekker's store-then-load; the load below may not be satisfied before this
+    // thread's publication of the work is visible. Pairs with the fence in PrepareToPark().
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // relaxed: ordered by the fence; the agent re-reads the work itself, so it carries no data.
+    if (state_.load(std::memory_order_relaxed) == kArmed) Wake();
   }
 
   // Number of Park() calls (single writer: the agent).

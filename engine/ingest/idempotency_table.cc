@@ -23,7 +23,8 @@ static_assert(sizeof(Reason) == 1, "reason must fit in 8 bits");
 uint64_t PendingWord(uint64_t ticket) { return ticket << kPayloadShift | kPending; }
 
 uint64_t FinalWord(const StoredAnswer& answer) {
-  assert(answer.seq < (uint64_t{1} << (64 - kPayloadShift)));
+  // A truncated seq would answer a duplicate with another transaction's confirmation.
+  VOUCH_CHECK(answer.seq < (uint64_t{1} << (64 - kPayloadShift)), "a seq fits the answer word");
   return answer.seq << kPayloadShift | uint64_t(answer.reason) << kReasonShift |
          uint64_t(answer.held) << kHeldShift | uint64_t(answer.status) << kStatusShift | kFinal;
 }

@@ -5,6 +5,8 @@
 #include <cassert>
 #include <string>
 
+#include "engine/common/check.h"
+
 namespace vouch {
 namespace {
 
@@ -33,6 +35,9 @@ const CurrencySlots& Slots() {
   }();
   return slots;
 }
+
+// Decided, and complete: an outcome decided while the ledger was reserving waits for its verdict.
+bool Final(const ReconcileState& state) { return state.record.resolved && !state.awaiting_ledger; }
 
 VerdictRecord& SlotFor(HistoryRecord& record, VerifierId verifier) {
   assert(verifier == VerifierId::kFraud || verifier == VerifierId::kLedger);
@@ -63,7 +68,7 @@ Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
 }
 
 int Reconciler::DoWork() {
-  const int64_t now_ns = ports_.clock->NowNs();
+  int64_t now_ns = ports_.clock->NowNs();  // Moved on by DrainVerdicts: see OnVerdict.
   int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
   work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
   work += ExpireDeadlines(now_ns);
@@ -73,7 +78,7 @@ int Reconciler::DoWork() {
   return work;
 }
 
-int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t now_ns) {
+int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t& now_ns) {
   int drained = 0;
   Verdict verdict;
   while (drained < batch_max_ && queue->try_dequeue(verdict)) {
@@ -83,15 +88,21 @@ int Reconciler::DrainVerdicts(VerdictQueue* queue, int64_t now_ns) {
   return drained;
 }
 
-void Reconciler::OnVerdict(const Verdict& verdict, int64_t now_ns) {
+void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
+  // A verdict stamped after this turn read the clock: read it again, so that what the reconciler
+  // decides and compensates from here on is never stamped before the verdicts it acts on.
+  if (verdict.decided_ns > now_ns) now_ns = std::max(ports_.clock->NowNs(), verdict.decided_ns);
   // The entry cannot have been freed: freeing waits for this very verdict.
-  assert(ports_.ring->IsPublished(verdict.seq));
+  VOUCH_CHECK(ports_.ring->IsPublished(verdict.seq), "a verdict's entry is live until retired");
   InFlightEntry& entry = ports_.ring->At(verdict.seq);
   HistoryRecord& record = entry.reconcile.record;
-  assert(record.seq == verdict.seq);
+  VOUCH_CHECK(record.seq == verdict.seq, "a verdict judges the transaction in its entry");
   VerdictRecord& slot = SlotFor(record, verdict.verifier);
-  assert(!slot.received && "each verifier sends one verdict per sequence number");
+  // A second ledger verdict could settle one reservation twice.
+  VOUCH_CHECK(!slot.received, "each verifier sends one verdict per sequence number");
   slot = {true, verdict.pass, record.resolved, verdict.reason, verdict.decided_ns};
+  VOUCH_CHECK(verdict.reason != Reason::kDecidedBeforeLedger || slot.late,
+              "the ledger skips only a transaction the reconciler already decided");
   counters_.RecordLatency(counters_.confirm_to_verdict[static_cast<int>(verdict.verifier) - 1],
                           verdict.decided_ns - entry.payload.confirmed_ns);
   if (slot.late) {
@@ -107,6 +118,11 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t now_ns) {
       record.outcome.compensation |= kCompensationReversed;
     }
   }
+  if (verdict.verifier == VerifierId::kLedger && entry.reconcile.awaiting_ledger) {
+    // The outcome is complete now: it says whether the reservation is reversed.
+    entry.reconcile.awaiting_ledger = false;
+    if (entry.payload.held) TellHeld(entry);
+  }
   ports_.history->Write(record);
 }
 
@@ -119,7 +135,14 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
   } else if (ledger.received && !ledger.pass) {
     Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kLedger, ledger.reason, now_ns);
   } else if (fraud.received && ledger.received) {
-    Resolve(entry, OutcomeKind::kVerified, VerifierId::kNone, Reason::kNone, now_ns);
+    // Its account was put on hold after it was confirmed (a fraud failure of another of its
+    // transactions), and it was not in the ring window FailInFlight scanned then.
+    if (ports_.fail_in_flight_on_hold && ports_.holds->IsHeld(entry.payload.txn.source_account)) {
+      Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
+              now_ns);
+    } else {
+      Resolve(entry, OutcomeKind::kVerified, VerifierId::kNone, Reason::kNone, now_ns);
+    }
   } else if (now_ns >= entry.payload.deadline_ns) {
     const VerifierId missing = fraud.received ? VerifierId::kLedger : VerifierId::kFraud;
     Resolve(entry, OutcomeKind::kLateTimeout, missing, Reason::kDeadlineExceeded, now_ns);
@@ -129,7 +152,7 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
 void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier,
                          Reason reason, int64_t now_ns) {
   HistoryRecord& record = entry.reconcile.record;
-  assert(!record.resolved);
+  VOUCH_CHECK(!record.resolved, "one outcome per sequence number");
   const Transaction& txn = entry.payload.txn;
   Outcome& outcome = record.outcome;
   outcome = {txn.id, record.seq, kind, verifier, reason, kCompensationNone, entry.payload.held,
@@ -142,10 +165,14 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   if (kind != OutcomeKind::kVerified && record.verdicts[1].received && record.verdicts[1].pass) {
     outcome.compensation |= kCompensationReversed;  // Done when the entry retires.
   }
-  if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud) {
+  if (!record.verdicts[1].received) CloseLedgerGate(entry);
+  bool placed_hold = false;
+  if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud &&
+      reason != Reason::kAccountHeldInFlight) {
     if (ports_.holds->Hold(txn.source_account)) {
       outcome.compensation |= kCompensationAccountHeld;
       counters_.Add(counters_.holds_placed);
+      placed_hold = true;
     } else {
       counters_.Add(counters_.hold_table_full);
     }
@@ -162,11 +189,37 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     const int slot = CurrencySlot(txn.currency);
     if (slot >= 0) counters_.AddMinor(counters_.decided_unheld_minor[slot], txn.amount_minor);
   }
-  if (entry.payload.held) {
-    entry.held_outcome = outcome;
-    // release: the submitter that acquires kReady reads a complete held_outcome.
-    entry.held_state.store(HeldState::kReady, std::memory_order_release);
-    entry.held_state.notify_one();
+  if (entry.payload.held && !entry.reconcile.awaiting_ledger) TellHeld(entry);
+  if (placed_hold && ports_.fail_in_flight_on_hold) FailInFlight(txn.source_account, now_ns);
+}
+
+void Reconciler::TellHeld(InFlightEntry& entry) {
+  entry.held_outcome = entry.reconcile.record.outcome;
+  // release: the submitter that acquires kReady reads a complete held_outcome.
+  entry.held_state.store(HeldState::kReady, std::memory_order_release);
+  entry.held_state.notify_one();
+}
+
+void Reconciler::CloseLedgerGate(InFlightEntry& entry) {
+  LedgerGate open = LedgerGate::kOpen;
+  // relaxed: see LedgerStage::Check; the CAS on the one word is the whole handshake.
+  if (!entry.ledger_gate.compare_exchange_strong(open, LedgerGate::kClosed,
+                                                 std::memory_order_relaxed)) {
+    entry.reconcile.awaiting_ledger = true;  // The ledger took it first: its verdict will say.
+  }
+}
+
+void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
+  // The window of entries not retired yet, at most the ring's capacity; a fraud failure is rare.
+  // An entry claimed but not published yet is left to the hold check in TryResolve.
+  const Sequence claimed = ports_.ring->claimed();
+  for (Sequence seq = next_retire_; seq <= claimed; ++seq) {
+    if (!ports_.ring->IsPublished(seq)) continue;
+    InFlightEntry& entry = ports_.ring->At(seq);
+    if (entry.reconcile.record.resolved || entry.payload.txn.source_account != account) continue;
+    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
+            now_ns);
+    ports_.history->Write(entry.reconcile.record);
   }
 }
 
@@ -208,7 +261,7 @@ int Reconciler::JournalInOrder() {
   int recorded = 0;
   while (recorded < batch_max_ && ports_.ring->IsPublished(next_journal_)) {
     const InFlightEntry& entry = ports_.ring->At(next_journal_);
-    if (!entry.reconcile.record.resolved) break;
+    if (!Final(entry.reconcile)) break;
     if (!ports_.journal->RecordOutcome(entry.reconcile.record.outcome)) {
       counters_.Add(counters_.journal_stalls);
       break;
@@ -228,7 +281,7 @@ int Reconciler::EmitInOrder() {
   while (emitted < batch_max_ && next_emit_ < emit_below &&
          ports_.ring->IsPublished(next_emit_)) {
     InFlightEntry& entry = ports_.ring->At(next_emit_);
-    if (!entry.reconcile.record.resolved) break;
+    if (!Final(entry.reconcile)) break;
     if (!Emit(entry.reconcile.record.outcome)) {
       // The embedder is not polling: hold back rather than drop. The ring then fills and
       // ingest answers BUSY, so the back-pressure reaches the client.
@@ -247,7 +300,8 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
   while (retired < batch_max_ && next_retire_ < next_emit_) {
     InFlightEntry& entry = ports_.ring->At(next_retire_);
     ReconcileState& state = entry.reconcile;
-    assert(state.emitted);
+    // Settling before telling could move money for an outcome nobody was told.
+    VOUCH_CHECK(state.emitted, "an entry retires only after its outcome was told");
     if (!state.record.verdicts[0].received || !state.record.verdicts[1].received) break;
     if (ports_.journal != nullptr && next_retire_ >= ports_.journal->read_below()) break;
     // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
@@ -267,6 +321,8 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
         ports_.history->Write(state.record);
       }
     }
+    // relaxed: published to the next lap by Free's release (see InFlightEntry::ledger_gate).
+    entry.ledger_gate.store(LedgerGate::kOpen, std::memory_order_relaxed);
     ports_.ring->Free(next_retire_);
     ++next_retire_;
     ++retired;

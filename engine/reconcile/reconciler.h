@@ -8,9 +8,17 @@
 //   - two passing verdicts: VERIFIED;
 //   - deadline reached first: LATE_TIMEOUT(the missing verifier);
 //   - a verdict that arrives after the outcome is recorded as late and never makes a second
-//     outcome; a late ledger reservation is reversed.
-// Compensation: a transaction that is not VERIFIED leaves no money moved (its reservation is
-// reversed), and a fraud failure puts the source account on hold.
+//     outcome;
+//   - a fraud failure that puts the source account on hold also fails every undecided
+//     transaction of that account: LATE_FAILED(fraud, kAccountHeldInFlight), at once for those
+//     in the ring (FailInFlight) and at their decision for any published later, so that a held
+//     account is never VERIFIED (ports.fail_in_flight_on_hold, on by default).
+// Compensation: a transaction that is not VERIFIED leaves no money moved, and a fraud failure
+// puts the source account on hold. A transaction decided before the ledger judged it is never
+// reserved (LedgerGate); one the ledger had reserved is reversed when it retires, and its
+// Outcome says so (kCompensationReversed) whenever the reversal happens: if the ledger took it
+// but its verdict is still on the way, the outcome waits for that verdict before it is
+// journaled, told or handed to a held submitter.
 //
 // Thread safety: DoWork runs on the reconciler thread (or the inline stepping thread), which
 // owns every ReconcileState in the ring, the history writes and the counters' writes. The
@@ -139,6 +147,7 @@ struct ReconcilerPorts {
   const Clock* clock = nullptr;
   OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
   RiskTable* risk = nullptr;            // Optional: exposure is released when decided.
+  bool fail_in_flight_on_hold = true;   // Options::fail_in_flight_on_hold.
 };
 
 class Reconciler final : public Agent {
@@ -159,11 +168,19 @@ class Reconciler final : public Agent {
   }
 
  private:
-  int DrainVerdicts(VerdictQueue* queue, int64_t now_ns);
-  void OnVerdict(const Verdict& verdict, int64_t now_ns);
+  // Both may move now_ns on, to no earlier than the verdicts taken.
+  int DrainVerdicts(VerdictQueue* queue, int64_t& now_ns);
+  void OnVerdict(const Verdict& verdict, int64_t& now_ns);
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
                int64_t now_ns);
+  // Hands a held submitter its outcome.
+  void TellHeld(InFlightEntry& entry);
+  // Decided before the ledger's verdict: stops the ledger from reserving it, or, if the ledger
+  // took it first, marks the outcome to wait for that verdict (see LedgerGate).
+  void CloseLedgerGate(InFlightEntry& entry);
+  // A fraud failure put `account` on hold: fails its undecided transactions in the ring.
+  void FailInFlight(uint64_t account, int64_t now_ns);
   int ExpireDeadlines(int64_t now_ns);
   int JournalInOrder();
   int EmitInOrder();

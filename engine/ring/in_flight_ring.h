@@ -30,6 +30,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/common/check.h"
+
 #include "engine/types/history_record.h"
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
@@ -54,12 +56,23 @@ struct InFlightPayload {
   bool at_risk = false;  // Counted in the RiskTable until its outcome is decided.
 };
 
+// Whether the ledger may still reserve a transaction. The ledger stage takes the gate
+// (kOpen -> kTaken) before it reserves; the reconciler closes it (kOpen -> kClosed) when it
+// decides a transaction the ledger has not judged yet. One CAS each on the same word, so exactly
+// one of them wins: a transaction decided first is never reserved (it moves no money), and one
+// the ledger took first is reserved, and its outcome waits for the ledger's verdict to say
+// whether that reservation is reversed.
+enum class LedgerGate : uint32_t { kOpen = 0, kTaken = 1, kClosed = 2 };
+
 // Reconciler-owned working state; only the reconciler thread touches it. The producer resets it
 // before Publish, which happens-before the reconciler's first read.
 struct ReconcileState {
   HistoryRecord record;       // Verdicts and outcome so far; mirrored to the history ring.
   bool emitted = false;       // The outcome went to the sink or the poll queue.
   bool settle_owed = false;   // The ledger reserved funds and still needs Commit or Void.
+  // Decided after the ledger took the gate but before its verdict came: the outcome is neither
+  // journaled nor told until that verdict says whether a reservation is to be reversed.
+  bool awaiting_ledger = false;
 };
 
 struct alignas(64) InFlightEntry {
@@ -69,6 +82,9 @@ struct alignas(64) InFlightEntry {
   // Written by the reconciler (kReady) and the submitter (kDone); see HeldState.
   std::atomic<HeldState> held_state{HeldState::kNotHeld};
   Outcome held_outcome;  // Written before kReady is released; read after it is acquired.
+  // Taken by the ledger stage or closed by the reconciler; reset to kOpen by the reconciler
+  // before Free (published to the next lap by Free's release and that producer's Publish).
+  std::atomic<LedgerGate> ledger_gate{LedgerGate::kOpen};
 };
 
 class InFlightRing {
@@ -98,10 +114,9 @@ class InFlightRing {
   }
   // Makes a claimed entry visible to the consumers.
   void Publish(InFlightEntry* entry, Sequence seq) {
-    // seq_cst: release, so a consumer that acquires turn sees the payload; and sequentially
-    // consistent because the producer then reads the stages' park state (Parker::Unpark), the
-    // store-then-load half of a Dekker handshake that must not be reordered.
-    entry->turn.store(seq, std::memory_order_seq_cst);  // seq == pos + 1
+    // release: a consumer that acquires turn sees the payload. The producer then wakes the
+    // stages (Parker::Unpark), whose fence orders this store before its read of the park state.
+    entry->turn.store(seq, std::memory_order_release);  // seq == pos + 1
   }
 
   InFlightEntry& At(Sequence seq) { return entries_[(seq - 1) & mask_]; }
@@ -109,16 +124,17 @@ class InFlightRing {
 
   // True once the producer of `seq` published it (and it has not been freed since).
   bool IsPublished(Sequence seq) const {
-    // seq_cst: acquire pairs with Publish, so the payload is fully written when this returns
-    // true; seq_cst because a stage's last look for work before parking is the load half of
-    // the Dekker handshake with Publish (see Parker). A plain MOV on x86-64 either way.
-    return At(seq).turn.load(std::memory_order_seq_cst) == seq;
+    // acquire: pairs with Publish, so the payload is fully written when this returns true. A
+    // stage's last look for work before parking is ordered by the Parker's fence.
+    return At(seq).turn.load(std::memory_order_acquire) == seq;
   }
 
   // The reconciler returns `seq` to the producers. REQUIRES: seq == oldest unfreed sequence.
   void Free(Sequence seq) {
     InFlightEntry& entry = At(seq);
-    assert(entry.turn.load(std::memory_order_relaxed) == seq);
+    // Freeing out of order would hand a live transaction's entry to a new one.
+    VOUCH_CHECK(entry.turn.load(std::memory_order_relaxed) == seq,
+                "entries are freed in sequence order, once, after they were published");
     // release: every read of this entry by the consumers happens-before the next producer's writes.
     entry.turn.store(seq - 1 + capacity_, std::memory_order_release);
   }

@@ -5,6 +5,8 @@
 #include <cassert>
 #include <thread>
 
+#include "engine/common/check.h"
+
 namespace vouch::server {
 
 OutcomeWindow::OutcomeWindow(size_t capacity, int readers)
@@ -45,7 +47,8 @@ Sequence OutcomeWindow::SlowestCursor() const {
 void OutcomeWindow::OnOutcome(const Outcome& outcome) {
   // relaxed: end_ is written by this thread only.
   const Sequence seq = end_.load(std::memory_order_relaxed);
-  assert(outcome.seq == seq && "the engine emits every sequence number once, in order");
+  // Out of order, a client would be routed another transaction's outcome.
+  VOUCH_CHECK(outcome.seq == seq, "the engine emits every sequence number once, in order");
   // The slot for seq last held seq - capacity; every reader must have routed it.
   if (seq > ring_.capacity() && SlowestCursor() + ring_.capacity() <= seq) {
     writer_waits_.store(writer_waits_.load(std::memory_order_relaxed) + 1,

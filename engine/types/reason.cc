@@ -26,6 +26,8 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kUnknownAccount: return "unknown_account";
     case Reason::kCurrencyMismatch: return "currency_mismatch";
     case Reason::kDeadlineExceeded: return "deadline_exceeded";
+    case Reason::kAccountHeldInFlight: return "account_held_in_flight";
+    case Reason::kDecidedBeforeLedger: return "decided_before_ledger";
   }
   return "unknown";
 }

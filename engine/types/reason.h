@@ -40,9 +40,15 @@ enum class Reason : uint8_t {
   kCurrencyMismatch = 32,
   // Reconciliation.
   kDeadlineExceeded = 40,
+  // A fraud failure put the source account on hold while this transaction was in flight, and
+  // Options::fail_in_flight_on_hold fails such transactions (verifier: fraud).
+  kAccountHeldInFlight = 41,
+  // A ledger verdict only: the transaction was decided before the ledger reached it, so the
+  // ledger reserved nothing (always a late verdict).
+  kDecidedBeforeLedger = 42,
 };
 
-inline constexpr int kReasonCount = 41;  // One past the largest value, for counter arrays.
+inline constexpr int kReasonCount = 43;  // One past the largest value, for counter arrays.
 
 // The ingest refusals stored as the id's answer: a resubmission gets the same REJECTED answer,
 // Query finds it, and (ack policy written/durable) the journal keeps it across restarts. Every

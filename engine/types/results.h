@@ -64,7 +64,9 @@ enum class OutcomeKind : uint8_t {
 // How reconciliation undid the effects of a failed transaction (bit set).
 enum CompensationBits : uint8_t {
   kCompensationNone = 0,
-  kCompensationReversed = 1 << 0,     // Reserved funds went back to the source account.
+  // Reserved funds go back to the source account (exactly when the ledger had reserved them;
+  // a transaction decided before the ledger judged it is never reserved).
+  kCompensationReversed = 1 << 0,
   kCompensationAccountHeld = 1 << 1,  // The source account was put on hold.
 };
 

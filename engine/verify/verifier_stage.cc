@@ -29,11 +29,14 @@ void VerifierStage::SetCostPerTransaction(int64_t cost_ns) {
   cost_ns_.store(cost_ns, std::memory_order_relaxed);
 }
 
-int VerifierStage::PacedLimit(int64_t now_ns, int64_t cost_ns) {
-  // Time the service sat idle banks at most one batch of work: a real service does not answer
-  // faster later for having been idle, beyond what it can take in at once.
-  paced_until_ns_ = std::max(paced_until_ns_, now_ns - cost_ns * batch_max_);
-  return static_cast<int>(std::min<int64_t>(batch_max_, (now_ns - paced_until_ns_) / cost_ns));
+bool VerifierStage::PacedReady(const InFlightPayload& payload, int64_t now_ns, int64_t cost_ns) {
+  if (cost_ns == 0) return true;
+  // The service takes a transaction once it has arrived and the one before is done; idle time
+  // banks nothing, so a burst after a quiet spell is charged in full.
+  const int64_t start_ns = std::max(paced_until_ns_, payload.confirmed_ns);
+  if (now_ns - start_ns < cost_ns) return false;
+  paced_until_ns_ = start_ns + cost_ns;
+  return true;
 }
 
 void VerifierStage::MeasurePace(int64_t now_ns, bool backlogged, int checked) {
@@ -73,10 +76,12 @@ bool VerifierStage::SendPending() {
 }
 
 int VerifierStage::DoWork() {
-  const int64_t now_ns = clock_->NowNs();
+  int64_t now_ns = clock_->NowNs();
   int work = Mailbox();  // Before the stall check: a stall models slow verification only.
   // relaxed: see StallFor.
   if (now_ns < stall_until_ns_.load(std::memory_order_relaxed)) {
+    // A stalled slow service banks no time either: it starts afresh when the stall ends.
+    paced_until_ns_ = std::max(paced_until_ns_, now_ns);
     PublishBacklog();  // A stalled verifier's backlog ages too.
     return work;
   }
@@ -87,11 +92,16 @@ int VerifierStage::DoWork() {
   }
   // relaxed: see SetCostPerTransaction.
   const int64_t cost_ns = cost_ns_.load(std::memory_order_relaxed);
-  const int limit = cost_ns > 0 ? PacedLimit(now_ns, cost_ns) : batch_max_;
   const bool backlogged = ring_->IsPublished(next_);
   int checked = 0;
-  while (checked < limit && ring_->IsPublished(next_) && CanCheck()) {
-    const Reason reason = Check(next_, ring_->At(next_).payload, now_ns);
+  while (checked < batch_max_ && ring_->IsPublished(next_) && CanCheck()) {
+    InFlightEntry& entry = ring_->At(next_);
+    const InFlightPayload& payload = entry.payload;
+    if (!PacedReady(payload, now_ns, cost_ns)) break;
+    // Published after this turn read the clock: read it again, so that the verdict is never
+    // stamped before the confirmation it judges (a history is in causal order by construction).
+    if (payload.confirmed_ns > now_ns) now_ns = std::max(clock_->NowNs(), payload.confirmed_ns);
+    const Reason reason = Check(next_, entry, now_ns);
     const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
     ++next_;
     ++checked;
@@ -102,11 +112,9 @@ int VerifierStage::DoWork() {
       break;
     }
   }
-  paced_until_ns_ += checked * cost_ns;
   MeasurePace(now_ns, backlogged, checked);
   PublishBacklog();
-  // A verdict queue is not a seq_cst publication, so a wake-up can be missed; the reconciler
-  // then finds the verdicts when its park times out (park_max_ns), which bounds the delay.
+  // The queue's release store is enough: the Parker's fences make the wake-up certain.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();
   return work + checked;
 }
@@ -139,6 +147,17 @@ int FraudStage::Housekeeping() {
   applied_generation_ = posted_generation_;
   applied_from_ = next_seq();
   return 1;
+}
+
+Reason LedgerStage::Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) {
+  LedgerGate open = LedgerGate::kOpen;
+  // relaxed: the two CASes on this one word decide who was first; no other data rides on it
+  // (the verdict carries the result through the verdict queue's release).
+  if (!entry.ledger_gate.compare_exchange_strong(open, LedgerGate::kTaken,
+                                                 std::memory_order_relaxed)) {
+    return Reason::kDecidedBeforeLedger;
+  }
+  return ledger_->Reserve(seq, entry.payload.txn);
 }
 
 int LedgerStage::Housekeeping() {
@@ -177,8 +196,8 @@ absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
           kBalanceReadSlots, " balance reads are already waiting for the ledger; retry"));
     }
     *slot = {accounts, out, false};
-    // seq_cst: the Parker protocol's publication (see the class comment).
-    reads_posted_.store(true, std::memory_order_seq_cst);
+    // release: see the class comment.
+    reads_posted_.store(true, std::memory_order_release);
   }
   kick();
   absl::MutexLock lock(&mu_);
@@ -200,8 +219,8 @@ BalanceReadCounters LedgerStage::read_counters() const {
 }
 
 int LedgerStage::Mailbox() {
-  // seq_cst: see the class comment.
-  if (!reads_posted_.load(std::memory_order_seq_cst)) return 0;
+  // acquire: see the class comment.
+  if (!reads_posted_.load(std::memory_order_acquire)) return 0;
   absl::MutexLock lock(&mu_);
   reads_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
   int served = 0;

@@ -39,7 +39,9 @@ class VerifierStage : public Agent {
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
   // From now on the verifier takes `cost_ns` of clock time per transaction, as a slow fraud
-  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second. It waits
+  // service or ledger would: its throughput is capped at 1e9 / cost_ns per second, and a
+  // transaction's verdict comes no sooner than cost_ns after it arrived and after the one
+  // before it was done (idle time banks no credit, so a burst is charged in full). It waits
   // (the stage idles) rather than computes, so the cap costs no CPU and the capacity it sets
   // does not depend on how busy the machine is. 0 turns it off.
   void SetCostPerTransaction(int64_t cost_ns);
@@ -74,13 +76,14 @@ class VerifierStage : public Agent {
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
   virtual bool CanCheck() const { return true; }
-  // Returns Reason::kNone to pass.
-  virtual Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) = 0;
+  // Returns Reason::kNone to pass. `entry` is published and not freed before the verdict.
+  virtual Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) = 0;
 
  private:
   bool SendPending();
-  // With a cost per transaction: how many transactions the slow service has room for now.
-  int PacedLimit(int64_t now_ns, int64_t cost_ns);
+  // With a cost per transaction (0: none): whether the slow service has finished `payload` by
+  // now_ns; if so, it is charged to the service, which is busy until then.
+  bool PacedReady(const InFlightPayload& payload, int64_t now_ns, int64_t cost_ns);
   void PublishBacklog();
   // Times the turns that started with work waiting: their spacing over their checks is the
   // verifier's real pace (idle time would only dilute it).
@@ -97,7 +100,7 @@ class VerifierStage : public Agent {
   std::optional<Verdict> unsent_;        // A verdict the full queue refused; sent first next time.
   std::atomic<int64_t> stall_until_ns_{0};
   std::atomic<int64_t> cost_ns_{0};
-  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service is free again.
+  int64_t paced_until_ns_ = 0;  // Stage thread: when the slow service finished its latest check.
   // Admission hints. Written by the stage thread only when they change, so an idle, spinning
   // stage does not keep the line that ingest threads read bouncing between cores.
   alignas(64) std::atomic<int64_t> backlog_since_ns_{0};
@@ -127,8 +130,8 @@ class FraudStage final : public VerifierStage {
 
  private:
   int Housekeeping() override;
-  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
-    return checker_->Check(payload.txn, payload.confirmed_ns);
+  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+    return checker_->Check(entry.payload.txn, entry.payload.confirmed_ns);
   }
   fraud::FraudChecker* const checker_;
 
@@ -170,14 +173,15 @@ struct BalanceReadCounters {
 };
 
 // Also applies the reconciler's settlements (commit or reverse), which it does first, so that
-// reservations are freed before new ones are made.
+// reservations are freed before new ones are made. It never reserves a transaction that is
+// already decided: it takes the entry's LedgerGate first, and a closed gate means "decided".
 //
 // Balance reads: any thread posts a read into one of kBalanceReadSlots mutex-guarded slots and
 // waits; the stage serves every posted read at the start of its next turn, stalled or not, so
 // each one sees the ledger between two postings (consistent: per currency, the balances and
 // clearing sum to the total). The hot path pays one atomic load per turn (reads_posted_,
-// seq_cst: the Parker protocol's look for work, paired with the poster's seq_cst store before
-// it unparks the stage; the request itself is then read under the mutex). A caller that times
+// acquire, paired with the poster's release store before it unparks the stage; the request
+// itself is then read under the mutex). A caller that times
 // out takes its request back under the mutex, so the stage never writes into a buffer that is
 // gone.
 class LedgerStage final : public VerifierStage {
@@ -209,9 +213,9 @@ class LedgerStage final : public VerifierStage {
   int Mailbox() override ABSL_LOCKS_EXCLUDED(mu_);
   int Housekeeping() override;
   bool CanCheck() const override { return ledger_->HasPendingRoom(); }
-  Reason Check(Sequence seq, const InFlightPayload& payload, int64_t now_ns) override {
-    return ledger_->Reserve(seq, payload.txn);
-  }
+  // Reserves only through the entry's ledger gate (see LedgerGate): a transaction the
+  // reconciler decided first gets a failing verdict, kDecidedBeforeLedger, and no reservation.
+  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
   void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ledger::Ledger* const ledger_;

@@ -33,6 +33,8 @@ static_assert(SameValue(Reason::kInsufficientFunds, v1::REASON_INSUFFICIENT_FUND
 static_assert(SameValue(Reason::kUnknownAccount, v1::REASON_UNKNOWN_ACCOUNT));
 static_assert(SameValue(Reason::kCurrencyMismatch, v1::REASON_CURRENCY_MISMATCH));
 static_assert(SameValue(Reason::kDeadlineExceeded, v1::REASON_DEADLINE_EXCEEDED));
+static_assert(SameValue(Reason::kAccountHeldInFlight, v1::REASON_ACCOUNT_HELD_IN_FLIGHT));
+static_assert(SameValue(Reason::kDecidedBeforeLedger, v1::REASON_DECIDED_BEFORE_LEDGER));
 static_assert(v1::Reason_ARRAYSIZE == kReasonCount);
 
 static_assert(SameValue(ConfirmStatus::kConfirmed, v1::CONFIRM_STATUS_CONFIRMED));

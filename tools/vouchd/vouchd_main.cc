@@ -68,6 +68,10 @@ ABSL_FLAG(int64_t, risk_total_minor_max, 0,
           "Risk cap: unverified amount in all, per currency, minor units (0: no cap).");
 ABSL_FLAG(std::string, risk_action, "hold",
           "Over a risk cap: hold (answer once verified) or busy (refuse with BUSY/risk_limit).");
+ABSL_FLAG(bool, fail_in_flight_on_hold, true,
+          "When a fraud failure puts an account on hold, also fail that account's transactions "
+          "still in flight (LATE_FAILED, reason account_held_in_flight; reversed if reserved). "
+          "false: each is judged on its own verdicts.");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
 ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
@@ -94,7 +98,7 @@ ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
 ABSL_FLAG(int64_t, fault_fraud_cost_ns, 0,
           "Fault injection: the fraud verifier takes this long per transaction, as a slow fraud "
           "service would (it waits, using no CPU), capping its throughput at 1e9/cost per "
-          "second. For overload tests (tools/load --overload); 0: off.");
+          "second; idle time banks no credit, so a burst is charged in full. For overload tests (tools/load --overload); 0: off.");
 ABSL_FLAG(int64_t, fault_ledger_cost_ns, 0,
           "Fault injection: the ledger verifier takes this long per transaction; 0: off.");
 ABSL_FLAG(bool, check, false,
@@ -164,6 +168,7 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("--risk_action=", action, ": expected hold or busy"));
   }
+  options.fail_in_flight_on_hold = absl::GetFlag(FLAGS_fail_in_flight_on_hold);
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
   options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/common/check.h"
 #include "engine/types/mix.h"
 #include "verifiers/fraud/internal/snapshot_format.h"
 
@@ -128,8 +129,8 @@ absl::Status Ledger::OpenAccount(const AccountSpec& spec) {
 }
 
 Reason Ledger::Reserve(Sequence seq, const Transaction& txn) {
-  assert(seq != 0);
-  assert(HasPendingRoom());
+  VOUCH_CHECK(seq != 0, "a reservation is keyed by a real sequence number");
+  VOUCH_CHECK(HasPendingRoom(), "the ledger stage reserves only while there is room");
   const uint32_t source_index = IndexOf(txn.source_account);
   const uint32_t destination_index = IndexOf(txn.destination_account);
   if (source_index == kNoAccount || destination_index == kNoAccount) {
@@ -149,7 +150,8 @@ Reason Ledger::Reserve(Sequence seq, const Transaction& txn) {
                    .destination_index = destination_index});
   book.pending_minor += txn.amount_minor;  // Tracks the clearing balance, so it cannot overflow.
   Post(source, book.clearing, txn.amount_minor);
-  assert(book.clearing.balance_minor == book.pending_minor);
+  VOUCH_CHECK(book.clearing.balance_minor == book.pending_minor,
+              "clearing holds exactly the reserved, unsettled amounts");
   return Reason::kNone;
 }
 
@@ -164,7 +166,8 @@ void Ledger::Settle(Sequence seq, bool to_destination) {
   CurrencyBook& book = books_[to.book_index];
   book.pending_minor -= reservation.amount_minor;
   Post(book.clearing, to, reservation.amount_minor);
-  assert(book.clearing.balance_minor == book.pending_minor);
+  VOUCH_CHECK(book.clearing.balance_minor == book.pending_minor,
+              "clearing holds exactly the reserved, unsettled amounts");
 }
 
 bool Ledger::CanDebit(const Account& account, int64_t amount_minor) {
@@ -175,25 +178,27 @@ bool Ledger::CanDebit(const Account& account, int64_t amount_minor) {
 }
 
 void Ledger::Post(Account& debit, Account& credit, int64_t amount_minor) {
-  assert(amount_minor > 0);
-  assert(&debit != &credit);
-  assert(debit.book_index == credit.book_index);  // Double entry holds within one currency.
+  VOUCH_CHECK(amount_minor > 0, "a posting moves a positive amount");
+  VOUCH_CHECK(&debit != &credit, "a posting moves money between two accounts");
+  VOUCH_CHECK(debit.book_index == credit.book_index, "double entry holds within one currency");
   const int64_t debit_before_minor = debit.balance_minor;
   const int64_t credit_before_minor = credit.balance_minor;
-  // Neither can overflow while invariants 3 and 4 (see ledger.h) hold; the asserts prove it.
-  [[maybe_unused]] const bool debit_overflow =
+  // Neither can overflow while invariants 3 and 4 (see ledger.h) hold; the checks prove it.
+  const bool debit_overflow =
       __builtin_sub_overflow(debit.balance_minor, amount_minor, &debit.balance_minor);
-  [[maybe_unused]] const bool credit_overflow =
+  const bool credit_overflow =
       __builtin_add_overflow(credit.balance_minor, amount_minor, &credit.balance_minor);
-  assert(!debit_overflow && !credit_overflow);
-  assert(debit.balance_minor >= -debit.overdraft_limit_minor);
+  VOUCH_CHECK(!debit_overflow && !credit_overflow, "a posting never overflows a balance");
+  VOUCH_CHECK(debit.balance_minor >= -debit.overdraft_limit_minor,
+              "no balance goes below its overdraft limit");
   ++postings_;
 
   // Equal debit and credit: the balances' actual changes must cancel, leaving the total as opened.
   CurrencyBook& book = books_[debit.book_index];
   book.total_minor +=
       (debit.balance_minor - debit_before_minor) + (credit.balance_minor - credit_before_minor);
-  assert(book.total_minor == book.total_opened_minor);
+  VOUCH_CHECK(book.total_minor == book.total_opened_minor,
+              "money is conserved: a currency's total is what was opened");
 }
 
 uint32_t Ledger::IndexOf(uint64_t account) const {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
 #include "engine/journal/records.h"
 
 namespace vouch {
@@ -154,6 +155,8 @@ int JournalStage::Gather() {
   while (gathered < batch_max_) {
     const Outcome* outcome = outcomes_.peek();
     if (outcome == nullptr || outcome->seq >= next_confirmed_) break;
+    // Recovery refuses a journal whose outcomes are out of order, or applies one twice.
+    VOUCH_CHECK(outcome->seq == outcomes_written_, "outcomes are journaled once, in order");
     journal::OutcomeRecord record_value;
     record_value.outcome = *outcome;
     record_value.confirmed_unix_ns = outcome->confirmed_ns + mono_to_unix_offset_ns_;

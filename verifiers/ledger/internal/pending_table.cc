@@ -3,6 +3,8 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/common/check.h"
+
 namespace vouch::ledger::internal {
 namespace {
 
@@ -39,11 +41,11 @@ size_t PendingTable::SlotOf(Sequence seq) const {
 }
 
 void PendingTable::Insert(const Reservation& reservation) {
-  assert(reservation.seq != 0);
-  assert(HasRoom());
+  VOUCH_CHECK(reservation.seq != 0, "seq 0 marks an empty slot");
+  VOUCH_CHECK(HasRoom(), "a reservation is inserted only while there is room");
   size_t slot = Home(reservation.seq);
   for (; slots_[slot].seq != 0; slot = Next(slot)) {
-    assert(slots_[slot].seq != reservation.seq);  // Already pending: a caller bug.
+    VOUCH_CHECK(slots_[slot].seq != reservation.seq, "a transaction is reserved once");
   }
   slots_[slot] = reservation;
   ++size_;
@@ -56,7 +58,7 @@ const Reservation* PendingTable::Find(Sequence seq) const {
 
 Reservation PendingTable::Take(Sequence seq) {
   const size_t slot = SlotOf(seq);
-  assert(slot != slots_.size());  // Settling something never reserved (or settled twice).
+  VOUCH_CHECK(slot != slots_.size(), "only a pending reservation is settled, and only once");
   const Reservation taken = slots_[slot];
   EraseSlot(slot);
   --size_;
