@@ -10,7 +10,16 @@
 //   - a verdict that arrives after the outcome is recorded as late and never makes a second
 //     outcome; a late ledger reservation is reversed.
 // Compensation: a transaction that is not VERIFIED leaves no money moved (its reservation is
-// reversed), and a fraud failure puts the source account on hold.
+// reversed), and a fraud failure of a transaction that was confirmed before verification puts
+// the source account on hold.
+//
+// Held transactions (hybrid/sync policy). Their outcome is their final answer, not a late
+// failure: nothing was confirmed, so a fraud failure places no account hold, and they are counted
+// in held_results, not in outcomes / failures_by_reason. Once the journal keeps the outcome (the
+// same point at which it may be emitted) the reconciler records the final answer in the
+// idempotency table (so a resubmission gets it) and hands it to a blocking submitter
+// (HeldState::kReady); only then is the outcome emitted. No held answer is told before the ack
+// policy keeps it.
 //
 // Thread safety: DoWork runs on the reconciler thread (or the inline stepping thread), which
 // owns every ReconcileState in the ring, the history writes and the counters' writes. The
@@ -28,6 +37,7 @@
 #include "engine/agent/agent.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
+#include "engine/ingest/idempotency_table.h"
 #include "engine/ingest/risk_table.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
@@ -82,8 +92,9 @@ struct OutcomeLatencyBuckets {
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
 // statistics and publish no other data.
 struct ReconcileCounters {
-  std::atomic<uint64_t> outcomes[4] = {};  // Indexed by OutcomeKind.
-  std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};
+  std::atomic<uint64_t> outcomes[4] = {};  // Not held, indexed by OutcomeKind.
+  std::atomic<uint64_t> held_results[4] = {};  // Held (final answers), indexed by OutcomeKind.
+  std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};  // Late (not held) failures.
   std::atomic<uint64_t> late_verdicts{0};
   std::atomic<uint64_t> holds_placed{0};
   std::atomic<uint64_t> hold_table_full{0};
@@ -139,6 +150,8 @@ struct ReconcilerPorts {
   const Clock* clock = nullptr;
   OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
   RiskTable* risk = nullptr;            // Optional: exposure is released when decided.
+  // Where held answers are recorded; required when any transaction may be held.
+  IdempotencyTable* idempotency = nullptr;
 };
 
 class Reconciler final : public Agent {
@@ -168,6 +181,7 @@ class Reconciler final : public Agent {
   int JournalInOrder();
   int EmitInOrder();
   bool Emit(const Outcome& outcome);
+  void AnswerHeld(InFlightEntry& entry);
   int RetireInOrder(int64_t now_ns);
 
   const ReconcilerPorts ports_;
