@@ -105,6 +105,10 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->outcomes_routed += get(outcomes_routed);
   stats->outcomes_unrouted += get(outcomes_unrouted);
   stats->outcomes_resent += get(outcomes_resent);
+  stats->held_answers += get(held_answers);
+  stats->held_answers_unrouted += get(held_answers_unrouted);
+  stats->outcomes_lapped += get(outcomes_lapped);
+  stats->outcomes_lost += get(outcomes_lost);
   stats->feed_outcomes += get(feed_outcomes);
   stats->handoffs += get(handoffs);
   stats->resumes += get(resumes);
@@ -447,7 +451,8 @@ void IoThread::ResendStep(Connection& connection) {
       connection.resend_next = 0;
       return;
     }
-    if (outcome->origin == connection.session) {
+    // A held transaction's answer was its Confirmation: nothing to resend.
+    if (outcome->origin == connection.session && !outcome->held) {
       wire::ToProto(*outcome, shared_->mono_to_unix_offset_ns, &scratch_.outcome);
       AppendOutcome(connection, scratch_.outcome);
       IoCounters::Add(counters_.outcomes_resent);
@@ -474,11 +479,68 @@ void IoThread::OnSubmit(Connection& connection) {
     (void)wire::FromProto(in, &txn);
     // The journal wait (ack policy written/durable) is taken once per turn, before the
     // confirmations are written out: every Submit of the turn shares one sync (group commit).
-    const Confirmation confirmation =
-        shared_->engine->Submit(txn, connection.session, AckWait::kCaller);
-    if (confirmation.seq > turn_ack_seq_) turn_ack_seq_ = confirmation.seq;
-    wire::ToProto(confirmation, shared_->mono_to_unix_offset_ns, &scratch_.confirmation);
-    Append(connection, v1::ServerMessage::kConfirmation, scratch_.confirmation);
+    // A held transaction is answered when its outcome is routed (see the header).
+    const Confirmation confirmation = shared_->engine->Submit(
+        txn, connection.session, AckWait::kCaller, HeldAnswer::kLater);
+    if (confirmation.status != ConfirmStatus::kPending && confirmation.seq > turn_ack_seq_) {
+      turn_ack_seq_ = confirmation.seq;
+    }
+    QueueOrSendAnswer(connection, confirmation);
+    if (connection.state != ConnectionState::kOpen) return;
+  }
+}
+
+// Keeps Confirmations in submission order: behind a pending held answer, later ones wait.
+void IoThread::QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation) {
+  if (confirmation.status != ConfirmStatus::kPending && connection.queued_count() == 0) {
+    SendConfirmation(connection, confirmation);
+    return;
+  }
+  // Waiting answers are output too: bounded like it (Flush's slow-consumer cap).
+  constexpr size_t kQueuedAnswerBytes = 48;  // About one encoded Confirmation frame.
+  if (connection.pending_bytes() + (connection.queued_count() + 1) * kQueuedAnswerBytes >
+      options_.outbound_bytes_max) {
+    Fail(connection, v1::ERROR_CODE_SLOW_CONSUMER,
+         absl::StrCat("more than ", options_.outbound_bytes_max,
+                      " bytes of answers are waiting behind held transactions"));
+    return;
+  }
+  connection.queued_answers.push_back(confirmation);
+}
+
+void IoThread::SendConfirmation(Connection& connection, const Confirmation& confirmation) {
+  wire::ToProto(confirmation, shared_->mono_to_unix_offset_ns, &scratch_.confirmation);
+  Append(connection, v1::ServerMessage::kConfirmation, scratch_.confirmation);
+}
+
+// The outcome of a held transaction this connection submitted: its final Confirmation.
+void IoThread::AnswerHeld(Connection& connection, const Outcome& outcome) {
+  // Outcomes come in seq order and one connection's held transactions were sequenced in
+  // submission order, so the first pending answer is the one this outcome decides, if any.
+  auto& queue = connection.queued_answers;
+  size_t i = connection.queued_head;
+  while (i < queue.size() && queue[i].status != ConfirmStatus::kPending) ++i;
+  if (i == queue.size() || queue[i].seq != outcome.seq) {
+    IoCounters::Add(counters_.held_answers_unrouted);  // Submitted on an earlier connection.
+    return;
+  }
+  queue[i] = Engine::FinalHeldAnswer(queue[i], outcome);
+  IoCounters::Add(counters_.held_answers);
+  // The outcome record is kept, and so is the confirmed record before it; waiting for it is
+  // then free, and keeps "every answer of a turn is acked first" true without exceptions.
+  if (outcome.seq > turn_ack_seq_) turn_ack_seq_ = outcome.seq;
+  SendQueuedAnswers(connection);
+}
+
+void IoThread::SendQueuedAnswers(Connection& connection) {
+  auto& queue = connection.queued_answers;
+  while (connection.queued_head < queue.size() &&
+         queue[connection.queued_head].status != ConfirmStatus::kPending) {
+    SendConfirmation(connection, queue[connection.queued_head++]);
+  }
+  if (connection.queued_head == queue.size()) {
+    queue.clear();  // Keeps the capacity.
+    connection.queued_head = 0;
   }
 }
 
@@ -606,11 +668,31 @@ void IoThread::RouteOutcomes() {
   const Sequence end = shared_->window->end();
   int routed = 0;
   for (; cursor_ < end && routed < kRouteBudget; ++cursor_, ++routed) {
-    const std::optional<Outcome> outcome = shared_->window->Read(cursor_);
-    assert(outcome && "the writer does not overwrite what this reader has not routed");
+    std::optional<Outcome> outcome = shared_->window->Read(cursor_);
+    if (!outcome.has_value()) {
+      // Lapped: the writer does not wait for readers (outcome_window.h).
+      outcome = shared_->engine->FinalOutcome(cursor_);
+      if (!outcome.has_value()) {
+        CutOffLapped(cursor_);
+        continue;
+      }
+      IoCounters::Add(counters_.outcomes_lapped);
+    }
     Route(*outcome);
   }
-  if (routed > 0) shared_->window->Advance(index_, cursor_);
+}
+
+// Outcome `seq` is gone before this thread routed it, and nobody knows whose it was: every
+// session and subscriber of this thread may have missed it.
+void IoThread::CutOffLapped(Sequence seq) {
+  IoCounters::Add(counters_.outcomes_lost);
+  for (auto& owned : connections_) {
+    Connection& connection = *owned;
+    if (connection.state != ConnectionState::kOpen || !connection.said_hello) continue;
+    Fail(connection, v1::ERROR_CODE_SLOW_CONSUMER,
+         absl::StrCat("the server fell more than its retained outcomes behind: outcome seq ", seq,
+                      " was lost before it was routed; Query or resubmit the ids still open"));
+  }
 }
 
 void IoThread::Route(const Outcome& outcome) {
@@ -618,7 +700,14 @@ void IoThread::Route(const Outcome& outcome) {
   if (OwnerThread(outcome.origin, static_cast<int>(shared_->threads.size())) == index_) {
     const auto it = sessions_.find(outcome.origin);
     if (it != sessions_.end()) owner = it->second;
-    if (owner == nullptr) IoCounters::Add(counters_.outcomes_unrouted);
+    if (owner == nullptr) {
+      IoCounters::Add(outcome.held ? counters_.held_answers_unrouted : counters_.outcomes_unrouted);
+    }
+  }
+  if (outcome.held) {
+    // Its answer, not an Outcome, and not a late failure: no feed (see the header).
+    if (owner != nullptr) AnswerHeld(*owner, outcome);
+    return;
   }
   const bool failure = outcome.kind != OutcomeKind::kVerified;
   bool converted = false;

@@ -2,10 +2,24 @@
 //
 // A turn: wait for events (or not, when work is pending); read what each readable connection
 // sent and answer every complete frame at once on this thread, Submit included (the engine's
-// confirm path is lock-free and, in async mode, never blocks); route the outcomes the engine has
-// published since the last turn; then write each connection's output once. Reads and writes are
-// thereby coalesced per turn, and the decode and encode messages are reused, so steady state
-// allocates nothing per message.
+// confirm path is lock-free and never blocks: a held transaction is submitted with
+// HeldAnswer::kLater); route the outcomes the engine has published since the last turn; then
+// write each connection's output once. Reads and writes are thereby coalesced per turn, and the
+// decode and encode messages are reused, so steady state allocates nothing per message.
+//
+// Held transactions (hybrid/sync). Their final Confirmation is sent when their outcome is routed
+// (the engine emits only outcomes the journal has kept, so the answer is as durable as the ack
+// policy promises), in place of an Outcome frame: a held transaction gets one answer and no
+// Outcome, and it is not fed to Subscribe or the event log (it is no late failure). Confirmations
+// keep submission order per connection: those submitted after a pending held one wait behind it
+// (Connection::queued_answers; pending output, bounded by outbound_bytes_max like other output).
+// A held answer whose connection is gone is not sent anywhere (counted as held_answers_unrouted):
+// the client gets it by submitting the id again, or by Query.
+//
+// Lapped. The outcome window's writer never waits (outcome_window.h). A thread that finds its
+// next outcome overwritten reads it from the engine's history (outcomes_lapped); if the history
+// no longer has it either (outcomes_lost), every session and subscriber of this thread may have
+// missed an outcome, and each is cut off with ERROR_CODE_SLOW_CONSUMER.
 //
 // Sessions. Every session key maps to one I/O thread (OwnerThread). Outcomes carry their
 // submitter's key as origin, and every I/O thread scans the whole outcome window: it routes the
@@ -91,6 +105,10 @@ struct IoCounters {
   std::atomic<uint64_t> outcomes_routed{0};
   std::atomic<uint64_t> outcomes_unrouted{0};
   std::atomic<uint64_t> outcomes_resent{0};
+  std::atomic<uint64_t> held_answers{0};           // Held Confirmations sent.
+  std::atomic<uint64_t> held_answers_unrouted{0};  // Held answers whose connection was gone.
+  std::atomic<uint64_t> outcomes_lapped{0};        // Read from the history, not the window.
+  std::atomic<uint64_t> outcomes_lost{0};          // In neither: this thread's sessions cut off.
   std::atomic<uint64_t> feed_outcomes{0};
   std::atomic<uint64_t> handoffs{0};
   std::atomic<uint64_t> resumes{0};
@@ -152,7 +170,12 @@ class IoThread {
   void FillBalances(v1::Balances* balances);
 
   void RouteOutcomes();
+  void CutOffLapped(Sequence seq);
   void Route(const Outcome& outcome);
+  void AnswerHeld(Connection& connection, const Outcome& outcome);
+  void QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation);
+  void SendQueuedAnswers(Connection& connection);
+  void SendConfirmation(Connection& connection, const Confirmation& confirmation);
   void ResendStep(Connection& connection);
   void AppendOutcome(Connection& connection, const v1::Outcome& outcome);
 
