@@ -166,7 +166,7 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
 
 void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
   const uint64_t sequenced = stats.confirmed + engine.recovery().reverified;
-  const uint64_t decided = stats.outcomes_total();
+  const uint64_t decided = stats.outcomes_total() + stats.held_results_total();
   MetricFamily& depth = out.Add("vouch_queue_depth",
                                 "Items waiting in each inter-stage queue right now.",
                                 MetricType::Gauge);
