@@ -15,8 +15,8 @@
 // (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
 // Thread safety: Submit, PollOutcomes, Query, ReleaseHold, Holds, StallVerifier and Stats may be
-// called from any number of threads at once once Start() returned; Submit takes no lock and,
-// in async mode, never blocks. Start and Stop are called by the owner, once each, not
+// called from any number of threads at once once Start() returned; Submit takes no lock and
+// never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
 // concurrently with each other. In inline mode the owner's thread drives every stage with
 // Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is
 // kept (a simulation that interleaves stages itself submits with HeldAnswer::kLater).
