@@ -73,8 +73,12 @@ uint64_t EngineStats::outcomes_total() const {
   return outcomes[1] + outcomes[2] + outcomes[3];
 }
 
+uint64_t EngineStats::held_results_total() const {
+  return held_results[1] + held_results[2] + held_results[3];
+}
+
 uint64_t EngineStats::unverified() const {
-  const uint64_t done = outcomes_total();
+  const uint64_t done = outcomes_total() + held_results_total();
   return confirmed > done ? confirmed - done : 0;
 }
 
@@ -252,6 +256,7 @@ absl::Status Engine::Init() {
   ports.poll_queue = poll_queue_.get();
   ports.clock = clock_;
   ports.fail_in_flight_on_hold = options_.fail_in_flight_on_hold;
+  ports.idempotency = &idempotency_;
   reconciler_ = std::make_unique<Reconciler>(ports, batch_max);
   reconciler_->StartAt(first_seq);
   return absl::OkStatus();
@@ -368,7 +373,8 @@ bool Engine::ShouldHold(const Transaction& txn) const {
   return false;
 }
 
-Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack_wait) {
+Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack_wait,
+                            HeldAnswer held_answer) {
   Shard& shard = ingest_counters_.Mine();
   IngestCounters::Enter(shard);
   Confirmation answer;
@@ -385,11 +391,28 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
     IngestCounters::Add(shard.busy[static_cast<int>(answer.reason)]);
   }
   IngestCounters::Leave(shard);
+  if (answer.status == ConfirmStatus::kPending) {
+    InFlightEntry& entry = ring_.At(answer.seq);
+    if (held_answer == HeldAnswer::kLater) {
+      // Nobody will read the entry: the reconciler may free it once decided. acq_rel: the
+      // reconciler's kReady (if it won) is consumed; our kDone releases the entry.
+      (void)entry.held_state.exchange(HeldState::kDone, std::memory_order_acq_rel);
+      return answer;
+    }
+    answer = FinalHeldAnswer(answer, AwaitHeld(entry));
+  }
   return Acked(answer, ack_wait);
 }
 
+Confirmation Engine::FinalHeldAnswer(const Confirmation& pending, const Outcome& outcome) {
+  const bool verified = outcome.kind == OutcomeKind::kVerified;
+  return {pending.id, verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected,
+          outcome.reason, pending.seq, pending.deadline_ns, false, true, pending.ack};
+}
+
 Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) const {
-  // A duplicate's original may still be on its way to the journal too.
+  // A duplicate's original may still be on its way to the journal too. A held answer's outcome
+  // is kept already (the reconciler hands it over only then); its confirmed record came first.
   if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy) {
     AwaitAck(confirmation.ack);
   }
@@ -491,7 +514,7 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
     return Busy(txn.id, Reason::kQueueFull);
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
-  entry->payload = {txn, now_ns, deadline_ns, held, origin, at_risk};
+  entry->payload = {txn, now_ns, deadline_ns, held, origin, at_risk, held ? ticket : 0};
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;
@@ -512,14 +535,14 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
     return {txn.id, ConfirmStatus::kConfirmed, Reason::kNone, seq, deadline_ns, false, false};
   }
 
+  // Held: the reconciler records the final answer under `ticket` once its outcome is kept;
+  // until then a resubmission is BUSY duplicate_in_flight. Submit waits here or not.
   IngestCounters::Add(shard.held);
-  const Outcome outcome = AwaitHeld(*entry);
-  const bool verified = outcome.kind == OutcomeKind::kVerified;
-  const ConfirmStatus status = verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected;
-  idempotency_.Record(ticket, {status, outcome.reason, true, seq, now_ns});
-  return {txn.id, status, outcome.reason, seq, deadline_ns, false, true};
+  return {txn.id, ConfirmStatus::kPending, Reason::kNone, seq, deadline_ns, false, true};
 }
 
+// REQUIRES: `entry` is held and its held_state is still kWaiting or kReady (this thread owns
+// the reading side: the reconciler frees the entry only after our kDone).
 Outcome Engine::AwaitHeld(InFlightEntry& entry) {
   // acquire (all loads below): pairs with the reconciler's release of kReady.
   if (options_.inline_mode) {
@@ -657,7 +680,9 @@ std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
   }
   if (record->resolved) {
     const Outcome& outcome = record->outcome;
+    // A held transaction's failure is its answer (REJECTED), not a late failure.
     const StateKind kind = outcome.kind == OutcomeKind::kVerified     ? StateKind::kVerified
+                           : outcome.held                             ? StateKind::kRejected
                            : outcome.kind == OutcomeKind::kLateFailed ? StateKind::kLateFailed
                                                                       : StateKind::kLateTimeout;
     history.push_back({kind, outcome.decided_ns, outcome.reason, outcome.verifier});
@@ -725,7 +750,10 @@ EngineStats Engine::Stats() const {
     stats.busy[r] = ingest_counters_.SumBusy(static_cast<Reason>(r));
     stats.failures_by_reason[r] = rc.failures_by_reason[r].load(std::memory_order_relaxed);
   }
-  for (int k = 0; k < 4; ++k) stats.outcomes[k] = rc.outcomes[k].load(std::memory_order_relaxed);
+  for (int k = 0; k < 4; ++k) {
+    stats.outcomes[k] = rc.outcomes[k].load(std::memory_order_relaxed);
+    stats.held_results[k] = rc.held_results[k].load(std::memory_order_relaxed);
+  }
   stats.late_verdicts = rc.late_verdicts.load(std::memory_order_relaxed);
   stats.holds_placed = rc.holds_placed.load(std::memory_order_relaxed);
   stats.hold_table_full = rc.hold_table_full.load(std::memory_order_relaxed);

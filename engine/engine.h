@@ -3,15 +3,23 @@
 //   Submit (any thread) -> sync checks, sequence -> InFlightRing -> FraudStage  -+
 //                                                                  -> LedgerStage -+-> Reconciler
 //                                                                                      -> Outcome
-// Submit confirms at once (async), or waits for the outcome when the hybrid policy holds the
-// transaction. Every confirmed transaction gets exactly one Outcome, via the OutcomeSink in
-// Options or PollOutcomes. Query(id) returns the state history of a recent transaction.
+// Submit confirms at once (async). A transaction the hybrid or sync policy holds is answered
+// only once verified: Submit waits for that answer (HeldAnswer::kInSubmit), or returns
+// ConfirmStatus::kPending at once and the answer comes as the transaction's Outcome, with `held`
+// set (HeldAnswer::kLater; what the server uses, so that an I/O thread never blocks on
+// verification). Every sequenced transaction gets exactly one Outcome, via the OutcomeSink in
+// Options or PollOutcomes. A held one's Outcome is its final answer, not a late failure
+// (results.h). Query(id) returns the state history of a recent transaction.
+//
+// A held answer is given only once its outcome record is kept as the ack policy promises
+// (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
 // Thread safety: Submit, PollOutcomes, Query, ReleaseHold, Holds, StallVerifier and Stats may be
-// called from any number of threads at once once Start() returned; Submit takes no lock and,
-// in async mode, never blocks. Start and Stop are called by the owner, once each, not
+// called from any number of threads at once once Start() returned; Submit takes no lock and
+// never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
 // concurrently with each other. In inline mode the owner's thread drives every stage with
-// Step(); Submit of a held transaction steps the pipeline itself until its outcome is known.
+// Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is
+// kept (a simulation that interleaves stages itself submits with HeldAnswer::kLater).
 // ledger() is for a stopped engine or inline mode, where no stage thread owns the ledger.
 #ifndef VOUCH_ENGINE_ENGINE_H_
 #define VOUCH_ENGINE_ENGINE_H_
@@ -106,7 +114,8 @@ struct EngineStats {
   uint64_t duplicates = 0;
   uint64_t rejected[kReasonCount] = {};
   uint64_t busy[kReasonCount] = {};
-  uint64_t outcomes[4] = {};  // By OutcomeKind.
+  uint64_t outcomes[4] = {};  // By OutcomeKind; transactions confirmed before verification.
+  uint64_t held_results[4] = {};  // By OutcomeKind; held transactions' final answers.
   uint64_t failures_by_reason[kReasonCount] = {};
   uint64_t late_verdicts = 0;
   uint64_t holds_placed = 0;
@@ -137,7 +146,8 @@ struct EngineStats {
   static constexpr int kAgentsMax = 4;  // Fraud, ledger, reconcile, journal.
   AgentStats agents[kAgentsMax] = {};
   int agent_count = 0;
-  uint64_t unverified() const;  // Confirmed, no outcome yet.
+  uint64_t unverified() const;  // Sequenced, no outcome (or held answer) yet.
+  uint64_t held_results_total() const;
   uint64_t rejected_total() const;
   uint64_t busy_total() const;
   uint64_t outcomes_total() const;
@@ -181,6 +191,12 @@ enum class AckWait {
               // whole batch (the server does, per loop turn).
 };
 
+// How Submit answers a transaction the policy holds (hybrid / sync).
+enum class HeldAnswer {
+  kInSubmit,  // Submit returns the final answer (CONFIRMED or REJECTED, `held` set).
+  kLater,     // Submit returns kPending (seq set) at once; the final answer is the Outcome.
+};
+
 class Engine {
  public:
   static absl::StatusOr<std::unique_ptr<Engine>> Create(Options options);
@@ -197,7 +213,11 @@ class Engine {
   // `origin` is opaque to the engine and comes back in the transaction's Outcome, so an embedder
   // serving many clients (the TCP server) can route each outcome to its submitter.
   Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
-                      AckWait ack_wait = AckWait::kInSubmit);
+                      AckWait ack_wait = AckWait::kInSubmit,
+                      HeldAnswer held_answer = HeldAnswer::kInSubmit);
+  // The final Confirmation of a held transaction that Submit answered kPending, from its Outcome
+  // (VERIFIED: CONFIRMED; otherwise REJECTED with the outcome's reason).
+  static Confirmation FinalHeldAnswer(const Confirmation& pending, const Outcome& outcome);
   // Blocks until every answer whose ack position `position` covers is kept as the ack policy
   // promises: confirmations (and held answers) up to position.confirmed, stored refusals up to
   // position.refused. A no-op without a journal, or for an empty position. Any thread.

@@ -63,8 +63,10 @@ def main() -> int:
                 return 1
             if body == "confirmation":
                 confirmation = message.confirmation
-                if confirmation.status != vouch_pb2.CONFIRM_STATUS_CONFIRMED:
-                    awaited.discard(confirmation.transaction_id)  # No Outcome will follow.
+                if (confirmation.status != vouch_pb2.CONFIRM_STATUS_CONFIRMED
+                        or confirmation.held):
+                    # No Outcome follows: refused, or held (this was its final answer).
+                    awaited.discard(confirmation.transaction_id)
             elif body == "outcome":
                 awaited.discard(message.outcome.transaction_id)
     if awaited:

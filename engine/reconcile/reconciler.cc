@@ -119,9 +119,9 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
     }
   }
   if (verdict.verifier == VerifierId::kLedger && entry.reconcile.awaiting_ledger) {
-    // The outcome is complete now: it says whether the reservation is reversed.
+    // The outcome is complete now: it says whether the reservation is reversed. It may be
+    // journaled and emitted (a held submitter gets it when it is emitted: AnswerHeld).
     entry.reconcile.awaiting_ledger = false;
-    if (entry.payload.held) TellHeld(entry);
   }
   ports_.history->Write(record);
 }
@@ -167,19 +167,25 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   }
   if (!record.verdicts[1].received) CloseLedgerGate(entry);
   bool placed_hold = false;
-  if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud &&
-      reason != Reason::kAccountHeldInFlight) {
-    if (ports_.holds->Hold(txn.source_account)) {
-      outcome.compensation |= kCompensationAccountHeld;
-      counters_.Add(counters_.holds_placed);
-      placed_hold = true;
-    } else {
-      counters_.Add(counters_.hold_table_full);
+  // A held transaction was never confirmed: its failure is its answer, not a compromise of the
+  // account, and it is no late failure.
+  if (entry.payload.held) {
+    counters_.Add(counters_.held_results[static_cast<int>(kind)]);
+  } else {
+    if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud &&
+        reason != Reason::kAccountHeldInFlight) {
+      if (ports_.holds->Hold(txn.source_account)) {
+        outcome.compensation |= kCompensationAccountHeld;
+        counters_.Add(counters_.holds_placed);
+        placed_hold = true;
+      } else {
+        counters_.Add(counters_.hold_table_full);
+      }
     }
-  }
-  counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
-  if (kind != OutcomeKind::kVerified) {
-    counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
+    counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
+    if (kind != OutcomeKind::kVerified) {
+      counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
+    }
   }
   counters_.RecordLatency(counters_.confirm_to_outcome, now_ns - entry.payload.confirmed_ns);
   if (!entry.payload.held) {
@@ -189,16 +195,9 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     const int slot = CurrencySlot(txn.currency);
     if (slot >= 0) counters_.AddMinor(counters_.decided_unheld_minor[slot], txn.amount_minor);
   }
-  if (entry.payload.held && !entry.reconcile.awaiting_ledger) TellHeld(entry);
   if (placed_hold && ports_.fail_in_flight_on_hold) FailInFlight(txn.source_account, now_ns);
 }
 
-void Reconciler::TellHeld(InFlightEntry& entry) {
-  entry.held_outcome = entry.reconcile.record.outcome;
-  // release: the submitter that acquires kReady reads a complete held_outcome.
-  entry.held_state.store(HeldState::kReady, std::memory_order_release);
-  entry.held_state.notify_one();
-}
 
 void Reconciler::CloseLedgerGate(InFlightEntry& entry) {
   LedgerGate open = LedgerGate::kOpen;
@@ -272,6 +271,30 @@ int Reconciler::JournalInOrder() {
   return recorded;
 }
 
+// The outcome is kept as the ack policy promises (EmitInOrder's bound): the held transaction's
+// final answer may be told. Runs again if the poll queue was full; both steps are idempotent.
+void Reconciler::AnswerHeld(InFlightEntry& entry) {
+  const Outcome& outcome = entry.reconcile.record.outcome;
+  const bool verified = outcome.kind == OutcomeKind::kVerified;
+  if (ports_.idempotency != nullptr && entry.payload.idempotency_ticket != 0) {
+    (void)ports_.idempotency->Record(
+        entry.payload.idempotency_ticket,
+        {verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected, outcome.reason, true,
+         outcome.seq, entry.payload.confirmed_ns});
+  }
+  // A submitter that does not wait (HeldAnswer::kLater) has swapped in kDone, or will, so the
+  // hand-over is a CAS: kReady must never overwrite its kDone. release (success): the submitter
+  // that acquires kReady reads a complete held_outcome; relaxed (failure): nothing to read.
+  if (entry.held_state.load(std::memory_order_relaxed) != HeldState::kWaiting) return;
+  entry.held_outcome = outcome;
+  HeldState expected = HeldState::kWaiting;
+  if (entry.held_state.compare_exchange_strong(expected, HeldState::kReady,
+                                               std::memory_order_release,
+                                               std::memory_order_relaxed)) {
+    entry.held_state.notify_one();
+  }
+}
+
 int Reconciler::EmitInOrder() {
   if (next_emit_ < next_retire_) next_emit_ = next_retire_;
   // With a journal, only outcomes it has kept may be told.
@@ -282,6 +305,8 @@ int Reconciler::EmitInOrder() {
          ports_.ring->IsPublished(next_emit_)) {
     InFlightEntry& entry = ports_.ring->At(next_emit_);
     if (!Final(entry.reconcile)) break;
+    // Before the outcome leaves: whoever sees it and resubmits the id finds the answer.
+    if (entry.payload.held) AnswerHeld(entry);
     if (!Emit(entry.reconcile.record.outcome)) {
       // The embedder is not polling: hold back rather than drop. The ring then fills and
       // ingest answers BUSY, so the back-pressure reaches the client.
@@ -305,10 +330,9 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
     if (!state.record.verdicts[0].received || !state.record.verdicts[1].received) break;
     if (ports_.journal != nullptr && next_retire_ >= ports_.journal->read_below()) break;
     // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
-    if (entry.payload.held &&
-        entry.held_state.load(std::memory_order_acquire) != HeldState::kDone) {
-      break;
-    }
+    // (kNotHeld: nobody reads it; a HeldAnswer::kLater transaction left with its Outcome.)
+    const HeldState held_state = entry.held_state.load(std::memory_order_acquire);
+    if (held_state == HeldState::kWaiting || held_state == HeldState::kReady) break;
     if (state.settle_owed) {
       const bool commit = state.record.outcome.kind == OutcomeKind::kVerified;
       if (!ports_.settlements->try_enqueue({next_retire_, commit})) break;

@@ -14,11 +14,19 @@
 //     in the ring (FailInFlight) and at their decision for any published later, so that a held
 //     account is never VERIFIED (ports.fail_in_flight_on_hold, on by default).
 // Compensation: a transaction that is not VERIFIED leaves no money moved, and a fraud failure
-// puts the source account on hold. A transaction decided before the ledger judged it is never
-// reserved (LedgerGate); one the ledger had reserved is reversed when it retires, and its
-// Outcome says so (kCompensationReversed) whenever the reversal happens: if the ledger took it
-// but its verdict is still on the way, the outcome waits for that verdict before it is
-// journaled, told or handed to a held submitter.
+// of a transaction that was confirmed before verification puts the source account on hold. A
+// transaction decided before the ledger judged it is never reserved (LedgerGate); one the ledger
+// had reserved is reversed when it retires, and its Outcome says so (kCompensationReversed)
+// whenever the reversal happens: if the ledger took it but its verdict is still on the way, the
+// outcome waits for that verdict before it is journaled, told or handed to a held submitter.
+//
+// Held transactions (hybrid/sync policy). Their outcome is their final answer, not a late
+// failure: nothing was confirmed, so a fraud failure places no account hold, and they are counted
+// in held_results, not in outcomes / failures_by_reason. Once the journal keeps the outcome (the
+// same point at which it may be emitted) the reconciler records the final answer in the
+// idempotency table (so a resubmission gets it) and hands it to a blocking submitter
+// (HeldState::kReady); only then is the outcome emitted. No held answer is told before the ack
+// policy keeps it.
 //
 // Thread safety: DoWork runs on the reconciler thread (or the inline stepping thread), which
 // owns every ReconcileState in the ring, the history writes and the counters' writes. The
@@ -36,6 +44,7 @@
 #include "engine/agent/agent.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
+#include "engine/ingest/idempotency_table.h"
 #include "engine/ingest/risk_table.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
@@ -90,8 +99,9 @@ struct OutcomeLatencyBuckets {
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
 // statistics and publish no other data.
 struct ReconcileCounters {
-  std::atomic<uint64_t> outcomes[4] = {};  // Indexed by OutcomeKind.
-  std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};
+  std::atomic<uint64_t> outcomes[4] = {};  // Not held, indexed by OutcomeKind.
+  std::atomic<uint64_t> held_results[4] = {};  // Held (final answers), indexed by OutcomeKind.
+  std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};  // Late (not held) failures.
   std::atomic<uint64_t> late_verdicts{0};
   std::atomic<uint64_t> holds_placed{0};
   std::atomic<uint64_t> hold_table_full{0};
@@ -148,6 +158,8 @@ struct ReconcilerPorts {
   OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
   RiskTable* risk = nullptr;            // Optional: exposure is released when decided.
   bool fail_in_flight_on_hold = true;   // Options::fail_in_flight_on_hold.
+  // Where held answers are recorded; required when any transaction may be held.
+  IdempotencyTable* idempotency = nullptr;
 };
 
 class Reconciler final : public Agent {
@@ -174,8 +186,6 @@ class Reconciler final : public Agent {
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
                int64_t now_ns);
-  // Hands a held submitter its outcome.
-  void TellHeld(InFlightEntry& entry);
   // Decided before the ledger's verdict: stops the ledger from reserving it, or, if the ledger
   // took it first, marks the outcome to wait for that verdict (see LedgerGate).
   void CloseLedgerGate(InFlightEntry& entry);
@@ -185,6 +195,9 @@ class Reconciler final : public Agent {
   int JournalInOrder();
   int EmitInOrder();
   bool Emit(const Outcome& outcome);
+  // At emit time (the outcome is kept): records a held transaction's final answer for its id and
+  // hands it to a blocking submitter.
+  void AnswerHeld(InFlightEntry& entry);
   int RetireInOrder(int64_t now_ns);
 
   const ReconcilerPorts ports_;

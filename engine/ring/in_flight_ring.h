@@ -38,11 +38,13 @@
 
 namespace vouch {
 
-// Hand-off between a held Submit (hybrid/sync policy) and the reconciler.
+// Hand-off between a blocking held Submit (hybrid/sync policy, HeldAnswer::kInSubmit) and the
+// reconciler. A transaction held with HeldAnswer::kLater stays kNotHeld: nobody waits on the
+// entry, and its answer leaves with its Outcome.
 enum class HeldState : uint32_t {
   kNotHeld = 0,
   kWaiting = 1,  // The submitter waits for the outcome.
-  kReady = 2,    // The reconciler wrote `held_outcome`; the submitter may read it.
+  kReady = 2,    // The outcome is kept (ack policy) and in `held_outcome`; the submitter may read it.
   kDone = 3,     // The submitter has read it; the entry may be freed.
 };
 
@@ -54,6 +56,9 @@ struct InFlightPayload {
   bool held = false;
   uint64_t origin = 0;  // The submitter's routing tag, copied into the Outcome.
   bool at_risk = false;  // Counted in the RiskTable until its outcome is decided.
+  // Held: the IdempotencyTable claim the reconciler records the final answer under once the
+  // outcome is kept. 0 when not held (the answer was recorded at Submit).
+  uint64_t idempotency_ticket = 0;
 };
 
 // Whether the ledger may still reserve a transaction. The ledger stage takes the gate

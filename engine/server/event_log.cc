@@ -25,7 +25,8 @@ void Copy(absl::string_view from, char* to, size_t size) {
 
 absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path,
                                                          OutcomeWindow* window, int reader,
-                                                         int64_t mono_to_unix_offset_ns) {
+                                                         int64_t mono_to_unix_offset_ns,
+                                                         const Engine* history) {
   std::FILE* out = stderr;
   if (path != "-") {
     out = std::fopen(path.c_str(), "a");
@@ -35,14 +36,15 @@ absl::StatusOr<std::unique_ptr<EventLog>> EventLog::Open(const std::string& path
     }
   }
   return std::unique_ptr<EventLog>(
-      new EventLog(out, path != "-", window, reader, mono_to_unix_offset_ns));
+      new EventLog(out, path != "-", window, reader, mono_to_unix_offset_ns, history));
 }
 
 EventLog::EventLog(std::FILE* out, bool owned, OutcomeWindow* window, int reader,
-                   int64_t offset_ns)
+                   int64_t offset_ns, const Engine* history)
     : out_(out),
       owned_(owned),
       window_(window),
+      history_(history),
       reader_(reader),
       mono_to_unix_offset_ns_(offset_ns),
       events_(kEventQueueCapacity),
@@ -55,7 +57,6 @@ EventLog::~EventLog() {
 
 void EventLog::Start() {
   cursor_ = window_->end();
-  window_->Advance(reader_, cursor_);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -101,13 +102,19 @@ int EventLog::Drain() {
   int written = 0;
   const Sequence end = window_->end();
   for (; cursor_ < end && written < 4096; ++cursor_) {
-    const std::optional<Outcome> outcome = window_->Read(cursor_);
-    if (outcome.has_value() && outcome->kind != OutcomeKind::kVerified) {
+    std::optional<Outcome> outcome = window_->Read(cursor_);
+    if (!outcome.has_value() && history_ != nullptr) outcome = history_->FinalOutcome(cursor_);
+    if (!outcome.has_value()) {
+      WriteLost(cursor_);
+      ++written;
+      continue;
+    }
+    // A held transaction's failure was its answer (REJECTED), not a late failure.
+    if (outcome.has_value() && outcome->kind != OutcomeKind::kVerified && !outcome->held) {
       WriteOutcome(*outcome);
       ++written;
     }
   }
-  window_->Advance(reader_, cursor_);
   Record record;
   while (written < 8192 && events_.try_dequeue(record)) {
     WriteRecord(record);
@@ -140,6 +147,15 @@ void EventLog::WriteOutcome(const Outcome& o) {
                  static_cast<unsigned long long>(o.seq));
     lines_.fetch_add(1, std::memory_order_relaxed);
   }
+}
+
+void EventLog::WriteLost(Sequence seq) {
+  const std::string ts = FormatUnixTimeNs(MonotonicClock::Default()->NowNs() +
+                                          mono_to_unix_offset_ns_);
+  std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"outcome_lost\",\"seq\":%llu}\n", ts.c_str(),
+               static_cast<unsigned long long>(seq));
+  lines_.fetch_add(1, std::memory_order_relaxed);
+  dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventLog::WriteRecord(const Record& record) {

@@ -4,9 +4,11 @@
 // thread formats or writes anything.
 //
 // Outcomes reach the log the way they reach the I/O threads: the log is one more reader of the
-// OutcomeWindow with its own cursor, polled every 10 ms. Like every reader, a log that falls far
-// behind (a disk that stalls for the whole window) makes the reconciler wait; nothing is dropped
-// silently. Operational events come through a bounded queue of fixed-size records; when it is
+// OutcomeWindow with its own cursor, polled every 10 ms. The window's writer never waits for a
+// reader: a log that falls a whole window behind (a disk that stalls) reads the lapped outcomes
+// from the engine's history, and writes an `outcome_lost` line (counted in dropped()) for one
+// that left the history too; nothing is dropped silently. Held transactions' outcomes are their
+// answers, not late failures, and are not logged. Operational events come through a bounded queue of fixed-size records; when it is
 // full the event is dropped and counted in dropped() (they are rare, and the journal, not the
 // log, is the record of money).
 //
@@ -15,6 +17,7 @@
 //                  amount, currency, reversed, account_held
 //   hold           account, seq (the failure that placed it)
 //   hold_released  account
+//   outcome_lost   seq (the log fell too far behind to know whether it was a failure)
 //   and operational events with a free-form "detail": start, shutdown, connection_error,
 //   rules_reloaded, rules_reload_refused.
 //
@@ -31,16 +34,19 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
+#include "engine/engine.h"
 #include "engine/server/outcome_window.h"
 
 namespace vouch::server {
 
 class EventLog {
  public:
-  // `path` "-" is standard error. Reads outcomes as window reader `reader`.
+  // `path` "-" is standard error. Reads outcomes as window reader `reader`, and lapped ones from
+  // `history` (Engine::FinalOutcome; may be null).
   static absl::StatusOr<std::unique_ptr<EventLog>> Open(const std::string& path,
                                                         OutcomeWindow* window, int reader,
-                                                        int64_t mono_to_unix_offset_ns);
+                                                        int64_t mono_to_unix_offset_ns,
+                                                        const Engine* history = nullptr);
   ~EventLog();
 
   void Start();
@@ -62,15 +68,18 @@ class EventLog {
     char detail[232] = {};
   };
 
-  EventLog(std::FILE* out, bool owned, OutcomeWindow* window, int reader, int64_t offset_ns);
+  EventLog(std::FILE* out, bool owned, OutcomeWindow* window, int reader, int64_t offset_ns,
+           const Engine* history);
   void Run();
   int Drain();
   void WriteOutcome(const Outcome& outcome);
+  void WriteLost(Sequence seq);
   void WriteRecord(const Record& record);
 
   std::FILE* const out_;
   const bool owned_;
   OutcomeWindow* const window_;
+  const Engine* const history_;
   const int reader_;
   const int64_t mono_to_unix_offset_ns_;
   moodycamel::ConcurrentQueue<Record> events_;

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cassert>
-#include <thread>
 
 #include "engine/common/check.h"
 
@@ -29,19 +28,6 @@ void OutcomeWindow::StartAt(Sequence first_seq) {
   // relaxed: before the writer and the readers run.
   if (!seeded_) first_seq_ = first_seq;
   end_.store(first_seq, std::memory_order_relaxed);
-  for (int i = 0; i < reader_count_; ++i) {
-    readers_[i].cursor.store(first_seq, std::memory_order_relaxed);
-  }
-}
-
-Sequence OutcomeWindow::SlowestCursor() const {
-  Sequence slowest = UINT64_MAX;
-  for (int i = 0; i < reader_count_; ++i) {
-    // acquire: pairs with Advance's release; the reader has finished reading those slots.
-    const Sequence cursor = readers_[i].cursor.load(std::memory_order_acquire);
-    if (cursor < slowest) slowest = cursor;
-  }
-  return slowest;
 }
 
 void OutcomeWindow::OnOutcome(const Outcome& outcome) {
@@ -49,15 +35,8 @@ void OutcomeWindow::OnOutcome(const Outcome& outcome) {
   const Sequence seq = end_.load(std::memory_order_relaxed);
   // Out of order, a client would be routed another transaction's outcome.
   VOUCH_CHECK(outcome.seq == seq, "the engine emits every sequence number once, in order");
-  // The slot for seq last held seq - capacity; every reader must have routed it.
-  if (seq > ring_.capacity() && SlowestCursor() + ring_.capacity() <= seq) {
-    writer_waits_.store(writer_waits_.load(std::memory_order_relaxed) + 1,
-                        std::memory_order_relaxed);
-    while (SlowestCursor() <= seq - ring_.capacity()) {
-      WakeSleepers();  // A reader is behind; make sure it is not asleep.
-      std::this_thread::yield();
-    }
-  }
+  // The slot for seq last held seq - capacity; a reader still behind it reads that one from the
+  // engine's history (see the header). The seqlock makes a torn read impossible.
   ring_.Write(outcome);
   // seq_cst: see "Sleeping readers" in the header.
   end_.store(seq + 1, std::memory_order_seq_cst);
@@ -81,11 +60,6 @@ Sequence OutcomeWindow::oldest_readable() const {
   const Sequence end = this->end();
   const Sequence oldest = end > ring_.capacity() ? end - ring_.capacity() : 1;
   return oldest > first_seq_ ? oldest : first_seq_;  // Older ones belong to a previous run.
-}
-
-void OutcomeWindow::Advance(int reader, Sequence cursor) {
-  // release: the writer that acquires this cursor may overwrite the slots below it.
-  readers_[reader].cursor.store(cursor, std::memory_order_release);
 }
 
 bool OutcomeWindow::PrepareToSleep(int reader, Sequence cursor) {

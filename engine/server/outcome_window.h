@@ -4,14 +4,18 @@
 //
 // The engine emits exactly one outcome per sequence number, in order, starting at 1, so the
 // window is a ring indexed by sequence number (a SeqlockRing) plus `end`, the next sequence
-// number to be written. Each reader (an I/O thread) keeps a cursor: everything below it has been
-// routed. The writer never overwrites an entry some reader has not routed yet: it waits instead
-// (counted in writer_waits), which backs up the reconciler, fills the engine's in-flight ring and
-// turns into BUSY at ingest, so an I/O thread that falls behind slows admission rather than
-// losing outcomes. Entries below every cursor stay readable until overwritten, for resume.
+// number to be written. Each reader (an I/O thread, the event log) keeps its own cursor.
+//
+// The writer never waits for a reader. It is the engine's reconciler, and a reconciler that
+// waits on an I/O thread can deadlock with it (issue 12: an I/O thread that blocks on anything
+// the reconciler must do first). It overwrites the oldest slot; a reader that finds its next
+// outcome overwritten ("lapped") reads it from the engine's history instead
+// (Engine::FinalOutcome), and only where that is gone too are the reader's sessions cut off
+// (io_thread.h). The window is sized (--retained_outcomes) to hold what a reader needs for
+// resume; an I/O thread that keeps up never gets near the writer.
 //
 // Thread safety: OnOutcome is called by one writer thread (the engine's reconciler). Each reader
-// index is used by one reader thread (Advance, PrepareToSleep, Awake). end(), Read() and
+// index is used by one reader thread (PrepareToSleep, Awake). end(), Read() and
 // oldest_readable() may be called from any thread.
 //
 // Sleeping readers. A reader that has nothing to do blocks in epoll_wait on its eventfd. It first
@@ -52,8 +56,8 @@ class OutcomeWindow final : public OutcomeSink {
   // it. Seeded outcomes count as routed. REQUIRES: seeded in order, with no gaps.
   void Seed(const Outcome& outcome);
 
-  // Writer thread. Waits while the slot it needs still holds an outcome some reader has not
-  // routed. REQUIRES: outcome.seq == end().
+  // Writer thread. Never waits: overwrites the slot of outcome.seq - capacity.
+  // REQUIRES: outcome.seq == end().
   void OnOutcome(const Outcome& outcome) override;
 
   // One past the highest sequence number written. seq_cst: see "Sleeping readers".
@@ -61,29 +65,23 @@ class OutcomeWindow final : public OutcomeSink {
   // The outcome for `seq`, unless it was never written or has been overwritten.
   std::optional<Outcome> Read(Sequence seq) const { return ring_.Read(seq); }
   // The lowest sequence number that can still be read (a lower bound: the writer may overwrite
-  // it at any moment once every reader has passed it).
+  // it at any moment).
   Sequence oldest_readable() const;
   size_t capacity() const { return ring_.capacity(); }
 
-  // Reader thread: everything below `cursor` has been routed; the writer may reuse those slots.
-  void Advance(int reader, Sequence cursor);
   // Reader thread: returns true if the reader may block (nothing at or past `cursor` yet).
   // Every call, whatever it returns, is followed by Awake() once the reader runs again.
   [[nodiscard]] bool PrepareToSleep(int reader, Sequence cursor);
   void Awake(int reader);
 
-  uint64_t writer_waits() const { return writer_waits_.load(std::memory_order_relaxed); }
-
  private:
-  // alignas(64): each reader writes its own cursor on every turn; sharing a line with another
+  // alignas(64): each reader writes its own flag before every sleep; sharing a line with another
   // reader's would make the two threads contend for it.
   struct alignas(64) Reader {
-    std::atomic<Sequence> cursor{1};
     std::atomic<bool> sleeping{false};
     int wake_fd = -1;  // Constant once the writer starts.
   };
 
-  Sequence SlowestCursor() const;
   void WakeSleepers();
 
   SeqlockRing<Outcome> ring_;
@@ -93,7 +91,6 @@ class OutcomeWindow final : public OutcomeSink {
   std::unique_ptr<Reader[]> readers_;
   // Written by the writer only.
   alignas(64) std::atomic<Sequence> end_{1};
-  std::atomic<uint64_t> writer_waits_{0};  // relaxed: a statistic.
 };
 
 }  // namespace vouch::server

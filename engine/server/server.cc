@@ -85,7 +85,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   if (!server->options_.event_log.empty()) {
     absl::StatusOr<std::unique_ptr<EventLog>> log =
         EventLog::Open(server->options_.event_log, server->window_.get(),
-                       server->options_.io_threads, MonotonicToUnixOffsetNs());
+                       server->options_.io_threads, MonotonicToUnixOffsetNs(),
+                       server->engine_.get());
     if (!log.ok()) return log.status();
     server->event_log_ = *std::move(log);
   }
@@ -227,7 +228,6 @@ ServerStats Server::Stats() const {
   for (const auto& thread : io_threads_) thread->counters().AddTo(&stats);
   // relaxed: a gauge.
   stats.connections_open = shared_.open_connections.load(std::memory_order_relaxed);
-  stats.window_writer_waits = window_->writer_waits();
   return stats;
 }
 

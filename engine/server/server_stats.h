@@ -34,7 +34,10 @@ struct ServerStats {
   // with ENOBUFS/ENOMEM (the kernel short of socket memory).
   uint64_t listener_pauses = 0;
   uint64_t errors[kErrorCodeCount] = {};  // Error frames sent, by vouch.v1.ErrorCode.
-  uint64_t window_writer_waits = 0;   // Times the reconciler waited for a slow I/O thread.
+  uint64_t held_answers = 0;          // Held transactions' final Confirmations sent.
+  uint64_t held_answers_unrouted = 0; // Held answers whose connection was gone (resubmit/Query).
+  uint64_t outcomes_lapped = 0;       // Overwritten in the window; read from the engine history.
+  uint64_t outcomes_lost = 0;         // Overwritten and out of the history: sessions cut off.
 };
 
 }  // namespace vouch::server

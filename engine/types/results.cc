@@ -7,6 +7,7 @@ std::string_view ConfirmStatusName(ConfirmStatus status) {
     case ConfirmStatus::kConfirmed: return "CONFIRMED";
     case ConfirmStatus::kRejected: return "REJECTED";
     case ConfirmStatus::kBusy: return "BUSY";
+    case ConfirmStatus::kPending: return "PENDING";
   }
   return "UNKNOWN";
 }

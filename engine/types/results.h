@@ -13,9 +13,12 @@ namespace vouch {
 using Sequence = uint64_t;
 
 enum class ConfirmStatus : uint8_t {
-  kConfirmed = 1,  // Accepted; an Outcome follows (at once in hybrid/sync when `held`).
+  kConfirmed = 1,  // Accepted. Not held: an Outcome follows. Held: final (verified).
   kRejected = 2,   // Refused for good; see `reason`. Final.
   kBusy = 3,       // Back-pressure; nothing was recorded. Retry the call.
+  // Held and still being verified (Submit with HeldAnswer::kLater only; never on the wire):
+  // the final answer is the transaction's Outcome, which has `held` set.
+  kPending = 4,
 };
 
 // What the journal must keep before an answer may be told (ack policy written/durable;
@@ -40,7 +43,7 @@ struct [[nodiscard]] Confirmation {
   Sequence seq = 0;          // Set when the transaction was sequenced (CONFIRMED or held).
   int64_t deadline_ns = 0;   // Monotonic time by which the Outcome is final; 0 if none.
   bool duplicate = false;    // This is the stored answer to an earlier Submit of the same id.
-  bool held = false;         // The hybrid policy held it until both verdicts were in.
+  bool held = false;         // The hybrid/sync policy held it until its outcome was kept.
   AckPosition ack;           // Empty for BUSY; Engine::AwaitAck waits for it.
 };
 
@@ -70,7 +73,10 @@ enum CompensationBits : uint8_t {
   kCompensationAccountHeld = 1 << 1,  // The source account was put on hold.
 };
 
-// Exactly one per confirmed (or held) transaction.
+// Exactly one per sequenced transaction. For a held one (`held`) it is the final answer, not a
+// late failure: VERIFIED means CONFIRMED, any other kind means REJECTED with `reason`; it
+// places no account hold, and it is counted apart (EngineStats::held_results), not as a
+// verified or late outcome.
 struct Outcome {
   uint64_t id = 0;
   Sequence seq = 0;
@@ -78,7 +84,7 @@ struct Outcome {
   VerifierId verifier = VerifierId::kNone;  // Which verifier failed or timed out.
   Reason reason = Reason::kNone;
   uint8_t compensation = kCompensationNone;  // CompensationBits.
-  bool held = false;                         // The submitter waited for it (hybrid/sync).
+  bool held = false;                         // The final answer of a held transaction.
   uint64_t source_account = 0;
   int64_t amount_minor = 0;
   uint32_t currency = 0;

@@ -1,5 +1,7 @@
 #include "engine/wire/convert.h"
 
+#include <cassert>
+
 namespace vouch::wire {
 namespace {
 
@@ -116,7 +118,10 @@ void ToProto(const Outcome& in, int64_t mono_to_unix_offset_ns, v1::Outcome* out
 }
 
 v1::Reason ToProto(Reason reason) { return static_cast<v1::Reason>(reason); }
-v1::ConfirmStatus ToProto(ConfirmStatus status) { return static_cast<v1::ConfirmStatus>(status); }
+v1::ConfirmStatus ToProto(ConfirmStatus status) {
+  assert(status != ConfirmStatus::kPending && "a pending answer never goes on the wire");
+  return static_cast<v1::ConfirmStatus>(status);
+}
 v1::OutcomeKind ToProto(OutcomeKind kind) { return static_cast<v1::OutcomeKind>(kind); }
 v1::Verifier ToProto(VerifierId verifier) { return static_cast<v1::Verifier>(verifier); }
 

@@ -125,7 +125,8 @@ void Lane::OnConfirmation(const v1::Confirmation& confirmation, int64_t received
       }
     }
   }
-  if (confirmed || confirmation.held()) {
+  // A held transaction's Confirmation is its final answer: no Outcome follows.
+  if (confirmed && !confirmation.held()) {
     awaited_[confirmation.transaction_id()] = received_ns;
   }
 }

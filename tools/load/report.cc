@@ -162,7 +162,7 @@ void TextPhase(std::FILE* out, const PhaseReport& phase) {
                phase.achieved_rate(), tally.unanswered);
   TextLatencies(out, tally);
   TextCounts(out, "Confirmations", tally.confirmed,
-             "confirmed (each is due an outcome, as is each held one)",
+             "confirmed (each is due an outcome unless it was held: then this was its answer)",
              tally.confirm_counts, &StatusName, "CONFIRM_STATUS_");
   std::fprintf(out, "    duplicates %lu, held %lu\n", tally.duplicates, tally.held);
   TextCounts(out, "Outcomes", tally.outcomes, "received", tally.outcome_counts, &KindName,

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/net/frame_codec.h"
 #include "engine/types/results.h"
@@ -45,6 +46,14 @@ struct Connection {
   net::FrameDecoder decoder;
   int64_t last_frame_ns;          // Last complete frame (idle timeout).
   int64_t partial_since_ns = 0;   // An incomplete frame has been buffered since; 0 if none.
+
+  // Confirmations in submission order (vouch.proto): while a held transaction's answer is
+  // pending (ConfirmStatus::kPending, answered when its outcome is routed), the Confirmations
+  // submitted after it wait here behind it. [queued_head, size) are waiting; empty, and no
+  // allocation, unless a held transaction is pending.
+  std::vector<Confirmation> queued_answers;
+  size_t queued_head = 0;
+  size_t queued_count() const { return queued_answers.size() - queued_head; }
 
   // Output: frames appended during a turn, written once at its end.
   std::string outbound;

@@ -2,26 +2,14 @@
 //
 // A turn: wait for events (or not, when work is pending); read what each readable connection
 // sent and answer every complete frame at once on this thread, Submit included (the engine's
-// confirm path is lock-free and, in async mode, never blocks); route the outcomes the engine has
-// published since the last turn; then write each connection's output once. Reads and writes are
-// thereby coalesced per turn, and the decode and encode messages are reused, so steady state
-// allocates nothing per message.
+// confirm path is lock-free and never blocks: a held transaction is submitted with
+// HeldAnswer::kLater); route the outcomes the engine has published since the last turn; then
+// write each connection's output once. Reads and writes are thereby coalesced per turn, and the
+// decode and encode messages are reused, so steady state allocates nothing per message.
 //
-// Sessions. Every session key maps to one I/O thread (OwnerThread). Outcomes carry their
-// submitter's key as origin, and every I/O thread scans the whole outcome window: it routes the
-// outcomes of the sessions it owns and feeds every failure to its Subscribe connections. A
-// connection that says Hello for a named session owned by another thread is handed to that
-// thread, buffered input and all, at the end of the turn.
-//
-// Balance reads (ReadBalances) are the one request that waits: the ledger stage takes the
-// snapshot on its own thread, at the start of its next turn, and this thread waits for it, up to
-// ServerOptions::balance_read_timeout_ns (10 ms by default; typically tens of microseconds).
-// Other connections of this thread wait meanwhile; a read is an occasional audit, not a hot
-// path, and the wait is bounded either way (TIMEOUT is answered after it).
-//
-// Sessions start with a Welcome (epoch, resume position, limits), appended by the owning thread
-// in BindSession, before any resent or routed Outcome; a resume position is checked there
-// against this epoch's history (RESUME_AHEAD) and the window (RESUME_WINDOW_EXCEEDED).
+// Request handling and outcome routing, with everything they mean for held transactions,
+// sessions, Subscribe and lapped outcomes, live in RequestHandler (request_handler.h); this
+// class does the socket I/O around it.
 //
 // Out of descriptors. The listener is level-triggered, so an accept4 that fails with EMFILE and
 // returns would be woken again at once. Each thread keeps a reserve descriptor: it closes it,
@@ -47,6 +35,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "engine/server/internal/connection.h"
+#include "engine/server/internal/request_handler.h"
 #include "engine/server/options.h"
 #include "engine/server/event_log.h"
 #include "engine/server/outcome_window.h"
@@ -54,70 +43,6 @@
 #include "proto/vouch.pb.h"
 
 namespace vouch::server::internal {
-
-class IoThread;
-
-// The server's lifecycle, as the I/O threads see it.
-enum class Phase : int {
-  kServing = 0,
-  kStopAccepting = 1,  // Release the listener, count down listener_released, keep serving.
-  kFlushing = 2,       // The engine has drained: route the rest, flush, say goodbye, exit.
-};
-
-// State shared by the server and all I/O threads. Constant after Start except the atomics.
-struct Shared {
-  const ServerOptions* options = nullptr;
-  Engine* engine = nullptr;
-  OutcomeWindow* window = nullptr;
-  std::vector<IoThread*> threads;
-  int listen_fd = -1;
-  int64_t mono_to_unix_offset_ns = 0;
-  EventLog* event_log = nullptr;  // Optional.
-  uint64_t epoch = 0;                // Welcome.epoch (epoch.h).
-  Sequence recovered_confirmed = 0;  // Highest seq confirmed before this start (resume bound).
-
-  std::atomic<Phase> phase{Phase::kServing};
-  absl::BlockingCounter* listener_released = nullptr;  // Set before kStopAccepting.
-  int64_t flush_deadline_ns = 0;                       // Set before kFlushing.
-  std::atomic<size_t> open_connections{0};
-  std::atomic<uint64_t> next_serial{1};
-};
-
-// The I/O thread that owns a session key.
-int OwnerThread(uint64_t session, int io_threads);
-// Stable keys: a named session's key is a function of its name (so every thread and a restarted
-// server agree); an unnamed one's is unique and encodes the accepting thread.
-uint64_t NamedSessionKey(std::string_view client_name);
-uint64_t UnnamedSessionKey(uint64_t serial, int thread);
-
-// Counters written by the owning I/O thread only; relaxed everywhere: statistics, which publish
-// no other data.
-struct IoCounters {
-  std::atomic<uint64_t> connections_accepted{0};
-  std::atomic<uint64_t> frames_in{0};
-  std::atomic<uint64_t> frames_out{0};
-  std::atomic<uint64_t> transactions_in{0};
-  std::atomic<uint64_t> queries{0};
-  std::atomic<uint64_t> pings{0};
-  std::atomic<uint64_t> balance_reads[v1::BalancesResult_ARRAYSIZE] = {};  // By result.
-  std::atomic<uint64_t> outcomes_routed{0};
-  std::atomic<uint64_t> outcomes_unrouted{0};
-  std::atomic<uint64_t> outcomes_resent{0};
-  std::atomic<uint64_t> feed_outcomes{0};
-  std::atomic<uint64_t> handoffs{0};
-  std::atomic<uint64_t> resumes{0};
-  std::atomic<uint64_t> resume_epoch_changes{0};
-  std::atomic<uint64_t> partial_frame_timeouts{0};
-  std::atomic<uint64_t> idle_timeouts{0};
-  std::atomic<uint64_t> accept_descriptors_exhausted{0};
-  std::atomic<uint64_t> listener_pauses{0};
-  std::atomic<uint64_t> errors[kErrorCodeCount] = {};
-
-  static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void AddTo(ServerStats* stats) const;
-};
 
 // What one I/O thread did at shutdown.
 struct FlushReport {
@@ -143,7 +68,7 @@ class IoThread {
   void Wake();
 
   int wake_fd() const { return wake_fd_; }
-  const IoCounters& counters() const { return counters_; }
+  const IoCounters& counters() const { return handler_.counters(); }
 
  private:
   void Turn(int timeout_ms);
@@ -155,34 +80,10 @@ class IoThread {
   bool ListenerInterest(bool on);
   void AdoptInbox() ABSL_LOCKS_EXCLUDED(inbox_mu_);
   void Register(Connection& connection);
-
   void OnReadable(Connection& connection);
-  void HandleFrames(Connection& connection);
-  void HandleFrame(Connection& connection, const char* data, size_t size);
-  void OnHello(Connection& connection);
-  void BindSession(Connection& connection);
-  bool StartResume(Connection& connection);
-  void Welcome(Connection& connection);
-  void OnSubmit(Connection& connection);
-  void OnQuery(Connection& connection);
-  void OnSubscribe(Connection& connection);
-  void OnPing(Connection& connection);
-  void OnListHolds(Connection& connection);
-  void OnReleaseHold(Connection& connection);
-  void OnReadBalances(Connection& connection);
-  void FillBalances(v1::Balances* balances);
-
-  void RouteOutcomes();
-  void Route(const Outcome& outcome);
-  void ResendStep(Connection& connection);
-  void AppendOutcome(Connection& connection, const v1::Outcome& outcome);
-
-  void Append(Connection& connection, int field, const google::protobuf::MessageLite& body);
-  void Fail(Connection& connection, v1::ErrorCode code, absl::string_view message);
   void Flush(Connection& connection);
   void FlushDirty();
   void SetInterest(Connection& connection);
-  void Detach(Connection& connection);
   void Close(Connection& connection);
   void ReapAndHandOff();
   void Tick(int64_t now_ns);
@@ -203,48 +104,17 @@ class IoThread {
   int reserve_fd_ = -1;
   std::string descriptor_refusal_;  // Encoded Error frame, TOO_MANY_CONNECTIONS.
 
+  RequestHandler handler_;
   std::vector<std::unique_ptr<Connection>> connections_;
-  absl::flat_hash_map<uint64_t, Connection*> sessions_;  // Live connection per owned session.
-  std::vector<Connection*> subscribers_;
-  std::vector<Connection*> resending_;
-  std::vector<Connection*> dirty_;
-  std::vector<Connection*> handing_off_;
   std::vector<Connection*> closed_;
-  Sequence cursor_ = 1;  // Outcomes below this have been routed.
-  AckPosition turn_ack_;  // Covers every answer of this turn (journal wait).
   int64_t now_ns_ = 0;
   int64_t last_event_ns_ = 0;  // Busy polling continues busy_poll_ns past this.
   int64_t next_tick_ns_ = 0;
-  bool flush_started_ = false;
   FlushReport flush_report_;
-
-  // Reused for every frame: parsing into these keeps their allocated fields.
-  struct Scratch {
-    v1::Hello hello;
-    v1::Welcome welcome;
-    v1::Submit submit;
-    v1::Query query;
-    v1::Subscribe subscribe;
-    v1::Ping ping;
-    v1::ListHolds list_holds;
-    v1::ReleaseHold release_hold;
-    v1::Holds holds;
-    v1::HoldReleased hold_released;
-    v1::ReadBalances read_balances;
-    v1::Balances balances;
-    BalanceSnapshot snapshot;  // Reserved for kBalanceReadAccountsMax accounts.
-    v1::Confirmation confirmation;
-    v1::Outcome outcome;
-    v1::Status status;
-    v1::Pong pong;
-    v1::Error error;
-    char discard[4096];
-  } scratch_;
+  char discard_[4096];  // Input of a closing connection, read and dropped.
 
   absl::Mutex inbox_mu_;
   std::vector<std::unique_ptr<Connection>> inbox_ ABSL_GUARDED_BY(inbox_mu_);
-
-  IoCounters counters_;
 };
 
 }  // namespace vouch::server::internal

@@ -114,7 +114,7 @@ void AddConfirmations(const EngineStats& stats, Families& out) {
 
 void AddOutcomes(const EngineStats& stats, Families& out) {
   MetricFamily& outcomes = out.Add("vouch_outcomes_total",
-                                   "Outcomes decided by the reconciler, by kind and reason.",
+                                   "Outcomes of transactions confirmed before verification, by kind and reason.",
                                    MetricType::Counter);
   Families::Sample(outcomes, {{"kind", "VERIFIED"}, {"reason", "none"}},
                    static_cast<double>(stats.outcomes[static_cast<int>(OutcomeKind::kVerified)]));
@@ -127,8 +127,19 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
   }
   Families::SampleByReason(outcomes, {{"kind", "LATE_FAILED"}}, failed, kVerifierReasons);
   Families::SampleByReason(outcomes, {{"kind", "LATE_TIMEOUT"}}, timed_out, kTimeoutReasons);
+  MetricFamily& held = out.Add("vouch_held_results_total",
+                               "Final answers of held transactions (hybrid/sync), by the kind of "
+                               "their outcome: VERIFIED was answered CONFIRMED, the others "
+                               "REJECTED. Not late failures, not in vouch_outcomes_total.",
+                               MetricType::Counter);
+  for (const OutcomeKind kind :
+       {OutcomeKind::kVerified, OutcomeKind::kLateFailed, OutcomeKind::kLateTimeout}) {
+    Families::Sample(held, {{"kind", std::string(OutcomeKindName(kind))}},
+                     static_cast<double>(stats.held_results[static_cast<int>(kind)]));
+  }
   out.AddOne("vouch_late_failures_total",
              "Transactions confirmed and then found bad: LATE_FAILED plus LATE_TIMEOUT outcomes. "
+             "Held transactions are never late failures (vouch_held_results_total). "
              "The late-failure rate is rate(vouch_late_failures_total[1m]).",
              MetricType::Counter,
              static_cast<double>(stats.outcomes[static_cast<int>(OutcomeKind::kLateFailed)] +
@@ -155,7 +166,7 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
 
 void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
   const uint64_t sequenced = stats.confirmed + engine.recovery().reverified;
-  const uint64_t decided = stats.outcomes_total();
+  const uint64_t decided = stats.outcomes_total() + stats.held_results_total();
   MetricFamily& depth = out.Add("vouch_queue_depth",
                                 "Items waiting in each inter-stage queue right now.",
                                 MetricType::Gauge);
@@ -283,9 +294,21 @@ void AddServer(const ServerStats& stats, Families& out) {
     Families::Sample(reads, {{"result", v1::BalancesResult_Name(result).substr(16)}},
                      static_cast<double>(stats.balance_reads[result]));
   }
-  out.AddOne("vouch_outcome_window_writer_waits_total",
-             "Times the reconciler waited for a slow I/O thread to free outcome-window room.",
-             MetricType::Counter, static_cast<double>(stats.window_writer_waits));
+  out.AddOne("vouch_server_held_answers_total",
+             "Final Confirmations of held transactions (hybrid/sync), sent when verified.",
+             MetricType::Counter, static_cast<double>(stats.held_answers));
+  out.AddOne("vouch_server_held_answers_unrouted_total",
+             "Held transactions' answers whose connection had gone (the client resubmits or "
+             "queries the id).",
+             MetricType::Counter, static_cast<double>(stats.held_answers_unrouted));
+  out.AddOne("vouch_server_outcomes_lapped_total",
+             "Outcomes an I/O thread found overwritten in the window and read from the engine's "
+             "history instead.",
+             MetricType::Counter, static_cast<double>(stats.outcomes_lapped));
+  out.AddOne("vouch_server_outcomes_lost_total",
+             "Outcomes an I/O thread found neither in the window nor in the history; its "
+             "sessions were cut off with SLOW_CONSUMER.",
+             MetricType::Counter, static_cast<double>(stats.outcomes_lost));
   MetricFamily& errors = out.Add("vouch_server_errors_total",
                                  "Error frames sent to clients (each closes its connection), by "
                                  "code.",

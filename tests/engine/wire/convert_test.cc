@@ -136,7 +136,8 @@ TEST(EnumTest, ConfirmStatusMatchesTheEngine) {
   for (int i = 0; i < 256; ++i) {
     const auto status = static_cast<ConfirmStatus>(i);
     const std::string_view name = ConfirmStatusName(status);
-    if (name == "UNKNOWN") {
+    // PENDING is engine-only (a held answer still to come); it never goes on the wire.
+    if (name == "UNKNOWN" || status == ConfirmStatus::kPending) {
       ConfirmStatus unused;
       EXPECT_FALSE(FromProto(static_cast<v1::ConfirmStatus>(i), &unused)) << i;
       continue;

@@ -265,7 +265,8 @@ TEST_F(MetricsTest, ScrapeCountsConfirmationsOutcomesAndTheLateFailure) {
   EXPECT_EQ(Value(samples, "vouch_server_transactions_in_total"), 3);
   EXPECT_GE(Value(samples, "vouch_agent_duty_cycle_max_seconds", {{"agent", "vouch-reconcile"}}),
             0);
-  EXPECT_GE(Value(samples, "vouch_outcome_window_writer_waits_total"), 0);
+  EXPECT_EQ(Value(samples, "vouch_server_outcomes_lost_total"), 0);
+  EXPECT_EQ(Value(samples, "vouch_held_results_total", {{"kind", "LATE_FAILED"}}), 0);
 }
 
 TEST_F(MetricsTest, ValueAtRiskRisesWhileAVerifierStallsAndFallsWhenItCatchesUp) {
