@@ -16,6 +16,7 @@
 #include "engine/common/byte_coding.h"
 #include "engine/journal/crc32c.h"
 #include "engine/journal/segment.h"
+#include "engine/journal/sync_hook.h"
 
 namespace vouch {
 namespace {
@@ -61,7 +62,7 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListSnapshots(cons
 absl::Status SyncDirectory(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno("open", dir);
-  const int result = fsync(fd);
+  const int result = journal::DirectorySync(fd, dir);
   close(fd);
   if (result != 0) return Errno("fsync", dir);
   return absl::OkStatus();
@@ -127,7 +128,7 @@ absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index
     }
     written += static_cast<size_t>(n);
   }
-  if (fdatasync(fd) != 0) {
+  if (journal::DataSync(fd, temporary) != 0) {
     close(fd);
     return Errno("fdatasync", temporary);
   }
