@@ -42,8 +42,21 @@ void DiskModel::RecordEntries() {
   }
 }
 
+void DiskModel::ArmPowerCut(int skip, std::function<void()> cut) {
+  syncs_before_cut_ = skip;
+  cut_ = std::move(cut);
+}
+
+void DiskModel::MaybeCut() {
+  if (cut_ == nullptr || syncs_before_cut_-- > 0) return;
+  const std::function<void()> cut = std::move(cut_);
+  cut_ = nullptr;
+  cut();
+}
+
 // By inode, not `path`: the snapshot writer syncs a temporary file and then renames it.
 int DiskModel::SyncFile(int fd, const std::string& /*path*/) {
+  MaybeCut();
   struct stat info;
   if (::fstat(fd, &info) != 0) return -1;
   synced_bytes_[info.st_ino] = static_cast<uint64_t>(info.st_size);
@@ -53,6 +66,7 @@ int DiskModel::SyncFile(int fd, const std::string& /*path*/) {
 // Other directories (the parent the engine syncs after creating the data directory) hold nothing
 // the model cuts.
 int DiskModel::SyncDirectory(int /*dir_fd*/, const std::string& path) {
+  MaybeCut();
   if (fs::path(path).lexically_normal() == dir_) RecordEntries();
   return 0;
 }

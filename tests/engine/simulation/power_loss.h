@@ -11,7 +11,9 @@
 //   - every file is cut back to its synced length, or to any byte between that and its written
 //     length (the page cache reached the disk in part), and the unsynced bytes kept may end in a
 //     few bytes of zeros or garbage (a torn sector).
-// Synced bytes are never touched. Not modelled: a file removed since the directory's last fsync
+// The power may also fail inside a stage's turn, at one of its sync calls (ArmPowerCut): between
+// a write(2) and its fdatasync, between a segment's sync and its directory's. Synced bytes are
+// never touched. Not modelled: a file removed since the directory's last fsync
 // coming back (the engine syncs the directory right after each unlink or rename it relies on, and
 // the simulator crashes only between stage turns, never inside those calls).
 //
@@ -23,6 +25,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -49,16 +52,25 @@ class DiskModel final : public journal::SyncHook {
   int SyncFile(int fd, const std::string& path) override;
   int SyncDirectory(int dir_fd, const std::string& path) override;
 
+  // The power fails during the `skip`-th sync call from now (0: the next one), before it takes
+  // effect: `cut` runs then (it takes the crash image: the copy, then PowerLoss), and the sync
+  // returns OK to an engine that is as good as dead. Disarm() if no sync came.
+  void ArmPowerCut(int skip, std::function<void()> cut);
+  void Disarm() { cut_ = nullptr; }
+
   // Turns `copy`, a byte-for-byte copy of the tracked directory taken just now, into what a power
   // loss at this moment may leave on disk, choosing with `rng`.
   PowerLossReport PowerLoss(const std::filesystem::path& copy, std::mt19937_64& rng) const;
 
  private:
   void RecordEntries();
+  void MaybeCut();
 
   std::filesystem::path dir_;
   std::map<std::string, ino_t> durable_entries_;    // Name -> inode, at the last directory fsync.
   absl::flat_hash_map<ino_t, uint64_t> synced_bytes_;  // Inode -> bytes covered by its last sync.
+  int syncs_before_cut_ = 0;
+  std::function<void()> cut_;
 };
 
 }  // namespace vouch::simulation

@@ -120,8 +120,10 @@ class Simulation {
   void OnAnswer(const Transaction& txn, const Confirmation& answer);
   // Returns false if the simulated process crashed during the step.
   bool StepStages();
-  // Process crash (kill -9), optionally tearing the write in progress, or power loss.
-  void CrashAndRecover(const SegmentMark* torn_write, bool power_loss);
+  // Process crash (kill -9), optionally tearing the write in progress, or power loss: the image,
+  // then the recovery from it.
+  void TakeCrashImage(const SegmentMark* torn_write, bool power_loss);
+  void Recover();
   void TearWrite(const fs::path& dir, const SegmentMark& before);
   void CheckRecovered(bool lossy);
   // Extensions of issue 12: refusals, holds and rule reloads across restarts.
@@ -181,6 +183,13 @@ class Simulation {
   // Power loss: what the disk has synced of the current life's directory.
   DiskModel disk_;
   std::string last_crash_ = "none";  // For the failure line.
+  struct CrashImage {
+    bool taken = false;
+    bool lossy = false;  // A power loss under `written`.
+    std::map<uint64_t, bool> holds;  // JournaledHolds() at the crash.
+    uint64_t journal_idle_epoch = 0;
+    std::string what;
+  } crash_;
   // Counts journal turns that found nothing to write: everything handed to the journal before
   // such a turn (releases, refusals) is kept as the policy promises.
   uint64_t journal_idle_epoch_ = 0;
@@ -430,7 +439,8 @@ bool Simulation::StepStages() {
   std::shuffle(order, order + 4, rng_);
   // A crash may come after any stage's turn; one right after the journal's turn may tear the
   // write that turn made (the kill landed during write(2)).
-  // A power loss keeps only what was synced, and any part of the rest.
+  // A power loss keeps only what was synced, and any part of the rest. It may cut the turn short
+  // at one of its syncs (between a journal write and its fdatasync, say), or come after it.
   const int crash_after = has_journal() && OneIn(150) ? static_cast<int>(Random(4)) : -1;
   const bool power_loss = crash_after >= 0 && OneIn(2);
   for (int i = 0; i < 4; ++i) {
@@ -441,6 +451,10 @@ bool Simulation::StepStages() {
     const bool tear =
         i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
     if (tear) before = NewestSegment(engine_options_.durability.dir);
+    if (i == crash_after && power_loss) {
+      disk_.ArmPowerCut(static_cast<int>(Random(3)),
+                        [this] { TakeCrashImage(nullptr, /*power_loss=*/true); });
+    }
     std::vector<uint64_t> holds_before;
     const bool race = options_.check_hold_races && stage == InlineStage::kReconcile && OneIn(3);
     if (race) holds_before = engine_->Holds();
@@ -451,7 +465,9 @@ bool Simulation::StepStages() {
     }
     if (race) ReleaseRacingHold(holds_before);
     if (i == crash_after) {
-      CrashAndRecover(tear ? &before : nullptr, power_loss);
+      disk_.Disarm();
+      if (!crash_.taken) TakeCrashImage(tear ? &before : nullptr, power_loss);
+      Recover();
       return false;
     }
   }
@@ -459,38 +475,48 @@ bool Simulation::StepStages() {
   return true;
 }
 
-void Simulation::CrashAndRecover(const SegmentMark* torn_write, bool power_loss) {
+// The data directory as the crash leaves it, in the next life's directory; and what the model
+// expects of it. Called between two stage turns, or (a power cut) inside a sync of the journal's
+// turn, before that sync takes effect and before the turn acknowledges anything.
+void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) {
   const fs::path crashed_dir = engine_options_.durability.dir;
   // Under `written` a power loss may take what was acknowledged: the checks are relaxed.
-  const bool lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
-  const std::map<uint64_t, bool> holds = lossy || !options_.check_hold_races
-                                             ? std::map<uint64_t, bool>()
-                                             : JournaledHolds();
-  ++life_;
-  const fs::path next_dir = seed_dir_ / absl::StrCat("life-", life_);
+  crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
+  crash_.holds = crash_.lossy || !options_.check_hold_races ? std::map<uint64_t, bool>()
+                                                            : JournaledHolds();
+  crash_.journal_idle_epoch = journal_idle_epoch_;
+  crash_.taken = true;
+  const fs::path next_dir = seed_dir_ / absl::StrCat("life-", life_ + 1);
   // The copy is what a kill -9 leaves: every record write(2) accepted.
   fs::copy(crashed_dir, next_dir, fs::copy_options::recursive);
   if (torn_write != nullptr) TearWrite(next_dir, *torn_write);
   ++result_.faults.crashes;
-  std::string what = torn_write != nullptr ? "kill -9 (torn write)" : "kill -9";
+  crash_.what = torn_write != nullptr ? "kill -9 (torn write)" : "kill -9";
   if (power_loss) {
     // What the disk holds: the synced bytes, and whatever of the rest reached it.
     const PowerLossReport report = disk_.PowerLoss(next_dir, rng_);
     ++result_.faults.power_losses;
-    if (!lossy) ++result_.faults.power_losses_durable;
+    if (!crash_.lossy) ++result_.faults.power_losses_durable;
     result_.faults.files_cut += report.files_cut;
     result_.faults.entries_vanished += report.files_vanished;
-    what = absl::StrCat("power loss (", report.Describe(), ")");
+    crash_.what = absl::StrCat("power loss (", report.Describe(), ")");
   }
   last_crash_ = absl::StrCat(power_loss ? "power loss" : "kill -9", " at step ", step_);
+}
+
+void Simulation::Recover() {
+  crash_.taken = false;
+  ++life_;
   result_.counts.late_verdicts += engine_->Stats().late_verdicts;
   engine_.reset();  // Its shutdown writes to the old directory, which nobody reads again.
-  Log(absl::StrCat(what, "; life ", life_));
+  Log(absl::StrCat(crash_.what, "; life ", life_));
   if (!StartLife()) return;
   Digest(0xC7A5u ^ engine_->recovery().confirmed << 8);
-  CheckRecovered(lossy);
-  if (!lossy && options_.check_hold_races) CheckHoldsRecovered(holds);
-  CheckRefusalsRecovered(lossy);
+  // What the journal turns after the image was taken proved is not on the disk it left.
+  journal_idle_epoch_ = crash_.journal_idle_epoch;
+  CheckRecovered(crash_.lossy);
+  if (!crash_.lossy && options_.check_hold_races) CheckHoldsRecovered(crash_.holds);
+  CheckRefusalsRecovered(crash_.lossy);
   CheckMoney();
   RetryRefused();
 }
