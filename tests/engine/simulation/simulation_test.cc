@@ -44,7 +44,7 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   std::printf("%s", Summary(kSeeds, failures, faults, counts, elapsed.count()).c_str());
   // The faults did happen: a simulation that injects nothing proves nothing.
   EXPECT_GT(faults.crashes, kSeeds);
-  EXPECT_GT(faults.torn_tails, kSeeds / 10);
+  EXPECT_GT(faults.torn_tails, kSeeds / 20);  // Half the crashes are power losses instead.
   EXPECT_GT(faults.verifier_pauses, kSeeds);
   EXPECT_GT(counts.late_timeout, 0u);
   EXPECT_GT(counts.late_failed, 0u);
