@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/recovery/opening.h"
 #include "engine/recovery/replayer.h"
 
 namespace vouch {
@@ -103,8 +104,9 @@ Engine::Engine(Options options)
 // bench/engine/journal). The segment writer's 4 MiB buffer holds ~38,000 records.
 constexpr int kJournalBatchMax = 8192;
 
-// A snapshot replaces the ledger's accounts with those it saved; accounts added to the
-// configuration since then are opened now.
+// A snapshot replaces the ledger's accounts with those it saved. One that pins the opening
+// configuration has exactly the configured accounts (Recover checks that first); one written
+// before the configuration was pinned may lack accounts added to it since: they are opened now.
 absl::Status Engine::OpenMissingAccounts(ledger::Ledger* ledger) const {
   for (const ledger::AccountSpec& account : options_.accounts) {
     if (ledger->Find(account.id).has_value()) continue;
@@ -163,6 +165,20 @@ absl::Status Engine::PollSnapshot() {
   return snapshotter_->Poll();
 }
 
+// The first record of a new journal (or the next one of a journal written before the opening
+// configuration was pinned): synced at once, whatever the ack policy, since every later start
+// trusts it.
+absl::Status Engine::RecordOpening(journal::SegmentWriter& writer) const {
+  const journal::OpeningRecord opening = OpeningOf(options_.accounts);
+  char record[journal::kOpeningRecordBytesMax];
+  const size_t size = journal::EncodeOpeningRecord(opening, record);
+  if (!writer.Add(journal::RecordType::kOpening, 0, record, size)) {
+    return absl::InternalError("the journal writer refused the opening configuration record");
+  }
+  if (absl::Status status = writer.Write(); !status.ok()) return status;
+  return writer.Sync();
+}
+
 absl::Status Engine::Init() {
   fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
                                                  options_.fraud_account_capacity);
@@ -186,21 +202,38 @@ absl::Status Engine::Init() {
   ledger_stage_ = std::make_unique<LedgerStage>(ledger_.get(), &settlements_, &ring_,
                                                 &ledger_verdicts_, clock_, batch_max);
   Sequence first_seq = 1;
-  if (options_.durability.ack != AckPolicy::kMemory) {
+  if (const DurabilityOptions& durability = options_.durability;
+      durability.ack != AckPolicy::kMemory) {
+    // Before anything in the directory is read: another engine may be writing it.
+    absl::StatusOr<std::unique_ptr<journal::DataDirLock>> lock = journal::DataDirLock::Acquire(
+        durability.dir, durability.read_only ? journal::DataDirLock::Create::kNever
+                                             : journal::DataDirLock::Create::kIfMissing);
+    if (!lock.ok()) return lock.status();
+    dir_lock_ = *std::move(lock);
+    // Under the lock no snapshot is being written: a temporary is a crash's leftover.
+    absl::StatusOr<uint64_t> temporaries = durability.read_only
+                                               ? CountSnapshotTemporaries(durability.dir)
+                                               : RemoveSnapshotTemporaries(durability.dir);
+    if (!temporaries.ok()) return temporaries.status();
+    recovery_.snapshot_temporaries = *temporaries;
     std::string snapshot_state;
     if (absl::Status status = Recover(&snapshot_state); !status.ok()) return status;
-    if (options_.durability.snapshot_interval_records > 0) {
-      if (absl::Status status = CreateSnapshotter(snapshot_state); !status.ok()) return status;
-    }
     first_seq = recovery_.outcomes + 1;
-    auto writer = journal::SegmentWriter::Open(
-        {options_.durability.dir, options_.durability.segment_bytes_max},
-        recovery_.next_record_index);
-    if (!writer.ok()) return writer.status();
-    journal_stage_ = std::make_unique<JournalStage>(
-        *std::move(writer), options_.durability.ack, &ring_, recovery_.confirmed + 1,
-        recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), options_.in_flight_capacity,
-        kJournalBatchMax);
+    if (!durability.read_only) {
+      if (durability.snapshot_interval_records > 0) {
+        if (absl::Status status = CreateSnapshotter(snapshot_state); !status.ok()) return status;
+      }
+      auto writer = journal::SegmentWriter::Open({durability.dir, durability.segment_bytes_max},
+                                                 recovery_.next_record_index);
+      if (!writer.ok()) return writer.status();
+      if (recovery_.opening_recorded) {
+        if (absl::Status status = RecordOpening(**writer); !status.ok()) return status;
+      }
+      journal_stage_ = std::make_unique<JournalStage>(
+          *std::move(writer), durability.ack, &ring_, recovery_.confirmed + 1,
+          recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), options_.in_flight_capacity,
+          kJournalBatchMax);
+    }
     ring_.StartAt(first_seq);
     fraud_stage_->StartAt(first_seq);
     ledger_stage_->StartAt(first_seq);
@@ -337,8 +370,8 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
   Shard& shard = ingest_counters_.Mine();
   IngestCounters::Enter(shard);
   Confirmation answer;
-  // seq_cst: see Stop.
-  if (!accepting_.load(std::memory_order_seq_cst)) {
+  // seq_cst: see Stop. A read-only engine could keep nothing it confirmed.
+  if (!accepting_.load(std::memory_order_seq_cst) || options_.durability.read_only) {
     answer = Busy(txn.id, Reason::kShuttingDown);
   } else {
     answer = Answer(txn, origin, shard, clock_->NowNs());
@@ -555,7 +588,7 @@ void Engine::AwaitAck(Sequence seq) const {
 }
 
 bool Engine::ReleaseHold(uint64_t account) {
-  if (!holds_.Release(account)) return false;
+  if (options_.durability.read_only || !holds_.Release(account)) return false;
   if (journal_stage_ != nullptr && !journal_stage_->RecordRelease(account, clock_->NowNs())) {
     // The queue holds 2^16 releases; an operator cannot outrun it. Say so rather than hide it.
     std::fprintf(stderr, "vouch: journal release queue full; release of %llu not journaled\n",
@@ -691,6 +724,14 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovery_.journal = true;
   Replayer replayer({fraud_.get(), ledger_.get(), &holds_, &history_},
                     options_.in_flight_capacity, options_.idempotency_window, unix_to_mono_ns);
+  // The pinned opening configuration is compared as soon as it is found (in the snapshot, or
+  // as the journal's first record), before a record replayed against other accounts can fail
+  // for that reason and be mistaken for damage.
+  const journal::OpeningRecord opening = OpeningOf(options_.accounts);
+  auto check_opening = [&] {
+    return replayer.opening().has_value() ? CheckOpening(*replayer.opening(), opening, dir)
+                                          : absl::OkStatus();
+  };
   absl::StatusOr<std::optional<LoadedSnapshot>> snapshot = LoadNewestSnapshot(dir);
   if (!snapshot.ok()) return snapshot.status();
   if (snapshot->has_value()) {
@@ -698,6 +739,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
       return absl::Status(status.code(),
                           absl::StrCat("snapshot ", (*snapshot)->file, ": ", status.message()));
     }
+    if (absl::Status status = check_opening(); !status.ok()) return status;
     if (absl::Status status = OpenMissingAccounts(ledger_.get()); !status.ok()) return status;
     recovery_.snapshot_file = (*snapshot)->file;
     recovery_.snapshot_record_index = (*snapshot)->covered_record_index;
@@ -706,10 +748,13 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   absl::Status failure;
   auto visit = [&](journal::RecordType type, uint64_t seq, const char* data, size_t size,
                    const journal::RecordLocation& where) {
-    if (failure.ok()) failure = replayer.Apply(type, seq, data, size, where);
+    if (!failure.ok()) return;
+    failure = replayer.Apply(type, seq, data, size, where);
+    if (failure.ok() && type == journal::RecordType::kOpening) failure = check_opening();
   };
-  absl::StatusOr<journal::RecoveryScan> scan =
-      journal::ScanJournal(dir, visit, recovery_.snapshot_record_index);
+  absl::StatusOr<journal::RecoveryScan> scan = journal::ScanJournal(
+      dir, visit, recovery_.snapshot_record_index,
+      options_.durability.read_only ? journal::TornTail::kReport : journal::TornTail::kCut);
   if (!scan.ok()) return scan.status();
   if (!failure.ok()) return failure;
   if (scan->next_record_index < recovery_.snapshot_record_index) {
@@ -726,6 +771,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovery_.confirmed = replayer.confirmed();
   recovery_.outcomes = replayer.outcomes();
   recovery_.releases = replayer.releases();
+  recovery_.opening_recorded = !replayer.opening().has_value();
 
   absl::Status duplicate;
   replayer.ForEachAnswer([&](const Replayer::Answer& answer) {

@@ -35,7 +35,9 @@
 #include "engine/ingest/hold_table.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/internal/ingest_counters.h"
+#include "engine/journal/data_dir_lock.h"
 #include "engine/journal/records.h"
+#include "engine/journal/segment.h"
 #include "engine/journal/stage/journal_stage.h"
 #include "engine/recovery/snapshot.h"
 #include "engine/options.h"
@@ -149,10 +151,17 @@ struct RecoveryReport {
   uint64_t next_record_index = 0;  // Where the journal continues.
   std::string snapshot_file;       // The snapshot recovery started from; empty if none.
   uint64_t snapshot_record_index = 0;  // Records below this came from the snapshot.
-  bool truncated = false;        // A torn tail was cut off (it was never acknowledged).
+  bool truncated = false;        // A torn tail was cut off (it was never acknowledged); read
+                                 // only: found, and left as it is.
   std::string truncated_file;
   uint64_t truncated_offset = 0;
   uint64_t truncated_bytes = 0;
+  // The opening configuration (Options::accounts) was pinned at this start: a new journal, or
+  // one written before the configuration was pinned (engine/recovery/opening.h). Read only: it
+  // would have been.
+  bool opening_recorded = false;
+  // snapshot-*.snap.tmp files a crash during a snapshot write left: removed (read only: found).
+  uint64_t snapshot_temporaries = 0;
   int64_t elapsed_ns = 0;
 };
 
@@ -195,6 +204,8 @@ class Engine {
   std::optional<Outcome> FinalOutcome(Sequence seq) const;
 
   // Journaled (ack policy written/durable), so a restart does not put the account back on hold.
+  // False if the account is not on hold, and with DurabilityOptions::read_only (it could not be
+  // kept).
   bool ReleaseHold(uint64_t account);
   bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
   std::vector<uint64_t> Holds() const { return holds_.List(); }
@@ -249,6 +260,7 @@ class Engine {
   absl::Status Init();
   absl::Status Recover(std::string* snapshot_state);
   absl::Status CreateSnapshotter(const std::string& snapshot_state);
+  absl::Status RecordOpening(journal::SegmentWriter& writer) const;
   absl::Status OpenMissingAccounts(ledger::Ledger* ledger) const;
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
@@ -265,6 +277,9 @@ class Engine {
   const Options options_;
   const Clock* const clock_;
   const absl::flat_hash_set<uint64_t> watched_accounts_;
+  // Held for the engine's whole life, so declared before (destroyed after) everything that
+  // writes to the directory. Null with ack policy memory.
+  std::unique_ptr<journal::DataDirLock> dir_lock_;
 
   InFlightRing ring_;
   IdempotencyTable idempotency_;

@@ -64,6 +64,16 @@ absl::Status Options::Validate() const {
     return Invalid("risk.limits", "amount caps must be >= 0 (0: no cap)");
   }
   if (risk.account_capacity < 2) return Invalid("risk.account_capacity", "must be >= 2");
+  if (durability.ack == AckPolicy::kMemory && !durability.dir.empty()) {
+    // Its journal would be ignored: every id in it applied again, every balance reset.
+    return Invalid("durability.dir",
+                   "is set but the ack policy is memory, which keeps no journal; use ack "
+                   "policy written or durable with a data directory, or no directory");
+  }
+  if (durability.ack == AckPolicy::kMemory && durability.read_only) {
+    return Invalid("durability.read_only", "needs a data directory and ack policy written or "
+                                           "durable");
+  }
   if (durability.ack != AckPolicy::kMemory && durability.dir.empty()) {
     return Invalid("durability.dir", "is required unless the ack policy is memory");
   }

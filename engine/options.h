@@ -59,14 +59,27 @@ struct StageCpus {
 };
 
 // The journal (engine/journal): what is kept, where, and when a confirmation may be returned.
+//
+// The data directory belongs to one engine at a time: Engine::Create takes an exclusive flock on
+// the directory itself and holds it for the engine's life; a second engine (in this process or
+// another) is refused with FailedPrecondition naming the directory and the holder's pid. The
+// journal pins the opening configuration (Options::accounts) on its first start; a restart with
+// other accounts, currencies, opening balances or overdraft limits is refused (docs/JOURNAL.md).
 struct DurabilityOptions {
-  AckPolicy ack = AckPolicy::kMemory;  // kMemory: no journal, nothing below is used.
-  std::string dir;                     // Data directory; created if missing.
+  AckPolicy ack = AckPolicy::kMemory;  // kMemory: no journal; `dir` must then be empty.
+  std::string dir;                     // Data directory; created if missing (not if read_only).
   size_t segment_bytes_max = 64 << 20;  // A new segment file starts past this size.
   // A snapshot is written once this many journal records have been closed into segments since
   // the last one (0: never); the segments it covers are then removed. Recovery replays only the
   // records after the newest snapshot. 4 M records is about 2 M transactions, ~2 s of replay.
   uint64_t snapshot_interval_records = 4'000'000;
+  // Recover `dir` and decide what it left undecided in memory only, writing nothing: no segment,
+  // no record, no snapshot, no repair of a torn tail (it is reported, not cut), no removal of
+  // snapshot temporaries (counted only). The directory must exist, and is locked all the same.
+  // Nothing new is confirmed (Submit answers BUSY / shutting_down) and ReleaseHold refuses,
+  // since neither could be kept. For audits (vouchd --check) of a copy or a stopped server's
+  // directory.
+  bool read_only = false;
 };
 
 struct Options {

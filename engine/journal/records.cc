@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kHoldReleased);
+         type <= static_cast<uint8_t>(RecordType::kOpening);
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
@@ -140,6 +140,42 @@ bool DecodeHoldReleasedRecord(const char* data, size_t size, HoldReleasedRecord*
   if (size != kHoldReleasedRecordBytes) return false;
   const char* p = GetFixed(data, &record->account);
   GetFixed(p, &record->released_unix_ns);
+  return true;
+}
+
+size_t EncodeOpeningRecord(const OpeningRecord& record, char* out) {
+  assert(record.currency_count <= kOpeningCurrenciesMax);
+  char* p = PutFixed(out, record.accounts);
+  p = PutFixed(p, record.accounts_hash);
+  p = PutFixed(p, record.currency_count);
+  for (uint32_t i = 0; i < record.currency_count; ++i) {
+    const OpeningCurrency& c = record.currencies[i];
+    p = PutFixed(p, c.currency);
+    p = PutFixed(p, c.accounts);
+    p = PutFixed(p, c.balance_minor);
+    p = PutFixed(p, c.overdraft_limit_minor);
+  }
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record) {
+  if (size < 20) return false;
+  *record = {};
+  const char* p = GetFixed(data, &record->accounts);
+  p = GetFixed(p, &record->accounts_hash);
+  p = GetFixed(p, &record->currency_count);
+  if (record->currency_count > kOpeningCurrenciesMax ||
+      size != 20 + 28 * size_t{record->currency_count}) {
+    return false;
+  }
+  for (uint32_t i = 0; i < record->currency_count; ++i) {
+    OpeningCurrency& c = record->currencies[i];
+    p = GetFixed(p, &c.currency);
+    p = GetFixed(p, &c.accounts);
+    p = GetFixed(p, &c.balance_minor);
+    p = GetFixed(p, &c.overdraft_limit_minor);
+    if (i > 0 && c.currency <= record->currencies[i - 1].currency) return false;
+  }
   return true;
 }
 

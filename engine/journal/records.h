@@ -32,6 +32,7 @@ enum class RecordType : uint8_t {
   kConfirmed = 1,     // A transaction was confirmed (or held) with this sequence number.
   kOutcome = 2,       // Its one final outcome.
   kHoldReleased = 3,  // An operator released an account hold.
+  kOpening = 4,       // The opening configuration the journal was created with (once).
 };
 
 // True for the types this build knows.
@@ -56,13 +57,42 @@ struct HoldReleasedRecord {
   int64_t released_unix_ns = 0;
 };
 
+// The opening configuration: the accounts the journal was created with (Options::accounts),
+// which recovery compares with the accounts it is given (engine/recovery/opening.h). A summary,
+// not the list, so that one bounded record serves a bank of any size: per currency the number of
+// accounts and the sums of their opening balances and overdraft limits (sums wrap modulo 2^64:
+// they are compared, never used as amounts), and a hash of the whole list. Accounts opened at run
+// time, once there are any, take a record type of their own: this one is never rewritten.
+// Layout: accounts u64 | accounts_hash u64 | currency_count u32 |
+//         currency_count x (currency u32 | accounts u64 | balance_minor i64 | overdraft i64).
+inline constexpr size_t kOpeningCurrenciesMax = 16;  // More than the supported currencies.
+struct OpeningCurrency {
+  CurrencyCode currency = 0;
+  uint64_t accounts = 0;
+  int64_t balance_minor = 0;          // Sum of the opening balances.
+  int64_t overdraft_limit_minor = 0;  // Sum of the overdraft limits.
+  bool operator==(const OpeningCurrency&) const = default;
+};
+struct OpeningRecord {
+  uint64_t accounts = 0;
+  // FNV-1a 64 over every account's id u64, currency u32, balance i64 and overdraft limit i64
+  // (little-endian), in id order: any difference the sums cannot see.
+  uint64_t accounts_hash = 0;
+  uint32_t currency_count = 0;
+  OpeningCurrency currencies[kOpeningCurrenciesMax];  // In currency-code order.
+  bool operator==(const OpeningRecord&) const = default;
+};
+
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
+inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
 size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
+// REQUIRES: record.currency_count <= kOpeningCurrenciesMax; out has kOpeningRecordBytesMax.
+size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
 
 // Return false (leaving *record unspecified) if `size` is not the layout's size or a field is
 // out of range.
@@ -70,6 +100,8 @@ size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 [[nodiscard]] bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record);
 [[nodiscard]] bool DecodeHoldReleasedRecord(const char* data, size_t size,
                                             HoldReleasedRecord* record);
+// Also false for currencies out of code order or repeated.
+[[nodiscard]] bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record);
 
 }  // namespace vouch::journal
 

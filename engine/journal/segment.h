@@ -173,16 +173,21 @@ struct RecoveryScan {
   uint64_t segments = 0;
   uint64_t records = 0;            // Records passed to the visitor.
   uint64_t next_record_index = 0;  // Open the SegmentWriter here.
-  bool truncated = false;          // A torn tail was cut off.
+  bool truncated = false;          // A torn tail was found (and cut off, under TornTail::kCut).
   std::string truncated_file;      // Its path.
-  uint64_t truncated_offset = 0;   // Where the file now ends.
-  uint64_t truncated_bytes = 0;    // How many bytes were dropped.
+  uint64_t truncated_offset = 0;   // Where the file ends once cut.
+  uint64_t truncated_bytes = 0;    // How many bytes are dropped.
 };
+
+// What ScanJournal does with a torn tail: cut it off (recovery before the writer opens), or only
+// report it and modify nothing (a read-only audit; the records before it are visited the same).
+enum class TornTail { kCut, kReport };
 
 // Records below `from_record_index` (those a snapshot covers) are checked but not visited.
 [[nodiscard]] absl::StatusOr<RecoveryScan> ScanJournal(const std::string& dir,
                                                        RecordVisitor visitor,
-                                                       uint64_t from_record_index = 0);
+                                                       uint64_t from_record_index = 0,
+                                                       TornTail torn_tail = TornTail::kCut);
 
 // Read-only, for the snapshotter while the writer runs: visits the records at and above
 // `from_record_index` in every segment except the newest. Those are closed, complete and synced

@@ -65,12 +65,14 @@ class Scanner {
  public:
   // closed_only: read-only, every segment but the newest (which the writer may be appending to),
   // skipping records below from_record_index; any damage is corruption there.
-  Scanner(const std::string& dir, RecordVisitor visitor, bool closed_only = false,
-          uint64_t from_record_index = 0)
+  // torn_tail: kReport finds a torn tail in the last segment as kCut does but leaves the file.
+  Scanner(const std::string& dir, RecordVisitor visitor, bool closed_only,
+          uint64_t from_record_index, TornTail torn_tail)
       : dir_(dir),
         visitor_(visitor),
         closed_only_(closed_only),
-        from_record_index_(from_record_index) {}
+        from_record_index_(from_record_index),
+        torn_tail_(torn_tail) {}
 
   absl::StatusOr<RecoveryScan> Run() {
     absl::StatusOr<std::vector<internal::SegmentFile>> segments = internal::ListSegments(dir_);
@@ -148,7 +150,9 @@ class Scanner {
       return DataLossAt(name, offset,
                         absl::StrCat(what, "; a valid record follows at offset ", valid_offset));
     }
-    if (absl::Status status = internal::TruncateFile(path, offset); !status.ok()) return status;
+    if (torn_tail_ == TornTail::kCut) {
+      if (absl::Status status = internal::TruncateFile(path, offset); !status.ok()) return status;
+    }
     result_.truncated = true;
     result_.truncated_file = path;
     result_.truncated_offset = offset;
@@ -164,6 +168,7 @@ class Scanner {
   const RecordVisitor visitor_;
   const bool closed_only_;
   const uint64_t from_record_index_;
+  const TornTail torn_tail_;
   std::string data_;  // The current segment, reused across segments.
   RecoveryScan result_;
 };
@@ -171,14 +176,14 @@ class Scanner {
 }  // namespace
 
 absl::StatusOr<RecoveryScan> ScanJournal(const std::string& dir, RecordVisitor visitor,
-                                         uint64_t from_record_index) {
-  return Scanner(dir, visitor, /*closed_only=*/false, from_record_index).Run();
+                                         uint64_t from_record_index, TornTail torn_tail) {
+  return Scanner(dir, visitor, /*closed_only=*/false, from_record_index, torn_tail).Run();
 }
 
 absl::StatusOr<RecoveryScan> ScanClosedSegments(const std::string& dir,
                                                 uint64_t from_record_index,
                                                 RecordVisitor visitor) {
-  return Scanner(dir, visitor, /*closed_only=*/true, from_record_index).Run();
+  return Scanner(dir, visitor, /*closed_only=*/true, from_record_index, TornTail::kReport).Run();
 }
 
 absl::Status RemoveSegmentsBelow(const std::string& dir, uint64_t record_index) {

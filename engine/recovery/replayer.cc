@@ -10,8 +10,10 @@
 namespace vouch {
 namespace {
 
-// Format 2 added each answer's outcome; format 1 snapshots are still read (without outcomes).
-constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
+// Format 2 added each answer's outcome, format 3 the opening configuration; formats 1 and 2 are
+// still read (without outcomes, without an opening configuration).
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
+constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
 
 absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
@@ -59,6 +61,17 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       }
       targets_.holds->Release(record.account);
       ++releases_;
+      return absl::OkStatus();
+    }
+    case journal::RecordType::kOpening: {
+      journal::OpeningRecord record;
+      if (!journal::DecodeOpeningRecord(payload, size, &record)) {
+        return Contradiction(where, "undecodable opening configuration record");
+      }
+      if (opening_.has_value()) {
+        return Contradiction(where, "a second opening configuration record");
+      }
+      opening_ = record;
       return absl::OkStatus();
     }
   }
@@ -196,15 +209,21 @@ absl::Status Replayer::Save(std::string* out) const {
   const std::vector<uint64_t> holds = targets_.holds->List();
   writer.Put<uint64_t>(holds.size());
   for (const uint64_t account : holds) writer.Put<uint64_t>(account);
+  writer.Put<uint8_t>(opening_.has_value());
+  if (opening_.has_value()) {
+    char record[journal::kOpeningRecordBytesMax];
+    writer.PutBytes(absl::string_view(record, journal::EncodeOpeningRecord(*opening_, record)));
+  }
   return absl::OkStatus();
 }
 
 absl::Status Replayer::Restore(absl::string_view bytes) {
-  const bool format2 =
-      bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0;
-  const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
-                       std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
-  if (!format1 && !format2) return InvalidSnapshot("bad magic");
+  auto has_magic = [&](const char (&magic)[8]) {
+    return bytes.size() >= sizeof(magic) && std::memcmp(bytes.data(), magic, sizeof(magic)) == 0;
+  };
+  const bool format3 = has_magic(kMagic);
+  const bool format2 = format3 || has_magic(kMagicFormat2);  // Format 2's fields, and more.
+  if (!format2 && !has_magic(kMagicFormat1)) return InvalidSnapshot("bad magic");
   ByteReader in(bytes.substr(sizeof(kMagic)));
   confirmed_ = in.Get<uint64_t>();
   outcomes_ = in.Get<uint64_t>();
@@ -241,6 +260,16 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     if (!in.ok()) return InvalidSnapshot("truncated holds");
     (void)targets_.holds->Hold(account);
   }
+  opening_.reset();
+  if (format3 && in.Get<uint8_t>() != 0) {
+    const absl::string_view raw = in.GetBytes();
+    journal::OpeningRecord record;
+    if (!in.ok() || !journal::DecodeOpeningRecord(raw.data(), raw.size(), &record)) {
+      return InvalidSnapshot("undecodable opening configuration");
+    }
+    opening_ = record;
+  }
+  if (!in.ok()) return InvalidSnapshot("truncated opening configuration");
   if (in.remaining() != 0) return InvalidSnapshot("trailing bytes");
   return absl::OkStatus();
 }

@@ -13,6 +13,7 @@
 //    later failed;
 //  - an outcome that held the source account holds it again; a release record lifts it;
 //  - with a history ring, Query's record of the transaction is written.
+// The journal's one opening configuration record (kOpening) is kept, and saved with the state.
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
 // `answers_capacity` transactions (the idempotency window), indexed by sequence number.
 //
@@ -22,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,9 @@ class Replayer {
   Sequence confirmed() const { return confirmed_; }
   Sequence outcomes() const { return outcomes_; }
   uint64_t releases() const { return releases_; }
+  // The journal's opening configuration (engine/recovery/opening.h), from its kOpening record or
+  // a snapshot; nullopt for a journal written before it was pinned (or not yet created).
+  const std::optional<journal::OpeningRecord>& opening() const { return opening_; }
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
   // The kept answers in sequence order (oldest first).
   void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
@@ -107,6 +112,7 @@ class Replayer {
   Sequence confirmed_ = 0;
   Sequence outcomes_ = 0;
   uint64_t releases_ = 0;
+  std::optional<journal::OpeningRecord> opening_;
   std::deque<journal::ConfirmedRecord> undecided_;
   std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
 };

@@ -39,6 +39,13 @@ bool ParseSnapshotName(const std::string& name, uint64_t* covered_record_index) 
   return true;
 }
 
+// A snapshot's temporary name: SnapshotName + ".tmp".
+bool IsSnapshotTemporary(const std::string& name) {
+  uint64_t index = 0;
+  return name.size() == 38 && name.compare(34, 4, ".tmp") == 0 &&
+         ParseSnapshotName(name.substr(0, 34), &index);
+}
+
 absl::Status Errno(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
@@ -57,6 +64,20 @@ absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> ListSnapshots(cons
   closedir(handle);
   std::sort(snapshots.begin(), snapshots.end());
   return snapshots;
+}
+
+absl::StatusOr<std::vector<std::string>> ListSnapshotTemporaries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* handle = opendir(dir.c_str());
+  if (handle == nullptr) {
+    if (errno == ENOENT) return names;
+    return Errno("opendir", dir);
+  }
+  while (const dirent* entry = readdir(handle)) {
+    if (IsSnapshotTemporary(entry->d_name)) names.emplace_back(entry->d_name);
+  }
+  closedir(handle);
+  return names;
 }
 
 absl::Status SyncDirectory(const std::string& dir) {
@@ -118,22 +139,36 @@ absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index
   const std::string temporary = absl::StrCat(path, ".tmp");
   const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("open", temporary);
+  // A failure below leaves a partial temporary (a full disk, typically): remove it, or every
+  // failed attempt would leave one more file behind. The error is the first failure's.
+  auto fail = [&](absl::string_view what) {
+    const absl::Status status = Errno(what, temporary);
+    close(fd);
+    std::remove(temporary.c_str());
+    return status;
+  };
   size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      close(fd);
-      return Errno("write", temporary);
+    if (n < 0) return fail("write");
+    if (n == 0) {
+      errno = EIO;  // write(2) of a non-empty buffer wrote nothing: no errno to report.
+      return fail("write");
     }
     written += static_cast<size_t>(n);
   }
-  if (journal::DataSync(fd, temporary) != 0) {
-    close(fd);
-    return Errno("fdatasync", temporary);
+  if (journal::DataSync(fd, temporary) != 0) return fail("fdatasync");
+  if (close(fd) != 0) {
+    const absl::Status status = Errno("close", temporary);
+    std::remove(temporary.c_str());
+    return status;
   }
-  close(fd);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) return Errno("rename", temporary);
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const absl::Status status = Errno("rename", temporary);
+    std::remove(temporary.c_str());
+    return status;
+  }
   if (absl::Status status = SyncDirectory(dir); !status.ok()) return status;
   absl::StatusOr<std::vector<std::pair<uint64_t, std::string>>> snapshots = ListSnapshots(dir);
   if (!snapshots.ok()) return snapshots.status();
@@ -141,6 +176,22 @@ absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index
     if (index < covered_record_index) std::remove(absl::StrCat(dir, "/", older).c_str());
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> CountSnapshotTemporaries(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = ListSnapshotTemporaries(dir);
+  if (!names.ok()) return names.status();
+  return names->size();
+}
+
+absl::StatusOr<uint64_t> RemoveSnapshotTemporaries(const std::string& dir) {
+  absl::StatusOr<std::vector<std::string>> names = ListSnapshotTemporaries(dir);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    const std::string path = absl::StrCat(dir, "/", name);
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", path);
+  }
+  return names->size();
 }
 
 Snapshotter::Snapshotter(std::string dir, std::unique_ptr<Replayer> shadow,

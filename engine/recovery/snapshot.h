@@ -11,7 +11,8 @@
 // magic "VOUCHSNP", the covered index, the state's length, the state, and a masked CRC32C of
 // everything before it. A snapshot is written to a temporary name, synced, renamed and the
 // directory synced, and only then are older snapshots and the covered segments removed, so a
-// crash at any point leaves either the old snapshot with its segments or the new one.
+// crash at any point leaves either the old snapshot with its segments or the new one (plus, if
+// it came during the write, a temporary, which the next start removes).
 //
 // Thread safety: the Snapshotter is driven by one thread (the engine's snapshot thread).
 #ifndef VOUCH_ENGINE_RECOVERY_SNAPSHOT_H_
@@ -38,9 +39,16 @@ struct LoadedSnapshot {
 // damaged (it is never skipped silently).
 absl::StatusOr<std::optional<LoadedSnapshot>> LoadNewestSnapshot(const std::string& dir);
 
-// Writes a snapshot durably, then removes older snapshots. Does not touch segments.
+// Writes a snapshot durably, then removes older snapshots. Does not touch segments. On failure
+// (a full disk, say) the temporary is removed: nothing is left behind.
 absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index,
                            absl::string_view state);
+
+// `snapshot-*.snap.tmp` files: what a snapshot write interrupted by a crash (kill -9, power loss)
+// leaves. Remove them only while holding the directory's lock (DataDirLock), when no snapshot
+// can be in progress. Both return how many there were.
+absl::StatusOr<uint64_t> CountSnapshotTemporaries(const std::string& dir);
+absl::StatusOr<uint64_t> RemoveSnapshotTemporaries(const std::string& dir);
 
 class Snapshotter {
  public:

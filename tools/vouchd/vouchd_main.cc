@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -20,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/options.h"
+#include "engine/recovery/opening.h"
 #include "engine/server/metrics/metrics.h"
 #include "engine/server/server.h"
 #include "tools/workload/workload.h"
@@ -74,7 +76,11 @@ ABSL_FLAG(std::string, ack, "memory",
           "When a confirmation is returned: memory (no journal), written (after write(2): "
           "survives a process crash) or durable (after fdatasync, group commit: survives a "
           "machine crash).");
-ABSL_FLAG(std::string, data_dir, "", "Journal directory; required unless --ack=memory.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Journal directory; required unless --ack=memory, refused with it. One server (or "
+          "--check) at a time: a directory in use is refused. It keeps the --accounts, "
+          "--opening_balance_minor and --overdraft_limit_minor it was created with: other "
+          "values are refused.");
 ABSL_FLAG(std::string, fraud_rules_file, "",
           "Fraud rules (thresholds, block lists; format in verifiers/fraud/rules_file.h). Empty: "
           "the embedded demo rules. SIGHUP re-reads it; a bad file is refused and the old rules "
@@ -89,9 +95,11 @@ ABSL_FLAG(int64_t, fault_fraud_cost_ns, 0,
 ABSL_FLAG(int64_t, fault_ledger_cost_ns, 0,
           "Fault injection: the ledger verifier takes this long per transaction; 0: off.");
 ABSL_FLAG(bool, check, false,
-          "Do not serve: recover the journal in --data_dir, let every transaction confirmed "
-          "without an outcome be decided, and check the invariants (each confirmed transaction "
-          "has one outcome, money is conserved, clearing is empty). Exit 0 if they hold.");
+          "Do not serve: recover the journal in --data_dir (with --ack=written or durable), let "
+          "every transaction confirmed without an outcome be decided in memory, and check the "
+          "invariants (each confirmed transaction has one outcome, money is conserved, clearing "
+          "is empty). Read-only: writes nothing to --data_dir, and is refused while a server "
+          "has it. Exit 0 if they hold.");
 
 namespace vouch {
 namespace {
@@ -158,6 +166,19 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   if (!ack.ok()) return ack.status();
   options.durability.ack = *ack;
   options.durability.dir = absl::GetFlag(FLAGS_data_dir);
+  if (options.durability.ack == AckPolicy::kMemory && !options.durability.dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--data_dir is set but --ack=memory keeps no journal: the directory's journal would be "
+        "ignored (every earlier id applied again). Use --ack=written or --ack=durable with "
+        "--data_dir, or drop --data_dir");
+  }
+  if (absl::GetFlag(FLAGS_check)) {
+    if (options.durability.ack == AckPolicy::kMemory) {
+      return absl::InvalidArgumentError(
+          "--check audits a data directory: give --data_dir and --ack=written or durable");
+    }
+    options.durability.read_only = true;
+  }
   if (absl::GetFlag(FLAGS_segment_bytes_max) < 1 || absl::GetFlag(FLAGS_snapshot_interval_records) < 0) {
     return absl::InvalidArgumentError("--segment_bytes_max must be positive and "
                                       "--snapshot_interval_records not negative");
@@ -215,7 +236,26 @@ absl::StatusOr<std::unique_ptr<server::MetricsEndpoint>> StartMetrics(server::Se
   return endpoint;
 }
 
+// A refusal, and for a data directory created with other bank flags, the flag to fix.
+std::string Explain(const absl::Status& status) {
+  // Not ToString(): the payload that names the field is for this function, not for the operator.
+  std::string text = absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
+  if (const std::optional<OpeningMismatch> field = OpeningMismatchOf(status); field.has_value()) {
+    const char* flag = "--accounts";
+    switch (*field) {
+      case OpeningMismatch::kAccounts: flag = "--accounts"; break;
+      case OpeningMismatch::kCurrencies: flag = "--accounts (the demo bank is in USD)"; break;
+      case OpeningMismatch::kOpeningBalances: flag = "--opening_balance_minor"; break;
+      case OpeningMismatch::kOverdraftLimits: flag = "--overdraft_limit_minor"; break;
+    }
+    absl::StrAppend(&text, "\nvouchd: check ", flag,
+                    ": it must be what --data_dir was created with");
+  }
+  return text;
+}
+
 // --check: the offline audit of a data directory (used by the crash test, useful to operators).
+// Read-only (DurabilityOptions::read_only): what it decides stays in memory.
 int Check(Options options) {
   int64_t opening_total_minor = 0;
   for (const ledger::AccountSpec& account : options.accounts) {
@@ -223,7 +263,7 @@ int Check(Options options) {
   }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(options));
   if (!engine.ok()) {
-    std::fprintf(stderr, "vouchd --check: %s\n", engine.status().ToString().c_str());
+    std::fprintf(stderr, "vouchd --check: %s\n", Explain(engine.status()).c_str());
     return 1;
   }
   if (absl::Status status = (*engine)->Start(); !status.ok()) {
@@ -240,13 +280,24 @@ int Check(Options options) {
   const bool ok = drain.drained && outcomes == recovery.confirmed &&
                   total_minor == opening_total_minor && clearing_minor == 0;
   std::printf(
-      "vouchd check: %s; confirmed %llu, outcomes %llu (%llu decided now), records %llu%s; "
-      "balances total %lld (opening %lld), clearing %lld\n",
+      "vouchd check: %s; confirmed %llu, outcomes %llu (%llu decided now, in memory), records "
+      "%llu%s%s; balances total %lld (opening %lld), clearing %lld\n",
       ok ? "OK" : "FAILED", static_cast<unsigned long long>(recovery.confirmed),
       static_cast<unsigned long long>(outcomes),
       static_cast<unsigned long long>(recovery.reverified),
       static_cast<unsigned long long>(recovery.records),
-      recovery.truncated ? ", torn tail cut" : "", static_cast<long long>(total_minor),
+      recovery.truncated
+          ? absl::StrCat(", torn tail found (", recovery.truncated_bytes, " bytes at offset ",
+                         recovery.truncated_offset, " of ", recovery.truncated_file,
+                         "; the next start cuts it)")
+                .c_str()
+          : "",
+      recovery.snapshot_temporaries > 0
+          ? absl::StrCat(", ", recovery.snapshot_temporaries,
+                         " snapshot temporaries left by a crash (the next start removes them)")
+                .c_str()
+          : "",
+      static_cast<long long>(total_minor),
       static_cast<long long>(opening_total_minor), static_cast<long long>(clearing_minor));
   return ok ? 0 : 1;
 }
@@ -303,7 +354,7 @@ int Run() {
   absl::StatusOr<std::unique_ptr<server::Server>> server =
       server::Server::Create(*server_options, *engine_options);
   if (!server.ok()) {
-    std::fprintf(stderr, "vouchd: %s\n", server.status().ToString().c_str());
+    std::fprintf(stderr, "vouchd: %s\n", Explain(server.status()).c_str());
     return 1;
   }
   if (absl::Status status = (*server)->Start(); !status.ok()) {
@@ -313,7 +364,7 @@ int Run() {
   if (const RecoveryReport& recovery = (*server)->engine().recovery(); recovery.journal) {
     std::printf(
         "vouchd: recovered %s in %.1f ms: %llu records, confirmed through seq %llu, outcomes "
-        "through %llu, %llu sent back to the verifiers, %llu hold releases%s%s\n",
+        "through %llu, %llu sent back to the verifiers, %llu hold releases%s%s%s%s\n",
         absl::GetFlag(FLAGS_data_dir).c_str(), recovery.elapsed_ns / 1e6,
         static_cast<unsigned long long>(recovery.records),
         static_cast<unsigned long long>(recovery.confirmed),
@@ -326,6 +377,12 @@ int Run() {
         recovery.truncated
             ? absl::StrCat("; torn tail cut: ", recovery.truncated_file, " at offset ",
                            recovery.truncated_offset, " (", recovery.truncated_bytes, " bytes)")
+                  .c_str()
+            : "",
+        recovery.opening_recorded ? "; opening configuration recorded" : "",
+        recovery.snapshot_temporaries > 0
+            ? absl::StrCat("; removed ", recovery.snapshot_temporaries,
+                           " snapshot temporaries left by a crash")
                   .c_str()
             : "");
   }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -165,7 +166,39 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(1));
   EXPECT_TRUE(IsKnownRecordType(2));
   EXPECT_TRUE(IsKnownRecordType(3));
-  EXPECT_FALSE(IsKnownRecordType(4));
+  EXPECT_TRUE(IsKnownRecordType(4));
+  EXPECT_FALSE(IsKnownRecordType(5));
+}
+
+OpeningRecord SampleOpening() {
+  OpeningRecord record;
+  record.accounts = 10'000;
+  record.accounts_hash = 0x0123456789abcdefull;
+  record.currency_count = 2;
+  record.currencies[0] = {PackCurrency("EUR"), 4'000, 4'000'000'000, 0};
+  record.currencies[1] = {PackCurrency("USD"), 6'000, -5, std::numeric_limits<int64_t>::max()};
+  return record;
+}
+
+TEST(RecordsTest, OpeningRoundTripsEveryFieldAndRefusesBadLayouts) {
+  char out[kOpeningRecordBytesMax];
+  const size_t size = EncodeOpeningRecord(SampleOpening(), out);
+  EXPECT_EQ(size, 20u + 2 * 28u);
+  OpeningRecord decoded;
+  ASSERT_TRUE(DecodeOpeningRecord(out, size, &decoded));
+  EXPECT_EQ(decoded, SampleOpening());
+  EXPECT_FALSE(DecodeOpeningRecord(out, size - 1, &decoded)) << "size must match the count";
+  EXPECT_FALSE(DecodeOpeningRecord(out, 19, &decoded));
+  OpeningRecord unordered = SampleOpening();
+  std::swap(unordered.currencies[0], unordered.currencies[1]);
+  EncodeOpeningRecord(unordered, out);
+  EXPECT_FALSE(DecodeOpeningRecord(out, size, &decoded)) << "currencies out of order";
+  OpeningRecord empty;
+  EXPECT_EQ(EncodeOpeningRecord(empty, out), 20u);
+  ASSERT_TRUE(DecodeOpeningRecord(out, 20, &decoded));
+  EXPECT_EQ(decoded, empty);
+  out[16] = static_cast<char>(kOpeningCurrenciesMax + 1);  // currency_count.
+  EXPECT_FALSE(DecodeOpeningRecord(out, 20, &decoded));
 }
 
 }  // namespace

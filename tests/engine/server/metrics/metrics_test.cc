@@ -195,13 +195,20 @@ class MetricsTest : public ::testing::Test {
     ASSERT_TRUE(confirmation.ok()) << confirmation.status();
     ASSERT_EQ(confirmation->status(), v1::CONFIRM_STATUS_CONFIRMED);
   }
+  // Waits until `n` outcomes are decided and their entries retired: an entry retires only once
+  // both verdicts are in, so a verdict that arrives after its outcome (the ledger's, for a fraud
+  // failure) is counted too before the test scrapes.
   void AwaitOutcomes(uint64_t n) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (server_->engine().Stats().outcomes_total() < n &&
-           std::chrono::steady_clock::now() < deadline) {
+    auto done = [&] {
+      const EngineStats stats = server_->engine().Stats();
+      return stats.outcomes_total() >= n && stats.retired >= n;
+    };
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     ASSERT_EQ(server_->engine().Stats().outcomes_total(), n);
+    ASSERT_EQ(server_->engine().Stats().retired, n);
   }
   std::vector<Sample> Scrape() {
     std::string status_line;
