@@ -512,10 +512,12 @@ void Simulation::Recover() {
   Log(absl::StrCat(crash_.what, "; life ", life_));
   if (!StartLife()) return;
   Digest(0xC7A5u ^ engine_->recovery().confirmed << 8);
-  // What the journal turns after the image was taken proved is not on the disk it left.
+  // A power cut inside the journal's turn: what the rest of that turn wrote is not on the disk
+  // the image holds, so it proves nothing kept.
   journal_idle_epoch_ = crash_.journal_idle_epoch;
   CheckRecovered(crash_.lossy);
   if (!crash_.lossy && options_.check_hold_races) CheckHoldsRecovered(crash_.holds);
+  release_epoch_.clear();  // Releases not kept died with the process; the rest are settled.
   CheckRefusalsRecovered(crash_.lossy);
   CheckMoney();
   RetryRefused();
@@ -713,7 +715,6 @@ void Simulation::CheckHoldsRecovered(const std::map<uint64_t, bool>& before) {
       return;
     }
   }
-  release_epoch_.clear();  // Whatever was not kept is forgotten with the process.
 }
 
 // A refusal the journal has had the chance to keep (an idle journal turn came after it) is there
