@@ -39,7 +39,8 @@ constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
 constexpr int kErrorField = v1::ServerMessage::kErrorFieldNumber;
 constexpr int kPongField = v1::ServerMessage::kPongFieldNumber;
 constexpr int kBalancesField = v1::ServerMessage::kBalancesFieldNumber;
-constexpr int kServerFieldMax = kBalancesField;
+constexpr int kWelcomeField = v1::ServerMessage::kWelcomeFieldNumber;
+constexpr int kServerFieldMax = kWelcomeField;
 
 // Where ServerErrorStatus keeps the numeric ErrorCode.
 constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
@@ -135,7 +136,8 @@ absl::StatusCode StatusCodeFor(v1::ErrorCode code) {
     case v1::ERROR_CODE_NOT_AUTHENTICATED:
       return absl::StatusCode::kUnauthenticated;
     case v1::ERROR_CODE_RESUME_WINDOW_EXCEEDED:
-      return absl::StatusCode::kFailedPrecondition;  // Reconnect without resuming.
+    case v1::ERROR_CODE_RESUME_AHEAD:
+      return absl::StatusCode::kFailedPrecondition;  // Reconnect resuming from 0, or not at all.
     case v1::ERROR_CODE_FRAME_TOO_LARGE:
     case v1::ERROR_CODE_MALFORMED_FRAME:
     case v1::ERROR_CODE_UNKNOWN_MESSAGE:
@@ -182,6 +184,10 @@ absl::Status ClientOptions::Validate() const {
   }
   if (connect_timeout <= absl::ZeroDuration()) return bad("connect_timeout", "must be positive");
   if (event_queue_capacity < 1) return bad("event_queue_capacity", "must be at least 1");
+  if (!resume && (resume_from_seq != 0 || resume_epoch != 0)) {
+    return bad("resume_from_seq", "needs resume");
+  }
+  if (resume && client_name.empty()) return bad("resume", "needs a client_name");
   return absl::OkStatus();
 }
 
@@ -258,6 +264,11 @@ void Client::Break(const absl::Status& why) {
   (void)shutdown(fd_, SHUT_RDWR);
 }
 
+std::optional<v1::Welcome> Client::welcome() const {
+  absl::MutexLock lock(&mu_);
+  return welcome_;
+}
+
 absl::Status Client::status() const {
   absl::MutexLock lock(&mu_);
   return status_;
@@ -277,7 +288,9 @@ absl::Status Client::SendHello() {
   v1::Hello hello;
   hello.set_client_name(options_.client_name);
   hello.set_auth_token(options_.auth_token);
+  hello.set_resume(options_.resume);
   hello.set_resume_from_seq(options_.resume_from_seq);
+  hello.set_epoch(options_.resume_epoch);
   absl::MutexLock lock(&write_mu_);
   if (absl::Status status = Frame(kHelloField, hello); !status.ok()) return status;
   return SendUnanswered();
@@ -347,6 +360,16 @@ absl::StatusOr<v1::Balances> Client::ReadBalances(absl::Span<const uint64_t> acc
 
 absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
   if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
+  {
+    absl::MutexLock lock(&mu_);
+    // The server would refuse it with ERROR_CODE_INVALID_MESSAGE and close the connection.
+    if (welcome_.has_value() && transactions.size() > welcome_->submit_batch_max()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("SubmitAsync: ", transactions.size(),
+                       " transactions, above the server's batch maximum of ",
+                       welcome_->submit_batch_max()));
+    }
+  }
   absl::MutexLock lock(&write_mu_);
   if (absl::Status status = FrameSubmit(transactions); !status.ok()) return status;
   return SendFrame(&confirmations_, {static_cast<uint32_t>(transactions.size()), nullptr},
@@ -573,6 +596,13 @@ absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns
       status = parse(&outcome_);
       if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
       return status;
+    case kWelcomeField: {
+      status = parse(&welcome_reply_);
+      if (!status.ok()) return status;
+      absl::MutexLock lock(&mu_);
+      welcome_ = welcome_reply_;
+      return absl::OkStatus();
+    }
     case kErrorField:
       status = parse(&error_);
       if (!status.ok()) return status;

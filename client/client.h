@@ -2,8 +2,10 @@
 // proto/vouch.proto.
 //
 // Connect() opens the TCP connection (TCP_NODELAY), sends Hello and, unless
-// ClientOptions::await_hello is false, makes sure the server accepted it: Hello has no reply, so
-// Connect sends a Ping behind it and waits for the Pong (a refusal arrives as an Error instead).
+// ClientOptions::await_hello is false, makes sure the server accepted it: Connect sends a Ping
+// behind it and waits for the Pong (a refusal arrives as an Error instead). The server's Welcome,
+// the reply to an accepted Hello, comes before the Pong and is kept (welcome()); servers older
+// than Welcome send none, which is why the Pong, not the Welcome, is awaited.
 //
 // Two ways to talk:
 // - Blocking: Submit, Query, Ping and ReadBalances send one request and wait up to a timeout
@@ -26,7 +28,8 @@
 // server closes it after sending one): it is delivered as an event, and every call still
 // waiting, and every later call, fails with ServerErrorStatus(error): kUnauthenticated for a
 // wrong token, kUnavailable (reconnect and retry) for shutdown, overload, timeouts and take-over,
-// kFailedPrecondition for a resume window exceeded, kInvalidArgument for a client bug, kInternal
+// kFailedPrecondition for a resume window exceeded or a resume position from the future
+// (ERROR_CODE_RESUME_AHEAD: resume from 0), kInvalidArgument for a client bug, kInternal
 // for a server fault. The last event of every connection is a Disconnect, however it ended.
 //
 // Thread safety: every method may be called from any number of threads at once. Frames are
@@ -50,6 +53,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -72,8 +76,15 @@ struct ClientOptions {
   // Non-empty: a named session, which outlives the connection (see Hello in vouch.proto).
   std::string client_name;
   std::string auth_token;        // Required when the server has one.
-  uint64_t resume_from_seq = 0;  // Resend this session's Outcomes above this seq; 0: none.
-  size_t frame_bytes_max = 64 * 1024;  // Longest frame sent or accepted; match the server's.
+  // Resume the named session (see Hello in vouch.proto): resend its Outcomes above
+  // resume_from_seq that the server still retains; resume_from_seq 0 means every one retained.
+  // Save the highest Outcome.seq seen together with welcome()->epoch(), and pass both back here;
+  // when a later welcome() has another epoch, the saved position means nothing: reset it to 0.
+  bool resume = false;
+  uint64_t resume_from_seq = 0;  // Only with resume.
+  uint64_t resume_epoch = 0;     // The epoch resume_from_seq was seen under; 0: unknown.
+  // Longest frame sent or accepted; match the server's (Welcome.frame_bytes_max says it).
+  size_t frame_bytes_max = 64 * 1024;
   absl::Duration connect_timeout = absl::Seconds(5);  // TCP connect plus the Hello check.
   bool await_hello = true;  // Connect waits until the server has accepted Hello.
   size_t event_queue_capacity = 64 * 1024;  // Events held for NextEvent(); see the top.
@@ -141,7 +152,8 @@ class Client {
 
   // Pipelined calls: write one frame and return; answers arrive as events. They wait only for
   // room in the socket's send buffer (TCP back-pressure), with no timeout. kInvalidArgument if
-  // the batch is empty or does not fit in one frame (nothing is sent).
+  // the batch is empty, holds more than the server's Welcome.submit_batch_max, or does not fit
+  // in one frame (nothing is sent).
   [[nodiscard]] absl::Status SubmitAsync(absl::Span<const v1::Transaction> transactions);
   [[nodiscard]] absl::Status QueryAsync(uint64_t transaction_id);
   [[nodiscard]] absl::Status PingAsync(uint64_t nonce);
@@ -156,6 +168,10 @@ class Client {
   // Ends the connection and joins the reader thread; calls still waiting fail with kCancelled.
   // Idempotent. REQUIRES: not called from a handler.
   void Close();
+
+  // The server's Welcome, once it has arrived: before Connect returns with await_hello, unless
+  // the server predates Welcome. Its epoch goes with every resume position (see ClientOptions).
+  std::optional<v1::Welcome> welcome() const;
 
   // OK while connected; then why the connection ended.
   absl::Status status() const;
@@ -233,6 +249,7 @@ class Client {
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // Transactions due a Confirmation.
   absl::Status status_ ABSL_GUARDED_BY(mu_);  // Why the connection ended (or is ending).
+  std::optional<v1::Welcome> welcome_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;      // Close() was called: queue nothing more.
   bool finished_ ABSL_GUARDED_BY(mu_) = false;     // The reader has emptied the FIFOs for good.
   bool reader_done_ ABSL_GUARDED_BY(mu_) = false;  // ... and delivered the Disconnect.
@@ -245,6 +262,7 @@ class Client {
   v1::Pong pong_;
   v1::Balances balances_reply_;
   v1::Error error_;
+  v1::Welcome welcome_reply_;
 
   absl::Mutex join_mu_;  // Serializes Close()'s join; taken with no other lock held.
   std::thread reader_ ABSL_GUARDED_BY(join_mu_);

@@ -13,6 +13,7 @@ Usage (vouch_pb2 is generated from proto/vouch.proto; see README.md):
         client.hello(client_name="till-7")
         client.submit([vouch_pb2.Transaction(id=1, source_account=1, destination_account=2,
                                              amount=250, currency="USD")])
+        message = client.read_message(timeout=1.0)  # the Welcome (also in client.welcome)
         message = client.read_message(timeout=1.0)  # a ServerMessage holding a Confirmation
 
 Thread safety: a Client is not thread safe; use each one from one thread at a time (reads and
@@ -33,6 +34,11 @@ import vouch_pb2
 # in both directions: the server would close the connection on one we sent, and one we receive
 # that large means the stream is not what we think it is.
 FRAME_BYTES_MAX_DEFAULT = 64 * 1024
+
+# The server's default submit_batch_max. A Submit of this many realistic transactions (94 bytes
+# each at most) fits in one default frame. The server states the limits in force in its Welcome,
+# the reply to Hello; Client.submit keeps to Welcome.submit_batch_max once it has seen one.
+SUBMIT_BATCH_MAX_DEFAULT = 512
 
 # A varint32 takes at most 5 bytes (7 payload bits each); longer is malformed, as for the server.
 VARINT32_BYTES_MAX = 5
@@ -177,6 +183,9 @@ class Client:
         self._frame_bytes_max = frame_bytes_max
         self._send_timeout = send_timeout
         self._decoder = FrameDecoder(frame_bytes_max)
+        # The server's reply to hello(), once read_message() has returned it: the epoch that
+        # goes with every saved resume position, and the limits in force.
+        self.welcome: Optional[vouch_pb2.Welcome] = None
 
     @classmethod
     def connect(cls, host: str, port: int, connect_timeout: float = 5.0,
@@ -199,13 +208,25 @@ class Client:
 
     # Requests -------------------------------------------------------------------------------
 
-    def hello(self, client_name: str = "", auth_token: str = "", resume_from_seq: int = 0) -> None:
-        """Opens the session; must be the first request. There is no reply on success; an Error
-        (then close) comes back if the server refuses it. A non-empty client_name names a
-        session that outlives this connection; resume_from_seq asks for its Outcomes above that
-        seq again."""
+    def hello(self, client_name: str = "", auth_token: str = "", resume: bool = False,
+              resume_from_seq: int = 0, epoch: int = 0) -> None:
+        """Opens the session; must be the first request. An accepted Hello is answered with a
+        Welcome (see self.welcome); a refused one with an Error, then close. A non-empty
+        client_name names a session that outlives this connection.
+
+        resume asks for the session's Outcomes above resume_from_seq that the server still
+        retains (resume_from_seq 0: every one). Save the highest Outcome.seq seen with the
+        Welcome's epoch and pass both back here; the server refuses a position above anything
+        it issued (ERROR_CODE_RESUME_AHEAD), and ignores one from another epoch (it resends
+        everything retained, and its Welcome says resume_from_seq 0: reset the saved
+        position)."""
+        if resume and not client_name:
+            raise ValueError("resume needs a client_name: only named sessions can be resumed")
+        if not resume and (resume_from_seq or epoch):
+            raise ValueError("resume_from_seq and epoch need resume=True")
         self._send(vouch_pb2.ClientMessage(hello=vouch_pb2.Hello(
-            client_name=client_name, auth_token=auth_token, resume_from_seq=resume_from_seq)))
+            client_name=client_name, auth_token=auth_token, resume=resume,
+            resume_from_seq=resume_from_seq, epoch=epoch)))
 
     def submit(self, transactions: Iterable[vouch_pb2.Transaction]) -> int:
         """Sends the transactions as one Submit (one frame) and returns how many were sent.
@@ -214,6 +235,9 @@ class Client:
         if not submit.transactions:
             # The server would answer ERROR_CODE_INVALID_MESSAGE and close the connection.
             raise ValueError("submit needs at least one transaction")
+        if self.welcome is not None and len(submit.transactions) > self.welcome.submit_batch_max:
+            raise ValueError(f"{len(submit.transactions)} transactions in one submit, above the "
+                             f"server's batch maximum of {self.welcome.submit_batch_max}")
         self._send(vouch_pb2.ClientMessage(submit=submit))
         return len(submit.transactions)
 
@@ -257,8 +281,9 @@ class Client:
         (None: wait as long as it takes; 0: only what has already arrived).
 
         Bytes of a frame that is still incomplete at the timeout are kept for the next call.
-        A message whose body is unset (a body type newer than this vouch_pb2) is returned as
-        is; callers should skip what they do not recognise.
+        A Welcome is returned too, and also kept in self.welcome. A message whose body is unset
+        (a body type newer than this vouch_pb2) is returned as is; callers should skip what
+        they do not recognise.
         Raises ConnectionClosed when the server has closed the connection, and FrameError for
         a frame that breaks the framing or does not parse.
         """
@@ -266,7 +291,10 @@ class Client:
         while True:
             payload = self._decoder.next_payload()
             if payload is not None:
-                return _parse_server_message(payload)
+                message = _parse_server_message(payload)
+                if message.HasField("welcome"):
+                    self.welcome = message.welcome
+                return message
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self._receive(remaining):
                 return None

@@ -23,6 +23,16 @@ absl::Status ServerOptions::Validate() const {
     return Invalid("frame_bytes_max", "must be in 64 B..64 MiB");
   }
   if (submit_batch_max < 1) return Invalid("submit_batch_max", "must be at least 1");
+  if (SubmitFrameBytesMax(submit_batch_max) > frame_bytes_max) {
+    return Invalid("submit_batch_max",
+                   absl::StrCat("a Submit of ", submit_batch_max, " transactions takes up to ",
+                                SubmitFrameBytesMax(submit_batch_max),
+                                " bytes, more than frame_bytes_max (", frame_bytes_max,
+                                "); lower it to at most ",
+                                (frame_bytes_max - kSubmitEnvelopeBytesMax) / kSubmitEntryBytesMax,
+                                " or raise frame_bytes_max to at least ",
+                                SubmitFrameBytesMax(submit_batch_max)));
+  }
   if (outbound_bytes_max < 4 * frame_bytes_max) {
     return Invalid("outbound_bytes_max", "must be at least 4 frames (4 * frame_bytes_max)");
   }

@@ -11,6 +11,18 @@
 
 namespace vouch::server {
 
+// The longest Submit entry a realistic Transaction takes: every integer field at its longest
+// varint (10 bytes; 5 for merchant_category), a 3-byte currency and a 2-byte country, each field
+// behind a 1-byte tag, is 92 bytes, plus the entry's own tag and length. Checked against the
+// generated code by //tests/engine/server:server_limits_test.
+inline constexpr size_t kSubmitEntryBytesMax = 94;
+// The ClientMessage envelope around a Submit body: its tag and a varint32 length.
+inline constexpr size_t kSubmitEnvelopeBytesMax = 1 + 5;
+// The longest frame payload a Submit of `count` realistic transactions takes.
+constexpr size_t SubmitFrameBytesMax(size_t count) {
+  return count * kSubmitEntryBytesMax + kSubmitEnvelopeBytesMax;
+}
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Loopback by default: exposing the port is a decision.
   int port = 7411;                 // 0 binds an ephemeral port; see Server::port().
@@ -23,7 +35,10 @@ struct ServerOptions {
   // Per connection.
   size_t max_connections = 1024;                // Open at once, over every I/O thread.
   size_t frame_bytes_max = 64 * 1024;           // Longest frame accepted (and sent).
-  size_t submit_batch_max = 4096;               // Transactions in one Submit.
+  // Transactions in one Submit. A Submit of this many must fit in one frame
+  // (SubmitFrameBytesMax(submit_batch_max) <= frame_bytes_max; Validate refuses less), so a
+  // client that keeps to the batch limit never meets the frame limit.
+  size_t submit_batch_max = 512;
   size_t outbound_bytes_max = 8 * 1024 * 1024;  // Unsent bytes before the client is cut off.
   int64_t partial_frame_timeout_ns = 5'000'000'000;  // A frame must complete within this.
   int64_t idle_timeout_ns = 60'000'000'000;          // No complete frame for this long: close.
@@ -51,6 +66,10 @@ struct ServerOptions {
 
   absl::Status Validate() const;
 };
+
+static_assert(SubmitFrameBytesMax(ServerOptions{}.submit_batch_max) <=
+                  ServerOptions{}.frame_bytes_max,
+              "the default batch maximum must fit in the default frame maximum");
 
 }  // namespace vouch::server
 

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,13 +14,61 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "engine/server/epoch.h"
 #include "engine/types/clock.h"
 
 namespace vouch::server {
+namespace {
+
+// Descriptors the server needs besides its connections and those open before it starts: the
+// listener, journal segments and their directory, snapshot files, the event log, the lock file,
+// and the connections refused over the limit while they linger (each I/O thread's epoll set,
+// eventfd and reserve descriptor are counted apart).
+constexpr rlim_t kServerDescriptorsSpare = 64;
+
+rlim_t OpenDescriptors() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  rlim_t count = 0;
+  while (const dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+  closedir(dir);
+  return count > 0 ? count - 1 : 0;  // Less the directory stream's own descriptor.
+}
+
+}  // namespace
+
+// Raises the soft RLIMIT_NOFILE as far as max_connections needs, or refuses the option when the
+// hard limit is too low: running out of descriptors would refuse connections the option allows.
+absl::Status Server::FitDescriptorLimit(const ServerOptions& options) {
+  const rlim_t needed = OpenDescriptors() + options.max_connections + kServerDescriptorsSpare +
+                        3 * static_cast<rlim_t>(options.io_threads);
+  rlimit limit = {};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return absl::InternalError(absl::StrCat("getrlimit(RLIMIT_NOFILE): ", strerror(errno)));
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return absl::OkStatus();
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max < needed) {
+    const rlim_t fits = limit.rlim_max > needed - options.max_connections
+                            ? limit.rlim_max - (needed - options.max_connections)
+                            : 0;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "server option max_connections: ", options.max_connections, " connections need ",
+        needed, " file descriptors (with those open and the server's own), above the hard "
+        "limit RLIMIT_NOFILE of ", limit.rlim_max, "; lower max_connections to at most ", fits,
+        " or raise the hard limit (ulimit -Hn, systemd LimitNOFILE=)"));
+  }
+  limit.rlim_cur = needed;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return absl::InternalError(absl::StrCat("setrlimit(RLIMIT_NOFILE, ", needed,
+                                            "): ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        vouch::Options engine_options) {
   if (absl::Status status = options.Validate(); !status.ok()) return status;
+  if (absl::Status status = FitDescriptorLimit(options); !status.ok()) return status;
   if (engine_options.inline_mode) {
     return absl::InvalidArgumentError("the server needs the engine's stage threads (inline_mode)");
   }
@@ -28,6 +78,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
   server->SeedWindow();
+  absl::StatusOr<uint64_t> epoch =
+      LoadOrCreateEpoch(server->engine_->options(), server->engine_->recovery());
+  if (!epoch.ok()) return epoch.status();
+  server->epoch_ = *epoch;
   if (!server->options_.event_log.empty()) {
     absl::StatusOr<std::unique_ptr<EventLog>> log =
         EventLog::Open(server->options_.event_log, server->window_.get(),
@@ -99,6 +153,8 @@ absl::Status Server::Start() {
   shared_.engine = engine_.get();
   shared_.window = window_.get();
   shared_.listen_fd = listen_fd_;
+  shared_.epoch = epoch_;
+  shared_.recovered_confirmed = engine_->recovery().confirmed;
   shared_.mono_to_unix_offset_ns = MonotonicToUnixOffsetNs();
   shared_.event_log = event_log_.get();
   for (int i = 0; i < options_.io_threads; ++i) {

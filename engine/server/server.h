@@ -43,8 +43,10 @@ struct ShutdownReport {
 
 class Server {
  public:
-  // Validates both option sets, creates the engine (whose outcome sink becomes the server's
-  // outcome window) and binds the listening socket.
+  // Validates both option sets, raises the soft RLIMIT_NOFILE to what max_connections needs
+  // (process-wide; InvalidArgument naming max_connections if the hard limit is too low),
+  // creates the engine (whose outcome sink becomes the server's outcome window), loads or
+  // creates the epoch and binds the listening socket.
   static absl::StatusOr<std::unique_ptr<Server>> Create(ServerOptions options,
                                                         vouch::Options engine_options);
   ~Server();
@@ -60,12 +62,14 @@ class Server {
   ShutdownReport Shutdown();
 
   int port() const { return port_; }  // The bound port (useful with port 0).
+  uint64_t epoch() const { return epoch_; }  // The sequence space's identity (epoch.h).
   ServerStats Stats() const;
   Engine& engine() { return *engine_; }
   EventLog* event_log() { return event_log_.get(); }  // Null without --event_log.
 
  private:
   explicit Server(ServerOptions options);
+  static absl::Status FitDescriptorLimit(const ServerOptions& options);
   absl::Status Listen();
   void SeedWindow();
 
@@ -79,6 +83,7 @@ class Server {
   std::vector<internal::FlushReport> flush_reports_;  // Written by each thread as it exits.
   int listen_fd_ = -1;
   int port_ = 0;
+  uint64_t epoch_ = 0;
   bool started_ = false;
   bool shut_down_ = false;
 };

@@ -7,7 +7,7 @@
 namespace vouch::server {
 
 // One more than the highest vouch.v1.ErrorCode value (asserted in io_thread.cc).
-inline constexpr int kErrorCodeCount = 14;
+inline constexpr int kErrorCodeCount = 15;
 
 struct ServerStats {
   uint64_t connections_accepted = 0;
@@ -24,8 +24,15 @@ struct ServerStats {
   uint64_t feed_outcomes = 0;         // Sent to Subscribe connections.
   uint64_t handoffs = 0;              // Connections moved to the I/O thread owning their session.
   uint64_t resumes = 0;
+  uint64_t resume_epoch_changes = 0;  // Resumes whose Hello.epoch was another: all resent.
   uint64_t partial_frame_timeouts = 0;
   uint64_t idle_timeouts = 0;
+  // accept4 failed with EMFILE/ENFILE (out of file descriptors). Each such connection is refused
+  // with TOO_MANY_CONNECTIONS (counted in errors[6]) by means of a reserve descriptor.
+  uint64_t accept_descriptors_exhausted = 0;
+  // Listener paused for a tick: not even the reserve descriptor was left, or accept4 failed
+  // with ENOBUFS/ENOMEM (the kernel short of socket memory).
+  uint64_t listener_pauses = 0;
   uint64_t errors[kErrorCodeCount] = {};  // Error frames sent, by vouch.v1.ErrorCode.
   uint64_t window_writer_waits = 0;   // Times the reconciler waited for a slow I/O thread.
 };

@@ -377,6 +377,46 @@ TEST(ClientProtocolTest, BatchTooLargeForAFrameIsRefusedBeforeSending) {
   EXPECT_TRUE((*client)->status().ok());
 }
 
+TEST(ClientProtocolTest, WelcomeIsKeptAndItsBatchMaximumIsEnforced) {
+  FakeServer server;
+  std::thread script([&] {
+    server.Accept();
+    const v1::ClientMessage hello = server.Read();
+    EXPECT_TRUE(hello.hello().resume());
+    EXPECT_EQ(hello.hello().resume_from_seq(), 0u);
+    EXPECT_EQ(hello.hello().epoch(), 0u);
+    v1::ServerMessage welcome;
+    welcome.mutable_welcome()->set_epoch(77);
+    welcome.mutable_welcome()->set_resuming(true);
+    welcome.mutable_welcome()->set_submit_batch_max(2);
+    server.Send(Frame(welcome));
+    const uint64_t nonce = server.Read().ping().nonce();
+    server.Send(Frame(PongOf(nonce)));
+  });
+  ClientOptions options = OptionsFor(server, /*await_hello=*/true);
+  options.client_name = "resumer";
+  options.resume = true;
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  script.join();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_TRUE((*client)->welcome().has_value());
+  EXPECT_EQ((*client)->welcome()->epoch(), 77u);
+  const std::vector<v1::Transaction> batch = {TransactionOf(1), TransactionOf(2),
+                                              TransactionOf(3)};
+  EXPECT_TRUE(absl::IsInvalidArgument((*client)->SubmitAsync(batch)));
+  EXPECT_EQ((*client)->transactions_unanswered(), 0u);
+}
+
+TEST(ClientProtocolTest, ResumeOptionsAreChecked) {
+  ClientOptions options;
+  options.resume_from_seq = 5;
+  EXPECT_TRUE(absl::IsInvalidArgument(options.Validate())) << "a position needs resume";
+  options.resume = true;
+  EXPECT_TRUE(absl::IsInvalidArgument(options.Validate())) << "resume needs a name";
+  options.client_name = "till";
+  EXPECT_TRUE(options.Validate().ok());
+}
+
 TEST(ClientProtocolTest, BlockingCallFromAHandlerIsRefused) {
   FakeServer server;
   absl::Mutex mu;

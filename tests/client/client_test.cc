@@ -8,6 +8,7 @@
 // depends on timing; the generous waits only bound a broken run.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -219,6 +220,78 @@ TEST_F(ClientTest, ShutdownEndsTheConnectionWithShuttingDown) {
   ASSERT_TRUE((*client)->NextEvent(&event, kPatience).ok());
   ASSERT_NE(std::get_if<Disconnect>(&event.body), nullptr);
   EXPECT_EQ(ServerErrorCode((*client)->status()), v1::ERROR_CODE_SHUTTING_DOWN);
+}
+
+// Welcome: the epoch and the limits in force come back before Connect returns; the client keeps
+// to the batch maximum itself, so a batch above it never costs the connection.
+TEST_F(ClientTest, WelcomeStatesTheEpochAndTheLimitsAndTheClientKeepsToThem) {
+  StartVouchd();
+  ClientOptions options = Options();
+  options.client_name = "client-test-welcome";
+  options.resume = true;  // From 0: everything retained (nothing yet, for a new session).
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::optional<v1::Welcome> welcome = (*client)->welcome();
+  ASSERT_TRUE(welcome.has_value());
+  EXPECT_NE(welcome->epoch(), 0u);
+  EXPECT_TRUE(welcome->resuming());
+  EXPECT_EQ(welcome->resume_from_seq(), 0u);
+  EXPECT_EQ(welcome->submit_batch_max(), 512u);
+  EXPECT_EQ(welcome->frame_bytes_max(), 64u * 1024);
+
+  workload::WorkloadGenerator generator(Workload());
+  std::vector<v1::Transaction> batch(welcome->submit_batch_max() + 1);
+  for (v1::Transaction& transaction : batch) wire::ToProto(generator.Next(), &transaction);
+  EXPECT_TRUE(absl::IsInvalidArgument((*client)->SubmitAsync(batch)));
+  batch.pop_back();  // Exactly the maximum: sent and answered in full.
+  uint64_t id = 1'000'000;
+  for (v1::Transaction& transaction : batch) transaction.set_id(++id);
+  ASSERT_TRUE((*client)->SubmitAsync(batch).ok());
+  EXPECT_TRUE((*client)->Ping(kPatience).ok()) << "the connection is still served";
+  EXPECT_EQ((*client)->transactions_unanswered(), 0u);
+}
+
+TEST_F(ClientTest, AResumePositionFromTheFutureFailsConnectWithFailedPrecondition) {
+  StartVouchd();
+  ClientOptions options = Options();
+  options.client_name = "client-test-ahead";
+  absl::StatusOr<std::unique_ptr<Client>> first = Client::Connect(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.resume = true;
+  options.resume_from_seq = 1'000'000;  // Nothing was ever issued.
+  options.resume_epoch = (*first)->welcome()->epoch();
+  absl::StatusOr<std::unique_ptr<Client>> ahead = Client::Connect(options);
+  EXPECT_TRUE(absl::IsFailedPrecondition(ahead.status())) << ahead.status();
+  EXPECT_EQ(ServerErrorCode(ahead.status()), v1::ERROR_CODE_RESUME_AHEAD);
+}
+
+// --ack=memory: a restart numbers from 1 again under a new epoch. A position saved under the
+// old one is not held against the new numbering: the server resends everything retained and
+// says so (Welcome.resume_from_seq 0), and the client resets its saved position.
+TEST_F(ClientTest, ARestartWithoutAJournalHasANewEpochAndIgnoresOldPositions) {
+  StartVouchd();
+  ClientOptions options = Options();
+  options.client_name = "client-test-epoch";
+  uint64_t old_epoch = 0;
+  {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    old_epoch = (*client)->welcome()->epoch();
+    absl::StatusOr<v1::Confirmation> confirmation =
+        (*client)->Submit(NormalTransaction(7), kPatience);
+    ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+  }
+  absl::StatusOr<int> exit_status = vouchd_->Stop(kStopTimeout);
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  StartVouchd();
+  options.port = vouchd_->port();
+  options.resume = true;
+  options.resume_from_seq = 1'000;  // Far above anything the new incarnation issued.
+  options.resume_epoch = old_epoch;
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_NE((*client)->welcome()->epoch(), old_epoch);
+  EXPECT_EQ((*client)->welcome()->resume_from_seq(), 0u);
 }
 
 }  // namespace

@@ -90,6 +90,7 @@ class Connection {
     for (;;) {
       switch (decoder_.Next(message)) {
         case net::FrameDecoder::Result::kFrame:
+          if (message->has_welcome()) continue;  // The reply to Hello: nothing to print.
           if (message->has_error()) {
             std::fprintf(stderr, "vouch-cli: server error %s: %s\n",
                          v1::ErrorCode_Name(message->error().code()).c_str(),

@@ -39,7 +39,10 @@ ABSL_FLAG(int64_t, busy_poll_us, 0,
           "After its last event an I/O thread polls this long before blocking: lower latency "
           "(no wake-up) for a core's worth of CPU while quiet. 0: block at once.");
 ABSL_FLAG(int64_t, max_connections, 1024, "Connections open at once.");
-ABSL_FLAG(int64_t, frame_bytes_max, 64 * 1024, "Longest frame accepted.");
+ABSL_FLAG(int64_t, frame_bytes_max, 64 * 1024, "Longest frame accepted (and sent).");
+ABSL_FLAG(int64_t, submit_batch_max, 512,
+          "Most transactions in one Submit. A Submit of this many (94 bytes each at most) must "
+          "fit in --frame_bytes_max; a combination where it does not is refused.");
 ABSL_FLAG(int64_t, outbound_bytes_max, 8 << 20,
           "Unsent output per connection before the client is cut off as a slow consumer.");
 ABSL_FLAG(int64_t, partial_frame_timeout_ms, 5'000, "A started frame must complete within this.");
@@ -114,6 +117,7 @@ absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
   options.busy_poll_ns = absl::GetFlag(FLAGS_busy_poll_us) * 1'000;
   options.max_connections = static_cast<size_t>(absl::GetFlag(FLAGS_max_connections));
   options.frame_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_frame_bytes_max));
+  options.submit_batch_max = static_cast<size_t>(absl::GetFlag(FLAGS_submit_batch_max));
   options.outbound_bytes_max = static_cast<size_t>(absl::GetFlag(FLAGS_outbound_bytes_max));
   options.partial_frame_timeout_ns = absl::GetFlag(FLAGS_partial_frame_timeout_ms) * 1'000'000;
   options.idle_timeout_ns = absl::GetFlag(FLAGS_idle_timeout_ms) * 1'000'000;
@@ -122,6 +126,7 @@ absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
   options.retained_outcomes = static_cast<size_t>(absl::GetFlag(FLAGS_retained_outcomes));
   options.flush_timeout_ns = absl::GetFlag(FLAGS_flush_timeout_ms) * 1'000'000;
   if (absl::GetFlag(FLAGS_max_connections) < 1 || absl::GetFlag(FLAGS_frame_bytes_max) < 1 ||
+      absl::GetFlag(FLAGS_submit_batch_max) < 1 ||
       absl::GetFlag(FLAGS_retained_outcomes) < 1 || absl::GetFlag(FLAGS_outbound_bytes_max) < 1) {
     return absl::InvalidArgumentError("sizes and counts must be positive");
   }

@@ -34,7 +34,9 @@ struct Connection {
   bool said_hello = false;
   uint64_t session = 0;      // Routing key; the origin of every transaction it submits.
   std::string client_name;   // Empty for an unnamed session.
+  bool resuming = false;      // Hello.resume, or (older clients) resume_from_seq > 0.
   Sequence resume_from_seq = 0;
+  uint64_t resume_epoch = 0;  // Hello.epoch: the epoch resume_from_seq was seen under.
   Sequence resend_next = 0;  // Non-zero while missed outcomes are being resent from here.
   bool subscribed = false;
   bool include_verified = false;

@@ -1,6 +1,7 @@
 #include "engine/server/internal/io_thread.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -108,8 +109,11 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->feed_outcomes += get(feed_outcomes);
   stats->handoffs += get(handoffs);
   stats->resumes += get(resumes);
+  stats->resume_epoch_changes += get(resume_epoch_changes);
   stats->partial_frame_timeouts += get(partial_frame_timeouts);
   stats->idle_timeouts += get(idle_timeouts);
+  stats->accept_descriptors_exhausted += get(accept_descriptors_exhausted);
+  stats->listener_pauses += get(listener_pauses);
   for (int i = 0; i < kErrorCodeCount; ++i) stats->errors[i] += get(errors[i]);
 }
 
@@ -123,6 +127,7 @@ IoThread::IoThread(int index, Shared* shared)
 }
 
 IoThread::~IoThread() {
+  if (reserve_fd_ >= 0) close(reserve_fd_);
   for (auto& connection : connections_) close(connection->fd);
   absl::MutexLock lock(&inbox_mu_);
   for (auto& connection : inbox_) close(connection->fd);  // Handed off while shutting down.
@@ -138,15 +143,18 @@ absl::Status IoThread::Init() {
   epoll_event wake = {};
   wake.events = EPOLLIN;
   wake.data.u64 = kWakeTag;
-  epoll_event listener = {};
-  // EPOLLEXCLUSIVE: with several I/O threads, a new connection wakes one of them, not all.
-  listener.events = EPOLLIN | EPOLLEXCLUSIVE;
-  listener.data.u64 = kListenerTag;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0 ||
-      epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, shared_->listen_fd, &listener) != 0) {
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &wake) != 0 || !ListenerInterest(true)) {
     return absl::InternalError(absl::StrCat("epoll_ctl: ", strerror(errno)));
   }
-  listening_ = true;
+  listener_ = ListenerState::kListening;
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (reserve_fd_ < 0) {
+    return absl::InternalError(absl::StrCat("open /dev/null (reserve): ", strerror(errno)));
+  }
+  scratch_.error.set_code(v1::ERROR_CODE_TOO_MANY_CONNECTIONS);
+  scratch_.error.set_message("the server is out of file descriptors; retry later");
+  (void)net::AppendEnvelopeFrame(v1::ServerMessage::kError, scratch_.error,
+                                 options_.frame_bytes_max, &descriptor_refusal_);
   cursor_ = shared_->window->end();  // After recovery the first outcome is not seq 1.
   return absl::OkStatus();
 }
@@ -204,6 +212,7 @@ void IoThread::Turn(int timeout_ms) {
   }
   FlushDirty();
   if (now_ns_ >= next_tick_ns_) {
+    ResumeListener();
     Tick(now_ns_);
     next_tick_ns_ = now_ns_ + int64_t{kTickMs} * 1'000'000;
   }
@@ -212,7 +221,7 @@ void IoThread::Turn(int timeout_ms) {
 
 void IoThread::OnEvent(uint64_t tag, uint32_t events) {
   if (tag == kListenerTag) {
-    if (listening_) AcceptAll();
+    if (listener_ == ListenerState::kListening) AcceptAll();
     return;
   }
   if (tag == kWakeTag) {
@@ -237,7 +246,18 @@ void IoThread::OnEvent(uint64_t tag, uint32_t events) {
 void IoThread::AcceptAll() {
   for (;;) {
     const int fd = accept4(shared_->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;  // EAGAIN: another thread took it, or none left. Errors: retry later.
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;  // That one is gone; next.
+      if (errno == EMFILE || errno == ENFILE) {
+        // The listener is level-triggered: returning would wake this loop again at once.
+        IoCounters::Add(counters_.accept_descriptors_exhausted);
+        if (RefuseWithReserve()) continue;
+        if (reserve_fd_ < 0) PauseListener();
+      } else if (errno == ENOBUFS || errno == ENOMEM) {
+        PauseListener();
+      }
+      return;  // EAGAIN: another thread took it, or none left.
+    }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (options_.send_buffer_bytes > 0) {
@@ -259,6 +279,49 @@ void IoThread::AcceptAll() {
                         " connections is reached"));
     }
   }
+}
+
+// Out of descriptors: frees the reserve, accepts one queued connection with it, tells it why
+// (best effort: one non-blocking send), closes it and takes the reserve back. Returns true if it
+// refused one and holds the reserve again; false if none was queued (EMFILE is reported before
+// the queue is looked at), or there was no reserve, or it could not be taken back.
+bool IoThread::RefuseWithReserve() {
+  if (reserve_fd_ < 0) return false;
+  close(reserve_fd_);
+  const int fd = accept4(shared_->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    (void)!send(fd, descriptor_refusal_.data(), descriptor_refusal_.size(), MSG_NOSIGNAL);
+    close(fd);
+    IoCounters::Add(counters_.errors[v1::ERROR_CODE_TOO_MANY_CONNECTIONS]);
+  }
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd >= 0 && reserve_fd_ >= 0;
+}
+
+// No descriptor even for a refusal, or no kernel memory for a socket: stop watching the listener
+// (the kernel keeps queueing connections, up to the backlog) and look again at the next tick.
+void IoThread::PauseListener() {
+  if (listener_ != ListenerState::kListening) return;
+  (void)ListenerInterest(false);
+  listener_ = ListenerState::kPaused;
+  IoCounters::Add(counters_.listener_pauses);
+}
+
+// Each tick while paused: listen again once the reserve could be taken back.
+void IoThread::ResumeListener() {
+  if (listener_ != ListenerState::kPaused) return;
+  if (reserve_fd_ < 0) reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (reserve_fd_ < 0) return;
+  if (ListenerInterest(true)) listener_ = ListenerState::kListening;
+}
+
+bool IoThread::ListenerInterest(bool on) {
+  if (!on) return epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, shared_->listen_fd, nullptr) == 0;
+  epoll_event listener = {};
+  // EPOLLEXCLUSIVE: with several I/O threads, a new connection wakes one of them, not all.
+  listener.events = EPOLLIN | EPOLLEXCLUSIVE;
+  listener.data.u64 = kListenerTag;
+  return epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, shared_->listen_fd, &listener) == 0;
 }
 
 void IoThread::Register(Connection& connection) {
@@ -314,7 +377,10 @@ void IoThread::HandleFrames(Connection& connection) {
     if (result == net::FrameDecoder::Result::kNeedMore) break;
     if (result == net::FrameDecoder::Result::kError) {
       const net::FrameError error = connection.decoder.error();
-      Fail(connection, ToErrorCode(error), FrameErrorMessage(error));
+      Fail(connection, ToErrorCode(error),
+           error == net::FrameError::kTooLarge
+               ? absl::StrCat(FrameErrorMessage(error), " (", options_.frame_bytes_max, " bytes)")
+               : std::string(FrameErrorMessage(error)));
       return;
     }
     completed_any = true;
@@ -389,14 +455,17 @@ void IoThread::OnHello(Connection& connection) {
                       " bytes"));
     return;
   }
-  if (hello.client_name().empty() && hello.resume_from_seq() != 0) {
+  const bool resuming = hello.resume() || hello.resume_from_seq() != 0;
+  if (hello.client_name().empty() && resuming) {
     Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
-         "Hello.resume_from_seq needs a client_name: only named sessions can be resumed");
+         "Hello.resume needs a client_name: only named sessions can be resumed");
     return;
   }
   connection.said_hello = true;
   connection.client_name = hello.client_name();
+  connection.resuming = resuming;
   connection.resume_from_seq = hello.resume_from_seq();
+  connection.resume_epoch = hello.epoch();
   connection.session = connection.client_name.empty()
                            ? UnnamedSessionKey(connection.serial, index_)
                            : NamedSessionKey(connection.client_name);
@@ -416,20 +485,57 @@ void IoThread::BindSession(Connection& connection) {
     Fail(previous, v1::ERROR_CODE_SESSION_TAKEN_OVER,
          absl::StrCat("a newer connection said Hello as \"", connection.client_name, "\""));
   }
-  if (connection.resume_from_seq == 0) return;
+  if (connection.resuming && !StartResume(connection)) return;
+  Welcome(connection);
+}
+
+// Checks the resume position (see Hello in vouch.proto) and queues the resend; false after a
+// refusal.
+bool IoThread::StartResume(Connection& connection) {
   IoCounters::Add(counters_.resumes);
+  if (connection.resume_epoch != 0 && connection.resume_epoch != shared_->epoch) {
+    // The position was counted in another sequence space: it names nothing here.
+    IoCounters::Add(counters_.resume_epoch_changes);
+    connection.resume_from_seq = 0;
+  }
+  const Sequence from = connection.resume_from_seq;
+  // Every Outcome.seq a client can have seen under this epoch: decided in this run, or
+  // confirmed before the restart (a journaled outcome may be decided again after it).
+  const Sequence highest =
+      std::max<Sequence>(shared_->window->end() - 1, shared_->recovered_confirmed);
+  if (from > highest) {
+    Fail(connection, v1::ERROR_CODE_RESUME_AHEAD,
+         absl::StrCat("resume_from_seq ", from, " is above ", highest,
+                      ", the highest seq of this server's history (epoch ",
+                      absl::Hex(shared_->epoch, absl::kZeroPad16),
+                      "); resume from 0 to get every outcome retained"));
+    return false;
+  }
   const Sequence oldest = shared_->window->oldest_readable();
-  if (connection.resume_from_seq + 1 < oldest) {
+  if (from != 0 && from + 1 < oldest) {
     Fail(connection, v1::ERROR_CODE_RESUME_WINDOW_EXCEEDED,
-         absl::StrCat("resume_from_seq ", connection.resume_from_seq,
+         absl::StrCat("resume_from_seq ", from,
                       " is older than the oldest outcome the server keeps (seq ", oldest, ")"));
-    return;
+    return false;
   }
   // Outcomes below cursor_ were routed (to no one, or to the previous connection); resend the
-  // session's ones above resume_from_seq. Newer outcomes wait in the window until the resend has
+  // session's ones above the position. Newer outcomes wait in the window until the resend has
   // caught up with the cursor, so the connection sees its outcomes in sequence order.
-  connection.resend_next = connection.resume_from_seq + 1;
+  connection.resend_next = std::max<Sequence>(from + 1, oldest);
   resending_.push_back(&connection);
+  return true;
+}
+
+// Sent before anything else the session gets: its resend starts later in this turn.
+void IoThread::Welcome(Connection& connection) {
+  v1::Welcome& welcome = scratch_.welcome;
+  welcome.set_epoch(shared_->epoch);
+  welcome.set_resuming(connection.resuming);
+  welcome.set_resume_from_seq(connection.resuming ? connection.resume_from_seq : 0);
+  welcome.set_oldest_retained_seq(shared_->window->oldest_readable());
+  welcome.set_frame_bytes_max(static_cast<uint32_t>(options_.frame_bytes_max));
+  welcome.set_submit_batch_max(static_cast<uint32_t>(options_.submit_batch_max));
+  Append(connection, v1::ServerMessage::kWelcome, welcome);
 }
 
 void IoThread::ResendStep(Connection& connection) {
@@ -815,9 +921,9 @@ void IoThread::Tick(int64_t now_ns) {
 bool IoThread::OnPhase(int64_t now_ns) {
   // acquire: pairs with the server's release; the fields it set before the phase are visible.
   const Phase phase = shared_->phase.load(std::memory_order_acquire);
-  if (phase >= Phase::kStopAccepting && listening_) {
-    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, shared_->listen_fd, nullptr);
-    listening_ = false;
+  if (phase >= Phase::kStopAccepting && listener_ != ListenerState::kReleased) {
+    if (listener_ == ListenerState::kListening) (void)ListenerInterest(false);
+    listener_ = ListenerState::kReleased;
     shared_->listener_released->DecrementCount();
   }
   if (phase != Phase::kFlushing) return true;

@@ -19,6 +19,16 @@
 // Other connections of this thread wait meanwhile; a read is an occasional audit, not a hot
 // path, and the wait is bounded either way (TIMEOUT is answered after it).
 //
+// Sessions start with a Welcome (epoch, resume position, limits), appended by the owning thread
+// in BindSession, before any resent or routed Outcome; a resume position is checked there
+// against this epoch's history (RESUME_AHEAD) and the window (RESUME_WINDOW_EXCEEDED).
+//
+// Out of descriptors. The listener is level-triggered, so an accept4 that fails with EMFILE and
+// returns would be woken again at once. Each thread keeps a reserve descriptor: it closes it,
+// accepts one queued connection, sends it TOO_MANY_CONNECTIONS and closes it, then reopens the
+// reserve, until the queue is empty. Without even a reserve, the listener leaves the epoll set
+// until a tick finds the reserve again (ListenerState).
+//
 // Thread safety: everything here is owned by the loop thread, except Adopt() and Wake(), which
 // any thread may call. The counters are single-writer (this thread) and read by Server::Stats.
 #ifndef VOUCH_ENGINE_SERVER_INTERNAL_IO_THREAD_H_
@@ -63,6 +73,8 @@ struct Shared {
   int listen_fd = -1;
   int64_t mono_to_unix_offset_ns = 0;
   EventLog* event_log = nullptr;  // Optional.
+  uint64_t epoch = 0;                // Welcome.epoch (epoch.h).
+  Sequence recovered_confirmed = 0;  // Highest seq confirmed before this start (resume bound).
 
   std::atomic<Phase> phase{Phase::kServing};
   absl::BlockingCounter* listener_released = nullptr;  // Set before kStopAccepting.
@@ -94,8 +106,11 @@ struct IoCounters {
   std::atomic<uint64_t> feed_outcomes{0};
   std::atomic<uint64_t> handoffs{0};
   std::atomic<uint64_t> resumes{0};
+  std::atomic<uint64_t> resume_epoch_changes{0};
   std::atomic<uint64_t> partial_frame_timeouts{0};
   std::atomic<uint64_t> idle_timeouts{0};
+  std::atomic<uint64_t> accept_descriptors_exhausted{0};
+  std::atomic<uint64_t> listener_pauses{0};
   std::atomic<uint64_t> errors[kErrorCodeCount] = {};
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -134,6 +149,10 @@ class IoThread {
   void Turn(int timeout_ms);
   void OnEvent(uint64_t tag, uint32_t events);
   void AcceptAll();
+  bool RefuseWithReserve();
+  void PauseListener();
+  void ResumeListener();
+  bool ListenerInterest(bool on);
   void AdoptInbox() ABSL_LOCKS_EXCLUDED(inbox_mu_);
   void Register(Connection& connection);
 
@@ -142,6 +161,8 @@ class IoThread {
   void HandleFrame(Connection& connection, const char* data, size_t size);
   void OnHello(Connection& connection);
   void BindSession(Connection& connection);
+  bool StartResume(Connection& connection);
+  void Welcome(Connection& connection);
   void OnSubmit(Connection& connection);
   void OnQuery(Connection& connection);
   void OnSubscribe(Connection& connection);
@@ -172,7 +193,15 @@ class IoThread {
   const ServerOptions& options_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
-  bool listening_ = false;
+  // The listener in this thread's epoll set: watched; paused for want of file descriptors (the
+  // reserve is gone; retried each tick); released at shutdown.
+  enum class ListenerState : uint8_t { kListening, kPaused, kReleased };
+  ListenerState listener_ = ListenerState::kReleased;
+  // Reserve file descriptor (/dev/null): when accept4 fails with EMFILE/ENFILE it is closed to
+  // accept one queued connection, refuse it with descriptor_refusal_ and close it, then opened
+  // again, so running out of descriptors costs one refusal per connection, not a spin.
+  int reserve_fd_ = -1;
+  std::string descriptor_refusal_;  // Encoded Error frame, TOO_MANY_CONNECTIONS.
 
   std::vector<std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<uint64_t, Connection*> sessions_;  // Live connection per owned session.
@@ -192,6 +221,7 @@ class IoThread {
   // Reused for every frame: parsing into these keeps their allocated fields.
   struct Scratch {
     v1::Hello hello;
+    v1::Welcome welcome;
     v1::Submit submit;
     v1::Query query;
     v1::Subscribe subscribe;

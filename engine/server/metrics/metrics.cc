@@ -259,6 +259,14 @@ void AddServer(const ServerStats& stats, Families& out) {
              MetricType::Gauge, static_cast<double>(stats.connections_open));
   out.AddOne("vouch_server_connections_accepted_total", "TCP connections accepted.",
              MetricType::Counter, static_cast<double>(stats.connections_accepted));
+  out.AddOne("vouch_server_accept_descriptors_exhausted_total",
+             "accept4 failed for want of file descriptors (EMFILE/ENFILE); each such connection "
+             "is refused with TOO_MANY_CONNECTIONS.",
+             MetricType::Counter, static_cast<double>(stats.accept_descriptors_exhausted));
+  out.AddOne("vouch_server_listener_pauses_total",
+             "Times the listener was paused for a tick: not even the reserve descriptor was "
+             "left, or accept4 failed with ENOBUFS/ENOMEM.",
+             MetricType::Counter, static_cast<double>(stats.listener_pauses));
   out.AddOne("vouch_server_transactions_in_total",
              "Transactions received in Submit frames (each got a Confirmation).",
              MetricType::Counter, static_cast<double>(stats.transactions_in));

@@ -18,6 +18,7 @@ import time
 import unittest
 from typing import Callable, Dict, List
 
+import vouch_client
 import vouch_pb2
 from vouch_client import Client, ConnectionClosed
 
@@ -59,6 +60,7 @@ class Inbox:
         self.statuses: List[vouch_pb2.Status] = []
         self.pongs: List[vouch_pb2.Pong] = []
         self.balances: List[vouch_pb2.Balances] = []
+        self.welcomes: List[vouch_pb2.Welcome] = []
 
     def read_until(self, done: Callable[[], bool], waiting_for: str,
                    timeout: float = SETTLE_TIMEOUT_S) -> None:
@@ -89,6 +91,8 @@ class Inbox:
             self.pongs.append(message.pong)
         elif body == "balances":
             self.balances.append(message.balances)
+        elif body == "welcome":
+            self.welcomes.append(message.welcome)
         elif body == "error":
             code = vouch_pb2.ErrorCode.Name(message.error.code)
             raise AssertionError(f"server sent Error {code}: {message.error.message!r}")
@@ -244,6 +248,34 @@ class VouchdTest(unittest.TestCase):
         [usd] = balances.currencies
         self.assertEqual(usd.currency, "USD", describe(balances))
         self.assertGreater(usd.total_minor, 0, describe(balances))
+
+    def test_welcome_answers_hello_with_the_epoch_and_a_resume_from_zero(self) -> None:
+        inbox = self.open_session(client_name="py-resumer")
+        inbox.client.ping(nonce=1)
+        inbox.read_until(lambda: inbox.pongs, "a Pong")
+        [welcome] = inbox.welcomes
+        self.assertNotEqual(welcome.epoch, 0, describe(welcome))
+        self.assertEqual(inbox.client.welcome, welcome)
+        self.assertEqual(welcome.submit_batch_max, vouch_client.SUBMIT_BATCH_MAX_DEFAULT)
+        inbox.client.submit([transaction(5000, source=5)])
+        inbox.read_until(lambda: 5000 in inbox.outcomes, "the Outcome of 5000")
+        inbox.client.close()
+
+        # A new connection resuming from 0 under that epoch gets the session's Outcome again.
+        again = Inbox(self.connect())
+        again.client.hello(client_name="py-resumer", resume=True, epoch=welcome.epoch)
+        again.read_until(lambda: 5000 in again.outcomes, "the resent Outcome of 5000")
+        [resumed] = again.welcomes
+        self.assertTrue(resumed.resuming, describe(resumed))
+        self.assertEqual(resumed.resume_from_seq, 0, describe(resumed))
+
+    def test_a_resume_position_from_the_future_is_refused(self) -> None:
+        client = self.connect()
+        client.hello(client_name="py-ahead", resume=True, resume_from_seq=10**12)
+        message = client.read_message(timeout=SETTLE_TIMEOUT_S)
+        self.assertIsNotNone(message, "no answer to a Hello resuming from the future")
+        self.assertEqual(message.WhichOneof("body"), "error", describe(message))
+        self.assertEqual(message.error.code, vouch_pb2.ERROR_CODE_RESUME_AHEAD, describe(message))
 
     def test_submit_before_hello_gets_an_error_and_the_connection_closes(self) -> None:
         client = self.connect()

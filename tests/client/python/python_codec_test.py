@@ -204,14 +204,15 @@ class SocketTest(unittest.TestCase):
             self.client.read_message(timeout=5.0)
 
     def test_requests_are_protobuf_delimited_client_messages(self):
-        self.client.hello(client_name="till-7", auth_token="t", resume_from_seq=9)
+        self.client.hello(client_name="till-7", auth_token="t", resume=True, resume_from_seq=9,
+                          epoch=3)
         self.client.submit(transaction(i) for i in (1, 2))
         self.client.query(2)
         self.client.ping(nonce=5, client_time_ns=6)
         self.client.subscribe(include_verified=True)
         expected = [
             vouch_pb2.ClientMessage(hello=vouch_pb2.Hello(
-                client_name="till-7", auth_token="t", resume_from_seq=9)),
+                client_name="till-7", auth_token="t", resume=True, resume_from_seq=9, epoch=3)),
             vouch_pb2.ClientMessage(submit=vouch_pb2.Submit(
                 transactions=[transaction(1), transaction(2)])),
             vouch_pb2.ClientMessage(query=vouch_pb2.Query(transaction_id=2)),
@@ -224,6 +225,31 @@ class SocketTest(unittest.TestCase):
     def test_empty_submit_is_refused_before_sending(self):
         with self.assertRaises(ValueError):
             self.client.submit([])
+
+    def test_resume_arguments_are_checked_before_sending(self):
+        with self.assertRaisesRegex(ValueError, "client_name"):
+            self.client.hello(resume=True)
+        with self.assertRaisesRegex(ValueError, "resume=True"):
+            self.client.hello(client_name="till-7", resume_from_seq=5)
+
+    def test_welcome_is_kept_and_its_batch_maximum_enforced(self):
+        welcome = vouch_pb2.ServerMessage(welcome=vouch_pb2.Welcome(
+            epoch=77, resuming=True, submit_batch_max=2, frame_bytes_max=65536))
+        self.server_sock.sendall(reference_frame(welcome))
+        self.assertEqual(self.client.read_message(timeout=5.0), welcome)
+        self.assertEqual(self.client.welcome.epoch, 77)
+        with self.assertRaisesRegex(ValueError, "batch maximum of 2"):
+            self.client.submit(transaction(i) for i in (1, 2, 3))
+        self.assertEqual(self.client.submit(transaction(i) for i in (1, 2)), 2)
+
+    def test_the_default_batch_maximum_of_longest_transactions_fits_the_default_frame(self):
+        longest = vouch_pb2.Transaction(
+            id=2**64 - 1, source_account=2**64 - 1, destination_account=2**64 - 2, amount=-1,
+            currency="USD", merchant_id=2**64 - 1, merchant_category=2**32 - 1, country="GB",
+            device_id=2**64 - 1, client_timestamp_ns=-1)
+        batch = vouch_pb2.ClientMessage(submit=vouch_pb2.Submit(
+            transactions=[longest] * vouch_client.SUBMIT_BATCH_MAX_DEFAULT))
+        self.assertLessEqual(batch.ByteSize(), vouch_client.FRAME_BYTES_MAX_DEFAULT)
 
     def read_exactly(self, size: int) -> bytes:
         self.server_sock.settimeout(5.0)

@@ -33,12 +33,12 @@ bool RunBatches(int fd, const std::vector<std::string>& frames, net::FrameDecode
       if (result == net::FrameDecoder::Result::kError) return false;
       if (result == net::FrameDecoder::Result::kFrame) {
         net::EnvelopeBody body;
-        if (!net::ParseEnvelope(data, size, v1::ServerMessage::kPong, &body)) return false;
+        if (!net::ParseEnvelope(data, size, v1::ServerMessage::kWelcome, &body)) return false;
         if (body.field == v1::ServerMessage::kConfirmation) {
           ++confirmations;
         } else if (body.field == v1::ServerMessage::kOutcome) {
           ++outcomes;
-        } else {
+        } else if (body.field != v1::ServerMessage::kWelcome) {  // Welcome: the Hello's reply.
           return false;
         }
         continue;

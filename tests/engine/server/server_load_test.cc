@@ -202,11 +202,14 @@ TEST_F(ServerTest, ShutdownWithTransactionsInFlightDeliversEveryOutcomeThenSaysS
   ASSERT_TRUE(client.Hello("in-flight"));
   Ledger ledger;
   server_->engine().StallVerifier(VerifierId::kLedger, 150'000'000);
-  v1::ClientMessage submit;
-  for (uint64_t id = 1; id <= 1000; ++id) {
-    *submit.mutable_submit()->add_transactions() = WireTransfer(id, id % 997 + 1, id % 997 + 2, 1);
+  for (uint64_t base = 0; base < 1000; base += 500) {  // Two Submits: the batch maximum is 512.
+    v1::ClientMessage submit;
+    for (uint64_t id = base + 1; id <= base + 500; ++id) {
+      *submit.mutable_submit()->add_transactions() =
+          WireTransfer(id, id % 997 + 1, id % 997 + 2, 1);
+    }
+    ASSERT_TRUE(client.Send(submit));
   }
-  ASSERT_TRUE(client.Send(submit));
   v1::ServerMessage message;
   while (ledger.confirmed < 1000 && client.Read(&message)) ledger.OnMessage(message);
   ASSERT_EQ(ledger.confirmed, 1000u);

@@ -65,9 +65,33 @@ class TestClient {
     message.mutable_hello()->set_auth_token(token);
     return Send(message);
   }
+  // Hello{resume: true}: resend the session's outcomes above `from_seq` (0: all retained), a
+  // position seen under `epoch` (0: unknown).
+  bool Resume(const std::string& name, uint64_t from_seq, uint64_t epoch) {
+    v1::ClientMessage message;
+    message.mutable_hello()->set_client_name(name);
+    message.mutable_hello()->set_resume(true);
+    message.mutable_hello()->set_resume_from_seq(from_seq);
+    message.mutable_hello()->set_epoch(epoch);
+    return Send(message);
+  }
 
-  // The next message, or false on timeout, close or a bad frame.
+  // The next message other than a Welcome (kept in welcome()), or false on timeout, close or a
+  // bad frame.
   bool Read(v1::ServerMessage* message, int timeout_ms = 5'000) {
+    while (ReadAny(message, timeout_ms)) {
+      if (!message->has_welcome()) return true;
+      welcome_ = message->welcome();
+      ++welcomes_;
+    }
+    return false;
+  }
+  // The last Welcome Read() passed over, and how many it passed over.
+  const v1::Welcome& welcome() const { return welcome_; }
+  int welcomes() const { return welcomes_; }
+
+  // The next message of any kind.
+  bool ReadAny(v1::ServerMessage* message, int timeout_ms = 5'000) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
       switch (decoder_.Next(message)) {
@@ -108,6 +132,8 @@ class TestClient {
   bool connected_ = false;
   bool closed_ = false;
   net::FrameDecoder decoder_;
+  v1::Welcome welcome_;
+  int welcomes_ = 0;
 };
 
 inline v1::Transaction WireTransfer(uint64_t id, uint64_t from, uint64_t to, int64_t amount,

@@ -191,9 +191,16 @@ void Bank::Writer(int index, absl::Time end) {
   auto reconnect = [&]() -> bool {
     if (client != nullptr) reconnects_.fetch_add(1, std::memory_order_relaxed);
     client.reset();  // Joins its reader: no handler runs past here.
+    // Resume from the highest seq seen (0: every outcome retained) under the epoch seen.
+    options.resume = true;
     options.resume_from_seq = seen_seq.load(std::memory_order_relaxed);
     client = ConnectUntil(port_, options, handlers, absl::Now() + kConnectGiveUp);
-    return client != nullptr;
+    if (client == nullptr) return false;
+    // The journal (ack durable) keeps the epoch across the kills, so the position stays valid.
+    if (const std::optional<v1::Welcome> welcome = client->welcome()) {
+      options.resume_epoch = welcome->epoch();
+    }
+    return true;
   };
   // Leaves the submitting count however it ends (done, or gave up on the server).
   struct Phase {

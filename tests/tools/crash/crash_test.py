@@ -90,6 +90,8 @@ def load(port, first_id, confirmed, stop):
 def verify_known(port, confirmed, rng):
     client = Client.connect("127.0.0.1", port)
     client.hello("crash-check")
+    welcome = client.read_message(timeout=10)  # The reply to an accepted Hello.
+    assert welcome is not None and welcome.HasField("welcome"), "no Welcome"
     seqs = {}
     for txn_id, seq in confirmed.items():
         assert seqs.setdefault(seq, txn_id) == txn_id, "seq %d given to two ids" % seq
