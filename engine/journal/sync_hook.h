@@ -1,6 +1,6 @@
-// The one door through which the storage layer (segment writer, recovery's tail repair, segment
-// removal, snapshots) makes data durable: every fdatasync of a file and every fsync of a
-// directory goes through DataSync / DirectorySync.
+// The one door through which the data directory is made durable (segment writer, recovery's tail
+// repair, segment removal, snapshots, the server's epoch file): every fdatasync of a file and
+// every fsync of a directory goes through DataSync / DirectorySync.
 //
 // Why a door: a power loss keeps exactly what was synced, and the deterministic simulation
 // (tests/engine/simulation, docs/RELIABILITY.md) models a power loss. It installs a SyncHook
