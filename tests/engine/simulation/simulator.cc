@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -73,6 +74,13 @@ SegmentMark NewestSegment(const fs::path& dir) {
 bool IsMalformed(Reason reason) {
   return reason == Reason::kMalformedId || reason == Reason::kMalformedAmount ||
          reason == Reason::kMalformedSameAccount || reason == Reason::kUnknownCurrency;
+}
+
+// Engine::ReleaseHold said the account was on hold and is released. (Two overloads, so this reads
+// the same whether ReleaseHold answers bool or StatusOr<bool>.)
+[[maybe_unused]] bool Released(bool released) { return released; }
+[[maybe_unused]] bool Released(const absl::StatusOr<bool>& released) {
+  return released.ok() && *released;
 }
 
 // A refusal the client was told.
@@ -340,7 +348,7 @@ void Simulation::InjectFaults() {
     const std::vector<uint64_t> holds = engine_->Holds();
     if (!holds.empty()) {
       const uint64_t account = holds[Random(holds.size())];
-      if (engine_->ReleaseHold(account)) release_epoch_[account] = journal_idle_epoch_;
+      if (Released(engine_->ReleaseHold(account))) release_epoch_[account] = journal_idle_epoch_;
       ++result_.faults.hold_releases;
     }
   }
@@ -661,7 +669,7 @@ void Simulation::ReleaseRacingHold(const std::vector<uint64_t>& holds_before) {
   });
   if (placed.empty()) return;
   const uint64_t account = placed[Random(placed.size())];
-  if (!engine_->ReleaseHold(account)) return;
+  if (!Released(engine_->ReleaseHold(account))) return;
   release_epoch_[account] = journal_idle_epoch_;
   ++result_.faults.racing_releases;
   Log(absl::StrCat("released account ", account, " right after its hold"));
