@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/journal/internal/file_util.h"
 #include "engine/journal/segment_format.h"
+#include "engine/journal/sync_hook.h"
 
 namespace vouch::journal {
 
@@ -131,9 +132,13 @@ absl::Status SegmentWriter::Write() {
 
 absl::Status SegmentWriter::Rotate() {
   // The full segment must be complete on disk before a successor exists (see the header).
-  if (::fdatasync(fd_) != 0) return Fail(ErrnoError(errno, "fdatasync", segment_path_));
+  if (DataSync(fd_, segment_path_) != 0) {
+    return Fail(ErrnoError(errno, "fdatasync", segment_path_));
+  }
   if (dir_sync_pending_) {
-    if (::fsync(dir_fd_) != 0) return Fail(ErrnoError(errno, "fsync", options_.dir));
+    if (DirectorySync(dir_fd_, options_.dir) != 0) {
+      return Fail(ErrnoError(errno, "fsync", options_.dir));
+    }
     dir_sync_pending_ = false;
   }
   synced_record_index_ = written_record_index_;
@@ -152,9 +157,13 @@ absl::Status SegmentWriter::Sync() {
   if (synced_record_index_ == written_record_index_ && !dir_sync_pending_) {
     return absl::OkStatus();
   }
-  if (::fdatasync(fd_) != 0) return Fail(ErrnoError(errno, "fdatasync", segment_path_));
+  if (DataSync(fd_, segment_path_) != 0) {
+    return Fail(ErrnoError(errno, "fdatasync", segment_path_));
+  }
   if (dir_sync_pending_) {
-    if (::fsync(dir_fd_) != 0) return Fail(ErrnoError(errno, "fsync", options_.dir));
+    if (DirectorySync(dir_fd_, options_.dir) != 0) {
+      return Fail(ErrnoError(errno, "fsync", options_.dir));
+    }
     dir_sync_pending_ = false;
   }
   synced_record_index_ = written_record_index_;

@@ -16,6 +16,7 @@
 #include "engine/common/byte_coding.h"
 #include "engine/journal/crc32c.h"
 #include "engine/journal/segment.h"
+#include "engine/journal/sync_hook.h"
 
 namespace vouch {
 namespace {
@@ -82,7 +83,7 @@ absl::StatusOr<std::vector<std::string>> ListSnapshotTemporaries(const std::stri
 absl::Status SyncDirectory(const std::string& dir) {
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Errno("open", dir);
-  const int result = fsync(fd);
+  const int result = journal::DirectorySync(fd, dir);
   close(fd);
   if (result != 0) return Errno("fsync", dir);
   return absl::OkStatus();
@@ -157,7 +158,7 @@ absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index
     }
     written += static_cast<size_t>(n);
   }
-  if (fdatasync(fd) != 0) return fail("fdatasync");
+  if (journal::DataSync(fd, temporary) != 0) return fail("fdatasync");
   if (close(fd) != 0) {
     const absl::Status status = Errno("close", temporary);
     std::remove(temporary.c_str());

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "engine/journal/sync_hook.h"
 
 namespace vouch::server {
 namespace {
@@ -24,10 +25,12 @@ absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
-absl::Status SyncPath(const std::string& path, int flags) {
-  const int fd = open(path.c_str(), flags | O_CLOEXEC);
+// Through the storage layer's sync hook, like every sync of the data directory, so the
+// simulation's power loss (engine/journal/sync_hook.h) knows the file is durable.
+absl::Status SyncDirectory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open", path);
-  const bool synced = fsync(fd) == 0;
+  const bool synced = journal::DirectorySync(fd, path) == 0;
   close(fd);
   return synced ? absl::OkStatus() : ErrnoError("fsync", path);
 }
@@ -39,11 +42,11 @@ absl::Status WriteEpochFile(const std::string& dir, uint64_t epoch) {
   const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("create", temporary);
   const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const bool synced = written && fdatasync(fd) == 0;
+  const bool synced = written && journal::DataSync(fd, temporary) == 0;
   close(fd);
   if (!synced) return ErrnoError("write", temporary);
   if (rename(temporary.c_str(), path.c_str()) != 0) return ErrnoError("rename", temporary);
-  return SyncPath(dir, O_RDONLY | O_DIRECTORY);
+  return SyncDirectory(dir);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/journal/segment_format.h"
+#include "engine/journal/sync_hook.h"
 
 namespace vouch::journal::internal {
 namespace {
@@ -84,7 +85,7 @@ absl::Status CreateDirectories(const std::string& dir) {
 absl::Status SyncDirectory(const std::string& dir) {
   ScopedFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoError(errno, "open", dir);
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", dir);
+  if (DirectorySync(fd.get(), dir) != 0) return ErrnoError(errno, "fsync", dir);
   return absl::OkStatus();
 }
 
@@ -128,7 +129,7 @@ absl::Status TruncateFile(const std::string& path, uint64_t size) {
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
     return ErrnoError(errno, "ftruncate", path);
   }
-  if (::fsync(fd.get()) != 0) return ErrnoError(errno, "fsync", path);
+  if (DataSync(fd.get(), path) != 0) return ErrnoError(errno, "fsync", path);
   return absl::OkStatus();
 }
 

@@ -12,12 +12,16 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "engine/engine.h"
+#include "engine/journal/sync_hook.h"
 #include "engine/journal/segment_format.h"
 #include "engine/types/clock.h"
 #include "engine/types/mix.h"
+#include "tests/engine/simulation/power_loss.h"
 
 namespace vouch::simulation {
 namespace {
@@ -65,6 +69,26 @@ SegmentMark NewestSegment(const fs::path& dir) {
   return newest;
 }
 
+// Refused by the ingest checks before the id is looked up: refused again on every retry, whatever
+// is remembered of the id.
+bool IsMalformed(Reason reason) {
+  return reason == Reason::kMalformedId || reason == Reason::kMalformedAmount ||
+         reason == Reason::kMalformedSameAccount || reason == Reason::kUnknownCurrency;
+}
+
+// Engine::ReleaseHold said the account was on hold and is released. (Two overloads, so this reads
+// the same whether ReleaseHold answers bool or StatusOr<bool>.)
+[[maybe_unused]] bool Released(bool released) { return released; }
+[[maybe_unused]] bool Released(const absl::StatusOr<bool>& released) {
+  return released.ok() && *released;
+}
+
+// A refusal the client was told.
+struct Refusal {
+  Reason reason = Reason::kNone;
+  uint64_t journal_idle_epoch = 0;  // Simulation::journal_idle_epoch_ when it was answered.
+};
+
 bool SameDecision(const Outcome& a, const Outcome& b) {
   return a.id == b.id && a.seq == b.seq && a.kind == b.kind && a.verifier == b.verifier &&
          a.reason == b.reason;
@@ -104,9 +128,23 @@ class Simulation {
   void OnAnswer(const Transaction& txn, const Confirmation& answer);
   // Returns false if the simulated process crashed during the step.
   bool StepStages();
-  void CrashAndRecover(const SegmentMark* torn_write);
+  // Process crash (kill -9), optionally tearing the write in progress, or power loss: the image,
+  // then the recovery from it.
+  void TakeCrashImage(const SegmentMark* torn_write, bool power_loss);
+  void Recover();
   void TearWrite(const fs::path& dir, const SegmentMark& before);
-  void CheckRecovered();
+  void CheckRecovered(bool lossy);
+  // Extensions of issue 12: refusals, holds and rule reloads across restarts.
+  void OnRefusal(const Transaction& txn, const Confirmation& answer);
+  void JournalTurn();
+  void ReloadRules();
+  void ReleaseRacingHold(const std::vector<uint64_t>& holds_before);
+  std::map<uint64_t, bool> JournaledHolds();
+  void CheckHoldsRecovered(const std::map<uint64_t, bool>& before);
+  std::string HoldHistory(uint64_t account) const;
+  void CheckRefusalsRecovered(bool lossy);
+  void RetryRefused();
+  bool has_journal() const { return engine_options_.durability.ack != AckPolicy::kMemory; }
   void PollOutcomes();
   void OnOutcome(const Outcome& outcome);
   void Tell(ConfirmedTxn& confirmed, const Outcome& outcome);
@@ -149,6 +187,25 @@ class Simulation {
   absl::flat_hash_map<uint64_t, int64_t> opening_balance_;
   absl::flat_hash_map<CurrencyCode, int64_t> opening_total_;
   int pause_steps_[2] = {0, 0};  // Fraud, ledger: steps left without a turn.
+
+  // Power loss: what the disk has synced of the current life's directory.
+  DiskModel disk_;
+  std::string last_crash_ = "none";  // For the failure line.
+  struct CrashImage {
+    bool taken = false;
+    bool lossy = false;  // A power loss under `written`.
+    std::map<uint64_t, bool> holds;  // JournaledHolds() at the crash.
+    uint64_t journal_idle_epoch = 0;
+    std::string what;
+  } crash_;
+  // Counts journal turns that found nothing to write: everything handed to the journal before
+  // such a turn (releases, refusals) is kept as the policy promises.
+  uint64_t journal_idle_epoch_ = 0;
+  absl::flat_hash_map<uint64_t, Refusal> refusals_;        // Id -> the refusal told.
+  absl::flat_hash_map<uint64_t, uint64_t> release_epoch_;  // Account -> idle epoch of its release.
+  fraud::FraudRules opening_rules_;  // The rules of the first start.
+  fraud::FraudRules current_rules_;  // The latest reload's.
+  int64_t fraud_stalled_until_ns_ = 0;
 };
 
 Simulation::Simulation(const SimulationOptions& options)
@@ -194,14 +251,30 @@ Options Simulation::MakeOptions() {
     opening_balance_[i] = balance_minor;
     opening_total_[currency] += balance_minor;
   }
-  options.durability.ack = AckPolicy::kWritten;
+  if (OneIn(3)) options.amount_minor_max = 150'000 + static_cast<int64_t>(Random(1'000'000));
+  // Memory for the invariants that need no journal; then written and durable, which power loss
+  // tells apart.
+  const uint64_t ack = Random(8);
+  options.durability.ack = ack == 0 ? AckPolicy::kMemory
+                           : ack <= 4 ? AckPolicy::kWritten
+                                      : AckPolicy::kDurable;
+  ++result_.counts.seeds_by_ack[static_cast<int>(options.durability.ack)];
   options.durability.segment_bytes_max = 64 << 10;  // The minimum: ~600 records per segment.
-  options.durability.snapshot_interval_records = OneIn(2) ? 0 : 64 + Random(512);
+  options.durability.snapshot_interval_records =
+      OneIn(2) || options.durability.ack == AckPolicy::kMemory ? 0 : 64 + Random(512);
+  opening_rules_ = current_rules_ = options.fraud_rules;
   return options;
 }
 
 bool Simulation::StartLife() {
-  engine_options_.durability.dir = (seed_dir_ / absl::StrCat("life-", life_)).string();
+  if (has_journal()) {
+    engine_options_.durability.dir = (seed_dir_ / absl::StrCat("life-", life_)).string();
+    disk_.Track(engine_options_.durability.dir);
+  }
+  if (life_ > 0 && options_.check_rule_reloads) {
+    // The operator restarts with the rules file as the last reload left it, or as it was.
+    engine_options_.fraud_rules = OneIn(2) ? current_rules_ : opening_rules_;
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(engine_options_);
   if (!engine.ok()) {
     Fail(absl::StrCat("recovery refused the journal of life ", life_ - 1, ": ",
@@ -215,6 +288,7 @@ bool Simulation::StartLife() {
   }
   next_seq_ = engine_->recovery().confirmed + 1;
   pause_steps_[0] = pause_steps_[1] = 0;  // A new process: nothing is paused or stalled.
+  fraud_stalled_until_ns_ = 0;
   return true;
 }
 
@@ -223,11 +297,14 @@ SeedResult Simulation::Run() {
   fs::remove_all(seed_dir_, ignored);
   engine_options_ = MakeOptions();
   steps_ = options_.steps > 0 ? options_.steps : 300 + static_cast<int>(Random(301));
-  if (!StartLife()) return result_;
-  for (step_ = 0; step_ < steps_ && !failed(); ++step_) Step();
-  if (!failed()) Finish();
+  journal::InstallSyncHook(&disk_);
+  if (StartLife()) {
+    for (step_ = 0; step_ < steps_ && !failed(); ++step_) Step();
+    if (!failed()) Finish();
+  }
   result_.counts.steps = step_;
   engine_.reset();
+  journal::InstallSyncHook(nullptr);
   if (result_.ok) fs::remove_all(seed_dir_, ignored);
   return result_;
 }
@@ -258,6 +335,7 @@ void Simulation::InjectFaults() {
     const VerifierId verifier = OneIn(2) ? VerifierId::kFraud : VerifierId::kLedger;
     const int64_t stall_ns = deadline_ns / 2 + static_cast<int64_t>(Random(3 * deadline_ns));
     engine_->StallVerifier(verifier, stall_ns);
+    if (verifier == VerifierId::kFraud) fraud_stalled_until_ns_ = clock_.NowNs() + stall_ns;
     ++result_.faults.verifier_stalls;
     Log(absl::StrCat("stall ", View(VerifierName(verifier)), " for ", stall_ns, " ns"));
   }
@@ -269,9 +347,15 @@ void Simulation::InjectFaults() {
   if (OneIn(10)) {
     const std::vector<uint64_t> holds = engine_->Holds();
     if (!holds.empty()) {
-      (void)engine_->ReleaseHold(holds[Random(holds.size())]);
+      const uint64_t account = holds[Random(holds.size())];
+      if (Released(engine_->ReleaseHold(account))) release_epoch_[account] = journal_idle_epoch_;
       ++result_.faults.hold_releases;
     }
+  }
+  // A stalled fraud stage takes new rules only when it resumes, and ReplaceFraudRules would wait
+  // 5 s of real time for it.
+  if (options_.check_rule_reloads && clock_.NowNs() >= fraud_stalled_until_ns_ && OneIn(60)) {
+    ReloadRules();
   }
   if (engine_options_.durability.snapshot_interval_records > 0 && OneIn(40)) {
     if (absl::Status status = engine_->PollSnapshot(); !status.ok()) {
@@ -324,8 +408,14 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
     // malformed one is then refused afresh. Either way nothing was applied.
     const bool refused_again = known->second == 0 && answer.status == ConfirmStatus::kRejected;
     if (answer.seq != known->second || !(answer.duplicate || refused_again)) {
-      Fail(absl::StrCat("id ", txn.id, " answered again as new: seq ", answer.seq,
-                        " (first answer seq ", known->second, "), duplicate=", answer.duplicate));
+      Fail(absl::StrCat("id ", txn.id, " answered again as new: seq ", answer.seq, " ",
+                        View(ReasonName(answer.reason)), " (first answer seq ", known->second,
+                        "), duplicate=", answer.duplicate));
+    } else if (const auto refusal = refusals_.find(txn.id);
+               refusal != refusals_.end() && answer.reason != refusal->second.reason) {
+      Fail(absl::StrCat("refused id ", txn.id, " refused again as ",
+                        View(ReasonName(answer.reason)), ", first as ",
+                        View(ReasonName(refusal->second.reason))));
     }
     return;
   }
@@ -345,9 +435,7 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
       return;
     }
     case ConfirmStatus::kRejected:
-      answered_[txn.id] = 0;
-      answered_txns_.push_back(txn);
-      ++result_.counts.rejected;
+      OnRefusal(txn, answer);
       return;
     case ConfirmStatus::kBusy:
       ++result_.counts.busy;  // Nothing was recorded: the id is free for a new attempt.
@@ -360,17 +448,35 @@ bool Simulation::StepStages() {
   std::shuffle(order, order + 4, rng_);
   // A crash may come after any stage's turn; one right after the journal's turn may tear the
   // write that turn made (the kill landed during write(2)).
-  const int crash_after = OneIn(150) ? static_cast<int>(Random(4)) : -1;
+  // A power loss keeps only what was synced, and any part of the rest. It may cut the turn short
+  // at one of its syncs (between a journal write and its fdatasync, say), or come after it.
+  const int crash_after = has_journal() && OneIn(150) ? static_cast<int>(Random(4)) : -1;
+  const bool power_loss = crash_after >= 0 && OneIn(2);
   for (int i = 0; i < 4; ++i) {
     const InlineStage stage = order[i];
     const int verifier = stage == InlineStage::kFraud ? 0 : stage == InlineStage::kLedger ? 1 : -1;
     if (verifier >= 0 && pause_steps_[verifier] > 0) continue;
     SegmentMark before;
-    const bool tear = i == crash_after && stage == InlineStage::kJournal && OneIn(2);
+    const bool tear =
+        i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
     if (tear) before = NewestSegment(engine_options_.durability.dir);
-    engine_->StepStage(stage);
+    if (i == crash_after && power_loss) {
+      disk_.ArmPowerCut(static_cast<int>(Random(3)),
+                        [this] { TakeCrashImage(nullptr, /*power_loss=*/true); });
+    }
+    std::vector<uint64_t> holds_before;
+    const bool race = options_.check_hold_races && stage == InlineStage::kReconcile && OneIn(3);
+    if (race) holds_before = engine_->Holds();
+    if (stage == InlineStage::kJournal) {
+      JournalTurn();
+    } else {
+      engine_->StepStage(stage);
+    }
+    if (race) ReleaseRacingHold(holds_before);
     if (i == crash_after) {
-      CrashAndRecover(tear ? &before : nullptr);
+      disk_.Disarm();
+      if (!crash_.taken) TakeCrashImage(tear ? &before : nullptr, power_loss);
+      Recover();
       return false;
     }
   }
@@ -378,21 +484,52 @@ bool Simulation::StepStages() {
   return true;
 }
 
-void Simulation::CrashAndRecover(const SegmentMark* torn_write) {
+// The data directory as the crash leaves it, in the next life's directory; and what the model
+// expects of it. Called between two stage turns, or (a power cut) inside a sync of the journal's
+// turn, before that sync takes effect and before the turn acknowledges anything.
+void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) {
   const fs::path crashed_dir = engine_options_.durability.dir;
-  ++life_;
-  const fs::path next_dir = seed_dir_ / absl::StrCat("life-", life_);
-  // The copy is what a kill -9 leaves: under `written` every record write(2) accepted.
+  // Under `written` a power loss may take what was acknowledged: the checks are relaxed.
+  crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
+  crash_.holds = crash_.lossy || !options_.check_hold_races ? std::map<uint64_t, bool>()
+                                                            : JournaledHolds();
+  crash_.journal_idle_epoch = journal_idle_epoch_;
+  crash_.taken = true;
+  const fs::path next_dir = seed_dir_ / absl::StrCat("life-", life_ + 1);
+  // The copy is what a kill -9 leaves: every record write(2) accepted.
   fs::copy(crashed_dir, next_dir, fs::copy_options::recursive);
   if (torn_write != nullptr) TearWrite(next_dir, *torn_write);
   ++result_.faults.crashes;
+  crash_.what = torn_write != nullptr ? "kill -9 (torn write)" : "kill -9";
+  if (power_loss) {
+    // What the disk holds: the synced bytes, and whatever of the rest reached it.
+    const PowerLossReport report = disk_.PowerLoss(next_dir, rng_);
+    ++result_.faults.power_losses;
+    if (!crash_.lossy) ++result_.faults.power_losses_durable;
+    result_.faults.files_cut += report.files_cut;
+    result_.faults.entries_vanished += report.files_vanished;
+    crash_.what = absl::StrCat("power loss (", report.Describe(), ")");
+  }
+  last_crash_ = absl::StrCat(power_loss ? "power loss" : "kill -9", " at step ", step_);
+}
+
+void Simulation::Recover() {
+  crash_.taken = false;
+  ++life_;
   result_.counts.late_verdicts += engine_->Stats().late_verdicts;
   engine_.reset();  // Its shutdown writes to the old directory, which nobody reads again.
-  Log(absl::StrCat("crash", torn_write != nullptr ? " (torn write)" : "", "; life ", life_));
+  Log(absl::StrCat(crash_.what, "; life ", life_));
   if (!StartLife()) return;
   Digest(0xC7A5u ^ engine_->recovery().confirmed << 8);
-  CheckRecovered();
+  // A power cut inside the journal's turn: what the rest of that turn wrote is not on the disk
+  // the image holds, so it proves nothing kept.
+  journal_idle_epoch_ = crash_.journal_idle_epoch;
+  CheckRecovered(crash_.lossy);
+  if (!crash_.lossy && options_.check_hold_races) CheckHoldsRecovered(crash_.holds);
+  release_epoch_.clear();  // Releases not kept died with the process; the rest are settled.
+  CheckRefusalsRecovered(crash_.lossy);
   CheckMoney();
+  RetryRefused();
 }
 
 // Tears the journal write that was in progress: its tail never reached the file, and the last
@@ -424,16 +561,23 @@ void Simulation::TearWrite(const fs::path& dir, const SegmentMark& before) {
 
 // After a recovery: everything acknowledged is there, every told outcome is unchanged, what was
 // decided but not told is told now (a resuming client gets it), and what was confirmed without
-// an outcome is pending again, with a new deadline.
-void Simulation::CheckRecovered() {
+// an outcome is pending again, with a new deadline. `lossy` (a power loss under `written`): what
+// was acknowledged may be gone too, as a prefix of the journal survives; the model forgets it
+// and counts it.
+void Simulation::CheckRecovered(bool lossy) {
   const int64_t deadline_ns = clock_.NowNs() + engine_options_.verification_deadline_ns;
+  const uint64_t lost_before =
+      result_.counts.written_lost_confirmations + result_.counts.written_lost_outcomes;
   for (auto it = confirmed_.begin(); it != confirmed_.end() && !failed();) {
     const Sequence seq = it->first;
     ConfirmedTxn& confirmed = it->second;
     const std::optional<TransactionStatus> status = engine_->Query(confirmed.txn.id);
-    if (!status.has_value() && !confirmed.acknowledged && !confirmed.told) {
-      // Confirmed, never acknowledged: the crash came before the journal kept it.
-      ++result_.counts.lost_unacknowledged;
+    const bool acknowledged = confirmed.acknowledged || confirmed.told;
+    if (!status.has_value() && (!acknowledged || lossy)) {
+      // Confirmed, never acknowledged: the crash came before the journal kept it. Or the power
+      // loss took it from the page cache.
+      ++(acknowledged ? result_.counts.written_lost_confirmations
+                      : result_.counts.lost_unacknowledged);
       answered_.erase(confirmed.txn.id);
       untold_.erase(seq);
       it = confirmed_.erase(it);
@@ -445,6 +589,13 @@ void Simulation::CheckRecovered() {
       return;
     }
     const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
+    if (confirmed.told && lossy && !outcome.has_value()) {
+      // The outcome record was lost: the transaction is verified again and told again.
+      ++result_.counts.written_lost_outcomes;
+      confirmed.told = false;
+      confirmed.outcome = {};
+      untold_.insert(seq);
+    }
     if (confirmed.told) {
       if (!outcome.has_value() || !SameDecision(*outcome, confirmed.outcome)) {
         Fail(absl::StrCat("told outcome ", Describe(confirmed.outcome), " is ",
@@ -461,19 +612,177 @@ void Simulation::CheckRecovered() {
     }
     ++it;
   }
-  // Rejections are not journaled (nothing happened): after a crash the id is free again.
-  for (auto it = answered_.begin(); it != answered_.end();) {
-    if (it->second == 0) {
-      answered_.erase(it++);
-    } else {
-      ++it;
-    }
+  if (result_.counts.written_lost_confirmations + result_.counts.written_lost_outcomes >
+      lost_before) {
+    ++result_.counts.written_lossy_power_losses;
   }
-  std::erase_if(answered_txns_,
-                [&](const Transaction& txn) { return !answered_.contains(txn.id); });
+  next_seq_ = engine_->recovery().confirmed + 1;
   acknowledged_below_ = next_seq_;  // Recovered from the journal: kept.
   for (auto& [seq, confirmed] : confirmed_) confirmed.acknowledged = true;
 }
+
+// --- Refusals, holds and rule reloads across restarts (issue 12) -----------------------------
+
+void Simulation::OnRefusal(const Transaction& txn, const Confirmation& answer) {
+  answered_[txn.id] = 0;
+  answered_txns_.push_back(txn);
+  refusals_[txn.id] = {answer.reason, journal_idle_epoch_};
+  ++result_.counts.rejected;
+}
+
+// A journal turn that finds nothing to write proves that everything handed to the journal before
+// it (releases, refusals) was written, and under `durable` synced, by the turns before.
+void Simulation::JournalTurn() {
+  if (engine_->StepStage(InlineStage::kJournal) == 0) ++journal_idle_epoch_;
+}
+
+// New fraud rules, as an operator's SIGHUP would bring: the blocked merchant the checks rely on
+// stays blocked; another merchant, the velocity limits and window and the anomaly rule vary, so
+// the fraud state and later verdicts depend on which rules were in force when.
+void Simulation::ReloadRules() {
+  fraud::FraudRules rules = opening_rules_;
+  rules.blocked_merchants = {kBlockedMerchant};
+  if (OneIn(2)) rules.blocked_merchants.push_back(1 + Random(20));
+  rules.velocity_count_max = static_cast<uint32_t>(3 + Random(40));
+  if (OneIn(3)) rules.velocity_window_ns = int64_t{1'000'000'000} * (1 + Random(60));
+  if (OneIn(3)) rules.velocity_amount_max_minor = 50'000 + static_cast<int64_t>(Random(500'000));
+  rules.anomaly_enabled = !OneIn(3);
+  const absl::StatusOr<Sequence> from = engine_->ReplaceFraudRules(rules);
+  if (!from.ok()) {
+    Fail(absl::StrCat("rule reload: ", from.status().ToString()));
+    return;
+  }
+  current_rules_ = rules;
+  ++result_.faults.rule_reloads;
+  Log(absl::StrCat("fraud rules reloaded from seq ", *from, ": velocity count max ",
+                   rules.velocity_count_max, ", window ", rules.velocity_window_ns, " ns, ",
+                   rules.blocked_merchants.size(), " blocked merchants, anomaly ",
+                   rules.anomaly_enabled ? "on" : "off"));
+}
+
+// The reconciler's turn may have held accounts for late fraud failures whose outcome records are
+// not journaled yet: release one of them now, as an operator might, racing that record.
+void Simulation::ReleaseRacingHold(const std::vector<uint64_t>& holds_before) {
+  std::vector<uint64_t> placed = engine_->Holds();
+  std::sort(placed.begin(), placed.end());
+  std::erase_if(placed, [&](uint64_t account) {
+    return std::find(holds_before.begin(), holds_before.end(), account) != holds_before.end();
+  });
+  if (placed.empty()) return;
+  const uint64_t account = placed[Random(placed.size())];
+  if (!Released(engine_->ReleaseHold(account))) return;
+  release_epoch_[account] = journal_idle_epoch_;
+  ++result_.faults.racing_releases;
+  Log(absl::StrCat("released account ", account, " right after its hold"));
+}
+
+// The hold state in memory now of each account whose every hold and release is already in the
+// journal: a hold placed by an outcome the journal has kept (or told), a release followed by an
+// idle journal turn. After a restart those accounts must be as they are now.
+std::map<uint64_t, bool> Simulation::JournaledHolds() {
+  std::set<uint64_t> unsettled;
+  for (const auto& [account, epoch] : release_epoch_) {
+    if (epoch >= journal_idle_epoch_) unsettled.insert(account);
+  }
+  const Sequence kept_below = engine_->journal()->outcomes_acked_below();
+  for (const Sequence seq : untold_) {
+    if (seq < kept_below) continue;
+    const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
+    if (outcome.has_value() && (outcome->compensation & kCompensationAccountHeld) != 0) {
+      unsettled.insert(confirmed_[seq].txn.source_account);
+    }
+  }
+  std::map<uint64_t, bool> holds;
+  for (const ledger::AccountSpec& account : engine_options_.accounts) {
+    if (!unsettled.contains(account.id)) holds[account.id] = engine_->IsOnHold(account.id);
+  }
+  return holds;
+}
+
+// The account's late fraud failures and releases, for a failure message.
+std::string Simulation::HoldHistory(uint64_t account) const {
+  std::string text = "; its holding outcomes:";
+  for (const auto& [seq, confirmed] : confirmed_) {
+    if (confirmed.txn.source_account != account || !confirmed.told) continue;
+    if ((confirmed.outcome.compensation & kCompensationAccountHeld) == 0) continue;
+    absl::StrAppend(&text, " seq ", seq, " decided at ", confirmed.outcome.decided_ns);
+  }
+  if (const auto release = release_epoch_.find(account); release != release_epoch_.end()) {
+    absl::StrAppend(&text, "; released in journal idle epoch ", release->second, " (now ",
+                    journal_idle_epoch_, ")");
+  }
+  return text;
+}
+
+void Simulation::CheckHoldsRecovered(const std::map<uint64_t, bool>& before) {
+  for (const auto& [account, held] : before) {
+    if (engine_->IsOnHold(account) != held) {
+      Fail(absl::StrCat("account ", account, held ? " was" : " was not",
+                        " on hold before the crash, with every hold and release of it "
+                        "journaled, and", held ? " is not" : " is", " after the restart",
+                        HoldHistory(account)));
+      return;
+    }
+  }
+}
+
+// A refusal the journal has had the chance to keep (an idle journal turn came after it) is there
+// after the restart, with its reason: a retry of the id is refused again, never confirmed. The
+// rest may be forgotten (the id is free again), and so may everything under a lossy power loss.
+// Malformed transactions are refused again whatever is remembered of their ids.
+void Simulation::CheckRefusalsRecovered(bool lossy) {
+  for (auto it = refusals_.begin(); it != refusals_.end() && !failed();) {
+    const auto& [id, refusal] = *it;
+    if (IsMalformed(refusal.reason)) {
+      ++it;
+      continue;
+    }
+    const std::optional<TransactionStatus> status = engine_->Query(id);
+    const bool kept = status.has_value() && status->seq == 0;
+    if (status.has_value() && status->seq != 0) {
+      Fail(absl::StrCat("refused id ", id, " is confirmed as seq ", status->seq,
+                        " after the restart"));
+      return;
+    }
+    if (kept && status->history.size() >= 2 && status->history[1].reason != refusal.reason) {
+      Fail(absl::StrCat("refused id ", id, " (", View(ReasonName(refusal.reason)),
+                        ") is remembered as ", View(ReasonName(status->history[1].reason)),
+                        " after the restart"));
+      return;
+    }
+    const bool acknowledged = refusal.journal_idle_epoch < journal_idle_epoch_;
+    if (!kept && acknowledged && !lossy && options_.check_refused_answers) {
+      Fail(absl::StrCat("refused id ", id, " (", View(ReasonName(refusal.reason)),
+                        ") is forgotten after the restart: a retry could be confirmed"));
+      return;
+    }
+    if (kept && options_.check_refused_answers) {
+      ++it;
+      continue;
+    }
+    answered_.erase(id);  // Free again: a retry is judged afresh.
+    refusals_.erase(it++);
+  }
+  std::erase_if(answered_txns_,
+                [&](const Transaction& txn) { return !answered_.contains(txn.id); });
+}
+
+// A client that lost its connection in the crash sends again what it had sent, refused ids too.
+void Simulation::RetryRefused() {
+  if (refusals_.empty() || !OneIn(2)) return;
+  std::vector<const Transaction*> refused;
+  for (const Transaction& txn : answered_txns_) {
+    if (refusals_.contains(txn.id)) refused.push_back(&txn);
+  }
+  const size_t retries = std::min<size_t>(refused.size(), 1 + Random(8));
+  for (size_t i = 0; i < retries && !failed(); ++i) {
+    const Transaction txn = *refused[Random(refused.size())];
+    ++result_.faults.refused_retries;
+    OnAnswer(txn, engine_->Submit(txn, /*origin=*/0, AckWait::kCaller));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 void Simulation::PollOutcomes() {
   Outcome batch[64];
@@ -523,6 +832,7 @@ void Simulation::Tell(ConfirmedTxn& confirmed, const Outcome& outcome) {
 }
 
 void Simulation::NoteAcknowledged() {
+  if (!has_journal()) return;  // Nothing outlives the process: nothing is checked across one.
   const Sequence below = engine_->journal()->confirmed_acked_below();
   for (auto it = confirmed_.lower_bound(acknowledged_below_);
        it != confirmed_.end() && it->first < below; ++it) {
@@ -650,7 +960,7 @@ void Simulation::CheckFinalBalances() {
 
 // The finished journal, replayed by a new engine, gives the same ledger, fraud state and outcomes.
 void Simulation::CheckReplay() {
-  if (failed()) return;
+  if (failed() || !has_journal()) return;
   const fs::path replay_dir = seed_dir_ / "replay";
   fs::copy(engine_options_.durability.dir, replay_dir, fs::copy_options::recursive);
   Options options = engine_options_;
@@ -665,6 +975,16 @@ void Simulation::CheckReplay() {
     Fail("replay gives a different ledger");
   } else if (replay.fraud_checker().StateHash() != engine_->fraud_checker().StateHash()) {
     Fail("replay gives a different fraud state");
+  } else if (options_.check_hold_races) {
+    std::vector<uint64_t> replayed_holds = replay.Holds();
+    std::vector<uint64_t> holds = engine_->Holds();
+    std::sort(replayed_holds.begin(), replayed_holds.end());
+    std::sort(holds.begin(), holds.end());
+    if (replayed_holds != holds) {
+      Fail(absl::StrCat("replay holds ", replayed_holds.size(), " accounts (",
+                        absl::StrJoin(replayed_holds, ","), ") where the run holds ",
+                        holds.size(), " (", absl::StrJoin(holds, ","), ")"));
+    }
   }
   for (const auto& [seq, confirmed] : confirmed_) {
     if (failed()) break;
@@ -679,8 +999,10 @@ void Simulation::CheckReplay() {
 void Simulation::Fail(std::string what) {
   if (failed()) return;  // The first violation is the one to debug.
   result_.ok = false;
-  result_.failure = absl::StrCat("seed ", options_.seed, " step ", step_, " life ", life_, ": ",
-                                 what, "\n  replay: ", ReplayCommand(options_.seed, options_.steps),
+  result_.failure = absl::StrCat(
+      "seed ", options_.seed, " step ", step_, " life ", life_, " (ack ",
+      View(AckPolicyName(engine_options_.durability.ack)), ", last crash: ", last_crash_, "): ",
+      what, "\n  replay: ", ReplayCommand(options_),
                                  "\n  journals kept in ", seed_dir_.string());
 }
 
@@ -695,6 +1017,13 @@ void FaultCounts::Add(const FaultCounts& o) {
   snapshots += o.snapshots;
   duplicates += o.duplicates;
   hold_releases += o.hold_releases;
+  racing_releases += o.racing_releases;
+  rule_reloads += o.rule_reloads;
+  refused_retries += o.refused_retries;
+  power_losses += o.power_losses;
+  power_losses_durable += o.power_losses_durable;
+  files_cut += o.files_cut;
+  entries_vanished += o.entries_vanished;
 }
 
 void RunCounts::Add(const RunCounts& o) {
@@ -709,6 +1038,10 @@ void RunCounts::Add(const RunCounts& o) {
   recovered_pending += o.recovered_pending;
   recovered_outcomes += o.recovered_outcomes;
   lost_unacknowledged += o.lost_unacknowledged;
+  written_lost_confirmations += o.written_lost_confirmations;
+  written_lost_outcomes += o.written_lost_outcomes;
+  written_lossy_power_losses += o.written_lossy_power_losses;
+  for (int i = 0; i < 3; ++i) seeds_by_ack[i] += o.seeds_by_ack[i];
 }
 
 std::string DefaultWorkDir() {
@@ -721,22 +1054,35 @@ SeedResult RunSeed(const SimulationOptions& options) { return Simulation(options
 std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
                     const RunCounts& c, double elapsed_s) {
   return absl::StrCat(
-      "seeds ", seeds, ", failed ", failures, ", steps ", c.steps, ", ",
+      "seeds ", seeds, " (ack memory ", c.seeds_by_ack[0], ", written ", c.seeds_by_ack[1],
+      ", durable ", c.seeds_by_ack[2], "), failed ", failures, ", steps ", c.steps, ", ",
       absl::StrFormat("%.1f", elapsed_s), " s\n",
       "faults: verifier pauses ", f.verifier_pauses, ", verifier stalls ", f.verifier_stalls,
       ", clock jumps ", f.clock_jumps, ", crashes ", f.crashes, " (torn tails ", f.torn_tails,
-      "), snapshot polls ", f.snapshots, ", resubmitted ids ", f.duplicates, ", hold releases ",
-      f.hold_releases, "\n",
+      "; power losses ", f.power_losses, ", of them under durable ", f.power_losses_durable,
+      ": files cut ", f.files_cut, ", entries vanished ", f.entries_vanished,
+      "), snapshot polls ", f.snapshots, ", resubmitted ids ", f.duplicates,
+      " (refused ids after a restart ", f.refused_retries, "), hold releases ", f.hold_releases,
+      " (racing the hold's record ", f.racing_releases, "), rule reloads ", f.rule_reloads,
+      "\n",
       "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, ", busy ", c.busy, "\n",
       "outcomes: verified ", c.verified, ", late failed ", c.late_failed, ", late timeout ",
       c.late_timeout, ", late verdicts ", c.late_verdicts, "\n",
       "recovery: pending re-verified ", c.recovered_pending, ", decided but untold ",
-      c.recovered_outcomes, ", unacknowledged lost ", c.lost_unacknowledged, "\n");
+      c.recovered_outcomes, ", unacknowledged lost ", c.lost_unacknowledged, "\n",
+      "power loss under written: acknowledged confirmations lost ", c.written_lost_confirmations,
+      ", told outcomes lost ", c.written_lost_outcomes, ", in ", c.written_lossy_power_losses,
+      " of ", f.power_losses - f.power_losses_durable, " power losses\n");
 }
 
-std::string ReplayCommand(uint64_t seed, int steps) {
-  return absl::StrCat("bazel run //tests/engine/simulation:vouch_sim -- --seed=", seed,
-                      steps > 0 ? absl::StrCat(" --steps=", steps) : "", " --verbose");
+std::string ReplayCommand(const SimulationOptions& options) {
+  std::string command = absl::StrCat("bazel run //tests/engine/simulation:vouch_sim -- --seed=",
+                                     options.seed);
+  if (options.steps > 0) absl::StrAppend(&command, " --steps=", options.steps);
+  if (!options.check_refused_answers) absl::StrAppend(&command, " --nocheck_refused_answers");
+  if (!options.check_rule_reloads) absl::StrAppend(&command, " --nocheck_rule_reloads");
+  if (!options.check_hold_races) absl::StrAppend(&command, " --nocheck_hold_races");
+  return absl::StrCat(command, " --verbose");
 }
 
 }  // namespace vouch::simulation

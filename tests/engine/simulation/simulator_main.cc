@@ -19,6 +19,13 @@ ABSL_FLAG(uint64_t, seeds, 200, "How many seeds to run.");
 ABSL_FLAG(uint64_t, seed_first, 1, "The first seed of the range.");
 ABSL_FLAG(int, steps, 0, "Steps per seed (0: the seed chooses, 300 to 600).");
 ABSL_FLAG(bool, verbose, false, "Print every fault and crash.");
+ABSL_FLAG(bool, check_refused_answers, true,
+          "Refused ids are resubmitted across restarts and must stay refused (issue 12 item 4).");
+ABSL_FLAG(bool, check_rule_reloads, true,
+          "Reload the fraud rules at random steps; replay must follow them (item 13).");
+ABSL_FLAG(bool, check_hold_races, true,
+          "Release holds racing their late failure's journal record; holds must survive restarts "
+          "and replay as they were in memory (item 12).");
 ABSL_FLAG(std::string, work_dir, "",
           "Scratch directory (default: $TEST_TMPDIR or /tmp/vouch-sim).");
 
@@ -29,6 +36,9 @@ int Main() {
   SimulationOptions options;
   options.steps = absl::GetFlag(FLAGS_steps);
   options.verbose = absl::GetFlag(FLAGS_verbose);
+  options.check_refused_answers = absl::GetFlag(FLAGS_check_refused_answers);
+  options.check_rule_reloads = absl::GetFlag(FLAGS_check_rule_reloads);
+  options.check_hold_races = absl::GetFlag(FLAGS_check_hold_races);
   options.work_dir = absl::GetFlag(FLAGS_work_dir);
   if (options.work_dir.empty()) options.work_dir = DefaultWorkDir();
   std::filesystem::create_directories(options.work_dir);
