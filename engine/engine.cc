@@ -199,8 +199,7 @@ absl::Status Engine::Init() {
     if (!writer.ok()) return writer.status();
     journal_stage_ = std::make_unique<JournalStage>(
         *std::move(writer), options_.durability.ack, &ring_, recovery_.confirmed + 1,
-        recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), options_.in_flight_capacity,
-        kJournalBatchMax);
+        recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), ring_.capacity(), kJournalBatchMax);
     ring_.StartAt(first_seq);
     fraud_stage_->StartAt(first_seq);
     ledger_stage_->StartAt(first_seq);
@@ -554,14 +553,16 @@ void Engine::AwaitAck(Sequence seq) const {
   journal_stage_->AwaitConfirmed(seq);
 }
 
-bool Engine::ReleaseHold(uint64_t account) {
-  if (!holds_.Release(account)) return false;
-  if (journal_stage_ != nullptr && !journal_stage_->RecordRelease(account, clock_->NowNs())) {
-    // The queue holds 2^16 releases; an operator cannot outrun it. Say so rather than hide it.
-    std::fprintf(stderr, "vouch: journal release queue full; release of %llu not journaled\n",
-                 static_cast<unsigned long long>(account));
+absl::StatusOr<bool> Engine::ReleaseHold(uint64_t account) {
+  if (options_.inline_mode) {
+    // Only this thread steps, so the release is served by the time Step returns (or the
+    // journal is kHoldReleasesQueuedMax releases behind: DeadlineExceeded, retry).
+    return reconciler_->ReleaseHold(account, absl::ZeroDuration(), [this] { Step(); });
   }
-  return true;
+  // runners_[2] runs the reconciler (Start's order); none before Start.
+  if (runners_.empty()) return absl::UnavailableError("the engine is not running");
+  return reconciler_->ReleaseHold(account, absl::Seconds(5),
+                                  [this] { runners_[2]->parker()->Unpark(); });
 }
 
 std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {

@@ -194,8 +194,13 @@ class Engine {
   // history_capacity). The server seeds its resume window with these after a restart.
   std::optional<Outcome> FinalOutcome(Sequence seq) const;
 
-  // Journaled (ack policy written/durable), so a restart does not put the account back on hold.
-  bool ReleaseHold(uint64_t account);
+  // Takes `account` off hold and returns whether it was on hold. The reconciler, which also
+  // places holds, makes the change on its next turn and journals it (ack policy written /
+  // durable) in the same order as the holds, so a restart leaves every account as memory had
+  // it; this waits for that turn (in inline mode, it steps the pipeline once). kUnavailable
+  // when the engine is not running or kReleaseSlots releases are already waiting (retry);
+  // kDeadlineExceeded if the reconciler did not take it within 5 s (nothing was released).
+  absl::StatusOr<bool> ReleaseHold(uint64_t account);
   bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
   std::vector<uint64_t> Holds() const { return holds_.List(); }
 

@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kHoldReleased);
+         type <= static_cast<uint8_t>(RecordType::kHoldPlaced);
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
@@ -141,6 +141,20 @@ bool DecodeHoldReleasedRecord(const char* data, size_t size, HoldReleasedRecord*
   const char* p = GetFixed(data, &record->account);
   GetFixed(p, &record->released_unix_ns);
   return true;
+}
+
+size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out) {
+  char* p = PutFixed(out, record.account);
+  p = PutFixed(p, record.placed_unix_ns);
+  assert(static_cast<size_t>(p - out) == kHoldPlacedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record) {
+  if (size != kHoldPlacedRecordBytes) return false;
+  const char* p = GetFixed(data, &record->account);
+  GetFixed(p, &record->placed_unix_ns);
+  return record->account != 0;
 }
 
 }  // namespace vouch::journal

@@ -32,6 +32,7 @@ enum class RecordType : uint8_t {
   kConfirmed = 1,     // A transaction was confirmed (or held) with this sequence number.
   kOutcome = 2,       // Its one final outcome.
   kHoldReleased = 3,  // An operator released an account hold.
+  kHoldPlaced = 4,    // A fraud failure put an account on hold (seq: the failed transaction).
 };
 
 // True for the types this build knows.
@@ -56,13 +57,24 @@ struct HoldReleasedRecord {
   int64_t released_unix_ns = 0;
 };
 
+// Holds and releases are journaled in the order the hold table saw them (the reconciler makes
+// both, engine/reconcile/reconciler.h), so replaying them in file order leaves each account as
+// the live engine left it. The outcome that placed a hold comes later in the file (outcomes are
+// in sequence order): its kCompensationAccountHeld flag tells what happened, and is not replayed.
+struct HoldPlacedRecord {
+  uint64_t account = 0;
+  int64_t placed_unix_ns = 0;
+};
+
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
+inline constexpr size_t kHoldPlacedRecordBytes = 16;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
 size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
+size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
 
 // Return false (leaving *record unspecified) if `size` is not the layout's size or a field is
 // out of range.
@@ -70,6 +82,7 @@ size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 [[nodiscard]] bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record);
 [[nodiscard]] bool DecodeHoldReleasedRecord(const char* data, size_t size,
                                             HoldReleasedRecord* record);
+[[nodiscard]] bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record);
 
 }  // namespace vouch::journal
 

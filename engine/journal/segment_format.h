@@ -41,6 +41,7 @@ inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kRecordPayloadByt
 static_assert(kConfirmedRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kOutcomeRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kHoldReleasedRecordBytes <= kRecordPayloadBytesMax);
+static_assert(kHoldPlacedRecordBytes <= kRecordPayloadBytesMax);
 
 // "journal-00000000000000000042.log".
 std::string SegmentFileName(uint64_t first_record_index);

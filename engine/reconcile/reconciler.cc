@@ -5,6 +5,9 @@
 #include <cassert>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
+
 namespace vouch {
 namespace {
 
@@ -64,7 +67,8 @@ Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
 
 int Reconciler::DoWork() {
   const int64_t now_ns = ports_.clock->NowNs();
-  int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
+  int work = ServeReleases(now_ns);
+  work += DrainVerdicts(ports_.fraud_verdicts, now_ns);
   work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
   work += ExpireDeadlines(now_ns);
   work += JournalInOrder();
@@ -143,12 +147,7 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     outcome.compensation |= kCompensationReversed;  // Done when the entry retires.
   }
   if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud) {
-    if (ports_.holds->Hold(txn.source_account)) {
-      outcome.compensation |= kCompensationAccountHeld;
-      counters_.Add(counters_.holds_placed);
-    } else {
-      counters_.Add(counters_.hold_table_full);
-    }
+    PlaceHold(txn, record.seq, outcome, now_ns);
   }
   counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
   if (kind != OutcomeKind::kVerified) {
@@ -168,6 +167,84 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     entry.held_state.store(HeldState::kReady, std::memory_order_release);
     entry.held_state.notify_one();
   }
+}
+
+void Reconciler::PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome,
+                           int64_t now_ns) {
+  if (!ports_.holds->Hold(txn.source_account)) {
+    counters_.Add(counters_.hold_table_full);
+    return;
+  }
+  outcome.compensation |= kCompensationAccountHeld;
+  counters_.Add(counters_.holds_placed);
+  if (ports_.journal == nullptr) return;
+  // Room is certain: the journal's queue holds at most an outcome and a hold per live ring entry
+  // (a hold is queued before its outcome, and the entry is freed only after that outcome left
+  // the queue), plus kHoldReleasesQueuedMax releases, which ServeReleases keeps to.
+  VOUCH_CHECK(ports_.journal->RecordHoldChange({true, txn.source_account, seq, now_ns}),
+              "the journal's queue has room for every hold (see OutcomeJournal)");
+}
+
+absl::StatusOr<bool> Reconciler::ReleaseHold(uint64_t account, absl::Duration timeout,
+                                             absl::FunctionRef<void()> kick) {
+  if (account == 0) return false;  // Never held (HoldTable refuses 0).
+  ReleaseSlot* slot = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    for (ReleaseSlot& candidate : release_slots_) {
+      if (candidate.account == 0) {
+        slot = &candidate;
+        break;
+      }
+    }
+    if (slot == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat(kReleaseSlots, " hold releases are already waiting; retry"));
+    }
+    *slot = {account, false, false};
+    // seq_cst: the Parker protocol's publication (see kReleaseSlots).
+    releases_posted_.store(true, std::memory_order_seq_cst);
+  }
+  kick();
+  absl::MutexLock lock(&mu_);
+  const bool done = mu_.AwaitWithTimeout(absl::Condition(&slot->done), timeout);
+  const bool was_held = slot->was_held;
+  *slot = {};  // Taken back, served or not: the reconciler no longer sees it.
+  if (!done) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the reconciler did not take the hold release within ",
+                     absl::FormatDuration(timeout), "; nothing was released"));
+  }
+  return was_held;
+}
+
+int Reconciler::ServeReleases(int64_t now_ns) {
+  // seq_cst: see kReleaseSlots.
+  if (!releases_posted_.load(std::memory_order_seq_cst)) return 0;
+  absl::MutexLock lock(&mu_);
+  releases_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
+  int served = 0;
+  for (ReleaseSlot& slot : release_slots_) {
+    if (slot.account == 0 || slot.done) continue;
+    if (ports_.journal != nullptr) {
+      if (hold_releases_queued_ - ports_.journal->hold_releases_taken() >=
+          kHoldReleasesQueuedMax) {
+        // The journal is behind: served on a later turn (the flag stays up).
+        releases_posted_.store(true, std::memory_order_relaxed);  // relaxed: under the mutex.
+        break;
+      }
+    }
+    slot.was_held = ports_.holds->Release(slot.account);
+    if (slot.was_held && ports_.journal != nullptr) {
+      // Room is certain: see PlaceHold; this release is within kHoldReleasesQueuedMax.
+      VOUCH_CHECK(ports_.journal->RecordHoldChange({false, slot.account, 0, now_ns}),
+                  "the journal's queue has room for kHoldReleasesQueuedMax releases");
+      ++hold_releases_queued_;
+    }
+    slot.done = true;
+    ++served;
+  }
+  return served;
 }
 
 void Reconciler::StartAt(Sequence first_seq) {

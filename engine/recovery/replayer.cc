@@ -61,6 +61,15 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       ++releases_;
       return absl::OkStatus();
     }
+    case journal::RecordType::kHoldPlaced: {
+      journal::HoldPlacedRecord record;
+      if (!journal::DecodeHoldPlacedRecord(payload, size, &record)) {
+        return Contradiction(where, "undecodable hold placed record");
+      }
+      (void)targets_.holds->Hold(record.account);  // Full only if it was full live too.
+      outcome_flags_hold_ = false;
+      return absl::OkStatus();
+    }
   }
   return Contradiction(where, "unknown record type");
 }
@@ -134,7 +143,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     }
     targets_.ledger->Commit(seq);
   }
-  if (outcome.compensation & kCompensationAccountHeld) {
+  if (outcome_flags_hold_ && (outcome.compensation & kCompensationAccountHeld)) {
     (void)targets_.holds->Hold(confirmed.txn.source_account);
   }
   if (targets_.history != nullptr) {

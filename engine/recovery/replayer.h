@@ -11,7 +11,10 @@
 //  - a VERIFIED transfer is posted to the ledger: in sequence order it always finds its funds,
 //    because the original run had them while also holding the reservations of transactions that
 //    later failed;
-//  - an outcome that held the source account holds it again; a release record lifts it;
+//  - a hold record puts the account on hold again, a release record lifts it, in file order,
+//    which is the order the live hold table saw them (journal_stage.h). A journal written before
+//    hold records existed has none: there an outcome that held its source account holds it
+//    again, until the first hold record (a newer writer) is seen;
 //  - with a history ring, Query's record of the transaction is written.
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
 // `answers_capacity` transactions (the idempotency window), indexed by sequence number.
@@ -107,6 +110,8 @@ class Replayer {
   Sequence confirmed_ = 0;
   Sequence outcomes_ = 0;
   uint64_t releases_ = 0;
+  // An outcome's kCompensationAccountHeld places the hold (a journal older than hold records).
+  bool outcome_flags_hold_ = true;
   std::deque<journal::ConfirmedRecord> undecided_;
   std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
 };

@@ -14,7 +14,7 @@ namespace {
 // The largest payload of any record type.
 constexpr size_t kPayloadBytesMax =
     std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
-              journal::kHoldReleasedRecordBytes});
+              journal::kHoldReleasedRecordBytes, journal::kHoldPlacedRecordBytes});
 
 void SetMax(std::atomic<uint64_t>& counter, uint64_t value) {
   // relaxed: a statistic with a single writer.
@@ -50,14 +50,14 @@ std::string_view AckPolicyName(AckPolicy policy) {
 
 JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
                            InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
-                           int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max)
+                           int64_t mono_to_unix_offset_ns, size_t ring_capacity, int batch_max)
     : writer_(std::move(writer)),
       policy_(policy),
       ring_(ring),
       mono_to_unix_offset_ns_(mono_to_unix_offset_ns),
       batch_max_(batch_max),
-      outcomes_(queue_capacity),
-      releases_(queue_capacity),
+      // An outcome and a hold per live ring entry, and the releases (OutcomeJournal).
+      entries_(2 * ring_capacity + kHoldReleasesQueuedMax),
       next_confirmed_(confirmed_below),
       outcomes_written_(outcomes_below),
       read_below_(confirmed_below),
@@ -67,13 +67,18 @@ JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPo
 }
 
 bool JournalStage::RecordOutcome(const Outcome& outcome) {
-  const bool queued = outcomes_.try_enqueue(outcome);
+  Entry entry;
+  entry.is_outcome = true;
+  entry.outcome = outcome;
+  const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
   return queued;
 }
 
-bool JournalStage::RecordRelease(uint64_t account, int64_t now_ns) {
-  const bool queued = releases_.try_enqueue({account, now_ns});
+bool JournalStage::RecordHoldChange(const HoldChange& change) {
+  Entry entry;
+  entry.hold = change;
+  const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
   return queued;
 }
@@ -89,7 +94,7 @@ void JournalStage::AwaitConfirmed(Sequence seq) const {
 }
 
 // Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
-// the ring, then the outcomes of transactions already journaled, then releases.
+// the ring, then the reconciler's entries in its order (an outcome waits for its transaction).
 int JournalStage::Gather() {
   char record[kPayloadBytesMax];
   int gathered = 0;
@@ -109,30 +114,35 @@ int JournalStage::Gather() {
   // release: the entries below are copied; the reconciler may free them.
   read_below_.store(next_confirmed_, std::memory_order_release);
   while (gathered < batch_max_) {
-    const Outcome* outcome = outcomes_.peek();
-    if (outcome == nullptr || outcome->seq >= next_confirmed_) break;
-    journal::OutcomeRecord record_value;
-    record_value.outcome = *outcome;
-    record_value.confirmed_unix_ns = outcome->confirmed_ns + mono_to_unix_offset_ns_;
-    record_value.decided_unix_ns = outcome->decided_ns + mono_to_unix_offset_ns_;
-    const size_t size = journal::EncodeOutcomeRecord(record_value, record);
-    if (!writer_->Add(journal::RecordType::kOutcome, outcome->seq, record, size)) break;
-    outcomes_written_ = outcome->seq + 1;
-    outcomes_.pop();
-    ++gathered;
-  }
-  while (gathered < batch_max_) {
-    if (!unadded_release_.has_value()) {
-      Release release;
-      if (!releases_.try_dequeue(release)) break;
-      unadded_release_ = release;
+    const Entry* entry = entries_.peek();
+    if (entry == nullptr) break;
+    if (entry->is_outcome) {
+      const Outcome& outcome = entry->outcome;
+      if (outcome.seq >= next_confirmed_) break;
+      journal::OutcomeRecord record_value;
+      record_value.outcome = outcome;
+      record_value.confirmed_unix_ns = outcome.confirmed_ns + mono_to_unix_offset_ns_;
+      record_value.decided_unix_ns = outcome.decided_ns + mono_to_unix_offset_ns_;
+      const size_t size = journal::EncodeOutcomeRecord(record_value, record);
+      if (!writer_->Add(journal::RecordType::kOutcome, outcome.seq, record, size)) break;
+      outcomes_written_ = outcome.seq + 1;
+    } else if (const HoldChange& hold = entry->hold; hold.placed) {
+      const size_t size = journal::EncodeHoldPlacedRecord(
+          {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
+      if (!writer_->Add(journal::RecordType::kHoldPlaced, hold.seq, record, size)) break;
+    } else {
+      const size_t size = journal::EncodeHoldReleasedRecord(
+          {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
+      if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
     }
-    journal::HoldReleasedRecord released{
-        unadded_release_->account, unadded_release_->released_ns + mono_to_unix_offset_ns_};
-    const size_t size = journal::EncodeHoldReleasedRecord(released, record);
-    // Refused when the buffer or the segment is full: kept for the next turn, after the Write.
-    if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
-    unadded_release_.reset();
+    const bool release = !entry->is_outcome && !entry->hold.placed;
+    entries_.pop();
+    if (release) {
+      // release: the pop is done; the reconciler that acquires this may fill the room. The
+      // relaxed load: this stage is the only writer.
+      hold_releases_taken_.store(hold_releases_taken_.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_release);
+    }
     ++gathered;
   }
   return gathered;

@@ -1,8 +1,9 @@
 // JournalStage: the agent that makes confirmations and outcomes durable.
 //
 // It reads the in-flight ring in sequence order, as the verifiers do, and journals each confirmed
-// transaction; it takes the reconciler's outcomes (already in sequence order) and operators' hold
-// releases from queues. One turn gathers what is ready into the segment writer's buffer, writes
+// transaction; it takes the reconciler's outcomes (already in sequence order) and hold changes
+// (fraud holds and operators' releases, in the order the hold table saw them) from one queue,
+// and writes them in the order they were queued. One turn gathers what is ready into the segment writer's buffer, writes
 // it with one write(2) and, under the `durable` policy, one fdatasync: every confirmation
 // waiting in that window shares the sync (group commit). Then it publishes how far each kind is
 // acknowledged; submitters waiting for their sequence number, and the reconciler waiting to emit
@@ -20,9 +21,9 @@
 // rather than go on confirming what it cannot keep (TigerBeetle does the same); recovery on the
 // next start finds every acknowledged record.
 //
-// Thread safety: DoWork runs on the stage's own thread. RecordOutcome is called by the
-// reconciler thread only (single producer); RecordRelease by any thread. The *_below accessors
-// and AwaitConfirmed may be called from any thread.
+// Thread safety: DoWork runs on the stage's own thread. RecordOutcome and RecordHoldChange are
+// called by the reconciler thread only (single producer). The *_below accessors,
+// hold_releases_taken and AwaitConfirmed may be called from any thread.
 #ifndef VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 #define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 
@@ -33,7 +34,6 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "concurrentqueue/concurrentqueue.h"
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/journal/stage/ack_policy.h"
@@ -58,15 +58,22 @@ class JournalStage final : public Agent, public OutcomeJournal {
   // `confirmed_below`: transactions below it are already in the journal (recovery); the stage
   // reads the ring from there. `outcomes_below`: likewise for outcomes.
   // REQUIRES: policy != kMemory.
+  // `ring_capacity`: the in-flight ring's; the reconciler's queue is sized from it (see
+  // OutcomeJournal::RecordHoldChange).
   JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
                InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
-               int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max);
+               int64_t mono_to_unix_offset_ns, size_t ring_capacity, int batch_max);
 
   int DoWork() override;
   std::string_view role_name() const override { return "vouch-journal"; }
 
   // OutcomeJournal (reconciler thread).
   bool RecordOutcome(const Outcome& outcome) override;
+  bool RecordHoldChange(const HoldChange& change) override;
+  uint64_t hold_releases_taken() const override {
+    // acquire: pairs with the stage's release after its pop; the queue has that room again.
+    return hold_releases_taken_.load(std::memory_order_acquire);
+  }
   Sequence outcomes_acked_below() const override {
     // acquire: pairs with the stage's release; the outcome is kept before it is told.
     return outcomes_acked_below_.load(std::memory_order_acquire);
@@ -75,9 +82,6 @@ class JournalStage final : public Agent, public OutcomeJournal {
     // acquire: pairs with the stage's release; its reads of those entries are done.
     return read_below_.load(std::memory_order_acquire);
   }
-
-  // Any thread. False if the queue is full (the caller retries or reports it).
-  bool RecordRelease(uint64_t account, int64_t now_ns);
 
   // Confirmed transactions below this are kept as the policy promises.
   Sequence confirmed_acked_below() const {
@@ -100,9 +104,11 @@ class JournalStage final : public Agent, public OutcomeJournal {
   const JournalStageCounters& counters() const { return counters_; }
 
  private:
-  struct Release {
-    uint64_t account;
-    int64_t released_ns;
+  // What the reconciler queues: an outcome or a hold change.
+  struct Entry {
+    bool is_outcome = false;
+    Outcome outcome;
+    HoldChange hold;
   };
 
   int Gather();
@@ -114,9 +120,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   InFlightRing* const ring_;
   const int64_t mono_to_unix_offset_ns_;
   const int batch_max_;
-  moodycamel::ReaderWriterQueue<Outcome> outcomes_;
-  moodycamel::ConcurrentQueue<Release> releases_;
-  std::optional<Release> unadded_release_;  // Dequeued, refused by a full writer; stage thread.
+  moodycamel::ReaderWriterQueue<Entry> entries_;  // From the reconciler, in its order.
   Parker* self_ = nullptr;
   Parker* downstream_ = nullptr;
 
@@ -127,6 +131,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   alignas(64) std::atomic<Sequence> read_below_;
   std::atomic<Sequence> confirmed_acked_below_;
   std::atomic<Sequence> outcomes_acked_below_;
+  std::atomic<uint64_t> hold_releases_taken_{0};
   JournalStageCounters counters_;
 };
 

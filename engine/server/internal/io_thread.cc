@@ -533,7 +533,9 @@ void IoThread::OnReleaseHold(Connection& connection) {
   const uint64_t account = scratch_.release_hold.account();
   v1::HoldReleased& released = scratch_.hold_released;
   released.set_account(account);
-  released.set_was_held(shared_->engine->ReleaseHold(account));
+  const absl::StatusOr<bool> was_held = shared_->engine->ReleaseHold(account);
+  released.set_was_held(was_held.value_or(false));
+  released.set_refused(was_held.ok() ? "" : std::string(was_held.status().message()));
   if (released.was_held() && shared_->event_log != nullptr) {
     shared_->event_log->HoldReleased(account);
   }
