@@ -141,26 +141,43 @@ absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
   return absl::OkStatus();
 }
 
-// The snapshot thread: polls for closed segments every 100 ms. A failure stops snapshots (the
-// journal is intact and recovery replays it all), and is reported once.
+// The snapshot thread: polls for closed segments every 100 ms. A failed snapshot (a full disk)
+// is counted, logged and tried again, backing off to once every 10 s while it keeps failing;
+// the journal is intact meanwhile, and recovery replays whatever no snapshot covers. Only a
+// shadow that could not follow the journal stops snapshots for good, counted and logged too.
 void Engine::RunSnapshots() {
   pthread_setname_np(pthread_self(), "vouch-snapshot");
+  constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+  constexpr absl::Duration kBackOffMax = absl::Seconds(10);
+  absl::Duration wait = kPollInterval;
   absl::MutexLock lock(&snapshot_mu_);
   while (!snapshot_stop_) {
     snapshot_mu_.Unlock();
-    const absl::Status status = snapshotter_->Poll();
+    const absl::Status status = PollSnapshot();
     snapshot_mu_.Lock();
+    if (snapshotter_->broken()) return;
+    wait = status.ok() ? kPollInterval : std::min(2 * wait, kBackOffMax);
     if (!status.ok()) {
-      std::fprintf(stderr, "vouch: snapshots stopped: %s\n", status.ToString().c_str());
-      return;
+      std::fprintf(stderr, "vouch: snapshot failed, trying again in %s: %s\n",
+                   absl::FormatDuration(wait).c_str(), status.ToString().c_str());
     }
-    snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), absl::Milliseconds(100));
+    snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), wait);
   }
 }
 
 absl::Status Engine::PollSnapshot() {
   if (snapshotter_ == nullptr) return absl::FailedPreconditionError("no snapshotter configured");
-  return snapshotter_->Poll();
+  const absl::Status status = snapshotter_->Poll();
+  // relaxed (all): statistics, written by the one thread that polls.
+  snapshots_written_.store(snapshotter_->snapshots(), std::memory_order_relaxed);
+  if (status.ok()) return status;
+  snapshot_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (snapshotter_->broken() && !snapshots_stopped_.load(std::memory_order_relaxed)) {
+    snapshots_stopped_.store(true, std::memory_order_relaxed);
+    std::fprintf(stderr, "vouch: snapshots stopped for this process (recovery replays the "
+                 "journal instead): %s\n", status.ToString().c_str());
+  }
+  return status;
 }
 
 absl::Status Engine::Init() {
@@ -200,6 +217,7 @@ absl::Status Engine::Init() {
     journal_stage_ = std::make_unique<JournalStage>(
         *std::move(writer), options_.durability.ack, &ring_, recovery_.confirmed + 1,
         recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), ring_.capacity(), kJournalBatchMax);
+    journal_stage_->SetOnFatal(options_.on_fatal);
     ring_.StartAt(first_seq);
     fraud_stage_->StartAt(first_seq);
     ledger_stage_->StartAt(first_seq);
@@ -282,6 +300,8 @@ DrainReport Engine::Stop() {
   for (;;) {
     const bool quiet = ingest_counters_.active() == 0;
     if (quiet && drained()) break;
+    // Nothing more can be acknowledged, so nothing more retires: do not wait for it.
+    if (quiet && journal_stage_ != nullptr && journal_stage_->failed()) break;
     if (MonotonicClock::Default()->NowNs() - wall_start_ns > options_.drain_timeout_ns) break;
     if (options_.inline_mode) {
       if (Step() == 0 && quiet && !drained()) {
@@ -339,6 +359,8 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
   // seq_cst: see Stop.
   if (!accepting_.load(std::memory_order_seq_cst)) {
     answer = Busy(txn.id, Reason::kShuttingDown);
+  } else if (journal_stage_ != nullptr && journal_stage_->failed()) {
+    answer = Busy(txn.id, Reason::kJournalFailed);
   } else {
     answer = Answer(txn, origin, shard, clock_->NowNs());
   }
@@ -348,13 +370,17 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
     IngestCounters::Add(shard.busy[static_cast<int>(answer.reason)]);
   }
   IngestCounters::Leave(shard);
-  return Acked(answer, ack_wait);
+  const Confirmation acked = Acked(answer, ack_wait);
+  if (acked.status != answer.status) IngestCounters::Add(shard.busy[static_cast<int>(acked.reason)]);
+  return acked;
 }
 
 Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) const {
   // A duplicate's original may still be on its way to the journal too.
-  if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy) {
-    AwaitAck(confirmation.seq);
+  if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy &&
+      !AwaitAck(confirmation.seq)) {
+    // Never kept: the client must not take it as an answer, and retries the same id later.
+    return Busy(confirmation.id, Reason::kJournalFailed);
   }
   return confirmation;
 }
@@ -541,16 +567,21 @@ int Engine::StepStage(InlineStage stage) {
   return 0;
 }
 
-void Engine::AwaitAck(Sequence seq) const {
-  if (journal_stage_ == nullptr || seq == 0) return;
+bool Engine::AwaitAck(Sequence seq) const {
+  if (journal_stage_ == nullptr || seq == 0) return true;
   if (options_.inline_mode) {
     // No stage thread: step the journal here (const-ness is the caller's view; see Step()).
     while (journal_stage_->confirmed_acked_below() <= seq) {
+      if (journal_stage_->failed()) return false;
       const_cast<Engine*>(this)->Step();
     }
-    return;
+    return true;
   }
-  journal_stage_->AwaitConfirmed(seq);
+  return journal_stage_->AwaitConfirmed(seq);
+}
+
+absl::Status Engine::health() const {
+  return journal_stage_ != nullptr ? journal_stage_->status() : absl::OkStatus();
 }
 
 absl::StatusOr<bool> Engine::ReleaseHold(uint64_t account) {
@@ -674,6 +705,11 @@ EngineStats Engine::Stats() const {
   stats.outcome_queue_stalls = rc.emit_stalls.load(std::memory_order_relaxed);
   stats.retired = rc.retired.load(std::memory_order_relaxed);
   stats.idempotency_overruns = idempotency_.overruns();
+  // relaxed (all): statistics.
+  stats.snapshots = snapshots_written_.load(std::memory_order_relaxed);
+  stats.snapshot_failures = snapshot_failures_.load(std::memory_order_relaxed);
+  stats.snapshots_stopped = snapshots_stopped_.load(std::memory_order_relaxed);
+  stats.journal_failed = journal_stage_ != nullptr && journal_stage_->failed();
   return stats;
 }
 

@@ -110,6 +110,12 @@ struct EngineStats {
   uint64_t outcome_queue_stalls = 0;
   uint64_t idempotency_overruns = 0;
   uint64_t retired = 0;
+  // Snapshots written, snapshot attempts that failed (each logged; retried with a back-off), and
+  // whether snapshots stopped for good (the shadow could not follow the journal).
+  uint64_t snapshots = 0;
+  uint64_t snapshot_failures = 0;
+  bool snapshots_stopped = false;
+  bool journal_failed = false;  // See Options::on_fatal.
   // Value at risk: transactions answered CONFIRMED before verification (not held; after a
   // restart, also those sent back to the verifiers) whose outcome is not decided yet, and their
   // amounts in minor units by currency slot (SlotCurrency(slot) names it). Counters are read one
@@ -184,9 +190,12 @@ class Engine {
   // serving many clients (the TCP server) can route each outcome to its submitter.
   Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
                       AckWait ack_wait = AckWait::kInSubmit);
-  // Blocks until the confirmation of `seq` is kept as the ack policy promises (no-op without a
-  // journal, or for seq 0). Any thread.
-  void AwaitAck(Sequence seq) const;
+  // Blocks until the confirmation of `seq` is kept as the ack policy promises (true; at once
+  // without a journal, or for seq 0), or the journal failed (false: it never will be; tell the
+  // client nothing was confirmed). Any thread.
+  [[nodiscard]] bool AwaitAck(Sequence seq) const;
+  // OK, or the error that stopped the journal (see Options::on_fatal). Any thread.
+  absl::Status health() const;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
@@ -294,6 +303,11 @@ class Engine {
   std::thread snapshot_thread_;
   absl::Mutex snapshot_mu_;
   bool snapshot_stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;
+  // Written by whoever polls (the snapshot thread, or PollSnapshot's caller); relaxed:
+  // statistics.
+  std::atomic<uint64_t> snapshots_written_{0};
+  std::atomic<uint64_t> snapshot_failures_{0};
+  std::atomic<bool> snapshots_stopped_{false};
   std::vector<journal::ConfirmedRecord> pending_;  // Recovered, to be re-verified at Start.
   RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.

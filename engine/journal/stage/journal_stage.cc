@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "engine/journal/records.h"
@@ -83,14 +82,28 @@ bool JournalStage::RecordHoldChange(const HoldChange& change) {
   return queued;
 }
 
-void JournalStage::AwaitConfirmed(Sequence seq) const {
+bool JournalStage::AwaitConfirmed(Sequence seq) const {
   for (int spin = 0; spin < 1000; ++spin) {
-    if (confirmed_acked_below() > seq) return;
+    if (confirmed_acked_below() > seq) return true;
   }
-  for (Sequence acked = confirmed_acked_below(); acked <= seq; acked = confirmed_acked_below()) {
-    // acquire: as confirmed_acked_below().
-    confirmed_acked_below_.wait(acked, std::memory_order_acquire);
+  for (;;) {
+    // acquire: pairs with WakeWaiters' release. The epoch is read before the state it guards,
+    // so a change after these reads moves the epoch and the wait returns.
+    const uint32_t epoch = wake_epoch_.load(std::memory_order_acquire);
+    if (confirmed_acked_below() > seq) return true;
+    if (failed()) return false;
+    wake_epoch_.wait(epoch, std::memory_order_acquire);
   }
+}
+
+absl::Status JournalStage::status() const {
+  return failed() ? status_ : absl::OkStatus();
+}
+
+void JournalStage::WakeWaiters() {
+  // release: a waiter that acquires the new epoch sees the change made before it.
+  wake_epoch_.fetch_add(1, std::memory_order_release);
+  wake_epoch_.notify_all();
 }
 
 // Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
@@ -149,12 +162,12 @@ int JournalStage::Gather() {
 }
 
 void JournalStage::Commit(int gathered) {
-  if (absl::Status status = writer_->Write(); !status.ok()) Fatal(status);
+  if (absl::Status status = writer_->Write(); !status.ok()) return Fail(status);
   Add(counters_.writes);
   Add(counters_.records, static_cast<uint64_t>(gathered));
   if (policy_ == AckPolicy::kDurable) {
     const auto start = std::chrono::steady_clock::now();
-    if (absl::Status status = writer_->Sync(); !status.ok()) Fatal(status);
+    if (absl::Status status = writer_->Sync(); !status.ok()) return Fail(status);
     Add(counters_.syncs);
     SetMax(counters_.synced_records_max, static_cast<uint64_t>(gathered));
     SetMax(counters_.sync_ns_max,
@@ -165,13 +178,16 @@ void JournalStage::Commit(int gathered) {
 }
 
 int JournalStage::DoWork() {
+  // relaxed: this thread is the one that sets it.
+  if (failed_.load(std::memory_order_relaxed)) return 0;
   const int gathered = Gather();
   if (gathered == 0) return 0;
   Commit(gathered);
+  if (failed_.load(std::memory_order_relaxed)) return gathered;  // Nothing is acknowledged.
   // release: a thread that acquires these sees the records kept (and, for the reconciler, may
   // then tell the outcomes).
   confirmed_acked_below_.store(next_confirmed_, std::memory_order_release);
-  confirmed_acked_below_.notify_all();
+  WakeWaiters();
   if (outcomes_written_ > outcomes_acked_below_.load(std::memory_order_relaxed)) {
     outcomes_acked_below_.store(outcomes_written_, std::memory_order_release);
     if (downstream_ != nullptr) downstream_->Unpark();
@@ -183,10 +199,15 @@ void JournalStage::Flush() {
   while (DoWork() > 0) {}
 }
 
-void JournalStage::Fatal(const absl::Status& status) {
-  std::fprintf(stderr, "vouch: journal I/O failed, stopping the process: %s\n",
+void JournalStage::Fail(const absl::Status& status) {
+  std::fprintf(stderr, "vouch: journal I/O failed; nothing more is acknowledged: %s\n",
                status.ToString().c_str());
-  std::abort();
+  status_ = status;
+  // release: a thread that acquires the flag reads status_.
+  failed_.store(true, std::memory_order_release);
+  WakeWaiters();
+  if (downstream_ != nullptr) downstream_->Unpark();
+  if (on_fatal_) on_fatal_(status_);
 }
 
 }  // namespace vouch

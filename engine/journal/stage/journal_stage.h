@@ -17,9 +17,11 @@
 // O <= C; the transactions O+1..C were confirmed without a known outcome and go back to the
 // verifiers.
 //
-// Failure: an I/O error on the journal is fatal. The stage prints it and aborts the process
-// rather than go on confirming what it cannot keep (TigerBeetle does the same); recovery on the
-// next start finds every acknowledged record.
+// Failure: an I/O error on the journal (a full disk, a failing device) is fatal to the stage,
+// not to the process it is embedded in. The stage keeps the error, stops writing and never
+// acknowledges anything again (it cannot keep what it would confirm), wakes every waiter
+// (AwaitConfirmed returns false) and calls the on_fatal callback once; the embedder decides how
+// to stop. Recovery on the next start finds every acknowledged record.
 //
 // Thread safety: DoWork runs on the stage's own thread. RecordOutcome and RecordHoldChange are
 // called by the reconciler thread only (single producer). The *_below accessors,
@@ -29,6 +31,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -88,8 +91,21 @@ class JournalStage final : public Agent, public OutcomeJournal {
     // acquire: pairs with the stage's release.
     return confirmed_acked_below_.load(std::memory_order_acquire);
   }
-  // Blocks until `seq` is acknowledged. Any thread.
-  void AwaitConfirmed(Sequence seq) const;
+  // Blocks until `seq` is acknowledged (true) or the journal has failed (false: it never will
+  // be). Any thread.
+  [[nodiscard]] bool AwaitConfirmed(Sequence seq) const;
+
+  // Any thread. True once an I/O error stopped the journal; status() then says which.
+  bool failed() const {
+    // acquire: pairs with Fail's release; the status written before it is visible.
+    return failed_.load(std::memory_order_acquire);
+  }
+  // OK, or the I/O error that stopped the journal.
+  absl::Status status() const;
+  // Called once, on the stage's thread, when the journal fails. Set before the stage runs.
+  void SetOnFatal(std::function<void(const absl::Status&)> on_fatal) {
+    on_fatal_ = std::move(on_fatal);
+  }
 
   // Parkers to wake: `self` is this stage's own (producers wake it after publishing into the
   // ring), `downstream` the reconciler's (woken when outcomes are acknowledged).
@@ -113,7 +129,9 @@ class JournalStage final : public Agent, public OutcomeJournal {
 
   int Gather();
   void Commit(int gathered);
-  [[noreturn]] void Fatal(const absl::Status& status);
+  void Fail(const absl::Status& status);
+  // Publishes a change waiters must see (an acknowledgement or the failure) and wakes them.
+  void WakeWaiters();
 
   const std::unique_ptr<journal::SegmentWriter> writer_;
   const AckPolicy policy_;
@@ -123,6 +141,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   moodycamel::ReaderWriterQueue<Entry> entries_;  // From the reconciler, in its order.
   Parker* self_ = nullptr;
   Parker* downstream_ = nullptr;
+  std::function<void(const absl::Status&)> on_fatal_;
 
   // Owned by the stage thread.
   Sequence next_confirmed_;    // Next ring entry to journal.
@@ -132,6 +151,10 @@ class JournalStage final : public Agent, public OutcomeJournal {
   std::atomic<Sequence> confirmed_acked_below_;
   std::atomic<Sequence> outcomes_acked_below_;
   std::atomic<uint64_t> hold_releases_taken_{0};
+  // Bumped after every change of confirmed_acked_below_ or failed_: what AwaitConfirmed waits on.
+  std::atomic<uint32_t> wake_epoch_{0};
+  std::atomic<bool> failed_{false};
+  absl::Status status_;  // Written once, before failed_ is released; then read-only.
   JournalStageCounters counters_;
 };
 

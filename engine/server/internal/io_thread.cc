@@ -199,9 +199,11 @@ void IoThread::Turn(int timeout_ms) {
     }
   }
   if (turn_ack_seq_ != 0) {
-    shared_->engine->AwaitAck(turn_ack_seq_);
+    // False only if the journal failed, which the check below handles.
+    (void)shared_->engine->AwaitAck(turn_ack_seq_);
     turn_ack_seq_ = 0;
   }
+  if (JournalFailed()) FailAllJournalFailed();
   FlushDirty();
   if (now_ns_ >= next_tick_ns_) {
     Tick(now_ns_);
@@ -648,6 +650,7 @@ void IoThread::AppendOutcome(Connection& connection, const v1::Outcome& outcome)
 
 void IoThread::Append(Connection& connection, int field,
                       const google::protobuf::MessageLite& body) {
+  const size_t before_bytes = connection.outbound.size();
   const bool appended =
       net::AppendEnvelopeFrame(field, body, options_.frame_bytes_max, &connection.outbound);
   assert(appended && "server messages are far below the frame maximum");
@@ -655,7 +658,30 @@ void IoThread::Append(Connection& connection, int field,
   IoCounters::Add(counters_.frames_out);
   if (!connection.dirty) {
     connection.dirty = true;
+    connection.turn_start_bytes = before_bytes;
     dirty_.push_back(&connection);
+  }
+}
+
+bool IoThread::JournalFailed() const {
+  const JournalStage* journal = shared_->engine->journal();
+  return journal != nullptr && journal->failed();
+}
+
+void IoThread::FailAllJournalFailed() {
+  const std::string reason =
+      absl::StrCat("the journal failed and the server is stopping; confirmations not sent were "
+                   "never kept (resubmit them after the restart): ",
+                   shared_->engine->health().message());
+  for (auto& owned : connections_) {
+    Connection& connection = *owned;
+    if (connection.state != ConnectionState::kOpen) continue;
+    if (connection.dirty) {
+      // What earlier turns appended was acknowledged; a frame already partly sent stays whole.
+      connection.outbound.resize(
+          std::max(connection.turn_start_bytes, connection.outbound_sent));
+    }
+    Fail(connection, v1::ERROR_CODE_JOURNAL_FAILED, reason);
   }
 }
 
@@ -832,6 +858,7 @@ bool IoThread::OnPhase(int64_t now_ns) {
     }
   }
   if (!(routed && flushed) && now_ns < shared_->flush_deadline_ns) return true;
+  if (JournalFailed()) FailAllJournalFailed();  // Says why the server stops, not just that.
   for (auto& owned : connections_) {
     Connection& connection = *owned;
     if (connection.state == ConnectionState::kOpen) {
