@@ -9,7 +9,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
+#include "engine/journal/segment_format.h"
 #include "engine/recovery/replayer.h"
+#include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
 namespace {
@@ -199,7 +202,7 @@ absl::Status Engine::Init() {
   }
   const int batch_max = options_.stage_batch_max;
   fraud_stage_ = std::make_unique<FraudStage>(fraud_.get(), &ring_, &fraud_verdicts_, clock_,
-                                              batch_max);
+                                              batch_max, &rules_handoff_);
   ledger_stage_ = std::make_unique<LedgerStage>(ledger_.get(), &settlements_, &ring_,
                                                 &ledger_verdicts_, clock_, batch_max);
   Sequence first_seq = 1;
@@ -218,6 +221,7 @@ absl::Status Engine::Init() {
         *std::move(writer), options_.durability.ack, &ring_, recovery_.confirmed + 1,
         recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), ring_.capacity(), kJournalBatchMax);
     journal_stage_->SetOnFatal(options_.on_fatal);
+    if (absl::Status status = JournalStartupRules(first_seq); !status.ok()) return status;
     ring_.StartAt(first_seq);
     fraud_stage_->StartAt(first_seq);
     ledger_stage_->StartAt(first_seq);
@@ -225,6 +229,7 @@ absl::Status Engine::Init() {
   ReconcilerPorts ports;
   ports.journal = journal_stage_.get();
   ports.risk = risk_.enabled() ? &risk_ : nullptr;
+  ports.rules = &rules_handoff_;
   ports.ring = &ring_;
   ports.fraud_verdicts = &fraud_verdicts_;
   ports.ledger_verdicts = &ledger_verdicts_;
@@ -512,16 +517,57 @@ size_t Engine::PollOutcomes(Outcome* out, size_t max) {
 
 absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
   if (absl::Status status = rules.Validate(); !status.ok()) return status;
-  const uint64_t generation = fraud_stage_->PostRules(std::move(rules));
-  WakeStages();
-  if (options_.inline_mode) Step();
-  const std::optional<Sequence> from = fraud_stage_->AppliedFrom(generation, absl::Seconds(5));
-  if (!from.has_value()) {
-    return absl::DeadlineExceededError(
-        "the fraud verifier has not taken the new rules within 5 s (stalled?); they are posted "
-        "and apply when it resumes");
+  std::string text = fraud::FormatFraudRules(rules);
+  if (text.size() > journal::kRecordPayloadBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
+        journal::kRecordPayloadBytesMax));
   }
-  return *from;
+  RulesHandoff& handoff = rules_handoff_;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&handoff.mu);
+    // relaxed: under the mutex, which the reconciler holds when it clears the flag.
+    if (handoff.posted.load(std::memory_order_relaxed)) {
+      return absl::UnavailableError("an earlier fraud rule reload is still under way; retry");
+    }
+    handoff.rules = std::move(rules);
+    handoff.text = std::move(text);
+    handoff.decided = false;
+    generation = ++handoff.posted_generation;
+    // seq_cst: the handoff's protocol (rules_handoff.h).
+    handoff.posted.store(true, std::memory_order_seq_cst);
+  }
+  WakeStages();
+  // Inline: one Step runs the fraud stage (it decides F), then the reconciler (it journals).
+  if (options_.inline_mode) Step();
+  absl::MutexLock lock(&handoff.mu);
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handoff.mu) {
+    return handoff.done_generation >= generation;
+  };
+  if (!handoff.mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5))) {
+    return absl::DeadlineExceededError(
+        "the stages have not taken the new fraud rules within 5 s (stalled?); they are posted "
+        "and apply when they resume");
+  }
+  return handoff.done_from;
+}
+
+// The start-up rules judge from `first_seq`, the first sequence number this process decides
+// (what was undecided is judged again, by them). Journaled unless the journal already ends on
+// exactly these rules, so that a replay switches to them at the same place.
+absl::Status Engine::JournalStartupRules(Sequence first_seq) {
+  const std::string text = fraud::FormatFraudRules(options_.fraud_rules);
+  if (text.size() > journal::kRecordPayloadBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
+        journal::kRecordPayloadBytesMax));
+  }
+  if (text == recovered_rules_text_ && !recovered_rules_pending_) return absl::OkStatus();
+  fraud_->ReplaceRules(options_.fraud_rules);
+  // Before any stage runs, this thread is the queue's one producer, and the queue is empty.
+  VOUCH_CHECK(journal_stage_->RecordRules(first_seq, text), "the journal's queue is empty");
+  return absl::OkStatus();
 }
 
 void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
@@ -763,6 +809,8 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovery_.confirmed = replayer.confirmed();
   recovery_.outcomes = replayer.outcomes();
   recovery_.releases = replayer.releases();
+  recovered_rules_text_ = replayer.rules_text();
+  recovered_rules_pending_ = replayer.rules_pending();
 
   absl::Status duplicate;
   replayer.ForEachAnswer([&](const Replayer::Answer& answer) {

@@ -214,9 +214,13 @@ class Engine {
   std::vector<uint64_t> Holds() const { return holds_.List(); }
 
   // Replaces the fraud rules without a restart. They apply from the returned sequence number
-  // onward (every transaction before it was judged by the old rules). InvalidArgument for rules
-  // that fail Validate (the old rules stay); DeadlineExceeded if the fraud stage did not take
-  // them within 5 s (stalled): they are posted and apply when it resumes.
+  // onward (every transaction before it was judged by the old rules), and are journaled there
+  // (ack policy written / durable), so recovery and snapshots judge by the same rules at the
+  // same place (rules_handoff.h). The start-up rules are journaled likewise, from the first
+  // sequence number the process decides. InvalidArgument for rules that fail Validate or whose
+  // text is over 64 KiB (the old rules stay); Unavailable while an earlier reload is still
+  // under way (retry); DeadlineExceeded if the stages did not take them within 5 s: they are
+  // posted and apply when the stages resume.
   absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
 
   // Fault injection: the verifier does no work for `duration_ns` from now.
@@ -263,6 +267,7 @@ class Engine {
   absl::Status Init();
   absl::Status Recover(std::string* snapshot_state);
   absl::Status CreateSnapshotter(const std::string& snapshot_state);
+  absl::Status JournalStartupRules(Sequence first_seq);
   absl::Status OpenMissingAccounts(ledger::Ledger* ledger) const;
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
@@ -285,6 +290,7 @@ class Engine {
   RiskTable risk_;
   HoldTable holds_;
   HistoryRing history_;
+  RulesHandoff rules_handoff_;
   VerdictQueue fraud_verdicts_;
   VerdictQueue ledger_verdicts_;
   SettlementQueue settlements_;
@@ -309,6 +315,9 @@ class Engine {
   std::atomic<uint64_t> snapshot_failures_{0};
   std::atomic<bool> snapshots_stopped_{false};
   std::vector<journal::ConfirmedRecord> pending_;  // Recovered, to be re-verified at Start.
+  // What the journal said of the fraud rules (Replayer::rules_text / rules_pending).
+  std::string recovered_rules_text_;
+  bool recovered_rules_pending_ = false;
   RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.
 

@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kHoldPlaced);
+         type <= static_cast<uint8_t>(RecordType::kFraudRules);
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {

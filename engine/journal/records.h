@@ -33,6 +33,9 @@ enum class RecordType : uint8_t {
   kOutcome = 2,       // Its one final outcome.
   kHoldReleased = 3,  // An operator released an account hold.
   kHoldPlaced = 4,    // A fraud failure put an account on hold (seq: the failed transaction).
+  kFraudRules = 5,    // Fraud rules judge every transaction from seq on. Payload: the rules in
+                      // the rules file format (verifiers/fraud/rules_file.h), at most
+                      // kRecordPayloadBytesMax bytes. Written at start-up and at each reload.
 };
 
 // True for the types this build knows.

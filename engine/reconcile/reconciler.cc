@@ -279,13 +279,42 @@ bool Reconciler::Emit(const Outcome& outcome) {
   return ports_.poll_queue->try_enqueue(*poll_token_, outcome);
 }
 
+bool Reconciler::ClaimJournalTurn(Sequence end) {
+  if (ports_.rules == nullptr) return true;
+  RulesHandoff& rules = *ports_.rules;
+  // seq_cst (both): the handoff's Dekker pair (rules_handoff.h).
+  rules.journal_claim.store(end, std::memory_order_seq_cst);
+  if (!rules.posted.load(std::memory_order_seq_cst)) return true;
+  absl::MutexLock lock(&rules.mu);
+  if (!rules.decided) return false;  // The fraud stage decides at its next turn.
+  if (ports_.journal != nullptr && !ports_.journal->RecordRules(rules.from, rules.text)) {
+    counters_.Add(counters_.journal_stalls);
+    return false;
+  }
+  rules.done_generation = rules.posted_generation;
+  rules.done_from = rules.from;
+  rules.decided = false;
+  rules.text.clear();
+  rules.posted.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
+  return true;
+}
+
 int Reconciler::JournalInOrder() {
-  if (ports_.journal == nullptr) return 0;
+  if (ports_.journal == nullptr) {
+    (void)ClaimJournalTurn(0);  // Completes a rule reload; nothing to order it with.
+    return 0;
+  }
   if (next_journal_ < next_emit_) next_journal_ = next_emit_;
+  // The resolved run this turn may journal.
+  Sequence end = next_journal_;
+  while (end - next_journal_ < static_cast<Sequence>(batch_max_) &&
+         ports_.ring->IsPublished(end) && ports_.ring->At(end).reconcile.record.resolved) {
+    ++end;
+  }
+  if (!ClaimJournalTurn(end)) return 0;
   int recorded = 0;
-  while (recorded < batch_max_ && ports_.ring->IsPublished(next_journal_)) {
+  while (next_journal_ < end) {
     const InFlightEntry& entry = ports_.ring->At(next_journal_);
-    if (!entry.reconcile.record.resolved) break;
     if (!ports_.journal->RecordOutcome(entry.reconcile.record.outcome)) {
       counters_.Add(counters_.journal_stalls);
       break;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
@@ -40,6 +41,7 @@
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
 #include "engine/verify/queues.h"
+#include "engine/verify/rules_handoff.h"
 
 namespace vouch {
 
@@ -142,6 +144,10 @@ class OutcomeJournal {
   virtual bool RecordHoldChange(const HoldChange& change) = 0;
   // Hold releases the journal has taken from its queue so far.
   virtual uint64_t hold_releases_taken() const = 0;
+  // Reconciler thread (or the engine before it starts). A rule reload: `text` (the rules file
+  // format) judges every transaction from `from` on. Queued before any outcome from `from` on
+  // (rules_handoff.h). False if the queue is full (try again next turn).
+  virtual bool RecordRules(Sequence from, const std::string& text) = 0;
   // Outcomes below this sequence number are kept as the ack policy promises; they may be emitted.
   virtual Sequence outcomes_acked_below() const = 0;
   // Ring entries below this sequence number have been copied into the journal; they may be freed.
@@ -160,6 +166,7 @@ struct ReconcilerPorts {
   const Clock* clock = nullptr;
   OutcomeJournal* journal = nullptr;    // Optional (ack policy "memory" has none).
   RiskTable* risk = nullptr;            // Optional: exposure is released when decided.
+  RulesHandoff* rules = nullptr;        // Rule reloads (rules_handoff.h); optional.
 };
 
 // Hold releases: the reconciler is the one writer of the hold table. It places holds (a fraud
@@ -213,6 +220,9 @@ class Reconciler final : public Agent {
   bool Emit(const Outcome& outcome);
   int RetireInOrder(int64_t now_ns);
   int ServeReleases(int64_t now_ns) ABSL_LOCKS_EXCLUDED(mu_);
+  // Claims [next_journal_, end) for this turn and completes a decided rule reload; false while
+  // a posted reload is not decided yet, or its record finds the journal's queue full.
+  bool ClaimJournalTurn(Sequence end);
   void PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome, int64_t now_ns);
 
   struct ReleaseSlot {

@@ -6,12 +6,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/byte_coding.h"
+#include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
 namespace {
 
-// Format 2 added each answer's outcome; format 1 snapshots are still read (without outcomes).
-constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
+// Format 2 added each answer's outcome, format 3 the fraud rules (current and pending) and
+// whether outcomes place holds; formats 1 and 2 are still read.
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
+constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
 
 absl::Status Contradiction(const journal::RecordLocation& where, absl::string_view why) {
@@ -61,6 +64,8 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       ++releases_;
       return absl::OkStatus();
     }
+    case journal::RecordType::kFraudRules:
+      return ApplyRules(payload, size, seq, where);
     case journal::RecordType::kHoldPlaced: {
       journal::HoldPlacedRecord record;
       if (!journal::DecodeHoldPlacedRecord(payload, size, &record)) {
@@ -116,6 +121,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     return Contradiction(where, absl::StrCat("outcome for seq ", seq, " out of order"));
   }
   const journal::ConfirmedRecord& confirmed = undecided_.front();
+  SwitchRulesFor(seq);
   Outcome outcome = record.outcome;
   outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns_;
   outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns_;
@@ -157,6 +163,24 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
   undecided_.pop_front();
   outcomes_ = seq;
   return absl::OkStatus();
+}
+
+absl::Status Replayer::ApplyRules(const char* payload, size_t size, uint64_t seq,
+                                  const journal::RecordLocation& where) {
+  std::string text(payload, size);
+  absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
+  if (!rules.ok() || seq == 0) return Contradiction(where, "unparsable fraud rules record");
+  while (!pending_rules_.empty() && pending_rules_.back().from >= seq) pending_rules_.pop_back();
+  pending_rules_.push_back({seq, std::move(text), *std::move(rules)});
+  return absl::OkStatus();
+}
+
+void Replayer::SwitchRulesFor(Sequence seq) {
+  while (!pending_rules_.empty() && pending_rules_.front().from <= seq) {
+    targets_.fraud->ReplaceRules(pending_rules_.front().rules);
+    rules_text_ = std::move(pending_rules_.front().text);
+    pending_rules_.pop_front();
+  }
 }
 
 void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
@@ -205,15 +229,27 @@ absl::Status Replayer::Save(std::string* out) const {
   const std::vector<uint64_t> holds = targets_.holds->List();
   writer.Put<uint64_t>(holds.size());
   for (const uint64_t account : holds) writer.Put<uint64_t>(account);
+  writer.Put<uint64_t>(outcome_flags_hold_);
+  writer.PutBytes(rules_text_);
+  writer.Put<uint64_t>(pending_rules_.size());
+  for (const PendingRules& pending : pending_rules_) {
+    writer.Put<uint64_t>(pending.from);
+    writer.PutBytes(pending.text);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Replayer::Restore(absl::string_view bytes) {
-  const bool format2 =
-      bytes.size() >= sizeof(kMagic) && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0;
+  auto is = [&](const char (&magic)[8]) {
+    return bytes.size() >= sizeof(magic) && std::memcmp(bytes.data(), magic, sizeof(magic)) == 0;
+  };
+  const bool format3 = is(kMagic);
+  const bool format2 = format3 || is(kMagicFormat2);
   const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
                        std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
   if (!format1 && !format2) return InvalidSnapshot("bad magic");
+  pending_rules_.clear();
+  rules_text_.clear();
   ByteReader in(bytes.substr(sizeof(kMagic)));
   confirmed_ = in.Get<uint64_t>();
   outcomes_ = in.Get<uint64_t>();
@@ -241,15 +277,21 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   if (absl::Status status = RestoreAnswers(in, format2); !status.ok()) return status;
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
-  const uint64_t holds = in.Get<uint64_t>();
+  const uint64_t hold_count = in.Get<uint64_t>();
   if (!in.ok()) return InvalidSnapshot("truncated");
-  if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
-  if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
-  for (uint64_t i = 0; i < holds; ++i) {
+  std::vector<uint64_t> holds;
+  for (uint64_t i = 0; i < hold_count; ++i) {
     const uint64_t account = in.Get<uint64_t>();
     if (!in.ok()) return InvalidSnapshot("truncated holds");
-    (void)targets_.holds->Hold(account);
+    holds.push_back(account);
   }
+  if (format3) {
+    // The rules first: the saved state has their velocity window (FraudChecker::RestoreState).
+    if (absl::Status status = RestoreRules(in); !status.ok()) return status;
+  }
+  if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
+  if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
+  for (const uint64_t account : holds) (void)targets_.holds->Hold(account);
   if (in.remaining() != 0) return InvalidSnapshot("trailing bytes");
   return absl::OkStatus();
 }
@@ -300,6 +342,30 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
     AnswerFor(a.seq) = a;
     if (a.decided && targets_.history != nullptr) WriteHistory(a);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Replayer::RestoreRules(ByteReader& in) {
+  outcome_flags_hold_ = in.Get<uint64_t>() != 0;
+  rules_text_ = std::string(in.GetBytes());
+  const uint64_t pending = in.Get<uint64_t>();
+  if (!in.ok()) return InvalidSnapshot("truncated rules");
+  if (!rules_text_.empty()) {
+    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(rules_text_);
+    if (!rules.ok()) return InvalidSnapshot("unparsable fraud rules");
+    targets_.fraud->ReplaceRules(*rules);
+  }
+  for (uint64_t i = 0; i < pending; ++i) {
+    const Sequence from = in.Get<uint64_t>();
+    std::string text(in.GetBytes());
+    if (!in.ok()) return InvalidSnapshot("truncated pending rules");
+    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
+    if (!rules.ok() || from <= outcomes_ ||
+        (!pending_rules_.empty() && from <= pending_rules_.back().from)) {
+      return InvalidSnapshot("bad pending fraud rules");
+    }
+    pending_rules_.push_back({from, std::move(text), *std::move(rules)});
   }
   return absl::OkStatus();
 }

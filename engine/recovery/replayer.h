@@ -16,6 +16,10 @@
 //    hold records existed has none: there an outcome that held its source account holds it
 //    again, until the first hold record (a newer writer) is seen;
 //  - with a history ring, Query's record of the transaction is written.
+// A rules record (start-up or reload) switches the fraud rules just before the outcome of its
+// sequence number is replayed, as the live fraud stage switched just before judging it; a later
+// record for an earlier or equal sequence number supersedes one not applied yet (a restart
+// re-judges what was undecided under its own rules).
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
 // `answers_capacity` transactions (the idempotency window), indexed by sequence number.
 //
@@ -83,6 +87,10 @@ class Replayer {
   Sequence confirmed() const { return confirmed_; }
   Sequence outcomes() const { return outcomes_; }
   uint64_t releases() const { return releases_; }
+  // The text of the fraud rules the replay judges by now (empty: no rules record seen, the
+  // targets' own rules), and whether rules records wait for a later sequence number.
+  const std::string& rules_text() const { return rules_text_; }
+  bool rules_pending() const { return !pending_rules_.empty(); }
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
   // The kept answers in sequence order (oldest first).
   void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
@@ -99,8 +107,17 @@ class Replayer {
                               const journal::RecordLocation& where);
   absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                             const journal::RecordLocation& where);
+  absl::Status ApplyRules(const char* payload, size_t size, uint64_t seq,
+                          const journal::RecordLocation& where);
+  void SwitchRulesFor(Sequence seq);
+  struct PendingRules {
+    Sequence from;
+    std::string text;
+    fraud::FraudRules rules;
+  };
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
   absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
+  absl::Status RestoreRules(ByteReader& in);
   // Query's record of a decided answer restored from a snapshot.
   void WriteHistory(const Answer& a);
 
@@ -112,6 +129,8 @@ class Replayer {
   uint64_t releases_ = 0;
   // An outcome's kCompensationAccountHeld places the hold (a journal older than hold records).
   bool outcome_flags_hold_ = true;
+  std::string rules_text_;
+  std::deque<PendingRules> pending_rules_;  // Ascending from.
   std::deque<journal::ConfirmedRecord> undecided_;
   std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
 };

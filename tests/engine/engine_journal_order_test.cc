@@ -1,4 +1,5 @@
-// The journal replays to the state memory had: holds and releases in the order they happened.
+// The journal replays to the state memory had: holds and releases in the order they happened,
+// and fraud rules switched by a reload at the sequence number where the live engine switched.
 //
 // Method: the engines run inline with a manual clock, and each stage is stepped by hand, so a
 // test can stop the pipeline between "decided in memory" and "journaled". The scenario is
@@ -25,7 +26,7 @@ using testing::Transfer;
 namespace fs = std::filesystem;
 
 class EngineJournalOrderTest : public ::testing::TestWithParam<AckPolicy> {
- protected:
+ public:
   std::string Dir(const std::string& name) {
     const char* tmp = std::getenv("TEST_TMPDIR");
     const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") /
@@ -33,9 +34,13 @@ class EngineJournalOrderTest : public ::testing::TestWithParam<AckPolicy> {
     fs::remove_all(dir);
     return dir.string();
   }
-  std::unique_ptr<Engine> Open(const std::string& dir) {
+  std::unique_ptr<Engine> Open(const std::string& dir, uint64_t snapshot_interval_records = 0,
+                               const fraud::FraudRules* rules = nullptr) {
     Options options = BankOptions(20);
     options.fraud_rules.velocity_enabled = false;
+    if (rules != nullptr) options.fraud_rules = *rules;
+    options.durability.segment_bytes_max = 64 * 1024;  // ~600 records: closed segments.
+    options.durability.snapshot_interval_records = snapshot_interval_records;
     options.inline_mode = true;
     options.clock = &clock_;
     options.durability.ack = GetParam();
@@ -125,6 +130,57 @@ TEST_P(EngineJournalOrderTest, ReleasingAnAccountNotOnHoldChangesNothing) {
   EXPECT_EQ(engine->Stop().confirmed, 0u);
   engine.reset();
   EXPECT_EQ(Open(dir)->recovery().releases, 0u);
+}
+
+// Rules A (no velocity rule) judge the first transactions, a reload to B (a velocity rule that
+// keeps per-account state, with a shorter window) the rest. A restart with B on the command line
+// (the reloaded file) must rebuild the fraud state exactly: replayed under B alone, the first
+// transactions would leave velocity state the live engine never had. With snapshots, the
+// shadow must switch rules at the same place, so a restart from the snapshot agrees too.
+void ReloadMidStreamAndRestart(EngineJournalOrderTest& test, const std::string& dir,
+                               uint64_t snapshot_interval_records, ManualClock& clock) {
+  auto engine = test.Open(dir, snapshot_interval_records);
+  fraud::FraudRules reloaded = engine->options().fraud_rules;
+  reloaded.velocity_enabled = true;
+  reloaded.velocity_window_ns = 10'000'000'000;
+  reloaded.velocity_count_max = 1'000'000;
+  reloaded.velocity_amount_max_minor = 1'000'000'000;
+  constexpr uint64_t kTransactions = 1'500;
+  Sequence from = 0;
+  for (uint64_t id = 1; id <= kTransactions; ++id) {
+    if (id == 700) {
+      const absl::StatusOr<Sequence> applied = engine->ReplaceFraudRules(reloaded);
+      ASSERT_TRUE(applied.ok()) << applied.status();
+      from = *applied;
+    }
+    ASSERT_EQ(engine->Submit(Transfer(id, 1 + id % 19, 2 + id % 19, 100)).status,
+              ConfirmStatus::kConfirmed);
+    clock.AdvanceNs(1'000);
+  }
+  EXPECT_EQ(from, 700u) << "every earlier transaction was decided";
+  StepUntilIdle(*engine);
+  DrainOutcomes(*engine);
+  if (snapshot_interval_records > 0) {
+    ASSERT_TRUE(engine->PollSnapshot().ok());
+    ASSERT_GE(engine->snapshotter()->snapshots(), 1u);
+  }
+  ASSERT_TRUE(engine->Stop().drained);
+  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  const uint64_t ledger_hash = engine->ledger().StateHash();
+  engine.reset();
+  auto recovered = test.Open(dir, snapshot_interval_records, &reloaded);
+  ASSERT_NE(recovered, nullptr);
+  EXPECT_EQ(recovered->recovery().snapshot_file.empty(), snapshot_interval_records == 0);
+  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+  EXPECT_EQ(recovered->ledger().StateHash(), ledger_hash);
+}
+
+TEST_P(EngineJournalOrderTest, AReloadIsReplayedWhereItApplied) {
+  ReloadMidStreamAndRestart(*this, Dir("reload"), 0, clock_);
+}
+
+TEST_P(EngineJournalOrderTest, AReloadReachesTheSnapshotShadow) {
+  ReloadMidStreamAndRestart(*this, Dir("reload-snapshot"), 500, clock_);
 }
 
 INSTANTIATE_TEST_SUITE_P(AckPolicies, EngineJournalOrderTest,

@@ -67,7 +67,6 @@ JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPo
 
 bool JournalStage::RecordOutcome(const Outcome& outcome) {
   Entry entry;
-  entry.is_outcome = true;
   entry.outcome = outcome;
   const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
@@ -76,6 +75,7 @@ bool JournalStage::RecordOutcome(const Outcome& outcome) {
 
 bool JournalStage::RecordHoldChange(const HoldChange& change) {
   Entry entry;
+  entry.kind = Entry::Kind::kHold;
   entry.hold = change;
   const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
@@ -106,6 +106,16 @@ void JournalStage::WakeWaiters() {
   wake_epoch_.notify_all();
 }
 
+bool JournalStage::RecordRules(Sequence from, const std::string& text) {
+  Entry entry;
+  entry.kind = Entry::Kind::kRules;
+  entry.rules_from = from;
+  entry.rules_text = text;
+  const bool queued = entries_.try_enqueue(std::move(entry));
+  if (queued && self_ != nullptr) self_->Unpark();
+  return queued;
+}
+
 // Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
 // the ring, then the reconciler's entries in its order (an outcome waits for its transaction).
 int JournalStage::Gather() {
@@ -129,7 +139,7 @@ int JournalStage::Gather() {
   while (gathered < batch_max_) {
     const Entry* entry = entries_.peek();
     if (entry == nullptr) break;
-    if (entry->is_outcome) {
+    if (entry->kind == Entry::Kind::kOutcome) {
       const Outcome& outcome = entry->outcome;
       if (outcome.seq >= next_confirmed_) break;
       journal::OutcomeRecord record_value;
@@ -139,6 +149,12 @@ int JournalStage::Gather() {
       const size_t size = journal::EncodeOutcomeRecord(record_value, record);
       if (!writer_->Add(journal::RecordType::kOutcome, outcome.seq, record, size)) break;
       outcomes_written_ = outcome.seq + 1;
+    } else if (entry->kind == Entry::Kind::kRules) {
+      // The text is the payload as it is (records.h); ReplaceFraudRules bounds its size.
+      if (!writer_->Add(journal::RecordType::kFraudRules, entry->rules_from,
+                        entry->rules_text.data(), entry->rules_text.size())) {
+        break;
+      }
     } else if (const HoldChange& hold = entry->hold; hold.placed) {
       const size_t size = journal::EncodeHoldPlacedRecord(
           {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
@@ -148,7 +164,7 @@ int JournalStage::Gather() {
           {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
       if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
     }
-    const bool release = !entry->is_outcome && !entry->hold.placed;
+    const bool release = entry->kind == Entry::Kind::kHold && !entry->hold.placed;
     entries_.pop();
     if (release) {
       // release: the pop is done; the reconciler that acquires this may fill the room. The

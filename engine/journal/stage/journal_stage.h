@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -73,6 +74,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   // OutcomeJournal (reconciler thread).
   bool RecordOutcome(const Outcome& outcome) override;
   bool RecordHoldChange(const HoldChange& change) override;
+  bool RecordRules(Sequence from, const std::string& text) override;
   uint64_t hold_releases_taken() const override {
     // acquire: pairs with the stage's release after its pop; the queue has that room again.
     return hold_releases_taken_.load(std::memory_order_acquire);
@@ -120,11 +122,14 @@ class JournalStage final : public Agent, public OutcomeJournal {
   const JournalStageCounters& counters() const { return counters_; }
 
  private:
-  // What the reconciler queues: an outcome or a hold change.
+  // What the reconciler queues: an outcome, a hold change or a rule reload.
   struct Entry {
-    bool is_outcome = false;
+    enum class Kind : uint8_t { kOutcome, kHold, kRules };
+    Kind kind = Kind::kOutcome;
     Outcome outcome;
     HoldChange hold;
+    Sequence rules_from = 0;
+    std::string rules_text;  // Empty (no allocation) except for a reload.
   };
 
   int Gather();
