@@ -123,6 +123,7 @@ int FraudStage::Mailbox() {
   rules_->rules.reset();
   rules_->decided = true;
   rules_->from = from;
+  WakeDownstream();  // It journals nothing until it has the decision.
   return 1;
 }
 

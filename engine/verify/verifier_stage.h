@@ -70,6 +70,10 @@ class VerifierStage : public Agent {
   int batch_max() const { return batch_max_; }
   // The next sequence number this stage will check. Stage thread only.
   Sequence next_seq() const { return next_; }
+  // Wakes the reconciler (a rule reload it waits for is decided).
+  void WakeDownstream() const {
+    if (downstream_ != nullptr) downstream_->Unpark();
+  }
   // Requests served at the start of every turn, stalled or not; returns the work done.
   virtual int Mailbox() { return 0; }
   // Work the stage does before checking new transactions; returns the work done.
