@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/check.h"
 #include "engine/journal/segment_format.h"
 #include "engine/recovery/replayer.h"
 #include "verifiers/fraud/rules_file.h"
@@ -565,8 +564,14 @@ absl::Status Engine::JournalStartupRules(Sequence first_seq) {
   }
   if (text == recovered_rules_text_ && !recovered_rules_pending_) return absl::OkStatus();
   fraud_->ReplaceRules(options_.fraud_rules);
-  // Before any stage runs, this thread is the queue's one producer, and the queue is empty.
-  VOUCH_CHECK(journal_stage_->RecordRules(first_seq, text), "the journal's queue is empty");
+  // Decided already (the fraud stage has them); the reconciler's first turn journals the record
+  // ahead of any outcome, as for a reload. Before any stage runs: nothing else touches it.
+  absl::MutexLock lock(&rules_handoff_.mu);
+  rules_handoff_.text = text;
+  rules_handoff_.decided = true;
+  rules_handoff_.from = first_seq;
+  rules_handoff_.posted_generation = 1;
+  rules_handoff_.posted.store(true, std::memory_order_relaxed);  // relaxed: before the stages run.
   return absl::OkStatus();
 }
 
@@ -633,7 +638,7 @@ absl::Status Engine::health() const {
 absl::StatusOr<bool> Engine::ReleaseHold(uint64_t account) {
   if (options_.inline_mode) {
     // Only this thread steps, so the release is served by the time Step returns (or the
-    // journal is kHoldReleasesQueuedMax releases behind: DeadlineExceeded, retry).
+    // journal is kOperatorEntriesQueuedMax releases behind: DeadlineExceeded, retry).
     return reconciler_->ReleaseHold(account, absl::ZeroDuration(), [this] { Step(); });
   }
   // runners_[2] runs the reconciler (Start's order); none before Start.

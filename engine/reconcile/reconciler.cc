@@ -180,7 +180,7 @@ void Reconciler::PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcom
   if (ports_.journal == nullptr) return;
   // Room is certain: the journal's queue holds at most an outcome and a hold per live ring entry
   // (a hold is queued before its outcome, and the entry is freed only after that outcome left
-  // the queue), plus kHoldReleasesQueuedMax releases, which ServeReleases keeps to.
+  // the queue), plus kOperatorEntriesQueuedMax releases, which ServeReleases keeps to.
   VOUCH_CHECK(ports_.journal->RecordHoldChange({true, txn.source_account, seq, now_ns}),
               "the journal's queue has room for every hold (see OutcomeJournal)");
 }
@@ -218,6 +218,11 @@ absl::StatusOr<bool> Reconciler::ReleaseHold(uint64_t account, absl::Duration ti
   return was_held;
 }
 
+bool Reconciler::OperatorEntryRoom() const {
+  return operator_entries_queued_ - ports_.journal->operator_entries_taken() <
+         kOperatorEntriesQueuedMax;
+}
+
 int Reconciler::ServeReleases(int64_t now_ns) {
   // seq_cst: see kReleaseSlots.
   if (!releases_posted_.load(std::memory_order_seq_cst)) return 0;
@@ -227,8 +232,7 @@ int Reconciler::ServeReleases(int64_t now_ns) {
   for (ReleaseSlot& slot : release_slots_) {
     if (slot.account == 0 || slot.done) continue;
     if (ports_.journal != nullptr) {
-      if (hold_releases_queued_ - ports_.journal->hold_releases_taken() >=
-          kHoldReleasesQueuedMax) {
+      if (!OperatorEntryRoom()) {
         // The journal is behind: served on a later turn (the flag stays up).
         releases_posted_.store(true, std::memory_order_relaxed);  // relaxed: under the mutex.
         break;
@@ -236,10 +240,10 @@ int Reconciler::ServeReleases(int64_t now_ns) {
     }
     slot.was_held = ports_.holds->Release(slot.account);
     if (slot.was_held && ports_.journal != nullptr) {
-      // Room is certain: see PlaceHold; this release is within kHoldReleasesQueuedMax.
+      // Room is certain: see PlaceHold; this release is within kOperatorEntriesQueuedMax.
       VOUCH_CHECK(ports_.journal->RecordHoldChange({false, slot.account, 0, now_ns}),
-                  "the journal's queue has room for kHoldReleasesQueuedMax releases");
-      ++hold_releases_queued_;
+                  "the journal's queue has room for kOperatorEntriesQueuedMax releases");
+      ++operator_entries_queued_;
     }
     slot.done = true;
     ++served;
@@ -287,9 +291,11 @@ bool Reconciler::ClaimJournalTurn(Sequence end) {
   if (!rules.posted.load(std::memory_order_seq_cst)) return true;
   absl::MutexLock lock(&rules.mu);
   if (!rules.decided) return false;  // The fraud stage decides at its next turn.
-  if (ports_.journal != nullptr && !ports_.journal->RecordRules(rules.from, rules.text)) {
-    counters_.Add(counters_.journal_stalls);
-    return false;
+  if (ports_.journal != nullptr) {
+    if (!OperatorEntryRoom()) return false;  // The journal is behind: the next turn.
+    VOUCH_CHECK(ports_.journal->RecordRules(rules.from, rules.text),
+                "the journal's queue has room for kOperatorEntriesQueuedMax reloads");
+    ++operator_entries_queued_;
   }
   rules.done_generation = rules.posted_generation;
   rules.done_from = rules.from;

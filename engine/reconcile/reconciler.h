@@ -140,11 +140,12 @@ class OutcomeJournal {
   // Reconciler thread. False if the journal's queue is full (try again next turn).
   virtual bool RecordOutcome(const Outcome& outcome) = 0;
   // Reconciler thread. False if the queue is full. The queue has room for a hold per live ring
-  // entry on top of its outcomes and of kHoldReleasesQueuedMax releases (see Reconciler).
+  // entry on top of its outcomes and of kOperatorEntriesQueuedMax releases and rule reloads
+  // (see Reconciler).
   virtual bool RecordHoldChange(const HoldChange& change) = 0;
-  // Hold releases the journal has taken from its queue so far.
-  virtual uint64_t hold_releases_taken() const = 0;
-  // Reconciler thread (or the engine before it starts). A rule reload: `text` (the rules file
+  // Hold releases and rule reloads the journal has taken from its queue so far.
+  virtual uint64_t operator_entries_taken() const = 0;
+  // Reconciler thread. A rule reload: `text` (the rules file
   // format) judges every transaction from `from` on. Queued before any outcome from `from` on
   // (rules_handoff.h). False if the queue is full (try again next turn).
   virtual bool RecordRules(Sequence from, const std::string& text) = 0;
@@ -179,9 +180,10 @@ struct ReconcilerPorts {
 // poster's seq_cst store before it wakes the reconciler). A caller that times out takes its
 // request back under the mutex, so a release either happened and was answered, or did not.
 inline constexpr int kReleaseSlots = 8;
-// Releases queued in the journal and not yet taken by it; the reconciler serves no more, so that
-// a flood of releases can never leave a fraud failure's hold without room in the queue.
-inline constexpr uint64_t kHoldReleasesQueuedMax = 1024;
+// Releases and rule reloads queued in the journal and not yet taken by it; the reconciler serves
+// no more, so that a flood of them can never leave a fraud failure's hold without room in the
+// queue.
+inline constexpr uint64_t kOperatorEntriesQueuedMax = 1024;
 
 class Reconciler final : public Agent {
  public:
@@ -241,7 +243,9 @@ class Reconciler final : public Agent {
   Sequence next_emit_ = 1;
   Sequence next_retire_ = 1;
   std::atomic<Sequence> retired_below_{1};
-  uint64_t hold_releases_queued_ = 0;  // Reconciler thread: releases handed to the journal.
+  // Reconciler thread: releases and rule reloads handed to the journal.
+  uint64_t operator_entries_queued_ = 0;
+  bool OperatorEntryRoom() const;
   ReconcileCounters counters_;
 
   std::atomic<bool> releases_posted_{false};

@@ -56,7 +56,7 @@ JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPo
       mono_to_unix_offset_ns_(mono_to_unix_offset_ns),
       batch_max_(batch_max),
       // An outcome and a hold per live ring entry, and the releases (OutcomeJournal).
-      entries_(2 * ring_capacity + kHoldReleasesQueuedMax),
+      entries_(2 * ring_capacity + kOperatorEntriesQueuedMax),
       next_confirmed_(confirmed_below),
       outcomes_written_(outcomes_below),
       read_below_(confirmed_below),
@@ -164,12 +164,13 @@ int JournalStage::Gather() {
           {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
       if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
     }
-    const bool release = entry->kind == Entry::Kind::kHold && !entry->hold.placed;
+    const bool operator_entry = entry->kind == Entry::Kind::kRules ||
+                                (entry->kind == Entry::Kind::kHold && !entry->hold.placed);
     entries_.pop();
-    if (release) {
+    if (operator_entry) {
       // release: the pop is done; the reconciler that acquires this may fill the room. The
       // relaxed load: this stage is the only writer.
-      hold_releases_taken_.store(hold_releases_taken_.load(std::memory_order_relaxed) + 1,
+      operator_entries_taken_.store(operator_entries_taken_.load(std::memory_order_relaxed) + 1,
                                  std::memory_order_release);
     }
     ++gathered;

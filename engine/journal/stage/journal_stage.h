@@ -25,7 +25,7 @@
 //
 // Thread safety: DoWork runs on the stage's own thread. RecordOutcome and RecordHoldChange are
 // called by the reconciler thread only (single producer). The *_below accessors,
-// hold_releases_taken and AwaitConfirmed may be called from any thread.
+// operator_entries_taken and AwaitConfirmed may be called from any thread.
 #ifndef VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 #define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 
@@ -75,9 +75,9 @@ class JournalStage final : public Agent, public OutcomeJournal {
   bool RecordOutcome(const Outcome& outcome) override;
   bool RecordHoldChange(const HoldChange& change) override;
   bool RecordRules(Sequence from, const std::string& text) override;
-  uint64_t hold_releases_taken() const override {
+  uint64_t operator_entries_taken() const override {
     // acquire: pairs with the stage's release after its pop; the queue has that room again.
-    return hold_releases_taken_.load(std::memory_order_acquire);
+    return operator_entries_taken_.load(std::memory_order_acquire);
   }
   Sequence outcomes_acked_below() const override {
     // acquire: pairs with the stage's release; the outcome is kept before it is told.
@@ -155,7 +155,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   alignas(64) std::atomic<Sequence> read_below_;
   std::atomic<Sequence> confirmed_acked_below_;
   std::atomic<Sequence> outcomes_acked_below_;
-  std::atomic<uint64_t> hold_releases_taken_{0};
+  std::atomic<uint64_t> operator_entries_taken_{0};
   // Bumped after every change of confirmed_acked_below_ or failed_: what AwaitConfirmed waits on.
   std::atomic<uint32_t> wake_epoch_{0};
   std::atomic<bool> failed_{false};
