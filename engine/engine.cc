@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "engine/recovery/opening.h"
 #include "engine/common/check.h"
+#include "engine/journal/segment_format.h"
+#include "engine/recovery/opening.h"
 #include "engine/recovery/replayer.h"
+#include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
 namespace {
@@ -148,26 +150,43 @@ absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
   return absl::OkStatus();
 }
 
-// The snapshot thread: polls for closed segments every 100 ms. A failure stops snapshots (the
-// journal is intact and recovery replays it all), and is reported once.
+// The snapshot thread: polls for closed segments every 100 ms. A failed snapshot (a full disk)
+// is counted, logged and tried again, backing off to once every 10 s while it keeps failing;
+// the journal is intact meanwhile, and recovery replays whatever no snapshot covers. Only a
+// shadow that could not follow the journal stops snapshots for good, counted and logged too.
 void Engine::RunSnapshots() {
   pthread_setname_np(pthread_self(), "vouch-snapshot");
+  constexpr absl::Duration kPollInterval = absl::Milliseconds(100);
+  constexpr absl::Duration kBackOffMax = absl::Seconds(10);
+  absl::Duration wait = kPollInterval;
   absl::MutexLock lock(&snapshot_mu_);
   while (!snapshot_stop_) {
     snapshot_mu_.Unlock();
-    const absl::Status status = snapshotter_->Poll();
+    const absl::Status status = PollSnapshot();
     snapshot_mu_.Lock();
+    if (snapshotter_->broken()) return;
+    wait = status.ok() ? kPollInterval : std::min(2 * wait, kBackOffMax);
     if (!status.ok()) {
-      std::fprintf(stderr, "vouch: snapshots stopped: %s\n", status.ToString().c_str());
-      return;
+      std::fprintf(stderr, "vouch: snapshot failed, trying again in %s: %s\n",
+                   absl::FormatDuration(wait).c_str(), status.ToString().c_str());
     }
-    snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), absl::Milliseconds(100));
+    snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), wait);
   }
 }
 
 absl::Status Engine::PollSnapshot() {
   if (snapshotter_ == nullptr) return absl::FailedPreconditionError("no snapshotter configured");
-  return snapshotter_->Poll();
+  const absl::Status status = snapshotter_->Poll();
+  // relaxed (all): statistics, written by the one thread that polls.
+  snapshots_written_.store(snapshotter_->snapshots(), std::memory_order_relaxed);
+  if (status.ok()) return status;
+  snapshot_failures_.fetch_add(1, std::memory_order_relaxed);
+  if (snapshotter_->broken() && !snapshots_stopped_.load(std::memory_order_relaxed)) {
+    snapshots_stopped_.store(true, std::memory_order_relaxed);
+    std::fprintf(stderr, "vouch: snapshots stopped for this process (recovery replays the "
+                 "journal instead): %s\n", status.ToString().c_str());
+  }
+  return status;
 }
 
 // The first record of a new journal (or the next one of a journal written before the opening
@@ -203,7 +222,7 @@ absl::Status Engine::Init() {
   }
   const int batch_max = options_.stage_batch_max;
   fraud_stage_ = std::make_unique<FraudStage>(fraud_.get(), &ring_, &fraud_verdicts_, clock_,
-                                              batch_max);
+                                              batch_max, &rules_handoff_);
   ledger_stage_ = std::make_unique<LedgerStage>(ledger_.get(), &settlements_, &ring_,
                                                 &ledger_verdicts_, clock_, batch_max);
   Sequence first_seq = 1;
@@ -236,8 +255,9 @@ absl::Status Engine::Init() {
       }
       journal_stage_ = std::make_unique<JournalStage>(
           *std::move(writer), durability.ack, &ring_, recovery_.confirmed + 1,
-          recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), options_.in_flight_capacity,
-          kJournalBatchMax);
+          recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), ring_.capacity(), kJournalBatchMax);
+      journal_stage_->SetOnFatal(options_.on_fatal);
+      if (absl::Status status = JournalStartupRules(first_seq); !status.ok()) return status;
     }
     ring_.StartAt(first_seq);
     fraud_stage_->StartAt(first_seq);
@@ -246,6 +266,7 @@ absl::Status Engine::Init() {
   ReconcilerPorts ports;
   ports.journal = journal_stage_.get();
   ports.risk = risk_.enabled() ? &risk_ : nullptr;
+  ports.rules = &rules_handoff_;
   ports.ring = &ring_;
   ports.fraud_verdicts = &fraud_verdicts_;
   ports.ledger_verdicts = &ledger_verdicts_;
@@ -323,6 +344,8 @@ DrainReport Engine::Stop() {
   for (;;) {
     const bool quiet = ingest_counters_.active() == 0;
     if (quiet && drained()) break;
+    // Nothing more can be acknowledged, so nothing more retires: do not wait for it.
+    if (quiet && journal_stage_ != nullptr && journal_stage_->failed()) break;
     if (MonotonicClock::Default()->NowNs() - wall_start_ns > options_.drain_timeout_ns) break;
     if (options_.inline_mode) {
       if (Step() == 0 && quiet && !drained()) {
@@ -381,6 +404,8 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
   // seq_cst: see Stop. A read-only engine could keep nothing it confirmed.
   if (!accepting_.load(std::memory_order_seq_cst) || options_.durability.read_only) {
     answer = Busy(txn.id, Reason::kShuttingDown);
+  } else if (journal_stage_ != nullptr && journal_stage_->failed()) {
+    answer = Busy(txn.id, Reason::kJournalFailed);
   } else {
     answer = Answer(txn, origin, shard, clock_->NowNs());
   }
@@ -401,7 +426,12 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
     }
     answer = FinalHeldAnswer(answer, AwaitHeld(entry));
   }
-  return Acked(answer, ack_wait);
+  const Confirmation acked = Acked(answer, ack_wait);
+  if (acked.status != answer.status) {
+    // Counted where it was decided: the journal failed before the answer was kept.
+    IngestCounters::Add(ingest_counters_.Mine().busy[static_cast<int>(acked.reason)]);
+  }
+  return acked;
 }
 
 Confirmation Engine::FinalHeldAnswer(const Confirmation& pending, const Outcome& outcome) {
@@ -413,8 +443,10 @@ Confirmation Engine::FinalHeldAnswer(const Confirmation& pending, const Outcome&
 Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) const {
   // A duplicate's original may still be on its way to the journal too. A held answer's outcome
   // is kept already (the reconciler hands it over only then); its confirmed record came first.
-  if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy) {
-    AwaitAck(confirmation.ack);
+  if (ack_wait == AckWait::kInSubmit && confirmation.status != ConfirmStatus::kBusy &&
+      !AwaitAck(confirmation.ack)) {
+    // Never kept: the client must not take it as an answer, and retries the same id later.
+    return Busy(confirmation.id, Reason::kJournalFailed);
   }
   return confirmation;
 }
@@ -572,16 +604,63 @@ size_t Engine::PollOutcomes(Outcome* out, size_t max) {
 
 absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
   if (absl::Status status = rules.Validate(); !status.ok()) return status;
-  const uint64_t generation = fraud_stage_->PostRules(std::move(rules));
-  WakeStages();
-  if (options_.inline_mode) Step();
-  const std::optional<Sequence> from = fraud_stage_->AppliedFrom(generation, absl::Seconds(5));
-  if (!from.has_value()) {
-    return absl::DeadlineExceededError(
-        "the fraud verifier has not taken the new rules within 5 s (stalled?); they are posted "
-        "and apply when it resumes");
+  std::string text = fraud::FormatFraudRules(rules);
+  if (text.size() > journal::kRecordPayloadBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
+        journal::kRecordPayloadBytesMax));
   }
-  return *from;
+  RulesHandoff& handoff = rules_handoff_;
+  uint64_t generation = 0;
+  {
+    absl::MutexLock lock(&handoff.mu);
+    // relaxed: under the mutex, which the reconciler holds when it clears the flag.
+    if (handoff.posted.load(std::memory_order_relaxed)) {
+      return absl::UnavailableError("an earlier fraud rule reload is still under way; retry");
+    }
+    handoff.rules = std::move(rules);
+    handoff.text = std::move(text);
+    handoff.decided = false;
+    generation = ++handoff.posted_generation;
+    // seq_cst: the handoff's protocol (rules_handoff.h).
+    handoff.posted.store(true, std::memory_order_seq_cst);
+  }
+  WakeStages();
+  // Inline: one Step runs the fraud stage (it decides F), then the reconciler (it journals).
+  if (options_.inline_mode) Step();
+  absl::MutexLock lock(&handoff.mu);
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handoff.mu) {
+    return handoff.done_generation >= generation;
+  };
+  if (!handoff.mu.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(5))) {
+    return absl::DeadlineExceededError(
+        "the stages have not taken the new fraud rules within 5 s (stalled?); they are posted "
+        "and apply when they resume");
+  }
+  return handoff.done_from;
+}
+
+// The start-up rules judge from `first_seq`, the first sequence number this process decides
+// (what was undecided is judged again, by them). Journaled unless the journal already ends on
+// exactly these rules, so that a replay switches to them at the same place.
+absl::Status Engine::JournalStartupRules(Sequence first_seq) {
+  const std::string text = fraud::FormatFraudRules(options_.fraud_rules);
+  if (text.size() > journal::kRecordPayloadBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
+        journal::kRecordPayloadBytesMax));
+  }
+  if (text == recovered_rules_text_ && !recovered_rules_pending_) return absl::OkStatus();
+  fraud_->ReplaceRules(options_.fraud_rules);
+  // Decided already (the fraud stage has them); the reconciler's first turn journals the record
+  // ahead of any outcome, as for a reload. Before any stage runs: nothing else touches it.
+  absl::MutexLock lock(&rules_handoff_.mu);
+  rules_handoff_.text = text;
+  rules_handoff_.decided = true;
+  rules_handoff_.from = first_seq;
+  rules_handoff_.posted_generation = 1;
+  rules_handoff_.posted.store(true, std::memory_order_relaxed);  // relaxed: before the stages run.
+  return absl::OkStatus();
 }
 
 void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
@@ -627,24 +706,37 @@ int Engine::StepStage(InlineStage stage) {
   return 0;
 }
 
-void Engine::AwaitAck(const AckPosition& position) const {
-  if (journal_stage_ == nullptr || position.empty()) return;
+bool Engine::AwaitAck(const AckPosition& position) const {
+  if (journal_stage_ == nullptr || position.empty()) return true;
   if (options_.inline_mode) {
     // No stage thread: step the journal here (const-ness is the caller's view; see Step()).
-    while (!journal_stage_->IsAcked(position)) const_cast<Engine*>(this)->Step();
-    return;
+    while (!journal_stage_->IsAcked(position)) {
+      if (journal_stage_->failed()) return false;
+      const_cast<Engine*>(this)->Step();
+    }
+    return true;
   }
-  journal_stage_->AwaitAcked(position);
+  return journal_stage_->AwaitAcked(position);
 }
 
-bool Engine::ReleaseHold(uint64_t account) {
-  if (options_.durability.read_only || !holds_.Release(account)) return false;
-  if (journal_stage_ != nullptr && !journal_stage_->RecordRelease(account, clock_->NowNs())) {
-    // The queue holds 2^16 releases; an operator cannot outrun it. Say so rather than hide it.
-    std::fprintf(stderr, "vouch: journal release queue full; release of %llu not journaled\n",
-                 static_cast<unsigned long long>(account));
+absl::Status Engine::health() const {
+  return journal_stage_ != nullptr ? journal_stage_->status() : absl::OkStatus();
+}
+
+absl::StatusOr<bool> Engine::ReleaseHold(uint64_t account) {
+  if (options_.durability.read_only) {
+    return absl::FailedPreconditionError(
+        "the engine is read-only (--check): a release could not be kept");
   }
-  return true;
+  if (options_.inline_mode) {
+    // Only this thread steps, so the release is served by the time Step returns (or the
+    // journal is kOperatorEntriesQueuedMax releases behind: DeadlineExceeded, retry).
+    return reconciler_->ReleaseHold(account, absl::ZeroDuration(), [this] { Step(); });
+  }
+  // runners_[2] runs the reconciler (Start's order); none before Start.
+  if (runners_.empty()) return absl::UnavailableError("the engine is not running");
+  return reconciler_->ReleaseHold(account, absl::Seconds(5),
+                                  [this] { runners_[2]->parker()->Unpark(); });
 }
 
 std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
@@ -761,6 +853,11 @@ EngineStats Engine::Stats() const {
   stats.outcome_queue_stalls = rc.emit_stalls.load(std::memory_order_relaxed);
   stats.retired = rc.retired.load(std::memory_order_relaxed);
   stats.idempotency_overruns = idempotency_.overruns();
+  // relaxed (all): statistics.
+  stats.snapshots = snapshots_written_.load(std::memory_order_relaxed);
+  stats.snapshot_failures = snapshot_failures_.load(std::memory_order_relaxed);
+  stats.snapshots_stopped = snapshots_stopped_.load(std::memory_order_relaxed);
+  stats.journal_failed = journal_stage_ != nullptr && journal_stage_->failed();
   return stats;
 }
 
@@ -827,6 +924,8 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovery_.outcomes = replayer.outcomes();
   recovery_.releases = replayer.releases();
   recovery_.opening_recorded = !replayer.opening().has_value();
+  recovered_rules_text_ = replayer.rules_text();
+  recovered_rules_pending_ = replayer.rules_pending();
 
   recovery_.refused = replayer.refused();
   // Oldest first, so that the table keeps the newest; an id the window had forgotten and then

@@ -124,6 +124,12 @@ struct EngineStats {
   uint64_t outcome_queue_stalls = 0;
   uint64_t idempotency_overruns = 0;
   uint64_t retired = 0;
+  // Snapshots written, snapshot attempts that failed (each logged; retried with a back-off), and
+  // whether snapshots stopped for good (the shadow could not follow the journal).
+  uint64_t snapshots = 0;
+  uint64_t snapshot_failures = 0;
+  bool snapshots_stopped = false;
+  bool journal_failed = false;  // See Options::on_fatal.
   // Value at risk: transactions answered CONFIRMED before verification (not held; after a
   // restart, also those sent back to the verifiers) whose outcome is not decided yet, and their
   // amounts in minor units by currency slot (SlotCurrency(slot) names it). Counters are read one
@@ -219,9 +225,12 @@ class Engine {
   // (VERIFIED: CONFIRMED; otherwise REJECTED with the outcome's reason).
   static Confirmation FinalHeldAnswer(const Confirmation& pending, const Outcome& outcome);
   // Blocks until every answer whose ack position `position` covers is kept as the ack policy
-  // promises: confirmations (and held answers) up to position.confirmed, stored refusals up to
-  // position.refused. A no-op without a journal, or for an empty position. Any thread.
-  void AwaitAck(const AckPosition& position) const;
+  // promises (true): confirmations (and held answers) up to position.confirmed, stored refusals
+  // up to position.refused; at once without a journal, or for an empty position. False if the
+  // journal failed: it never will be kept; tell the client nothing was confirmed. Any thread.
+  [[nodiscard]] bool AwaitAck(const AckPosition& position) const;
+  // OK, or the error that stopped the journal (see Options::on_fatal). Any thread.
+  absl::Status health() const;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
@@ -229,17 +238,25 @@ class Engine {
   // history_capacity). The server seeds its resume window with these after a restart.
   std::optional<Outcome> FinalOutcome(Sequence seq) const;
 
-  // Journaled (ack policy written/durable), so a restart does not put the account back on hold.
-  // False if the account is not on hold, and with DurabilityOptions::read_only (it could not be
-  // kept).
-  bool ReleaseHold(uint64_t account);
+  // Takes `account` off hold and returns whether it was on hold. The reconciler, which also
+  // places holds, makes the change on its next turn and journals it (ack policy written /
+  // durable) in the same order as the holds, so a restart leaves every account as memory had
+  // it; this waits for that turn (in inline mode, it steps the pipeline once). kUnavailable
+  // when the engine is not running or kReleaseSlots releases are already waiting (retry);
+  // kDeadlineExceeded if the reconciler did not take it within 5 s (nothing was released);
+  // kFailedPrecondition with DurabilityOptions::read_only (a release could not be kept).
+  absl::StatusOr<bool> ReleaseHold(uint64_t account);
   bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
   std::vector<uint64_t> Holds() const { return holds_.List(); }
 
   // Replaces the fraud rules without a restart. They apply from the returned sequence number
-  // onward (every transaction before it was judged by the old rules). InvalidArgument for rules
-  // that fail Validate (the old rules stay); DeadlineExceeded if the fraud stage did not take
-  // them within 5 s (stalled): they are posted and apply when it resumes.
+  // onward (every transaction before it was judged by the old rules), and are journaled there
+  // (ack policy written / durable), so recovery and snapshots judge by the same rules at the
+  // same place (rules_handoff.h). The start-up rules are journaled likewise, from the first
+  // sequence number the process decides. InvalidArgument for rules that fail Validate or whose
+  // text is over 64 KiB (the old rules stay); Unavailable while an earlier reload is still
+  // under way (retry); DeadlineExceeded if the stages did not take them within 5 s: they are
+  // posted and apply when the stages resume.
   absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
 
   // Fault injection: the verifier does no work for `duration_ns` from now.
@@ -287,6 +304,7 @@ class Engine {
   absl::Status Recover(std::string* snapshot_state);
   absl::Status CreateSnapshotter(const std::string& snapshot_state);
   absl::Status RecordOpening(journal::SegmentWriter& writer) const;
+  absl::Status JournalStartupRules(Sequence first_seq);
   absl::Status OpenMissingAccounts(ledger::Ledger* ledger) const;
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
@@ -314,6 +332,7 @@ class Engine {
   RiskTable risk_;
   HoldTable holds_;
   HistoryRing history_;
+  RulesHandoff rules_handoff_;
   VerdictQueue fraud_verdicts_;
   VerdictQueue ledger_verdicts_;
   SettlementQueue settlements_;
@@ -332,7 +351,15 @@ class Engine {
   std::thread snapshot_thread_;
   absl::Mutex snapshot_mu_;
   bool snapshot_stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;
+  // Written by whoever polls (the snapshot thread, or PollSnapshot's caller); relaxed:
+  // statistics.
+  std::atomic<uint64_t> snapshots_written_{0};
+  std::atomic<uint64_t> snapshot_failures_{0};
+  std::atomic<bool> snapshots_stopped_{false};
   std::vector<journal::ConfirmedRecord> pending_;  // Recovered, to be re-verified at Start.
+  // What the journal said of the fraud rules (Replayer::rules_text / rules_pending).
+  std::string recovered_rules_text_;
+  bool recovered_rules_pending_ = false;
   RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.
 

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,6 +128,13 @@ struct Options {
   OutcomeSink* outcome_sink = nullptr;
   // Time source; null means the monotonic clock. Inline tests pass a ManualClock.
   const Clock* clock = nullptr;
+  // Called once if the journal fails (an I/O error: a full disk, a failing device), on the
+  // journal's thread (inline: the stepping thread); the status says why. From then on nothing
+  // more is acknowledged: Submit answers BUSY / JOURNAL_FAILED, every AwaitAck returns false,
+  // and Engine::health() returns the status. The engine keeps running and the process is the
+  // embedder's: stop it (Engine::Stop does not wait for a drain then) and restart; recovery
+  // finds every acknowledged record. Must not block or call back into the engine.
+  std::function<void(const absl::Status&)> on_fatal;
 
   absl::Status Validate() const;
 };

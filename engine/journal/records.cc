@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kRefused);
+         type <= static_cast<uint8_t>(RecordType::kFraudRules);
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
@@ -196,6 +196,20 @@ bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record) {
   if (reason >= kReasonCount || !IsStoredRefusal(static_cast<Reason>(reason))) return false;
   record->reason = static_cast<Reason>(reason);
   return true;
+}
+
+size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out) {
+  char* p = PutFixed(out, record.account);
+  p = PutFixed(p, record.placed_unix_ns);
+  assert(static_cast<size_t>(p - out) == kHoldPlacedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record) {
+  if (size != kHoldPlacedRecordBytes) return false;
+  const char* p = GetFixed(data, &record->account);
+  GetFixed(p, &record->placed_unix_ns);
+  return record->account != 0;
 }
 
 }  // namespace vouch::journal

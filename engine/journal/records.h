@@ -34,6 +34,10 @@ enum class RecordType : uint8_t {
   kHoldReleased = 3,  // An operator released an account hold.
   kOpening = 4,       // The opening configuration the journal was created with (once).
   kRefused = 5,       // A transaction id was answered REJECTED at ingest (a stored refusal).
+  kHoldPlaced = 6,    // A fraud failure put an account on hold (seq: the failed transaction).
+  kFraudRules = 7,    // Fraud rules judge every transaction from seq on. Payload: the rules in
+                      // the rules file format (verifiers/fraud/rules_file.h), at most
+                      // kRecordPayloadBytesMax bytes. Written at start-up and at each reload.
 };
 
 // True for the types this build knows.
@@ -92,11 +96,21 @@ struct RefusedRecord {
   int64_t refused_unix_ns = 0;
 };
 
+// Holds and releases are journaled in the order the hold table saw them (the reconciler makes
+// both, engine/reconcile/reconciler.h), so replaying them in file order leaves each account as
+// the live engine left it. The outcome that placed a hold comes later in the file (outcomes are
+// in sequence order): its kCompensationAccountHeld flag tells what happened, and is not replayed.
+struct HoldPlacedRecord {
+  uint64_t account = 0;
+  int64_t placed_unix_ns = 0;
+};
+
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
 inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
 inline constexpr size_t kRefusedRecordBytes = 17;
+inline constexpr size_t kHoldPlacedRecordBytes = 16;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
 size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
@@ -104,6 +118,7 @@ size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 // REQUIRES: record.currency_count <= kOpeningCurrenciesMax; out has kOpeningRecordBytesMax.
 size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
 size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
+size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
 
 // Return false (leaving *record unspecified) if `size` is not the layout's size or a field is
 // out of range.
@@ -115,6 +130,7 @@ size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
 [[nodiscard]] bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record);
 // Also false unless the reason is one that ingest stores (IsStoredRefusal).
 [[nodiscard]] bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record);
+[[nodiscard]] bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record);
 
 }  // namespace vouch::journal
 

@@ -5,6 +5,7 @@
 #include <cassert>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
 
 namespace vouch {
@@ -69,7 +70,8 @@ Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
 
 int Reconciler::DoWork() {
   int64_t now_ns = ports_.clock->NowNs();  // Moved on by DrainVerdicts: see OnVerdict.
-  int work = DrainVerdicts(ports_.fraud_verdicts, now_ns);
+  int work = ServeReleases(now_ns);
+  work += DrainVerdicts(ports_.fraud_verdicts, now_ns);
   work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
   work += ExpireDeadlines(now_ns);
   work += JournalInOrder();
@@ -174,13 +176,7 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   } else {
     if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud &&
         reason != Reason::kAccountHeldInFlight) {
-      if (ports_.holds->Hold(txn.source_account)) {
-        outcome.compensation |= kCompensationAccountHeld;
-        counters_.Add(counters_.holds_placed);
-        placed_hold = true;
-      } else {
-        counters_.Add(counters_.hold_table_full);
-      }
+      placed_hold = PlaceHold(txn, record.seq, outcome, now_ns);
     }
     counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
     if (kind != OutcomeKind::kVerified) {
@@ -222,6 +218,89 @@ void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
   }
 }
 
+bool Reconciler::PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome,
+                           int64_t now_ns) {
+  if (!ports_.holds->Hold(txn.source_account)) {
+    counters_.Add(counters_.hold_table_full);
+    return false;
+  }
+  outcome.compensation |= kCompensationAccountHeld;
+  counters_.Add(counters_.holds_placed);
+  if (ports_.journal == nullptr) return true;
+  // Room is certain: the journal's queue holds at most an outcome and a hold per live ring entry
+  // (a hold is queued before its outcome, and the entry is freed only after that outcome left
+  // the queue), plus kOperatorEntriesQueuedMax releases, which ServeReleases keeps to.
+  VOUCH_CHECK(ports_.journal->RecordHoldChange({true, txn.source_account, seq, now_ns}),
+              "the journal's queue has room for every hold (see OutcomeJournal)");
+  return true;
+}
+
+absl::StatusOr<bool> Reconciler::ReleaseHold(uint64_t account, absl::Duration timeout,
+                                             absl::FunctionRef<void()> kick) {
+  if (account == 0) return false;  // Never held (HoldTable refuses 0).
+  ReleaseSlot* slot = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    for (ReleaseSlot& candidate : release_slots_) {
+      if (candidate.account == 0) {
+        slot = &candidate;
+        break;
+      }
+    }
+    if (slot == nullptr) {
+      return absl::UnavailableError(
+          absl::StrCat(kReleaseSlots, " hold releases are already waiting; retry"));
+    }
+    *slot = {account, false, false};
+    // seq_cst: the Parker protocol's publication (see kReleaseSlots).
+    releases_posted_.store(true, std::memory_order_seq_cst);
+  }
+  kick();
+  absl::MutexLock lock(&mu_);
+  const bool done = mu_.AwaitWithTimeout(absl::Condition(&slot->done), timeout);
+  const bool was_held = slot->was_held;
+  *slot = {};  // Taken back, served or not: the reconciler no longer sees it.
+  if (!done) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the reconciler did not take the hold release within ",
+                     absl::FormatDuration(timeout), "; nothing was released"));
+  }
+  return was_held;
+}
+
+bool Reconciler::OperatorEntryRoom() const {
+  return operator_entries_queued_ - ports_.journal->operator_entries_taken() <
+         kOperatorEntriesQueuedMax;
+}
+
+int Reconciler::ServeReleases(int64_t now_ns) {
+  // seq_cst: see kReleaseSlots.
+  if (!releases_posted_.load(std::memory_order_seq_cst)) return 0;
+  absl::MutexLock lock(&mu_);
+  releases_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
+  int served = 0;
+  for (ReleaseSlot& slot : release_slots_) {
+    if (slot.account == 0 || slot.done) continue;
+    if (ports_.journal != nullptr) {
+      if (!OperatorEntryRoom()) {
+        // The journal is behind: served on a later turn (the flag stays up).
+        releases_posted_.store(true, std::memory_order_relaxed);  // relaxed: under the mutex.
+        break;
+      }
+    }
+    slot.was_held = ports_.holds->Release(slot.account);
+    if (slot.was_held && ports_.journal != nullptr) {
+      // Room is certain: see PlaceHold; this release is within kOperatorEntriesQueuedMax.
+      VOUCH_CHECK(ports_.journal->RecordHoldChange({false, slot.account, 0, now_ns}),
+                  "the journal's queue has room for kOperatorEntriesQueuedMax releases");
+      ++operator_entries_queued_;
+    }
+    slot.done = true;
+    ++served;
+  }
+  return served;
+}
+
 void Reconciler::StartAt(Sequence first_seq) {
   next_expire_ = next_journal_ = next_emit_ = next_retire_ = first_seq;
   // relaxed: before the stage runs.
@@ -254,13 +333,44 @@ bool Reconciler::Emit(const Outcome& outcome) {
   return ports_.poll_queue->try_enqueue(*poll_token_, outcome);
 }
 
+bool Reconciler::ClaimJournalTurn(Sequence end) {
+  if (ports_.rules == nullptr) return true;
+  RulesHandoff& rules = *ports_.rules;
+  // seq_cst (both): the handoff's Dekker pair (rules_handoff.h).
+  rules.journal_claim.store(end, std::memory_order_seq_cst);
+  if (!rules.posted.load(std::memory_order_seq_cst)) return true;
+  absl::MutexLock lock(&rules.mu);
+  if (!rules.decided) return false;  // The fraud stage decides at its next turn.
+  if (ports_.journal != nullptr) {
+    if (!OperatorEntryRoom()) return false;  // The journal is behind: the next turn.
+    VOUCH_CHECK(ports_.journal->RecordRules(rules.from, rules.text),
+                "the journal's queue has room for kOperatorEntriesQueuedMax reloads");
+    ++operator_entries_queued_;
+  }
+  rules.done_generation = rules.posted_generation;
+  rules.done_from = rules.from;
+  rules.decided = false;
+  rules.text.clear();
+  rules.posted.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
+  return true;
+}
+
 int Reconciler::JournalInOrder() {
-  if (ports_.journal == nullptr) return 0;
+  if (ports_.journal == nullptr) {
+    (void)ClaimJournalTurn(0);  // Completes a rule reload; nothing to order it with.
+    return 0;
+  }
   if (next_journal_ < next_emit_) next_journal_ = next_emit_;
+  // The resolved run this turn may journal.
+  Sequence end = next_journal_;
+  while (end - next_journal_ < static_cast<Sequence>(batch_max_) &&
+         ports_.ring->IsPublished(end) && Final(ports_.ring->At(end).reconcile)) {
+    ++end;
+  }
+  if (!ClaimJournalTurn(end)) return 0;
   int recorded = 0;
-  while (recorded < batch_max_ && ports_.ring->IsPublished(next_journal_)) {
+  while (next_journal_ < end) {
     const InFlightEntry& entry = ports_.ring->At(next_journal_);
-    if (!Final(entry.reconcile)) break;
     if (!ports_.journal->RecordOutcome(entry.reconcile.record.outcome)) {
       counters_.Add(counters_.journal_stalls);
       break;

@@ -29,7 +29,8 @@
 // policy keeps it.
 //
 // Thread safety: DoWork runs on the reconciler thread (or the inline stepping thread), which
-// owns every ReconcileState in the ring, the history writes and the counters' writes. The
+// owns every ReconcileState in the ring, the history writes, the counters' writes and every
+// change of the hold table (ReleaseHold posts to it; see kReleaseSlots). The
 // counters may be read from any thread. An OutcomeSink is called on the reconciler thread and
 // must not block.
 #ifndef VOUCH_ENGINE_RECONCILE_RECONCILER_H_
@@ -39,8 +40,14 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "engine/agent/agent.h"
 #include "engine/history/history_ring.h"
 #include "engine/ingest/hold_table.h"
@@ -51,6 +58,7 @@
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
 #include "engine/verify/queues.h"
+#include "engine/verify/rules_handoff.h"
 
 namespace vouch {
 
@@ -130,15 +138,35 @@ struct ReconcileCounters {
   }
 };
 
+// A change of the hold table, as the journal records it. Engine time (at_ns).
+struct HoldChange {
+  bool placed = false;  // Placed by a fraud failure; else released by an operator.
+  uint64_t account = 0;
+  Sequence seq = 0;     // Placed: the transaction that failed. Released: 0.
+  int64_t at_ns = 0;
+};
+
 // The journal as the reconciler sees it (engine/journal/stage implements it). With a journal, an
 // outcome is recorded in it, in sequence order, before it is emitted, and a ring entry is freed
 // only once the journal has copied it: after a crash, nothing a client was told is unknown to
-// recovery.
+// recovery. Outcomes and hold changes go into one queue, which the journal writes in the order
+// it was filled: each hold change in the order the hold table saw it, and a hold placed by a
+// failure before that failure's outcome (an outcome that survives a crash brings its hold).
 class OutcomeJournal {
  public:
   virtual ~OutcomeJournal() = default;
   // Reconciler thread. False if the journal's queue is full (try again next turn).
   virtual bool RecordOutcome(const Outcome& outcome) = 0;
+  // Reconciler thread. False if the queue is full. The queue has room for a hold per live ring
+  // entry on top of its outcomes and of kOperatorEntriesQueuedMax releases and rule reloads
+  // (see Reconciler).
+  virtual bool RecordHoldChange(const HoldChange& change) = 0;
+  // Hold releases and rule reloads the journal has taken from its queue so far.
+  virtual uint64_t operator_entries_taken() const = 0;
+  // Reconciler thread. A rule reload: `text` (the rules file
+  // format) judges every transaction from `from` on. Queued before any outcome from `from` on
+  // (rules_handoff.h). False if the queue is full (try again next turn).
+  virtual bool RecordRules(Sequence from, const std::string& text) = 0;
   // Outcomes below this sequence number are kept as the ack policy promises; they may be emitted.
   virtual Sequence outcomes_acked_below() const = 0;
   // Ring entries below this sequence number have been copied into the journal; they may be freed.
@@ -160,7 +188,23 @@ struct ReconcilerPorts {
   bool fail_in_flight_on_hold = true;   // Options::fail_in_flight_on_hold.
   // Where held answers are recorded; required when any transaction may be held.
   IdempotencyTable* idempotency = nullptr;
+  RulesHandoff* rules = nullptr;        // Rule reloads (rules_handoff.h); optional.
 };
+
+// Hold releases: the reconciler is the one writer of the hold table. It places holds (a fraud
+// failure, in Resolve) and applies operators' releases, and hands each change to the journal
+// as it makes it, so the journal keeps the order memory saw (a release and a hold journaled the
+// other way round would undo a hold, or restore a released one, at the next restart). Any thread
+// posts a release (ReleaseHold) into one of kReleaseSlots mutex-guarded slots and waits; the
+// reconciler serves every posted release at the start of its turn. The turn pays one atomic
+// load for it (releases_posted_, seq_cst: the Parker protocol's look for work, paired with the
+// poster's seq_cst store before it wakes the reconciler). A caller that times out takes its
+// request back under the mutex, so a release either happened and was answered, or did not.
+inline constexpr int kReleaseSlots = 8;
+// Releases and rule reloads queued in the journal and not yet taken by it; the reconciler serves
+// no more, so that a flood of them can never leave a fraud failure's hold without room in the
+// queue.
+inline constexpr uint64_t kOperatorEntriesQueuedMax = 1024;
 
 class Reconciler final : public Agent {
  public:
@@ -168,6 +212,14 @@ class Reconciler final : public Agent {
 
   int DoWork() override;
   std::string_view role_name() const override { return "vouch-reconcile"; }
+
+  // Any thread. Releases the hold on `account` on the reconciler's turn and returns whether it
+  // was on hold. `kick` runs after the post, outside the lock: it wakes the reconciler
+  // (threaded) or steps it (inline). kUnavailable when kReleaseSlots releases already wait
+  // (retry); kDeadlineExceeded when the reconciler did not serve it within `timeout` (nothing
+  // changed).
+  absl::StatusOr<bool> ReleaseHold(uint64_t account, absl::Duration timeout,
+                                   absl::FunctionRef<void()> kick) ABSL_LOCKS_EXCLUDED(mu_);
 
   const ReconcileCounters& counters() const { return counters_; }
   // The first sequence number to reconcile (after recovery). REQUIRES: before the stage runs.
@@ -199,6 +251,18 @@ class Reconciler final : public Agent {
   // hands it to a blocking submitter.
   void AnswerHeld(InFlightEntry& entry);
   int RetireInOrder(int64_t now_ns);
+  int ServeReleases(int64_t now_ns) ABSL_LOCKS_EXCLUDED(mu_);
+  // Claims [next_journal_, end) for this turn and completes a decided rule reload; false while
+  // a posted reload is not decided yet, or its record finds the journal's queue full.
+  bool ClaimJournalTurn(Sequence end);
+  // Puts the account on hold and journals the hold; false if the hold table is full.
+  bool PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome, int64_t now_ns);
+
+  struct ReleaseSlot {
+    uint64_t account = 0;  // 0: the slot is free.
+    bool done = false;
+    bool was_held = false;
+  };
 
   const ReconcilerPorts ports_;
   const int batch_max_;
@@ -210,7 +274,14 @@ class Reconciler final : public Agent {
   Sequence next_emit_ = 1;
   Sequence next_retire_ = 1;
   std::atomic<Sequence> retired_below_{1};
+  // Reconciler thread: releases and rule reloads handed to the journal.
+  uint64_t operator_entries_queued_ = 0;
+  bool OperatorEntryRoom() const;
   ReconcileCounters counters_;
+
+  std::atomic<bool> releases_posted_{false};
+  absl::Mutex mu_;
+  ReleaseSlot release_slots_[kReleaseSlots] ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace vouch

@@ -6,13 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/byte_coding.h"
+#include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
 namespace {
 
-// Format 2 added each answer's outcome, format 3 the stored refusals and the opening
-// configuration; formats 1 and 2 are still read (without outcomes, refusals or an opening
-// configuration).
+// Format 2 added each answer's outcome; format 3 the stored refusals, the opening configuration,
+// the fraud rules (current and pending) and whether outcomes place holds. Formats 1 and 2 are
+// still read.
 constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
 constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
@@ -77,6 +78,17 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
     }
     case journal::RecordType::kRefused:
       return ApplyRefused(payload, size, where);
+    case journal::RecordType::kFraudRules:
+      return ApplyRules(payload, size, seq, where);
+    case journal::RecordType::kHoldPlaced: {
+      journal::HoldPlacedRecord record;
+      if (!journal::DecodeHoldPlacedRecord(payload, size, &record)) {
+        return Contradiction(where, "undecodable hold placed record");
+      }
+      (void)targets_.holds->Hold(record.account);  // Full only if it was full live too.
+      outcome_flags_hold_ = false;
+      return absl::OkStatus();
+    }
   }
   return Contradiction(where, "unknown record type");
 }
@@ -123,6 +135,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     return Contradiction(where, absl::StrCat("outcome for seq ", seq, " out of order"));
   }
   const journal::ConfirmedRecord& confirmed = undecided_.front();
+  SwitchRulesFor(seq);
   Outcome outcome = record.outcome;
   outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns_;
   outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns_;
@@ -150,7 +163,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     }
     targets_.ledger->Commit(seq);
   }
-  if (outcome.compensation & kCompensationAccountHeld) {
+  if (outcome_flags_hold_ && (outcome.compensation & kCompensationAccountHeld)) {
     (void)targets_.holds->Hold(confirmed.txn.source_account);
   }
   if (targets_.history != nullptr) {
@@ -177,6 +190,24 @@ absl::Status Replayer::ApplyRefused(const char* payload, size_t size,
   refusals_.push_back({record.id, record.reason, record.refused_unix_ns, confirmed_});
   ++refused_;
   return absl::OkStatus();
+}
+
+absl::Status Replayer::ApplyRules(const char* payload, size_t size, uint64_t seq,
+                                  const journal::RecordLocation& where) {
+  std::string text(payload, size);
+  absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
+  if (!rules.ok() || seq == 0) return Contradiction(where, "unparsable fraud rules record");
+  while (!pending_rules_.empty() && pending_rules_.back().from >= seq) pending_rules_.pop_back();
+  pending_rules_.push_back({seq, std::move(text), *std::move(rules)});
+  return absl::OkStatus();
+}
+
+void Replayer::SwitchRulesFor(Sequence seq) {
+  while (!pending_rules_.empty() && pending_rules_.front().from <= seq) {
+    targets_.fraud->ReplaceRules(pending_rules_.front().rules);
+    rules_text_ = std::move(pending_rules_.front().text);
+    pending_rules_.pop_front();
+  }
 }
 
 void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
@@ -263,16 +294,27 @@ absl::Status Replayer::Save(std::string* out) const {
     char record[journal::kOpeningRecordBytesMax];
     writer.PutBytes(absl::string_view(record, journal::EncodeOpeningRecord(*opening_, record)));
   }
+  writer.Put<uint64_t>(outcome_flags_hold_);
+  writer.PutBytes(rules_text_);
+  writer.Put<uint64_t>(pending_rules_.size());
+  for (const PendingRules& pending : pending_rules_) {
+    writer.Put<uint64_t>(pending.from);
+    writer.PutBytes(pending.text);
+  }
   return absl::OkStatus();
 }
 
 absl::Status Replayer::Restore(absl::string_view bytes) {
-  auto has_magic = [&](const char (&magic)[8]) {
+  auto is = [&](const char (&magic)[8]) {
     return bytes.size() >= sizeof(magic) && std::memcmp(bytes.data(), magic, sizeof(magic)) == 0;
   };
-  const bool format3 = has_magic(kMagic);
-  const bool format2 = format3 || has_magic(kMagicFormat2);  // Format 2's fields, and more.
-  if (!format2 && !has_magic(kMagicFormat1)) return InvalidSnapshot("bad magic");
+  const bool format3 = is(kMagic);
+  const bool format2 = format3 || is(kMagicFormat2);
+  const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
+                       std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
+  if (!format1 && !format2) return InvalidSnapshot("bad magic");
+  pending_rules_.clear();
+  rules_text_.clear();
   ByteReader in(bytes.substr(sizeof(kMagic)));
   confirmed_ = in.Get<uint64_t>();
   outcomes_ = in.Get<uint64_t>();
@@ -304,14 +346,13 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   }
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
-  const uint64_t holds = in.Get<uint64_t>();
+  const uint64_t hold_count = in.Get<uint64_t>();
   if (!in.ok()) return InvalidSnapshot("truncated");
-  if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
-  if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
-  for (uint64_t i = 0; i < holds; ++i) {
+  std::vector<uint64_t> holds;
+  for (uint64_t i = 0; i < hold_count; ++i) {
     const uint64_t account = in.Get<uint64_t>();
     if (!in.ok()) return InvalidSnapshot("truncated holds");
-    (void)targets_.holds->Hold(account);
+    holds.push_back(account);
   }
   opening_.reset();
   if (format3 && in.Get<uint8_t>() != 0) {
@@ -323,6 +364,13 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     opening_ = record;
   }
   if (!in.ok()) return InvalidSnapshot("truncated opening configuration");
+  if (format3) {
+    // The rules first: the saved state has their velocity window (FraudChecker::RestoreState).
+    if (absl::Status status = RestoreRules(in); !status.ok()) return status;
+  }
+  if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
+  if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
+  for (const uint64_t account : holds) (void)targets_.holds->Hold(account);
   if (in.remaining() != 0) return InvalidSnapshot("trailing bytes");
   return absl::OkStatus();
 }
@@ -394,6 +442,30 @@ absl::Status Replayer::RestoreRefusals(ByteReader& in) {
     }
     r.reason = static_cast<Reason>(reason);
     refusals_.push_back(r);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Replayer::RestoreRules(ByteReader& in) {
+  outcome_flags_hold_ = in.Get<uint64_t>() != 0;
+  rules_text_ = std::string(in.GetBytes());
+  const uint64_t pending = in.Get<uint64_t>();
+  if (!in.ok()) return InvalidSnapshot("truncated rules");
+  if (!rules_text_.empty()) {
+    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(rules_text_);
+    if (!rules.ok()) return InvalidSnapshot("unparsable fraud rules");
+    targets_.fraud->ReplaceRules(*rules);
+  }
+  for (uint64_t i = 0; i < pending; ++i) {
+    const Sequence from = in.Get<uint64_t>();
+    std::string text(in.GetBytes());
+    if (!in.ok()) return InvalidSnapshot("truncated pending rules");
+    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
+    if (!rules.ok() || from <= outcomes_ ||
+        (!pending_rules_.empty() && from <= pending_rules_.back().from)) {
+      return InvalidSnapshot("bad pending fraud rules");
+    }
+    pending_rules_.push_back({from, std::move(text), *std::move(rules)});
   }
   return absl::OkStatus();
 }

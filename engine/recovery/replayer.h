@@ -11,9 +11,16 @@
 //  - a VERIFIED transfer is posted to the ledger: in sequence order it always finds its funds,
 //    because the original run had them while also holding the reservations of transactions that
 //    later failed;
-//  - an outcome that held the source account holds it again; a release record lifts it;
+//  - a hold record puts the account on hold again, a release record lifts it, in file order,
+//    which is the order the live hold table saw them (journal_stage.h). A journal written before
+//    hold records existed has none: there an outcome that held its source account holds it
+//    again, until the first hold record (a newer writer) is seen;
 //  - with a history ring, Query's record of the transaction is written.
 // The journal's one opening configuration record (kOpening) is kept, and saved with the state.
+// A rules record (start-up or reload) switches the fraud rules just before the outcome of its
+// sequence number is replayed, as the live fraud stage switched just before judging it; a later
+// record for an earlier or equal sequence number supersedes one not applied yet (a restart
+// re-judges what was undecided under its own rules).
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
 // `answers_capacity` transactions (the idempotency window), indexed by sequence number; each
 // stored refusal's answer in a queue of the last `answers_capacity` refusals, with the confirmed
@@ -88,6 +95,10 @@ class Replayer {
   // a snapshot; nullopt for a journal written before it was pinned (or not yet created).
   const std::optional<journal::OpeningRecord>& opening() const { return opening_; }
   uint64_t refused() const { return refused_; }  // Refusal records applied.
+  // The text of the fraud rules the replay judges by now (empty: no rules record seen, the
+  // targets' own rules), and whether rules records wait for a later sequence number.
+  const std::string& rules_text() const { return rules_text_; }
+  bool rules_pending() const { return !pending_rules_.empty(); }
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
   // The newest `answers_capacity` kept answers, confirmed and refused, in journal order (oldest
   // first). A refusal's has seq 0.
@@ -105,11 +116,20 @@ class Replayer {
                               const journal::RecordLocation& where);
   absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
                             const journal::RecordLocation& where);
+  absl::Status ApplyRules(const char* payload, size_t size, uint64_t seq,
+                          const journal::RecordLocation& where);
+  void SwitchRulesFor(Sequence seq);
+  struct PendingRules {
+    Sequence from;
+    std::string text;
+    fraud::FraudRules rules;
+  };
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
   absl::Status ApplyRefused(const char* payload, size_t size,
                             const journal::RecordLocation& where);
   absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
   absl::Status RestoreRefusals(ByteReader& in);
+  absl::Status RestoreRules(ByteReader& in);
   // Query's record of a decided answer restored from a snapshot.
   void WriteHistory(const Answer& a);
 
@@ -121,6 +141,10 @@ class Replayer {
   uint64_t releases_ = 0;
   std::optional<journal::OpeningRecord> opening_;
   uint64_t refused_ = 0;
+  // An outcome's kCompensationAccountHeld places the hold (a journal older than hold records).
+  bool outcome_flags_hold_ = true;
+  std::string rules_text_;
+  std::deque<PendingRules> pending_rules_;  // Ascending from.
   std::deque<journal::ConfirmedRecord> undecided_;
   struct Refusal {
     uint64_t id = 0;

@@ -203,6 +203,10 @@ Snapshotter::Snapshotter(std::string dir, std::unique_ptr<Replayer> shadow,
       covered_record_index_(from_record_index) {}
 
 absl::Status Snapshotter::Poll() {
+  if (broken_) {
+    return absl::FailedPreconditionError(
+        "snapshots stopped: an earlier journal read or replay failed");
+  }
   absl::Status failure;
   auto visit = [&](journal::RecordType type, uint64_t seq, const char* payload, size_t size,
                    const journal::RecordLocation& where) {
@@ -210,8 +214,10 @@ absl::Status Snapshotter::Poll() {
   };
   absl::StatusOr<journal::RecoveryScan> scan =
       journal::ScanClosedSegments(dir_, next_record_index_, visit);
-  if (!scan.ok()) return scan.status();
-  if (!failure.ok()) return failure;
+  if (!scan.ok() || !failure.ok()) {
+    broken_ = true;
+    return !scan.ok() ? scan.status() : failure;
+  }
   if (scan->segments > 0 && scan->next_record_index > next_record_index_) {
     next_record_index_ = scan->next_record_index;
   }

@@ -59,7 +59,11 @@ class Snapshotter {
 
   // Replays the segments closed since the last call; snapshots (and removes the covered
   // segments) once interval_records records have been replayed since the last snapshot.
+  // A failure to save, write (a full disk) or remove is retried by the next Poll. A failure to
+  // read or replay the journal leaves the shadow part-way through a segment, so it cannot go on:
+  // broken() is then true and every later Poll fails at once (recovery replays the journal).
   absl::Status Poll();
+  bool broken() const { return broken_; }
 
   uint64_t snapshots() const { return snapshots_; }
   uint64_t covered_record_index() const { return covered_record_index_; }
@@ -72,6 +76,7 @@ class Snapshotter {
   uint64_t next_record_index_;     // Records below this are in the shadow.
   uint64_t covered_record_index_;  // By the newest snapshot.
   uint64_t snapshots_ = 0;
+  bool broken_ = false;
 };
 
 }  // namespace vouch

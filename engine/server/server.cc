@@ -74,6 +74,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   }
   auto server = std::unique_ptr<Server>(new Server(std::move(options)));
   engine_options.outcome_sink = server->window_.get();
+  // A failed journal: every I/O thread tells its clients why (ERROR_CODE_JOURNAL_FAILED) at its
+  // next turn, then the embedder hears of it and stops the server.
+  engine_options.on_fatal = [raw = server.get(), embedder = std::move(engine_options.on_fatal)](
+                                const absl::Status& status) {
+    if (raw->event_log_ != nullptr) raw->event_log_->Event("journal_failed", status.ToString());
+    for (internal::IoThread* thread : raw->shared_.threads) thread->Wake();
+    if (embedder) embedder(status);
+  };
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(engine_options));
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);

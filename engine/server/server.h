@@ -53,7 +53,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Starts the engine and the I/O threads.
+  // Starts the engine and the I/O threads. If the journal fails later (engine Options::on_fatal,
+  // which is still called), each I/O thread drops the turn's unkept confirmations, sends every
+  // connection ERROR_CODE_JOURNAL_FAILED with the reason and closes it; the embedder then calls
+  // Shutdown, which does not wait for a drain.
   absl::Status Start();
   // Stops accepting connections, stops the engine (nothing new is confirmed: Submit answers
   // BUSY / SHUTTING_DOWN; every confirmed transaction reaches its outcome, up to the engine's

@@ -15,6 +15,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kDuplicateInFlight: return "duplicate_in_flight";
     case Reason::kShuttingDown: return "shutting_down";
     case Reason::kRiskLimit: return "risk_limit";
+    case Reason::kJournalFailed: return "journal_failed";
     case Reason::kVelocityCount: return "velocity_count";
     case Reason::kVelocityAmount: return "velocity_amount";
     case Reason::kAmountAnomaly: return "amount_anomaly";

@@ -26,6 +26,7 @@ enum class Reason : uint8_t {
   kDuplicateInFlight = 11,  // The same id is being processed right now.
   kShuttingDown = 12,       // Stop() has begun; nothing new is confirmed.
   kRiskLimit = 13,          // A risk-exposure cap on unverified transactions is reached.
+  kJournalFailed = 14,      // The journal failed (I/O error); nothing more is confirmed.
   // Fraud verifier.
   kVelocityCount = 20,
   kVelocityAmount = 21,

@@ -119,33 +119,19 @@ int VerifierStage::DoWork() {
   return work + checked;
 }
 
-uint64_t FraudStage::PostRules(fraud::FraudRules rules) {
-  absl::MutexLock lock(&mu_);
-  posted_ = std::move(rules);
-  ++posted_generation_;
-  // release: a stage that acquires the flag finds the rules under the mutex.
-  rules_posted_.store(true, std::memory_order_release);
-  return posted_generation_;
-}
-
-std::optional<Sequence> FraudStage::AppliedFrom(uint64_t generation, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  auto applied = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return applied_generation_ >= generation;
-  };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&applied), timeout)) return std::nullopt;
-  return applied_from_;
-}
-
-int FraudStage::Housekeeping() {
-  // acquire: see the class comment. Relaxed would do on x86, but this is the documented pairing.
-  if (!rules_posted_.load(std::memory_order_acquire)) return 0;
-  absl::MutexLock lock(&mu_);
-  rules_posted_.store(false, std::memory_order_relaxed);  // relaxed: under the mutex.
-  checker_->ReplaceRules(*posted_);
-  posted_.reset();
-  applied_generation_ = posted_generation_;
-  applied_from_ = next_seq();
+int FraudStage::Mailbox() {
+  // seq_cst: the handoff's protocol (rules_handoff.h).
+  if (!rules_->posted.load(std::memory_order_seq_cst)) return 0;
+  absl::MutexLock lock(&rules_->mu);
+  if (!rules_->rules.has_value() || rules_->decided) return 0;
+  // seq_cst: as above; no outcome from the claim on has been journaled.
+  const Sequence claim = rules_->journal_claim.load(std::memory_order_seq_cst);
+  const Sequence from = std::max(next_seq(), claim);
+  pending_.push_back({from, *std::move(rules_->rules)});
+  rules_->rules.reset();
+  rules_->decided = true;
+  rules_->from = from;
+  WakeDownstream();  // It journals nothing until it has the decision.
   return 1;
 }
 

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
 #include "engine/verify/queues.h"
+#include "engine/verify/rules_handoff.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "verifiers/ledger/ledger.h"
 
@@ -70,6 +72,10 @@ class VerifierStage : public Agent {
   int batch_max() const { return batch_max_; }
   // The next sequence number this stage will check. Stage thread only.
   Sequence next_seq() const { return next_; }
+  // Wakes the reconciler (a rule reload it waits for is decided).
+  void WakeDownstream() const {
+    if (downstream_ != nullptr) downstream_->Unpark();
+  }
   // Requests served at the start of every turn, stalled or not; returns the work done.
   virtual int Mailbox() { return 0; }
   // Work the stage does before checking new transactions; returns the work done.
@@ -110,37 +116,34 @@ class VerifierStage : public Agent {
   uint64_t pace_checked_ = 0;    // Stage thread: checks since pace_start_ns_.
 };
 
-// Rule reloads: any thread posts new rules (PostRules); the stage thread applies them between
-// two transactions, at the start of a turn, and records the first sequence number they judge.
-// The mailbox is a mutex-guarded slot, checked on the hot path through one atomic flag
-// (acquire: pairs with the poster's release; the rules are then visible under the mutex).
+// Rule reloads (rules_handoff.h): the stage takes posted rules at the start of a turn (Mailbox,
+// stalled or not), picks the sequence number F they judge from, and applies them just before it
+// judges F. The hot path pays one branch per transaction on stage-local state, and one atomic
+// load per turn (seq_cst: the handoff's protocol).
 class FraudStage final : public VerifierStage {
  public:
   FraudStage(fraud::FraudChecker* checker, InFlightRing* ring, VerdictQueue* verdicts,
-             const Clock* clock, int batch_max)
+             const Clock* clock, int batch_max, RulesHandoff* rules)
       : VerifierStage(VerifierId::kFraud, "vouch-fraud", ring, verdicts, clock, batch_max),
-        checker_(checker) {}
-
-  // Any thread. Returns the post's generation, for AppliedFrom.
-  uint64_t PostRules(fraud::FraudRules rules) ABSL_LOCKS_EXCLUDED(mu_);
-  // The first sequence number judged by the rules of `generation` (or a later post), once the
-  // stage has applied them; waits up to `timeout`. nullopt if they are not applied by then.
-  std::optional<Sequence> AppliedFrom(uint64_t generation, absl::Duration timeout)
-      ABSL_LOCKS_EXCLUDED(mu_);
+        checker_(checker),
+        rules_(rules) {}
 
  private:
-  int Housekeeping() override;
+  struct PendingRules {
+    Sequence from;
+    fraud::FraudRules rules;
+  };
+  int Mailbox() override ABSL_LOCKS_EXCLUDED(rules_->mu);
   Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+    while (!pending_.empty() && seq >= pending_.front().from) {
+      checker_->ReplaceRules(pending_.front().rules);
+      pending_.pop_front();
+    }
     return checker_->Check(entry.payload.txn, entry.payload.confirmed_ns);
   }
   fraud::FraudChecker* const checker_;
-
-  std::atomic<bool> rules_posted_{false};
-  absl::Mutex mu_;
-  std::optional<fraud::FraudRules> posted_ ABSL_GUARDED_BY(mu_);
-  uint64_t posted_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t applied_generation_ ABSL_GUARDED_BY(mu_) = 0;
-  Sequence applied_from_ ABSL_GUARDED_BY(mu_) = 0;
+  RulesHandoff* const rules_;
+  std::deque<PendingRules> pending_;  // Stage thread: taken, not applied yet; ascending from.
 };
 
 // One currency's books in a BalanceSnapshot.

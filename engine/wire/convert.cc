@@ -24,6 +24,7 @@ static_assert(SameValue(Reason::kQueueFull, v1::REASON_QUEUE_FULL));
 static_assert(SameValue(Reason::kDuplicateInFlight, v1::REASON_DUPLICATE_IN_FLIGHT));
 static_assert(SameValue(Reason::kShuttingDown, v1::REASON_SHUTTING_DOWN));
 static_assert(SameValue(Reason::kRiskLimit, v1::REASON_RISK_LIMIT));
+static_assert(SameValue(Reason::kJournalFailed, v1::REASON_JOURNAL_FAILED));
 static_assert(SameValue(Reason::kVelocityCount, v1::REASON_VELOCITY_COUNT));
 static_assert(SameValue(Reason::kVelocityAmount, v1::REASON_VELOCITY_AMOUNT));
 static_assert(SameValue(Reason::kAmountAnomaly, v1::REASON_AMOUNT_ANOMALY));

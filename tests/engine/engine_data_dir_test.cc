@@ -286,7 +286,8 @@ TEST_P(EngineDataDirTest, ReadOnlyRecoveryDecidesInMemoryAndWritesNothing) {
     EXPECT_EQ(refused.reason, Reason::kShuttingDown);
     const std::vector<uint64_t> holds = engine->Holds();
     ASSERT_FALSE(holds.empty());
-    EXPECT_FALSE(engine->ReleaseHold(holds[0])) << "a release could not be kept";
+    EXPECT_EQ(engine->ReleaseHold(holds[0]).status().code(), absl::StatusCode::kFailedPrecondition)
+        << "a release could not be kept";
     EXPECT_TRUE(engine->Stop().drained);
   }
   EXPECT_EQ(Files(dir), before) << "the read-only recovery changed the directory";

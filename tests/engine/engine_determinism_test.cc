@@ -45,7 +45,7 @@ RunResult RunSeed(uint64_t seed) {
     if (rng() % 2000 == 0) engine->StallVerifier(VerifierId::kFraud, 8'000'000);
     const Confirmation c = engine->Submit(txn);
     result.answer_hash = Mix(result.answer_hash, uint64_t(c.status) << 56 | uint64_t(c.reason) << 48 | c.seq);
-    if (rng() % 4 == 0) engine->ReleaseHold(1 + rng() % 64);
+    if (rng() % 4 == 0) (void)engine->ReleaseHold(1 + rng() % 64);
     clock.AdvanceNs(rng() % 20'000);
     engine->Step();
     for (size_t n; (n = engine->PollOutcomes(batch, 128)) > 0;) {

@@ -191,7 +191,9 @@ TEST_F(OutcomeTest, ATransactionPublishedAfterTheHoldIsFailedAtItsDecision) {
   ASSERT_EQ(engine_->Submit(Fraudulent(1, 1, 3, 100)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine_);
   ASSERT_TRUE(engine_->IsOnHold(1));
-  ASSERT_TRUE(engine_->ReleaseHold(1));
+  const absl::StatusOr<bool> released = engine_->ReleaseHold(1);
+  ASSERT_TRUE(released.ok()) << released.status();
+  ASSERT_TRUE(*released);
   ASSERT_EQ(engine_->Submit(Transfer(2, 1, 3, 200)).status, ConfirmStatus::kConfirmed);
   // Held again while 2 is in flight, as by a fraud failure the scan of the ring did not reach.
   ASSERT_EQ(engine_->Submit(Fraudulent(3, 1, 3, 100)).status, ConfirmStatus::kConfirmed);

@@ -126,7 +126,7 @@ TEST_P(StoredRefusalTest, EveryRefusalOfAnIdIsStoredAndFoundByQuery) {
         ASSERT_EQ(first.reason, refused.reason);
         EXPECT_FALSE(first.duplicate);
       }
-      ASSERT_TRUE(engine->ReleaseHold(kHeldAccount));
+      ASSERT_TRUE(engine->ReleaseHold(kHeldAccount).value_or(false));
       for (const Refused& refused : Refusals()) ExpectRefusedAgain(*engine, refused, true);
       return;
     }
@@ -140,7 +140,7 @@ TEST_P(StoredRefusalTest, EveryRefusalOfAnIdIsStoredAndFoundByQuery) {
     ASSERT_EQ(first.reason, refused.reason);
     EXPECT_FALSE(first.duplicate);
   }
-  ASSERT_TRUE(engine->ReleaseHold(kHeldAccount));
+  ASSERT_TRUE(engine->ReleaseHold(kHeldAccount).value_or(false));
   for (const Refused& refused : Refusals()) ExpectRefusedAgain(*engine, refused, true);
 }
 
@@ -193,7 +193,7 @@ TEST_P(RefusalRestartTest, ARefusedIdStaysRefusedAfterTheHoldIsReleasedAndAResta
       ASSERT_EQ(first.status, ConfirmStatus::kRejected);
       ASSERT_EQ(first.reason, refused.reason);
     }
-    ASSERT_TRUE(engine->ReleaseHold(kHeldAccount));
+    ASSERT_TRUE(engine->ReleaseHold(kHeldAccount).value_or(false));
     StepUntilIdle(*engine);  // The release reaches the journal.
     if (restart == Restart::kCrash) {
       fs::copy(dir, crashed, fs::copy_options::recursive);
@@ -279,7 +279,7 @@ TEST_P(RefusalAckTest, ARefusalIsKeptOnceItsAckPositionIsAcknowledged) {
   ASSERT_EQ(refused.status, ConfirmStatus::kRejected);
   EXPECT_EQ(refused.ack.refused, 1u);
   fs::copy(dir, before, fs::copy_options::recursive);
-  engine->AwaitAck(refused.ack);
+  ASSERT_TRUE(engine->AwaitAck(refused.ack));
   fs::copy(dir, after, fs::copy_options::recursive);
   EXPECT_EQ(Open(GetParam(), AckPolicy::kWritten, before)->recovery().refused, 0u)
       << "not kept yet: it must not have been told";
@@ -307,7 +307,7 @@ TEST_P(RefusalAckTest, AFullRefusalRingAnswersBusyAndReleasesTheClaim) {
   EXPECT_EQ(busy.reason, Reason::kQueueFull);
   EXPECT_EQ(engine->Stats().busy[static_cast<int>(Reason::kQueueFull)], 1u);
   EXPECT_FALSE(engine->Query(extra.id).has_value());
-  engine->AwaitAck(told);
+  ASSERT_TRUE(engine->AwaitAck(told));
   const Confirmation retry = engine->Submit(extra);
   EXPECT_EQ(retry.status, ConfirmStatus::kRejected);
   EXPECT_EQ(retry.reason, Reason::kOverLimit);

@@ -195,7 +195,7 @@ TEST_F(InlineEngineTest, LateFraudFailureIsFlaggedOnceCompensatedAndHoldsTheAcco
   EXPECT_NE(std::find(kinds.begin(), kinds.end(), StateKind::kAccountHeld), kinds.end());
   EXPECT_NE(std::find(kinds.begin(), kinds.end(), StateKind::kCompensated), kinds.end());
 
-  ASSERT_TRUE(engine_->ReleaseHold(1));
+  ASSERT_TRUE(engine_->ReleaseHold(1).value_or(false));
   EXPECT_EQ(engine_->Submit(Transfer(12, 1, 3, 5)).status, ConfirmStatus::kConfirmed);
 }
 

@@ -216,6 +216,12 @@ int Release(Connection& c, uint64_t account) {
   release.mutable_release_hold()->set_account(account);
   v1::ServerMessage reply;
   if (!c.Send(release) || !c.Read(&reply) || !reply.has_hold_released()) return 1;
+  if (!reply.hold_released().refused().empty()) {
+    std::fprintf(stderr, "account %llu: release refused, nothing changed (retry): %s\n",
+                 static_cast<unsigned long long>(account),
+                 reply.hold_released().refused().c_str());
+    return 1;
+  }
   std::printf("account %llu: %s\n", static_cast<unsigned long long>(account),
               reply.hold_released().was_held() ? "released" : "was not on hold");
   return 0;

@@ -359,7 +359,10 @@ int Run() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // Raised by the engine's on_fatal: the journal failed.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // The journal's thread only raises the signal; the main thread below stops the server.
+  engine_options->on_fatal = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
 
   absl::StatusOr<std::unique_ptr<server::Server>> server =
       server::Server::Create(*server_options, *engine_options);
@@ -425,7 +428,13 @@ int Run() {
   while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
     ReloadFraudRules((*server)->engine(), (*server)->event_log());
   }
-  std::printf("vouchd: %s: shutting down\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  const bool journal_failed = signal_number == SIGUSR1;
+  if (journal_failed) {
+    std::fprintf(stderr, "vouchd: the journal failed, shutting down: %s\n",
+                 (*server)->engine().health().ToString().c_str());
+  } else {
+    std::printf("vouchd: %s: shutting down\n", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
   std::fflush(stdout);
   const server::ShutdownReport report = (*server)->Shutdown();
   const server::ServerStats stats = (*server)->Stats();
@@ -460,7 +469,7 @@ int Run() {
         syncs > 0 ? static_cast<double>(get(c.records)) / syncs : 0.0,
         get(c.synced_records_max), get(c.sync_ns_max) / 1e6);
   }
-  return 0;
+  return journal_failed ? 1 : 0;
 }
 
 }  // namespace

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "engine/common/check.h"
 #include "engine/journal/records.h"
 
 namespace vouch {
@@ -15,7 +13,8 @@ namespace {
 // The largest payload of any record type.
 constexpr size_t kPayloadBytesMax =
     std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
-              journal::kHoldReleasedRecordBytes, journal::kRefusedRecordBytes});
+              journal::kHoldReleasedRecordBytes, journal::kHoldPlacedRecordBytes,
+              journal::kRefusedRecordBytes});
 
 void SetMax(std::atomic<uint64_t>& counter, uint64_t value) {
   // relaxed: a statistic with a single writer.
@@ -51,37 +50,42 @@ std::string_view AckPolicyName(AckPolicy policy) {
 
 JournalStage::JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
                            InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
-                           int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max)
+                           int64_t mono_to_unix_offset_ns, size_t ring_capacity, int batch_max)
     : writer_(std::move(writer)),
       policy_(policy),
       ring_(ring),
       mono_to_unix_offset_ns_(mono_to_unix_offset_ns),
       batch_max_(batch_max),
-      outcomes_(queue_capacity),
-      releases_(queue_capacity),
-      refusal_mask_(queue_capacity - 1),
-      refusals_(new RefusalSlot[queue_capacity]),
+      // An outcome and a hold per live ring entry, and the releases (OutcomeJournal).
+      entries_(2 * ring_capacity + kOperatorEntriesQueuedMax),
+      refusal_mask_(ring_capacity - 1),
+      refusals_(new RefusalSlot[ring_capacity]),
       next_confirmed_(confirmed_below),
       outcomes_written_(outcomes_below),
       read_below_(confirmed_below),
       confirmed_acked_below_(confirmed_below),
       outcomes_acked_below_(outcomes_below) {
   assert(policy != AckPolicy::kMemory && batch_max > 0);
-  assert(queue_capacity >= 2 && (queue_capacity & refusal_mask_) == 0);
-  for (size_t pos = 0; pos < queue_capacity; ++pos) {
+  assert(ring_capacity >= 2 && (ring_capacity & refusal_mask_) == 0);
+  for (size_t pos = 0; pos < ring_capacity; ++pos) {
     // relaxed: construction happens-before any thread is handed the stage.
     refusals_[pos].turn.store(pos, std::memory_order_relaxed);
   }
 }
 
 bool JournalStage::RecordOutcome(const Outcome& outcome) {
-  const bool queued = outcomes_.try_enqueue(outcome);
+  Entry entry;
+  entry.outcome = outcome;
+  const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
   return queued;
 }
 
-bool JournalStage::RecordRelease(uint64_t account, int64_t now_ns) {
-  const bool queued = releases_.try_enqueue({account, now_ns});
+bool JournalStage::RecordHoldChange(const HoldChange& change) {
+  Entry entry;
+  entry.kind = Entry::Kind::kHold;
+  entry.hold = change;
+  const bool queued = entries_.try_enqueue(entry);
   if (queued && self_ != nullptr) self_->Unpark();
   return queued;
 }
@@ -107,33 +111,51 @@ uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns)
       slot.id = id;
       slot.reason = reason;
       slot.refused_ns = now_ns;
-      // seq_cst: release, so the stage sees the slot's data; and the store half of the Dekker
-      // handshake with the stage's park (Parker), as InFlightRing::Publish.
-      slot.turn.store(pos + 1, std::memory_order_seq_cst);
+      // release: the stage that acquires the turn sees the slot's data. The wake-up needs no
+      // stronger order: the Parker's fences make any publication safe (parker.h).
+      slot.turn.store(pos + 1, std::memory_order_release);
       if (self_ != nullptr) self_->Unpark();
       return pos + 1;
     }
   }
 }
 
-void JournalStage::AwaitAcked(const AckPosition& position) const {
+bool JournalStage::AwaitAcked(const AckPosition& position) const {
   for (int spin = 0; spin < 1000; ++spin) {
-    if (IsAcked(position)) return;
+    if (IsAcked(position)) return true;
   }
-  for (Sequence acked = confirmed_acked_below(); acked <= position.confirmed;
-       acked = confirmed_acked_below()) {
-    // acquire: as confirmed_acked_below().
-    confirmed_acked_below_.wait(acked, std::memory_order_acquire);
-  }
-  for (uint64_t acked = refusals_acked(); acked < position.refused; acked = refusals_acked()) {
-    // acquire: as refusals_acked().
-    refusals_acked_.wait(acked, std::memory_order_acquire);
+  for (;;) {
+    // acquire: pairs with WakeWaiters' release. The epoch is read before the state it guards,
+    // so a change after these reads moves the epoch and the wait returns.
+    const uint32_t epoch = wake_epoch_.load(std::memory_order_acquire);
+    if (IsAcked(position)) return true;
+    if (failed()) return false;
+    wake_epoch_.wait(epoch, std::memory_order_acquire);
   }
 }
 
+absl::Status JournalStage::status() const {
+  return failed() ? status_ : absl::OkStatus();
+}
+
+void JournalStage::WakeWaiters() {
+  // release: a waiter that acquires the new epoch sees the change made before it.
+  wake_epoch_.fetch_add(1, std::memory_order_release);
+  wake_epoch_.notify_all();
+}
+
+bool JournalStage::RecordRules(Sequence from, const std::string& text) {
+  Entry entry;
+  entry.kind = Entry::Kind::kRules;
+  entry.rules_from = from;
+  entry.rules_text = text;
+  const bool queued = entries_.try_enqueue(std::move(entry));
+  if (queued && self_ != nullptr) self_->Unpark();
+  return queued;
+}
+
 // Adds what is ready to the writer's buffer, in the order recovery relies on: transactions from
-// the ring, then the outcomes of transactions already journaled; then releases and refusals,
-// which depend on no other record.
+// the ring, then the reconciler's entries in its order (an outcome waits for its transaction).
 int JournalStage::Gather() {
   char record[kPayloadBytesMax];
   int gathered = 0;
@@ -153,43 +175,53 @@ int JournalStage::Gather() {
   // release: the entries below are copied; the reconciler may free them.
   read_below_.store(next_confirmed_, std::memory_order_release);
   while (gathered < batch_max_) {
-    const Outcome* outcome = outcomes_.peek();
-    if (outcome == nullptr || outcome->seq >= next_confirmed_) break;
-    // Recovery refuses a journal whose outcomes are out of order, or applies one twice.
-    VOUCH_CHECK(outcome->seq == outcomes_written_, "outcomes are journaled once, in order");
-    journal::OutcomeRecord record_value;
-    record_value.outcome = *outcome;
-    record_value.confirmed_unix_ns = outcome->confirmed_ns + mono_to_unix_offset_ns_;
-    record_value.decided_unix_ns = outcome->decided_ns + mono_to_unix_offset_ns_;
-    const size_t size = journal::EncodeOutcomeRecord(record_value, record);
-    if (!writer_->Add(journal::RecordType::kOutcome, outcome->seq, record, size)) break;
-    outcomes_written_ = outcome->seq + 1;
-    outcomes_.pop();
-    ++gathered;
-  }
-  while (gathered < batch_max_) {
-    if (!unadded_release_.has_value()) {
-      Release release;
-      if (!releases_.try_dequeue(release)) break;
-      unadded_release_ = release;
+    const Entry* entry = entries_.peek();
+    if (entry == nullptr) break;
+    if (entry->kind == Entry::Kind::kOutcome) {
+      const Outcome& outcome = entry->outcome;
+      if (outcome.seq >= next_confirmed_) break;
+      journal::OutcomeRecord record_value;
+      record_value.outcome = outcome;
+      record_value.confirmed_unix_ns = outcome.confirmed_ns + mono_to_unix_offset_ns_;
+      record_value.decided_unix_ns = outcome.decided_ns + mono_to_unix_offset_ns_;
+      const size_t size = journal::EncodeOutcomeRecord(record_value, record);
+      if (!writer_->Add(journal::RecordType::kOutcome, outcome.seq, record, size)) break;
+      outcomes_written_ = outcome.seq + 1;
+    } else if (entry->kind == Entry::Kind::kRules) {
+      // The text is the payload as it is (records.h); ReplaceFraudRules bounds its size.
+      if (!writer_->Add(journal::RecordType::kFraudRules, entry->rules_from,
+                        entry->rules_text.data(), entry->rules_text.size())) {
+        break;
+      }
+    } else if (const HoldChange& hold = entry->hold; hold.placed) {
+      const size_t size = journal::EncodeHoldPlacedRecord(
+          {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
+      if (!writer_->Add(journal::RecordType::kHoldPlaced, hold.seq, record, size)) break;
+    } else {
+      const size_t size = journal::EncodeHoldReleasedRecord(
+          {hold.account, hold.at_ns + mono_to_unix_offset_ns_}, record);
+      if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
     }
-    journal::HoldReleasedRecord released{
-        unadded_release_->account, unadded_release_->released_ns + mono_to_unix_offset_ns_};
-    const size_t size = journal::EncodeHoldReleasedRecord(released, record);
-    // Refused when the buffer or the segment is full: kept for the next turn, after the Write.
-    if (!writer_->Add(journal::RecordType::kHoldReleased, 0, record, size)) break;
-    unadded_release_.reset();
+    const bool operator_entry = entry->kind == Entry::Kind::kRules ||
+                                (entry->kind == Entry::Kind::kHold && !entry->hold.placed);
+    entries_.pop();
+    if (operator_entry) {
+      // release: the pop is done; the reconciler that acquires this may fill the room. The
+      // relaxed load: this stage is the only writer.
+      operator_entries_taken_.store(operator_entries_taken_.load(std::memory_order_relaxed) + 1,
+                                 std::memory_order_release);
+    }
     ++gathered;
   }
   return GatherRefusals(gathered, record);
 }
 
+// Refusals depend on no other record: they follow whatever else this turn gathered.
 int JournalStage::GatherRefusals(int gathered, char* record) {
   while (gathered < batch_max_) {
     RefusalSlot& slot = refusals_[next_refusal_pos_ & refusal_mask_];
-    // seq_cst: acquire pairs with the producer's store, and the load half of the handshake
-    // with it before this stage parks (see RecordRefusal).
-    if (slot.turn.load(std::memory_order_seq_cst) != next_refusal_pos_ + 1) break;
+    // acquire: pairs with the producer's release of the turn; the slot's data is visible.
+    if (slot.turn.load(std::memory_order_acquire) != next_refusal_pos_ + 1) break;
     const journal::RefusedRecord refused{slot.id, slot.reason,
                                          slot.refused_ns + mono_to_unix_offset_ns_};
     const size_t size = journal::EncodeRefusedRecord(refused, record);
@@ -203,12 +235,12 @@ int JournalStage::GatherRefusals(int gathered, char* record) {
 }
 
 void JournalStage::Commit(int gathered) {
-  if (absl::Status status = writer_->Write(); !status.ok()) Fatal(status);
+  if (absl::Status status = writer_->Write(); !status.ok()) return Fail(status);
   Add(counters_.writes);
   Add(counters_.records, static_cast<uint64_t>(gathered));
   if (policy_ == AckPolicy::kDurable) {
     const auto start = std::chrono::steady_clock::now();
-    if (absl::Status status = writer_->Sync(); !status.ok()) Fatal(status);
+    if (absl::Status status = writer_->Sync(); !status.ok()) return Fail(status);
     Add(counters_.syncs);
     SetMax(counters_.synced_records_max, static_cast<uint64_t>(gathered));
     SetMax(counters_.sync_ns_max,
@@ -219,15 +251,17 @@ void JournalStage::Commit(int gathered) {
 }
 
 int JournalStage::DoWork() {
+  // relaxed: this thread is the one that sets it.
+  if (failed_.load(std::memory_order_relaxed)) return 0;
   const int gathered = Gather();
   if (gathered == 0) return 0;
   Commit(gathered);
+  if (failed_.load(std::memory_order_relaxed)) return gathered;  // Nothing is acknowledged.
   // release: a thread that acquires these sees the records kept (and, for the reconciler, may
   // then tell the outcomes).
   confirmed_acked_below_.store(next_confirmed_, std::memory_order_release);
-  confirmed_acked_below_.notify_all();
   refusals_acked_.store(next_refusal_pos_, std::memory_order_release);
-  refusals_acked_.notify_all();
+  WakeWaiters();
   if (outcomes_written_ > outcomes_acked_below_.load(std::memory_order_relaxed)) {
     outcomes_acked_below_.store(outcomes_written_, std::memory_order_release);
     if (downstream_ != nullptr) downstream_->Unpark();
@@ -239,10 +273,15 @@ void JournalStage::Flush() {
   while (DoWork() > 0) {}
 }
 
-void JournalStage::Fatal(const absl::Status& status) {
-  std::fprintf(stderr, "vouch: journal I/O failed, stopping the process: %s\n",
+void JournalStage::Fail(const absl::Status& status) {
+  std::fprintf(stderr, "vouch: journal I/O failed; nothing more is acknowledged: %s\n",
                status.ToString().c_str());
-  std::abort();
+  status_ = status;
+  // release: a thread that acquires the flag reads status_.
+  failed_.store(true, std::memory_order_release);
+  WakeWaiters();
+  if (downstream_ != nullptr) downstream_->Unpark();
+  if (on_fatal_) on_fatal_(status_);
 }
 
 }  // namespace vouch

@@ -1,11 +1,13 @@
 // JournalStage: the agent that makes confirmations and outcomes durable.
 //
 // It reads the in-flight ring in sequence order, as the verifiers do, and journals each confirmed
-// transaction; it takes the reconciler's outcomes (already in sequence order), operators' hold
-// releases and ingest's stored refusals from queues. Refusals have no sequence number: ingest
-// numbers them itself, in a bounded ring of its own read in number order (the in-flight ring's
-// protocol), so that "refusals acknowledged up to n" is exact; a full ring is ingest's to refuse
-// (BUSY) rather than wait. One turn gathers what is ready into the segment writer's buffer, writes
+// transaction; it takes the reconciler's outcomes (already in sequence order), hold changes
+// (fraud holds and operators' releases, in the order the hold table saw them) and rule reloads
+// from one queue, and writes them in the order they were queued; and it takes ingest's stored
+// refusals from a ring of their own. Refusals have no sequence number: ingest numbers them
+// itself, in a bounded ring read in number order (the in-flight ring's protocol), so that
+// "refusals acknowledged up to n" is exact; a full ring is ingest's to refuse (BUSY) rather than
+// wait. One turn gathers what is ready into the segment writer's buffer, writes
 // it with one write(2) and, under the `durable` policy, one fdatasync: every confirmation
 // waiting in that window shares the sync (group commit). Then it publishes how far each kind is
 // acknowledged; submitters waiting for their sequence number, and the reconciler waiting to emit
@@ -19,24 +21,28 @@
 // O <= C; the transactions O+1..C were confirmed without a known outcome and go back to the
 // verifiers.
 //
-// Failure: an I/O error on the journal is fatal. The stage prints it and aborts the process
-// rather than go on confirming what it cannot keep (TigerBeetle does the same); recovery on the
-// next start finds every acknowledged record.
+// Failure: an I/O error on the journal (a full disk, a failing device) is fatal to the stage,
+// not to the process it is embedded in. The stage keeps the error, stops writing and never
+// acknowledges anything again (it cannot keep what it would confirm), wakes every waiter
+// (AwaitAcked returns false) and calls the on_fatal callback once; the embedder decides how
+// to stop. Recovery on the next start finds every acknowledged record.
 //
-// Thread safety: DoWork runs on the stage's own thread. RecordOutcome is called by the
-// reconciler thread only (single producer); RecordRelease and RecordRefusal by any thread. The
-// *_below and refusals_* accessors and AwaitAcked may be called from any thread.
+// Thread safety: DoWork runs on the stage's own thread. RecordOutcome, RecordHoldChange and
+// RecordRules are called by the reconciler thread only (single producer); RecordRefusal by any
+// thread. The *_below and refusals_* accessors, operator_entries_taken, IsAcked and AwaitAcked
+// may be called from any thread.
 #ifndef VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 #define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "concurrentqueue/concurrentqueue.h"
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/journal/stage/ack_policy.h"
@@ -61,15 +67,23 @@ class JournalStage final : public Agent, public OutcomeJournal {
   // `confirmed_below`: transactions below it are already in the journal (recovery); the stage
   // reads the ring from there. `outcomes_below`: likewise for outcomes.
   // REQUIRES: policy != kMemory.
+  // `ring_capacity`: the in-flight ring's; the reconciler's queue is sized from it (see
+  // OutcomeJournal::RecordHoldChange).
   JournalStage(std::unique_ptr<journal::SegmentWriter> writer, AckPolicy policy,
                InFlightRing* ring, Sequence confirmed_below, Sequence outcomes_below,
-               int64_t mono_to_unix_offset_ns, size_t queue_capacity, int batch_max);
+               int64_t mono_to_unix_offset_ns, size_t ring_capacity, int batch_max);
 
   int DoWork() override;
   std::string_view role_name() const override { return "vouch-journal"; }
 
   // OutcomeJournal (reconciler thread).
   bool RecordOutcome(const Outcome& outcome) override;
+  bool RecordHoldChange(const HoldChange& change) override;
+  bool RecordRules(Sequence from, const std::string& text) override;
+  uint64_t operator_entries_taken() const override {
+    // acquire: pairs with the stage's release after its pop; the queue has that room again.
+    return operator_entries_taken_.load(std::memory_order_acquire);
+  }
   Sequence outcomes_acked_below() const override {
     // acquire: pairs with the stage's release; the outcome is kept before it is told.
     return outcomes_acked_below_.load(std::memory_order_acquire);
@@ -79,8 +93,11 @@ class JournalStage final : public Agent, public OutcomeJournal {
     return read_below_.load(std::memory_order_acquire);
   }
 
-  // Any thread. False if the queue is full (the caller retries or reports it).
-  bool RecordRelease(uint64_t account, int64_t now_ns);
+  // Confirmed transactions below this are kept as the policy promises.
+  Sequence confirmed_acked_below() const {
+    // acquire: pairs with the stage's release.
+    return confirmed_acked_below_.load(std::memory_order_acquire);
+  }
   // Any thread: queues the refusal of `id` and returns its number (from 1), for an
   // AckPosition; 0 if the refusal ring is full (the caller answers BUSY). Never allocates.
   uint64_t RecordRefusal(uint64_t id, Reason reason, int64_t now_ns);
@@ -90,12 +107,6 @@ class JournalStage final : public Agent, public OutcomeJournal {
     // acquire: a caller that read a stored refusal's answer sees at least its number.
     return refusal_head_.load(std::memory_order_acquire);
   }
-
-  // Confirmed transactions below this are kept as the policy promises.
-  Sequence confirmed_acked_below() const {
-    // acquire: pairs with the stage's release.
-    return confirmed_acked_below_.load(std::memory_order_acquire);
-  }
   // Refusals numbered up to this are kept as the policy promises.
   uint64_t refusals_acked() const {
     // acquire: pairs with the stage's release.
@@ -104,8 +115,21 @@ class JournalStage final : public Agent, public OutcomeJournal {
   bool IsAcked(const AckPosition& position) const {
     return confirmed_acked_below() > position.confirmed && refusals_acked() >= position.refused;
   }
-  // Blocks until `position` is acknowledged. Any thread.
-  void AwaitAcked(const AckPosition& position) const;
+  // Blocks until `position` is acknowledged (true) or the journal has failed (false: it never
+  // will be). Any thread.
+  [[nodiscard]] bool AwaitAcked(const AckPosition& position) const;
+
+  // Any thread. True once an I/O error stopped the journal; status() then says which.
+  bool failed() const {
+    // acquire: pairs with Fail's release; the status written before it is visible.
+    return failed_.load(std::memory_order_acquire);
+  }
+  // OK, or the I/O error that stopped the journal.
+  absl::Status status() const;
+  // Called once, on the stage's thread, when the journal fails. Set before the stage runs.
+  void SetOnFatal(std::function<void(const absl::Status&)> on_fatal) {
+    on_fatal_ = std::move(on_fatal);
+  }
 
   // Parkers to wake: `self` is this stage's own (producers wake it after publishing into the
   // ring), `downstream` the reconciler's (woken when outcomes are acknowledged).
@@ -120,9 +144,14 @@ class JournalStage final : public Agent, public OutcomeJournal {
   const JournalStageCounters& counters() const { return counters_; }
 
  private:
-  struct Release {
-    uint64_t account;
-    int64_t released_ns;
+  // What the reconciler queues: an outcome, a hold change or a rule reload.
+  struct Entry {
+    enum class Kind : uint8_t { kOutcome, kHold, kRules };
+    Kind kind = Kind::kOutcome;
+    Outcome outcome;
+    HoldChange hold;
+    Sequence rules_from = 0;
+    std::string rules_text;  // Empty (no allocation) except for a reload.
   };
   // turn == pos: free for the producer of position pos (refusal number pos + 1); pos + 1:
   // published; pos + capacity: read by the stage, free for the next lap.
@@ -136,20 +165,21 @@ class JournalStage final : public Agent, public OutcomeJournal {
   int Gather();
   int GatherRefusals(int gathered, char* record);
   void Commit(int gathered);
-  [[noreturn]] void Fatal(const absl::Status& status);
+  void Fail(const absl::Status& status);
+  // Publishes a change waiters must see (an acknowledgement or the failure) and wakes them.
+  void WakeWaiters();
 
   const std::unique_ptr<journal::SegmentWriter> writer_;
   const AckPolicy policy_;
   InFlightRing* const ring_;
   const int64_t mono_to_unix_offset_ns_;
   const int batch_max_;
-  moodycamel::ReaderWriterQueue<Outcome> outcomes_;
-  moodycamel::ConcurrentQueue<Release> releases_;
+  moodycamel::ReaderWriterQueue<Entry> entries_;  // From the reconciler, in its order.
   const uint64_t refusal_mask_;
-  const std::unique_ptr<RefusalSlot[]> refusals_;
-  std::optional<Release> unadded_release_;  // Dequeued, refused by a full writer; stage thread.
+  const std::unique_ptr<RefusalSlot[]> refusals_;  // ring_capacity slots.
   Parker* self_ = nullptr;
   Parker* downstream_ = nullptr;
+  std::function<void(const absl::Status&)> on_fatal_;
 
   // Owned by the stage thread.
   Sequence next_confirmed_;    // Next ring entry to journal.
@@ -161,6 +191,12 @@ class JournalStage final : public Agent, public OutcomeJournal {
   std::atomic<Sequence> outcomes_acked_below_;
   std::atomic<uint64_t> refusals_acked_{0};
   alignas(64) std::atomic<uint64_t> refusal_head_{0};  // Producers: next position to claim.
+  std::atomic<uint64_t> operator_entries_taken_{0};
+  // Bumped after every change of confirmed_acked_below_, refusals_acked_ or failed_: what
+  // AwaitAcked waits on.
+  std::atomic<uint32_t> wake_epoch_{0};
+  std::atomic<bool> failed_{false};
+  absl::Status status_;  // Written once, before failed_ is released; then read-only.
   JournalStageCounters counters_;
 };
 

@@ -59,6 +59,7 @@ struct Connection {
   std::string outbound;
   size_t outbound_sent = 0;
   bool dirty = false;             // On the thread's flush list this turn.
+  size_t turn_start_bytes = 0;    // outbound.size() before this turn's first frame.
   bool waiting_writable = false;  // EPOLLOUT registered.
   bool write_shut = false;        // shutdown(SHUT_WR) done (closing only).
   int64_t closing_since_ns = 0;

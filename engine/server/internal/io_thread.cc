@@ -103,6 +103,7 @@ void IoThread::Turn(int timeout_ms) {
   handler_.RouteOutcomes();
   handler_.ResendAll();
   handler_.AwaitTurnAck();  // Before the output is written: it may hold confirmations.
+  if (JournalFailed()) FailAllJournalFailed();
   FlushDirty();
   if (now_ns_ >= next_tick_ns_) {
     ResumeListener();
@@ -170,6 +171,28 @@ void IoThread::AcceptAll() {
            absl::StrCat("the server's limit of ", options_.max_connections,
                         " connections is reached"));
     }
+  }
+}
+
+bool IoThread::JournalFailed() const {
+  const JournalStage* journal = shared_->engine->journal();
+  return journal != nullptr && journal->failed();
+}
+
+void IoThread::FailAllJournalFailed() {
+  const std::string reason =
+      absl::StrCat("the journal failed and the server is stopping; confirmations not sent were "
+                   "never kept (resubmit them after the restart): ",
+                   shared_->engine->health().message());
+  for (auto& owned : connections_) {
+    Connection& connection = *owned;
+    if (connection.state != ConnectionState::kOpen) continue;
+    if (connection.dirty) {
+      // What earlier turns appended was acknowledged; a frame already partly sent stays whole.
+      connection.outbound.resize(
+          std::max(connection.turn_start_bytes, connection.outbound_sent));
+    }
+    handler_.Fail(connection, v1::ERROR_CODE_JOURNAL_FAILED, reason);
   }
 }
 
@@ -401,6 +424,7 @@ bool IoThread::OnPhase(int64_t now_ns) {
     }
   }
   if (!(routed && flushed) && now_ns < shared_->flush_deadline_ns) return true;
+  if (JournalFailed()) FailAllJournalFailed();  // Says why the server stops, not just that.
   for (auto& owned : connections_) {
     Connection& connection = *owned;
     if (connection.state == ConnectionState::kOpen) {

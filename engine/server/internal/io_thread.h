@@ -83,6 +83,10 @@ class IoThread {
   void OnReadable(Connection& connection);
   void Flush(Connection& connection);
   void FlushDirty();
+  // The journal failed: drops this turn's output (its confirmations were never kept) and fails
+  // every open connection with ERROR_CODE_JOURNAL_FAILED and the reason.
+  void FailAllJournalFailed();
+  bool JournalFailed() const;
   void SetInterest(Connection& connection);
   void Close(Connection& connection);
   void ReapAndHandOff();

@@ -154,7 +154,9 @@ void RequestHandler::ResendAll() {
 
 void RequestHandler::AwaitTurnAck() {
   if (turn_ack_.empty()) return;
-  shared_->engine->AwaitAck(turn_ack_);
+  // False only if the journal failed, which the I/O thread handles right after (it drops this
+  // turn's output and sends every connection ERROR_CODE_JOURNAL_FAILED).
+  (void)shared_->engine->AwaitAck(turn_ack_);
   turn_ack_ = {};
 }
 
@@ -485,7 +487,9 @@ void RequestHandler::OnReleaseHold(Connection& connection) {
   const uint64_t account = scratch_.release_hold.account();
   v1::HoldReleased& released = scratch_.hold_released;
   released.set_account(account);
-  released.set_was_held(shared_->engine->ReleaseHold(account));
+  const absl::StatusOr<bool> was_held = shared_->engine->ReleaseHold(account);
+  released.set_was_held(was_held.value_or(false));
+  released.set_refused(was_held.ok() ? "" : std::string(was_held.status().message()));
   if (released.was_held() && shared_->event_log != nullptr) {
     shared_->event_log->HoldReleased(account);
   }
@@ -627,11 +631,14 @@ void RequestHandler::AppendOutcome(Connection& connection, const v1::Outcome& ou
 
 void RequestHandler::Append(Connection& connection, int field,
                       const google::protobuf::MessageLite& body) {
+  const size_t before_bytes = connection.outbound.size();
   const bool appended =
       net::AppendEnvelopeFrame(field, body, options_.frame_bytes_max, &connection.outbound);
   assert(appended && "server messages are far below the frame maximum");
   (void)appended;
   IoCounters::Add(counters_.frames_out);
+  // A journal failure drops what this turn appended (IoThread::FailAllJournalFailed).
+  if (!connection.dirty) connection.turn_start_bytes = before_bytes;
   MarkDirty(connection);
 }
 

@@ -263,6 +263,21 @@ void AddJournal(const JournalStage& journal, Families& out) {
              get(c.synced_records_max));
   out.AddOne("vouch_journal_sync_max_seconds", "The slowest fdatasync so far.",
              MetricType::Gauge, get(c.sync_ns_max) / kNsPerSecond);
+  out.AddOne("vouch_journal_failed",
+             "1 once an I/O error stopped the journal: nothing more is confirmed (restart).",
+             MetricType::Gauge, journal.failed() ? 1.0 : 0.0);
+}
+
+void AddSnapshots(const EngineStats& stats, Families& out) {
+  out.AddOne("vouch_snapshots_total", "Snapshots written.", MetricType::Counter,
+             static_cast<double>(stats.snapshots));
+  out.AddOne("vouch_snapshot_failures_total",
+             "Snapshot attempts that failed (each logged; tried again with a back-off).",
+             MetricType::Counter, static_cast<double>(stats.snapshot_failures));
+  out.AddOne("vouch_snapshots_stopped",
+             "1 once snapshots stopped for the process's life (the journal could not be "
+             "replayed into the snapshot shadow; logged).",
+             MetricType::Gauge, stats.snapshots_stopped ? 1.0 : 0.0);
 }
 
 void AddServer(const ServerStats& stats, Families& out) {
@@ -343,7 +358,10 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   AddRisk(*engine_, stats, out);
   AddLatency(stats, out);
   AddAgents(stats, out);
-  if (const JournalStage* journal = engine_->journal()) AddJournal(*journal, out);
+  if (const JournalStage* journal = engine_->journal()) {
+    AddJournal(*journal, out);
+    if (engine_->snapshotter() != nullptr) AddSnapshots(stats, out);
+  }
   if (server_ != nullptr) AddServer(server_->Stats(), out);
   return out.Take();
 }

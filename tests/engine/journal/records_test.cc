@@ -138,6 +138,19 @@ TEST(RecordsTest, RefusedRoundTripsAndPinsItsLayout) {
 }
 
 // The layout is a contract with every journal already on disk: pin it byte for byte.
+TEST(RecordsTest, HoldPlacedRoundTripsAndRefusesAccountZero) {
+  const HoldPlacedRecord in{0x0123456789abcdefull, 1'700'000'000'000'000'000};
+  char buffer[kHoldPlacedRecordBytes];
+  ASSERT_EQ(EncodeHoldPlacedRecord(in, buffer), kHoldPlacedRecordBytes);
+  HoldPlacedRecord out;
+  ASSERT_TRUE(DecodeHoldPlacedRecord(buffer, sizeof(buffer), &out));
+  EXPECT_EQ(out.account, in.account);
+  EXPECT_EQ(out.placed_unix_ns, in.placed_unix_ns);
+  EXPECT_FALSE(DecodeHoldPlacedRecord(buffer, sizeof(buffer) - 1, &out));
+  ASSERT_EQ(EncodeHoldPlacedRecord({0, 1}, buffer), kHoldPlacedRecordBytes);
+  EXPECT_FALSE(DecodeHoldPlacedRecord(buffer, sizeof(buffer), &out));
+}
+
 TEST(RecordsTest, LayoutIsLittleEndianFieldByField) {
   char buffer[kHoldReleasedRecordBytes];
   EncodeHoldReleasedRecord({0x0123456789abcdefull, -2}, buffer);
@@ -193,7 +206,9 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(3));
   EXPECT_TRUE(IsKnownRecordType(4));
   EXPECT_TRUE(IsKnownRecordType(5));
-  EXPECT_FALSE(IsKnownRecordType(6));
+  EXPECT_TRUE(IsKnownRecordType(6));
+  EXPECT_TRUE(IsKnownRecordType(7));
+  EXPECT_FALSE(IsKnownRecordType(8));
 }
 
 OpeningRecord SampleOpening() {

@@ -76,12 +76,8 @@ bool IsMalformed(Reason reason) {
          reason == Reason::kMalformedSameAccount || reason == Reason::kUnknownCurrency;
 }
 
-// Engine::ReleaseHold said the account was on hold and is released. (Two overloads, so this reads
-// the same whether ReleaseHold answers bool or StatusOr<bool>.)
-[[maybe_unused]] bool Released(bool released) { return released; }
-[[maybe_unused]] bool Released(const absl::StatusOr<bool>& released) {
-  return released.ok() && *released;
-}
+// Engine::ReleaseHold said the account was on hold and is released.
+bool Released(const absl::StatusOr<bool>& released) { return released.ok() && *released; }
 
 // A refusal the client was told.
 struct Refusal {
