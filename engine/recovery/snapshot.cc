@@ -187,11 +187,18 @@ absl::StatusOr<uint64_t> CountSnapshotTemporaries(const std::string& dir) {
 absl::StatusOr<uint64_t> RemoveSnapshotTemporaries(const std::string& dir) {
   absl::StatusOr<std::vector<std::string>> names = ListSnapshotTemporaries(dir);
   if (!names.ok()) return names.status();
+  uint64_t removed = 0;
   for (const std::string& name : *names) {
     const std::string path = absl::StrCat(dir, "/", name);
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", path);
+    if (unlink(path.c_str()) == 0) {
+      ++removed;
+    } else if (errno != ENOENT && errno != EISDIR) {
+      // A directory by that name is not a temporary the engine wrote: it is left alone (and a
+      // snapshot that needs its name fails, counted, until an operator removes it).
+      return Errno("unlink", path);
+    }
   }
-  return names->size();
+  return removed;
 }
 
 Snapshotter::Snapshotter(std::string dir, std::unique_ptr<Replayer> shadow,

@@ -46,7 +46,8 @@ absl::Status WriteSnapshot(const std::string& dir, uint64_t covered_record_index
 
 // `snapshot-*.snap.tmp` files: what a snapshot write interrupted by a crash (kill -9, power loss)
 // leaves. Remove them only while holding the directory's lock (DataDirLock), when no snapshot
-// can be in progress. Both return how many there were.
+// can be in progress. Count returns how many there are; Remove how many it removed (a directory
+// by such a name is not the engine's: it is left alone).
 absl::StatusOr<uint64_t> CountSnapshotTemporaries(const std::string& dir);
 absl::StatusOr<uint64_t> RemoveSnapshotTemporaries(const std::string& dir);
 
