@@ -33,11 +33,7 @@ namespace fs = std::filesystem;
 class EngineDataDirTest : public ::testing::TestWithParam<AckPolicy> {
  protected:
   std::string Dir(const std::string& name) {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") /
-                         (name + "-" + std::string(AckPolicyName(GetParam())));
-    fs::remove_all(dir);
-    return dir.string();
+    return testing::EmptyTestDir(name + "-" + std::string(AckPolicyName(GetParam())));
   }
   Options DirOptions(const std::string& dir, uint64_t snapshot_interval_records = 0) {
     Options options = BankOptions(20);

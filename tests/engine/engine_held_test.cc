@@ -31,12 +31,7 @@ using testing::Transfer;
 
 namespace fs = std::filesystem;
 
-std::string FreshDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / name;
-  fs::remove_all(dir);
-  return dir.string();
-}
+std::string FreshDir(const std::string& name) { return testing::EmptyTestDir(name); }
 
 Options HeldBank(PolicyMode mode, AckPolicy ack, const std::string& dir_name) {
   Options options = BankOptions(20);

@@ -46,10 +46,7 @@ class EngineHistoryTest : public ::testing::TestWithParam<Param> {
     options.policy.hold_amount_minor_min = 500;  // Hybrid: about a third are held.
     options.durability.ack = ack;
     if (ack != AckPolicy::kMemory) {
-      const char* tmp = std::getenv("TEST_TMPDIR");
-      const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / "engine_history_test";
-      fs::remove_all(dir);
-      options.durability.dir = dir.string();
+      options.durability.dir = testing::EmptyTestDir("engine_history_test");
     }
     auto engine = Engine::Create(std::move(options));
     EXPECT_TRUE(engine.ok()) << engine.status();

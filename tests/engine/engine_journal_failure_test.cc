@@ -31,11 +31,7 @@ namespace fs = std::filesystem;
 class EngineJournalFailureTest : public ::testing::TestWithParam<AckPolicy> {
  protected:
   std::string Dir(const std::string& name) {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") /
-                         (name + "-" + std::string(AckPolicyName(GetParam())));
-    fs::remove_all(dir);
-    return dir.string();
+    return testing::EmptyTestDir(name + "-" + std::string(AckPolicyName(GetParam())));
   }
   Options MakeOptions(const std::string& dir, bool inline_mode) {
     Options options = BankOptions(20);

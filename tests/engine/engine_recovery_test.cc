@@ -29,10 +29,7 @@ namespace fs = std::filesystem;
 class EngineRecoveryTest : public ::testing::Test {
  protected:
   std::string Dir(const std::string& name) {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / name;
-    fs::remove_all(dir);
-    return dir.string();
+    return testing::EmptyTestDir(name);
   }
   std::unique_ptr<Engine> Open(const std::string& dir, AckPolicy ack = AckPolicy::kWritten,
                                uint64_t snapshot_interval_records = 0) {

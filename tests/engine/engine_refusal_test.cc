@@ -50,12 +50,7 @@ std::vector<Refused> Refusals() {
   return refusals;
 }
 
-std::string TestDir(const std::string& name) {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") / name;
-  fs::remove_all(dir);
-  return dir.string();
-}
+std::string TestDir(const std::string& name) { return testing::EmptyTestDir(name); }
 
 class RefusalTestBase {
  protected:

@@ -2,6 +2,9 @@
 #ifndef VOUCH_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 #define VOUCH_TESTS_ENGINE_ENGINE_TEST_UTIL_H_
 
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "engine/engine.h"
@@ -26,6 +29,15 @@ inline Options BankOptions(size_t accounts) {
     options.accounts.push_back({id, kUsd, kOpeningBalance, 0});
   }
   return options;
+}
+
+// An empty directory `name` under the test's temporary directory (Bazel's TEST_TMPDIR), for a
+// journal: whatever an earlier run left there is removed first.
+inline std::string EmptyTestDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::filesystem::path dir = std::filesystem::path(tmp != nullptr ? tmp : "/tmp") / name;
+  std::filesystem::remove_all(dir);
+  return dir.string();
 }
 
 inline Transaction Transfer(uint64_t id, uint64_t from, uint64_t to, int64_t amount_minor) {
