@@ -52,6 +52,9 @@ struct ConfirmedTxn {
 struct SegmentMark {
   std::string name;
   uintmax_t bytes = 0;
+  // The journal's acknowledgment before that write: a torn write never returned, so what its turn
+  // acknowledged was not kept.
+  Sequence outcomes_acked_below = 0;
 };
 
 SegmentMark NewestSegment(const fs::path& dir) {
@@ -135,7 +138,7 @@ class Simulation {
   void JournalTurn();
   void ReloadRules();
   void ReleaseRacingHold(const std::vector<uint64_t>& holds_before);
-  std::map<uint64_t, bool> JournaledHolds();
+  std::map<uint64_t, bool> JournaledHolds(Sequence outcomes_kept_below);
   void CheckHoldsRecovered(const std::map<uint64_t, bool>& before);
   std::string HoldHistory(uint64_t account) const;
   void CheckRefusalsRecovered(bool lossy);
@@ -455,7 +458,10 @@ bool Simulation::StepStages() {
     SegmentMark before;
     const bool tear =
         i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
-    if (tear) before = NewestSegment(engine_options_.durability.dir);
+    if (tear) {
+      before = NewestSegment(engine_options_.durability.dir);
+      before.outcomes_acked_below = engine_->journal()->outcomes_acked_below();
+    }
     if (i == crash_after && power_loss) {
       disk_.ArmPowerCut(static_cast<int>(Random(3)),
                         [this] { TakeCrashImage(nullptr, /*power_loss=*/true); });
@@ -487,8 +493,11 @@ void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) 
   const fs::path crashed_dir = engine_options_.durability.dir;
   // Under `written` a power loss may take what was acknowledged: the checks are relaxed.
   crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
+  const Sequence outcomes_kept_below = torn_write != nullptr
+                                           ? torn_write->outcomes_acked_below
+                                           : engine_->journal()->outcomes_acked_below();
   crash_.holds = crash_.lossy || !options_.check_hold_races ? std::map<uint64_t, bool>()
-                                                            : JournaledHolds();
+                                                            : JournaledHolds(outcomes_kept_below);
   crash_.journal_idle_epoch = journal_idle_epoch_;
   crash_.taken = true;
   const fs::path next_dir = seed_dir_ / absl::StrCat("life-", life_ + 1);
@@ -673,16 +682,16 @@ void Simulation::ReleaseRacingHold(const std::vector<uint64_t>& holds_before) {
 }
 
 // The hold state in memory now of each account whose every hold and release is already in the
-// journal: a hold placed by an outcome the journal has kept (or told), a release followed by an
-// idle journal turn. After a restart those accounts must be as they are now.
-std::map<uint64_t, bool> Simulation::JournaledHolds() {
+// journal: a hold placed by an outcome the journal has kept (below `outcomes_kept_below`, or
+// told), a release followed by an idle journal turn. After a restart those accounts must be as
+// they are now.
+std::map<uint64_t, bool> Simulation::JournaledHolds(Sequence outcomes_kept_below) {
   std::set<uint64_t> unsettled;
   for (const auto& [account, epoch] : release_epoch_) {
     if (epoch >= journal_idle_epoch_) unsettled.insert(account);
   }
-  const Sequence kept_below = engine_->journal()->outcomes_acked_below();
   for (const Sequence seq : untold_) {
-    if (seq < kept_below) continue;
+    if (seq < outcomes_kept_below) continue;
     const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
     if (outcome.has_value() && (outcome->compensation & kCompensationAccountHeld) != 0) {
       unsettled.insert(confirmed_[seq].txn.source_account);
