@@ -22,6 +22,10 @@ inline constexpr size_t kSubmitEnvelopeBytesMax = 1 + 5;
 constexpr size_t SubmitFrameBytesMax(size_t count) {
   return count * kSubmitEntryBytesMax + kSubmitEnvelopeBytesMax;
 }
+inline constexpr size_t kFrameBytesMaxDefault = 64 * 1024;
+inline constexpr size_t kSubmitBatchMaxDefault = 512;
+static_assert(SubmitFrameBytesMax(kSubmitBatchMaxDefault) <= kFrameBytesMaxDefault,
+              "the default batch maximum must fit in the default frame maximum");
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Loopback by default: exposing the port is a decision.
@@ -34,11 +38,11 @@ struct ServerOptions {
 
   // Per connection.
   size_t max_connections = 1024;                // Open at once, over every I/O thread.
-  size_t frame_bytes_max = 64 * 1024;           // Longest frame accepted (and sent).
+  size_t frame_bytes_max = kFrameBytesMaxDefault;  // Longest frame accepted (and sent).
   // Transactions in one Submit. A Submit of this many must fit in one frame
   // (SubmitFrameBytesMax(submit_batch_max) <= frame_bytes_max; Validate refuses less), so a
   // client that keeps to the batch limit never meets the frame limit.
-  size_t submit_batch_max = 512;
+  size_t submit_batch_max = kSubmitBatchMaxDefault;
   size_t outbound_bytes_max = 8 * 1024 * 1024;  // Unsent bytes before the client is cut off.
   int64_t partial_frame_timeout_ns = 5'000'000'000;  // A frame must complete within this.
   int64_t idle_timeout_ns = 60'000'000'000;          // No complete frame for this long: close.
@@ -57,8 +61,10 @@ struct ServerOptions {
   // Empty: no authentication. Otherwise Hello must carry exactly this token.
   std::string auth_token;
 
-  // Recent outcomes kept for Hello{resume_from_seq} (rounded up to a power of two). Also bounds
-  // how far an I/O thread may fall behind the reconciler before the reconciler waits for it.
+  // Recent outcomes kept for Hello{resume} (rounded up to a power of two). An I/O thread that
+  // falls further behind than this reads what it missed from the engine's history, or, where
+  // that has lost it too, cuts its sessions off (ERROR_CODE_SLOW_CONSUMER); the reconciler never
+  // waits for it.
   size_t retained_outcomes = 1 << 20;
 
   // Shutdown: after the engine drained, how long to keep delivering and flushing.
@@ -66,10 +72,6 @@ struct ServerOptions {
 
   absl::Status Validate() const;
 };
-
-static_assert(SubmitFrameBytesMax(ServerOptions{}.submit_batch_max) <=
-                  ServerOptions{}.frame_bytes_max,
-              "the default batch maximum must fit in the default frame maximum");
 
 }  // namespace vouch::server
 
