@@ -15,13 +15,12 @@ constexpr uint64_t kSeeds = 300;
 
 // Three checks of issue 12 fail on the code before its fixes land (docs/RELIABILITY.md gives a
 // failing seed for each): refused answers across restarts (item 4), rule reloads in replay (item
-// 13) and the journal order of holds and releases (item 12). Switch each on here once its fix is
-// merged; vouch_sim runs them by default.
+// 13, on) and the journal order of holds and releases (item 12). Switch each on here once its
+// fix is merged; vouch_sim runs them by default.
 SimulationOptions OptionsFor(uint64_t seed) {
   SimulationOptions options;
   options.seed = seed;
   options.check_refused_answers = false;
-  options.check_rule_reloads = false;
   options.check_hold_races = false;
   return options;
 }
