@@ -611,11 +611,21 @@ absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
         journal::kRecordPayloadBytesMax));
   }
   RulesHandoff& handoff = rules_handoff_;
+  // The start-up rules' record (or an earlier reload) may still be on its way to the journal:
+  // wait for it, bounded, rather than refuse a caller who has nothing under way. Inline, one
+  // Step lets the reconciler journal it. seq_cst: the handoff's protocol (rules_handoff.h).
+  if (options_.inline_mode && handoff.posted.load(std::memory_order_seq_cst)) Step();
   uint64_t generation = 0;
   {
     absl::MutexLock lock(&handoff.mu);
-    // relaxed: under the mutex, which the reconciler holds when it clears the flag.
-    if (handoff.posted.load(std::memory_order_relaxed)) {
+    auto idle = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(handoff.mu) {
+      // relaxed: under the mutex, which the reconciler holds when it clears the flag.
+      return !handoff.posted.load(std::memory_order_relaxed);
+    };
+    if (!options_.inline_mode) {
+      (void)handoff.mu.AwaitWithTimeout(absl::Condition(&idle), absl::Seconds(5));
+    }
+    if (!idle()) {
       return absl::UnavailableError("an earlier fraud rule reload is still under way; retry");
     }
     handoff.rules = std::move(rules);
@@ -651,7 +661,10 @@ absl::Status Engine::JournalStartupRules(Sequence first_seq) {
         journal::kRecordPayloadBytesMax));
   }
   if (text == recovered_rules_text_ && !recovered_rules_pending_) return absl::OkStatus();
-  fraud_->ReplaceRules(options_.fraud_rules);
+  // Not applied here: the checker keeps the recovered state until the stage judges first_seq,
+  // exactly where a replay of this journal switches (a switch clears the velocity counts when the
+  // window changes, so switching early, or twice, would leave a state no replay gives).
+  fraud_stage_->StartWith(first_seq, options_.fraud_rules);
   // Decided already (the fraud stage has them); the reconciler's first turn journals the record
   // ahead of any outcome, as for a reload. Before any stage runs: nothing else touches it.
   absl::MutexLock lock(&rules_handoff_.mu);

@@ -254,8 +254,9 @@ class Engine {
   // (ack policy written / durable), so recovery and snapshots judge by the same rules at the
   // same place (rules_handoff.h). The start-up rules are journaled likewise, from the first
   // sequence number the process decides. InvalidArgument for rules that fail Validate or whose
-  // text is over 64 KiB (the old rules stay); Unavailable while an earlier reload is still
-  // under way (retry); DeadlineExceeded if the stages did not take them within 5 s: they are
+  // text is over 64 KiB (the old rules stay); Unavailable if an earlier reload (or the
+  // start-up rules' record) is still under way after waiting up to 5 s for it (retry);
+  // DeadlineExceeded if the stages did not take them within 5 s: they are
   // posted and apply when the stages resume.
   absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
 

@@ -127,6 +127,7 @@ int FraudStage::Mailbox() {
   // seq_cst: as above; no outcome from the claim on has been journaled.
   const Sequence claim = rules_->journal_claim.load(std::memory_order_seq_cst);
   const Sequence from = std::max(next_seq(), claim);
+  while (!pending_.empty() && pending_.back().from >= from) pending_.pop_back();
   pending_.push_back({from, *std::move(rules_->rules)});
   rules_->rules.reset();
   rules_->decided = true;

@@ -10,10 +10,12 @@
 #define VOUCH_ENGINE_VERIFY_VERIFIER_STAGE_H_
 
 #include <atomic>
+#include <cassert>
 #include <cstdint>
 #include <deque>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -128,6 +130,14 @@ class FraudStage final : public VerifierStage {
         checker_(checker),
         rules_(rules) {}
 
+  // The start-up rules, which judge from `from` (the first sequence number this process
+  // decides). Before the stage runs. Like a reload they apply just before the stage judges
+  // `from`, so the checker keeps the recovered rules, and the state the journal gives, until then.
+  void StartWith(Sequence from, fraud::FraudRules rules) {
+    assert(pending_.empty());
+    pending_.push_back({from, std::move(rules)});
+  }
+
  private:
   struct PendingRules {
     Sequence from;
@@ -143,7 +153,11 @@ class FraudStage final : public VerifierStage {
   }
   fraud::FraudChecker* const checker_;
   RulesHandoff* const rules_;
-  std::deque<PendingRules> pending_;  // Stage thread: taken, not applied yet; ascending from.
+  // Stage thread: taken, not applied yet; strictly ascending from. Rules taken for the same F
+  // replace one another, as a replay's do (Replayer::ApplyRules): a switch of rules depends on
+  // the rules it leaves (a new velocity window clears the counts), so the stage must not pass
+  // through rules that the replay skips.
+  std::deque<PendingRules> pending_;
 };
 
 // One currency's books in a BalanceSnapshot.

@@ -183,6 +183,120 @@ TEST_P(EngineJournalOrderTest, AReloadReachesTheSnapshotShadow) {
   ReloadMidStreamAndRestart(*this, Dir("reload-snapshot"), 500, clock_);
 }
 
+// Rules with a velocity rule (per-account state) over `window_ns`.
+fraud::FraudRules VelocityRules(const Engine& engine, int64_t window_ns, uint32_t count_max) {
+  fraud::FraudRules rules = engine.options().fraud_rules;
+  rules.velocity_enabled = true;
+  rules.velocity_window_ns = window_ns;
+  rules.velocity_count_max = count_max;
+  rules.velocity_amount_max_minor = 1'000'000'000;
+  return rules;
+}
+
+void SubmitTransfers(Engine& engine, uint64_t first_id, uint64_t count, ManualClock& clock) {
+  for (uint64_t id = first_id; id < first_id + count; ++id) {
+    ASSERT_EQ(engine.Submit(Transfer(id, 1 + id % 3, 10 + id % 3, 100)).status,
+              ConfirmStatus::kConfirmed);
+    clock.AdvanceNs(1'000);
+  }
+  StepUntilIdle(engine);
+  DrainOutcomes(engine);
+}
+
+// Two reloads before any transaction is judged under the first apply from the same F. A switch
+// of rules depends on the rules it leaves (a new velocity window clears the counts): the live
+// stage passed through the first reload's window and cleared the counts, while the replay, in
+// which the second record replaces the first, switched straight to the second (the window the
+// counts were kept under) and kept them. The restarted engine then judged velocity by counts the
+// live one no longer had.
+TEST_P(EngineJournalOrderTest, TwoReloadsAtOneSequenceReplayAsTheLiveStageSwitched) {
+  const std::string dir = Dir("two-reloads");
+  fraud::FraudRules opening;
+  {
+    auto probe = Open(Dir("two-reloads-probe"));
+    ASSERT_NE(probe, nullptr);
+    opening = VelocityRules(*probe, 10'000'000'000, 1'000'000);
+  }
+  auto engine = Open(dir, 0, &opening);
+  ASSERT_NE(engine, nullptr);
+  SubmitTransfers(*engine, 1, 60, clock_);
+  fraud::FraudRules passing = opening;
+  passing.velocity_window_ns = 4'000'000'000;
+  const absl::StatusOr<Sequence> first = engine->ReplaceFraudRules(passing);
+  ASSERT_TRUE(first.ok()) << first.status();
+  fraud::FraudRules last = opening;  // The opening window, another amount limit.
+  last.velocity_amount_max_minor = 900'000'000;
+  const absl::StatusOr<Sequence> second = engine->ReplaceFraudRules(last);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*first, 61u);
+  EXPECT_EQ(*second, 61u) << "nothing was judged in between";
+  SubmitTransfers(*engine, 61, 30, clock_);
+  ASSERT_TRUE(engine->Stop().drained);
+  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  engine.reset();
+  auto recovered = Open(dir, 0, &last);
+  ASSERT_NE(recovered, nullptr);
+  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+}
+
+// A restart whose rules file is not the last reload's (the operator reverted it): the start-up
+// rules judge from the first sequence number this process decides, and not before. They used
+// to be switched to at once, which cleared the velocity counts (another window) before replay's
+// place for the switch: the recovered state was not the one the journal gives (the simulation's
+// replay check), and a snapshot or a replay of the new journal switched elsewhere.
+TEST_P(EngineJournalOrderTest, StartupRulesSwitchWhereTheJournalSays) {
+  const std::string dir = Dir("startup-rules");
+  fraud::FraudRules opening;
+  {
+    auto probe = Open(Dir("startup-rules-probe"));
+    ASSERT_NE(probe, nullptr);
+    opening = VelocityRules(*probe, 10'000'000'000, 1'000'000);
+  }
+  auto engine = Open(dir, 0, &opening);
+  ASSERT_NE(engine, nullptr);
+  SubmitTransfers(*engine, 1, 30, clock_);
+  fraud::FraudRules reloaded = opening;
+  reloaded.velocity_window_ns = 4'000'000'000;
+  const absl::StatusOr<Sequence> from = engine->ReplaceFraudRules(reloaded);
+  ASSERT_TRUE(from.ok()) << from.status();
+  EXPECT_EQ(*from, 31u);
+  SubmitTransfers(*engine, 31, 30, clock_);
+  ASSERT_TRUE(engine->Stop().drained);
+  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  engine.reset();
+  auto recovered = Open(dir, 0, &opening);  // The opening rules again.
+  ASSERT_NE(recovered, nullptr);
+  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+  // And once they have judged, a replay of the new journal switches where this process did.
+  SubmitTransfers(*recovered, 61, 30, clock_);
+  ASSERT_TRUE(recovered->Stop().drained);
+  const uint64_t after_hash = recovered->fraud_checker().StateHash();
+  recovered.reset();
+  auto again = Open(dir, 0, &opening);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->fraud_checker().StateHash(), after_hash);
+}
+
+// At once after the start the start-up rules' own record is still on its way to the journal;
+// a reload used to be refused then as "an earlier reload still under way", though the caller
+// had none. It waits for that record instead.
+TEST_P(EngineJournalOrderTest, AReloadAtOnceAfterTheStartIsTaken) {
+  const std::string dir = Dir("reload-at-start");
+  auto engine = Open(dir);
+  ASSERT_NE(engine, nullptr);
+  const fraud::FraudRules reloaded = VelocityRules(*engine, 4'000'000'000, 1'000'000);
+  const absl::StatusOr<Sequence> from = engine->ReplaceFraudRules(reloaded);
+  ASSERT_TRUE(from.ok()) << from.status();
+  EXPECT_EQ(*from, 1u);
+  SubmitTransfers(*engine, 1, 30, clock_);
+  ASSERT_TRUE(engine->Stop().drained);
+  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  engine.reset();
+  auto recovered = Open(dir, 0, &reloaded);
+  ASSERT_NE(recovered, nullptr);
+  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+}
+
 INSTANTIATE_TEST_SUITE_P(AckPolicies, EngineJournalOrderTest,
                          ::testing::Values(AckPolicy::kWritten, AckPolicy::kDurable),
                          [](const ::testing::TestParamInfo<AckPolicy>& info) {

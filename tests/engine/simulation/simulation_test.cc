@@ -13,15 +13,12 @@ namespace {
 
 constexpr uint64_t kSeeds = 300;
 
-// Three checks of issue 12 fail on the code before its fixes land (docs/RELIABILITY.md gives a
-// failing seed for each): refused answers across restarts (item 4), rule reloads in replay (item
-// 13) and the journal order of holds and releases (item 12). The fixes of items 4 and 12 are
-// merged; switch the rule reloads check on here once item 13's is. vouch_sim runs all three by
-// default.
+// Every check is on, the three of issue 12 included: refused answers across restarts (item 4),
+// rule reloads in replay (item 13) and the journal order of holds and releases (item 12); each
+// failed on the code before its fix (docs/RELIABILITY.md gives a failing seed for each).
 SimulationOptions OptionsFor(uint64_t seed) {
   SimulationOptions options;
   options.seed = seed;
-  options.check_rule_reloads = false;
   return options;
 }
 
