@@ -23,16 +23,11 @@ using testing::kBlockedMerchant;
 using testing::StepUntilIdle;
 using testing::Transfer;
 
-namespace fs = std::filesystem;
 
 class EngineJournalOrderTest : public ::testing::TestWithParam<AckPolicy> {
  public:
   std::string Dir(const std::string& name) {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const fs::path dir = fs::path(tmp != nullptr ? tmp : "/tmp") /
-                         (name + "-" + std::string(AckPolicyName(GetParam())));
-    fs::remove_all(dir);
-    return dir.string();
+    return testing::EmptyTestDir(name + "-" + std::string(AckPolicyName(GetParam())));
   }
   std::unique_ptr<Engine> Open(const std::string& dir, uint64_t snapshot_interval_records = 0,
                                const fraud::FraudRules* rules = nullptr) {
