@@ -129,7 +129,8 @@ struct Options {
   // Time source; null means the monotonic clock. Inline tests pass a ManualClock.
   const Clock* clock = nullptr;
   // Called once if the journal fails (an I/O error: a full disk, a failing device), on the
-  // journal's thread (inline: the stepping thread); the status says why. From then on nothing
+  // journal's thread (inline: the stepping thread), before any waiter learns of the failure;
+  // the status says why. From then on nothing
   // more is acknowledged: Submit answers BUSY / JOURNAL_FAILED, every AwaitAck returns false,
   // and Engine::health() returns the status. The engine keeps running and the process is the
   // embedder's: stop it (Engine::Stop does not wait for a drain then) and restart; recovery

@@ -277,11 +277,13 @@ void JournalStage::Fail(const absl::Status& status) {
   std::fprintf(stderr, "vouch: journal I/O failed; nothing more is acknowledged: %s\n",
                status.ToString().c_str());
   status_ = status;
+  // Before the failure is published: a caller that sees it ("not kept") knows the embedder was
+  // already told why.
+  if (on_fatal_) on_fatal_(status_);
   // release: a thread that acquires the flag reads status_.
   failed_.store(true, std::memory_order_release);
   WakeWaiters();
   if (downstream_ != nullptr) downstream_->Unpark();
-  if (on_fatal_) on_fatal_(status_);
 }
 
 }  // namespace vouch
