@@ -212,6 +212,11 @@ void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
     if (!ports_.ring->IsPublished(seq)) continue;
     InFlightEntry& entry = ports_.ring->At(seq);
     if (entry.reconcile.record.resolved || entry.payload.txn.source_account != account) continue;
+    // Published after this turn read the clock: read it again, so that no outcome is stamped
+    // before its own confirmation.
+    if (entry.payload.confirmed_ns > now_ns) {
+      now_ns = std::max(ports_.clock->NowNs(), entry.payload.confirmed_ns);
+    }
     Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
             now_ns);
     ports_.history->Write(entry.reconcile.record);

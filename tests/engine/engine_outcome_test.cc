@@ -204,6 +204,25 @@ TEST_F(OutcomeTest, ATransactionPublishedAfterTheHoldIsFailedAtItsDecision) {
   EXPECT_EQ(Balance(1), kOpeningBalance);
 }
 
+// A transaction published after the reconciler's turn read the clock, then failed by that
+// turn's hold (the threaded race seen in engine_history_test): its outcome is still stamped at
+// or after its confirmation. The clock is stepped back to stand in for the turn's early read.
+TEST_F(OutcomeTest, AnInFlightFailureIsNeverStampedBeforeItsConfirmation) {
+  StartEngine();
+  ASSERT_EQ(engine_->Submit(Fraudulent(1, 1, 3, 100)).status, ConfirmStatus::kConfirmed);
+  engine_->StepStage(InlineStage::kFraud);  // Fails 1, stamped now.
+  clock_.AdvanceNs(1'000);
+  ASSERT_EQ(engine_->Submit(Transfer(2, 1, 3, 200)).status, ConfirmStatus::kConfirmed);
+  clock_.AdvanceNs(-1'000);  // The reconciler's turn read the clock before 2 was confirmed.
+  engine_->StepStage(InlineStage::kReconcile);  // The hold on 1 fails 2.
+  StepUntilIdle(*engine_);
+  const std::vector<Outcome> outcomes = DrainOutcomes(*engine_);
+  ASSERT_EQ(outcomes.size(), 2u);
+  const Outcome& second = *Find(outcomes, 2);
+  EXPECT_EQ(second.reason, Reason::kAccountHeldInFlight);
+  EXPECT_GE(second.decided_ns, second.confirmed_ns);
+}
+
 // The policy is configurable: off, each transaction is judged on its own verdicts.
 TEST_F(OutcomeTest, WithThePolicyOffInFlightTransactionsAreJudgedOnTheirOwn) {
   StartEngine(/*fail_in_flight_on_hold=*/false);
