@@ -39,6 +39,48 @@ Confirmation Busy(uint64_t id, Reason reason) {
   return {id, ConfirmStatus::kBusy, reason, 0, 0, false, false};
 }
 
+// A transaction's two accounts counted in flight from before ingest reads their state a second
+// time until it is admitted (then the reconciler releases the count when it retires) or not
+// (then this releases it). seq_cst, paired with CloseAccount's seq_cst store of kClosing and
+// load of the count: either the close sees this count, or Closing() sees the close.
+class AccountsInFlight {
+ public:
+  AccountsInFlight(AccountRecord* source, AccountRecord* destination)
+      : source_(source), destination_(destination) {
+    if (source_ == nullptr) return;
+    source_->in_flight.fetch_add(1, std::memory_order_seq_cst);
+    destination_->in_flight.fetch_add(1, std::memory_order_seq_cst);
+  }
+  ~AccountsInFlight() {
+    if (source_ == nullptr || kept_) return;
+    source_->in_flight.fetch_sub(1, std::memory_order_seq_cst);
+    destination_->in_flight.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  AccountsInFlight(const AccountsInFlight&) = delete;
+  AccountsInFlight& operator=(const AccountsInFlight&) = delete;
+  bool Closing() const {
+    return source_ != nullptr &&
+           (source_->state.load(std::memory_order_seq_cst) == AccountRecord::kClosing ||
+            destination_->state.load(std::memory_order_seq_cst) == AccountRecord::kClosing);
+  }
+  void Keep() { kept_ = true; }
+
+ private:
+  AccountRecord* const source_;
+  AccountRecord* const destination_;
+  bool kept_ = false;
+};
+
+NewAccount FromSpec(const ledger::AccountSpec& spec) {
+  NewAccount account;
+  account.id = spec.id;
+  account.currency = spec.currency;
+  account.opening_balance_minor = spec.balance_minor;
+  account.overdraft_limit_minor = spec.overdraft_limit_minor;
+  account.flags = spec.flags;
+  return account;
+}
+
 }  // namespace
 
 std::string_view StateKindName(StateKind kind) {
@@ -96,10 +138,10 @@ Engine::Engine(Options options)
       clock_(options_.clock != nullptr ? options_.clock : MonotonicClock::Default()),
       watched_accounts_(options_.policy.watched_accounts.begin(),
                         options_.policy.watched_accounts.end()),
+      accounts_(options_.account_capacity),
       ring_(options_.in_flight_capacity),
       idempotency_(options_.idempotency_window),
-      risk_(options_.risk.enabled_capacity(), options_.risk.limits),
-      holds_(options_.hold_capacity),
+      risk_(options_.risk.limits),
       history_(options_.history_capacity),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
       fraud_verdicts_(options_.in_flight_capacity),
@@ -129,14 +171,20 @@ absl::Status Engine::OpenMissingAccounts(ledger::Ledger* ledger) const {
 absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
   shadow_fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
                                                         options_.fraud_account_capacity);
-  shadow_ledger_ = std::make_unique<ledger::Ledger>(options_.ledger_account_capacity,
-                                                    2 * options_.in_flight_capacity);
+  shadow_ledger_ = std::make_unique<ledger::Ledger>(
+      std::max(options_.ledger_account_capacity, options_.account_capacity),
+      2 * options_.in_flight_capacity);
+  shadow_accounts_ = std::make_unique<AccountDirectory>(options_.account_capacity);
   for (const ledger::AccountSpec& account : options_.accounts) {
     if (absl::Status status = shadow_ledger_->OpenAccount(account); !status.ok()) return status;
+    AccountRecord* record = shadow_accounts_->Insert(FromSpec(account), 0);
+    // relaxed: before the snapshot thread exists.
+    record->state.store(static_cast<uint8_t>(AccountState::kOpen), std::memory_order_relaxed);
   }
-  shadow_holds_ = std::make_unique<HoldTable>(options_.hold_capacity);
+  shadow_accounts_->SetOpenedBelow(shadow_accounts_->size());
   auto shadow = std::make_unique<Replayer>(
-      Replayer::Targets{shadow_fraud_.get(), shadow_ledger_.get(), shadow_holds_.get(), nullptr},
+      Replayer::Targets{shadow_fraud_.get(), shadow_ledger_.get(), shadow_accounts_.get(),
+                        nullptr},
       options_.in_flight_capacity, options_.idempotency_window, -MonotonicToUnixOffsetNs());
   if (!snapshot_state.empty()) {
     if (absl::Status status = shadow->Restore(snapshot_state); !status.ok()) return status;
@@ -208,14 +256,11 @@ absl::Status Engine::Init() {
                                                  options_.fraud_account_capacity);
   // Reservations outlive their ring entry only while their settlement is queued, so twice the
   // ring capacity always suffices; the ledger stage waits (back-pressure) if it ever does not.
-  ledger_ = std::make_unique<ledger::Ledger>(options_.ledger_account_capacity,
-                                             2 * options_.in_flight_capacity);
-  for (const ledger::AccountSpec& account : options_.accounts) {
-    if (absl::Status status = ledger_->OpenAccount(account); !status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat("opening account ", account.id, ": ", status.message()));
-    }
-  }
+  // Every created account is opened in the ledger, so its tables are sized for all of them.
+  ledger_ = std::make_unique<ledger::Ledger>(
+      std::max(options_.ledger_account_capacity, options_.account_capacity),
+      2 * options_.in_flight_capacity);
+  if (absl::Status status = CreateConfiguredAccounts(); !status.ok()) return status;
   if (options_.outcome_sink == nullptr) {
     // One explicit producer (the reconciler); try_enqueue never allocates past this capacity.
     poll_queue_ = std::make_unique<OutcomeQueue>(options_.outcome_queue_capacity, 1, 0);
@@ -263,6 +308,18 @@ absl::Status Engine::Init() {
     fraud_stage_->StartAt(first_seq);
     ledger_stage_->StartAt(first_seq);
   }
+  {
+    // Recovery may have created accounts (replayed or restored): every one is open now, in the
+    // directory and in the ledger, and counts in its currency's reach.
+    absl::MutexLock lock(&accounts_mu_);
+    accounts_.SetOpenedBelow(accounts_.size());
+    creations_pending_from_ = accounts_.size();
+    for (size_t i = 0; i < accounts_.size(); ++i) {
+      const NewAccount& a = accounts_.At(i).fields;
+      reach_minor_[CurrencySlot(a.currency)] += a.opening_balance_minor + a.overdraft_limit_minor;
+    }
+    ledger_stage_->SetAccounts(&accounts_, accounts_.size());
+  }
   ReconcilerPorts ports;
   ports.journal = journal_stage_.get();
   ports.risk = risk_.enabled() ? &risk_ : nullptr;
@@ -271,7 +328,7 @@ absl::Status Engine::Init() {
   ports.fraud_verdicts = &fraud_verdicts_;
   ports.ledger_verdicts = &ledger_verdicts_;
   ports.settlements = &settlements_;
-  ports.holds = &holds_;
+  ports.accounts = &accounts_;
   ports.history = &history_;
   ports.sink = options_.outcome_sink;
   ports.poll_queue = poll_queue_.get();
@@ -452,10 +509,37 @@ Confirmation Engine::Acked(const Confirmation& confirmation, AckWait ack_wait) c
 }
 
 // The refusal ingest stores as txn's answer (IsStoredRefusal), or kNone. REQUIRES: txn.id != 0.
-Reason Engine::Refusal(const Transaction& txn) const {
+// Two directory lookups (O(1), lock-free); see docs/DESIGN.md for the order of the checks.
+Reason Engine::Refusal(const Transaction& txn, AccountRecord** source,
+                       AccountRecord** destination) const {
   if (const Reason malformed = CheckWellFormed(txn); malformed != Reason::kNone) return malformed;
   if (txn.amount_minor > options_.amount_minor_max) return Reason::kOverLimit;
-  if (holds_.IsHeld(txn.source_account)) return Reason::kAccountOnHold;
+  AccountRecord* const from = accounts_.FindMutable(txn.source_account);
+  AccountRecord* const to = accounts_.FindMutable(txn.destination_account);
+  if (from == nullptr || to == nullptr) return Reason::kUnknownAccount;
+  const uint8_t from_state = from->LoadState();
+  const uint8_t to_state = to->LoadState();
+  // Created, but its creation is not kept yet: not usable (account_directory.h).
+  if (from_state == AccountRecord::kCreating || to_state == AccountRecord::kCreating) {
+    return Reason::kUnknownAccount;
+  }
+  if (txn.currency != from->fields.currency || txn.currency != to->fields.currency) {
+    return Reason::kCurrencyMismatch;
+  }
+  constexpr auto kClosed = static_cast<uint8_t>(AccountState::kClosed);
+  constexpr auto kFrozen = static_cast<uint8_t>(AccountState::kFrozen);
+  auto closed = [](uint8_t state) {
+    return state == kClosed || state == AccountRecord::kClosing;
+  };
+  if (closed(from_state) || closed(to_state)) return Reason::kAccountClosed;
+  if (from_state == kFrozen || to_state == kFrozen) return Reason::kAccountFrozen;
+  // relaxed: one limit read on its own.
+  const int64_t limit_minor = from->transaction_minor_max.load(std::memory_order_relaxed);
+  if (limit_minor != 0 && txn.amount_minor > limit_minor) return Reason::kOverLimit;
+  // relaxed: a flag read on its own; a hold placed an instant later fails this one in flight.
+  if (from->on_hold.load(std::memory_order_relaxed)) return Reason::kAccountOnHold;
+  *source = from;
+  *destination = to;
   return Reason::kNone;
 }
 
@@ -495,7 +579,11 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
     }
     return answer;
   };
-  const Reason refusal = Refusal(txn);
+  AccountRecord* source = nullptr;
+  AccountRecord* destination = nullptr;
+  Reason refusal = Refusal(txn, &source, &destination);
+  AccountsInFlight in_flight(source, destination);  // Both null unless refusal is kNone.
+  if (in_flight.Closing()) refusal = Reason::kAccountClosed;
   // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
   // backlog older than the bound: refuse them before they claim the id. A claim takes a slot
   // of the idempotency window even when it is released, so a flood of BUSY answers would push
@@ -523,7 +611,7 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   bool at_risk = false;
   if (!held && risk_.enabled()) {
     // Over a risk cap, a transaction is not confirmed before it is verified.
-    if (risk_.TryAdd(txn.source_account, txn.currency, txn.amount_minor)) {
+    if (risk_.TryAdd(source, txn.currency, txn.amount_minor)) {
       at_risk = true;
     } else if (options_.risk.action == RiskAction::kBusy) {
       idempotency_.Release(claim.ticket);  // Nothing was recorded: a retry must be admitted.
@@ -533,7 +621,9 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
       IngestCounters::Add(shard.risk_holds);
     }
   }
-  return Admit(txn, origin, claim.ticket, held, at_risk, shard, now_ns);
+  const Confirmation admitted = Admit(txn, origin, claim.ticket, held, at_risk, shard, now_ns);
+  if (admitted.status != ConfirmStatus::kBusy) in_flight.Keep();  // The reconciler releases it.
+  return admitted;
 }
 
 Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
@@ -542,7 +632,9 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
   InFlightEntry* entry = ring_.Claim(&seq);
   if (entry == nullptr) {
     idempotency_.Release(ticket);  // Nothing was recorded: a retry must be admitted.
-    if (at_risk) risk_.Remove(txn.source_account, txn.currency, txn.amount_minor);
+    if (at_risk) {
+      risk_.Remove(accounts_.FindMutable(txn.source_account), txn.currency, txn.amount_minor);
+    }
     return Busy(txn.id, Reason::kQueueFull);
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
@@ -862,6 +954,8 @@ EngineStats Engine::Stats() const {
   stats.late_verdicts = rc.late_verdicts.load(std::memory_order_relaxed);
   stats.holds_placed = rc.holds_placed.load(std::memory_order_relaxed);
   stats.hold_table_full = rc.hold_table_full.load(std::memory_order_relaxed);
+  stats.accounts = accounts_.opened_below();
+  stats.account_table_full = account_table_full_.load(std::memory_order_relaxed);  // relaxed: stat.
   stats.reversals = rc.reversals.load(std::memory_order_relaxed);
   stats.outcome_queue_stalls = rc.emit_stalls.load(std::memory_order_relaxed);
   stats.retired = rc.retired.load(std::memory_order_relaxed);
@@ -887,7 +981,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
   const std::string& dir = options_.durability.dir;
   recovery_.journal = true;
-  Replayer replayer({fraud_.get(), ledger_.get(), &holds_, &history_},
+  Replayer replayer({fraud_.get(), ledger_.get(), &accounts_, &history_},
                     options_.in_flight_capacity, options_.idempotency_window, unix_to_mono_ns);
   // The pinned opening configuration is compared as soon as it is found (in the snapshot, or
   // as the journal's first record), before a record replayed against other accounts can fail
@@ -967,7 +1061,15 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
   const int64_t now_ns = clock_->NowNs();
   // Confirmed in an earlier life and not verified yet: exposed again until decided.
   const bool at_risk = risk_.enabled();
-  if (at_risk) risk_.Add(pending.txn.source_account, pending.txn.currency, pending.txn.amount_minor);
+  AccountRecord* const source = accounts_.FindMutable(pending.txn.source_account);
+  if (at_risk) risk_.Add(source, pending.txn.currency, pending.txn.amount_minor);
+  // In flight again until it retires (the reconciler releases both counts; an account a journal
+  // older than the directory names may be missing, and is then skipped on both sides).
+  for (AccountRecord* account :
+       {source, accounts_.FindMutable(pending.txn.destination_account)}) {
+    // seq_cst: as in AccountsInFlight; nothing runs concurrently yet anyway.
+    if (account != nullptr) account->in_flight.fetch_add(1, std::memory_order_seq_cst);
+  }
   entry->payload = {pending.txn, pending.confirmed_unix_ns - MonotonicToUnixOffsetNs(),
                     now_ns + options_.verification_deadline_ns, false, pending.origin, at_risk};
   entry->reconcile = {};
@@ -981,6 +1083,303 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
   IngestCounters::AddMinor(
       ingest_counters_.Mine().confirmed_unheld_minor[CurrencySlot(pending.txn.currency)],
       pending.txn.amount_minor);
+}
+
+}  // namespace vouch
+
+namespace vouch {
+
+// --- Accounts --------------------------------------------------------------------------------
+
+// Options::accounts (the demo bank) are created at start through the same validation and
+// directory insert as CreateAccounts, and opened in the ledger, before recovery replays the
+// journal against them. They are not journaled one by one: the opening record pins them
+// (engine/recovery/opening.h), and a restart with other accounts is refused as before.
+absl::Status Engine::CreateConfiguredAccounts() {
+  for (const ledger::AccountSpec& spec : options_.accounts) {
+    const NewAccount account = FromSpec(spec);
+    if (!IsValidNewAccount(account)) {
+      return absl::InvalidArgumentError(absl::StrCat("opening account ", spec.id,
+                                                     ": invalid (see CreateResult::kInvalid)"));
+    }
+    if (absl::Status status = ledger_->OpenAccount(spec); !status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat("opening account ", spec.id, ": ", status.message()));
+    }
+    // Validate() checked account_capacity >= accounts.size(); the ledger refused duplicates.
+    AccountRecord* record = accounts_.Insert(account, clock_->NowNs());
+    VOUCH_CHECK(record != nullptr, "the directory has room for the configured accounts");
+    // relaxed: before any other thread exists; published with the engine.
+    record->state.store(static_cast<uint8_t>(AccountState::kOpen), std::memory_order_relaxed);
+  }
+  accounts_.SetOpenedBelow(accounts_.size());
+  return absl::OkStatus();
+}
+
+bool Engine::Running() const {
+  // acquire: pairs with Start's release.
+  return accepting_.load(std::memory_order_acquire) && !options_.durability.read_only;
+}
+
+absl::Status Engine::AwaitAccountRecord(uint64_t number, absl::Time deadline) const {
+  if (journal_stage_ == nullptr || number == 0) return absl::OkStatus();
+  if (options_.inline_mode) {
+    // No stage thread: step the journal here (see AwaitAck).
+    while (journal_stage_->account_records_acked() < number && !journal_stage_->failed()) {
+      const_cast<Engine*>(this)->Step();
+    }
+  } else {
+    (void)journal_stage_->AwaitAccountRecord(number, deadline - absl::Now());
+  }
+  if (journal_stage_->account_records_acked() >= number) return absl::OkStatus();
+  if (journal_stage_->failed()) {
+    return absl::UnavailableError(
+        absl::StrCat("the journal failed; the account change was not kept: ",
+                     journal_stage_->status().ToString()));
+  }
+  return absl::DeadlineExceededError(
+      "the journal did not keep the account record in time; it is queued and kept unless the "
+      "journal fails (retry: the call is idempotent)");
+}
+
+absl::StatusOr<uint64_t> Engine::JournalAccount(journal::RecordType type, const char* payload,
+                                                size_t size, absl::Time deadline) {
+  if (journal_stage_ == nullptr) return 0;
+  for (;;) {
+    if (const uint64_t number = journal_stage_->RecordAccount(type, payload, size)) return number;
+    if (journal_stage_->failed()) return absl::UnavailableError("the journal failed");
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError("the journal's account record queue stayed full");
+    }
+    if (options_.inline_mode) {
+      Step();
+    } else {
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  }
+}
+
+absl::Status Engine::FinishCreations(absl::Time deadline) {
+  const size_t created = accounts_.size();
+  if (creations_pending_from_ == created) return absl::OkStatus();
+  if (absl::Status status = AwaitAccountRecord(creations_pending_record_, deadline);
+      !status.ok()) {
+    return status;
+  }
+  for (size_t i = creations_pending_from_; i < created; ++i) {
+    // release: a Submit that acquires kOpen follows the creation's ack (account_directory.h).
+    accounts_.AtMutable(i).state.store(static_cast<uint8_t>(AccountState::kOpen),
+                                       std::memory_order_release);
+  }
+  // The ledger stage opens them in creation order when it next needs them.
+  accounts_.SetOpenedBelow(created);
+  creations_pending_from_ = created;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CreateAccounts(absl::Span<const NewAccount> accounts,
+                                    std::vector<CreateResult>* results, absl::Duration timeout) {
+  results->assign(accounts.size(), CreateResult::kBusy);
+  if (!Running() || (journal_stage_ != nullptr && journal_stage_->failed())) {
+    return absl::OkStatus();  // kBusy: nothing created.
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&accounts_mu_);
+  // An earlier call that timed out: its accounts become usable (or this fails the same way).
+  if (absl::Status status = FinishCreations(deadline); !status.ok()) return status;
+  const int64_t now_ns = clock_->NowNs();
+  for (size_t i = 0; i < accounts.size(); ++i) {
+    const NewAccount& account = accounts[i];
+    CreateResult& result = (*results)[i];
+    if (!IsValidNewAccount(account)) {
+      result = CreateResult::kInvalid;
+      continue;
+    }
+    if (const AccountRecord* existing = accounts_.Find(account.id)) {
+      result = existing->fields == account ? CreateResult::kExists
+                                           : CreateResult::kExistsWithDifferentFields;
+      continue;
+    }
+    // The ledger's invariant 4 (no balance can overflow): refused here, before it is kept.
+    int64_t& reach_minor = reach_minor_[CurrencySlot(account.currency)];
+    int64_t reach_after_minor;
+    if (__builtin_add_overflow(account.opening_balance_minor, account.overdraft_limit_minor,
+                               &reach_after_minor) ||
+        __builtin_add_overflow(reach_after_minor, reach_minor, &reach_after_minor)) {
+      result = CreateResult::kInvalid;
+      continue;
+    }
+    AccountRecord* record = accounts_.Insert(account, now_ns);
+    if (record == nullptr) {
+      account_table_full_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic.
+      result = CreateResult::kTableFull;
+      continue;
+    }
+    reach_minor = reach_after_minor;
+    char payload[journal::kAccountCreatedRecordBytes];
+    const size_t size = journal::EncodeAccountCreatedRecord(
+        {account, now_ns + MonotonicToUnixOffsetNs()}, payload);
+    absl::StatusOr<uint64_t> number =
+        JournalAccount(journal::RecordType::kAccountCreated, payload, size, deadline);
+    // Inserted but not queued: the directory keeps it kCreating and the journal never heard of
+    // it. Only a failed journal or a full queue past the deadline get here; either way the
+    // engine tells the caller to retry, and a retry answers kExists only after FinishCreations.
+    if (!number.ok()) return number.status();
+    if (*number != 0) creations_pending_record_ = *number;
+    result = CreateResult::kCreated;
+  }
+  return FinishCreations(deadline);
+}
+
+absl::Status Engine::SetFrozen(uint64_t id, bool frozen) {
+  if (!Running()) return absl::UnavailableError("the engine is not running");
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  absl::MutexLock lock(&accounts_mu_);
+  AccountRecord* account = accounts_.FindMutable(id);
+  if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
+    return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
+  }
+  const auto state = static_cast<AccountState>(account->LoadState());
+  if (state == AccountState::kClosed) {
+    return absl::FailedPreconditionError(absl::StrCat("account ", id, " is closed"));
+  }
+  const AccountState target = frozen ? AccountState::kFrozen : AccountState::kOpen;
+  if (state == target) return absl::OkStatus();
+  const int64_t now_ns = clock_->NowNs();
+  char payload[journal::kAccountFrozenRecordBytes];
+  const size_t size = journal::EncodeAccountFrozenRecord(
+      {id, frozen, now_ns + MonotonicToUnixOffsetNs()}, payload);
+  absl::StatusOr<uint64_t> number =
+      JournalAccount(journal::RecordType::kAccountFrozen, payload, size, deadline);
+  if (!number.ok()) return number.status();
+  // release: ingest's acquire sees the change (a transaction already past the check is in flight
+  // and completes; see the header).
+  account->state.store(static_cast<uint8_t>(target), std::memory_order_release);
+  account->AddHistory(
+      {frozen ? AccountChange::Kind::kFrozen : AccountChange::Kind::kUnfrozen, now_ns});
+  return AwaitAccountRecord(*number, deadline);
+}
+
+absl::Status Engine::FreezeAccount(uint64_t id) { return SetFrozen(id, true); }
+absl::Status Engine::UnfreezeAccount(uint64_t id) { return SetFrozen(id, false); }
+
+absl::Status Engine::SetAccountLimits(uint64_t id, const AccountLimits& limits) {
+  if (limits.transaction_minor_max < 0 || limits.daily_minor_max < 0) {
+    return absl::InvalidArgumentError("account limits must be >= 0 (0: no limit)");
+  }
+  if (!Running()) return absl::UnavailableError("the engine is not running");
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  absl::MutexLock lock(&accounts_mu_);
+  AccountRecord* account = accounts_.FindMutable(id);
+  if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
+    return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
+  }
+  if (account->LoadState() == static_cast<uint8_t>(AccountState::kClosed)) {
+    return absl::FailedPreconditionError(absl::StrCat("account ", id, " is closed"));
+  }
+  const int64_t now_ns = clock_->NowNs();
+  char payload[journal::kAccountLimitsRecordBytes];
+  const size_t size = journal::EncodeAccountLimitsRecord(
+      {id, limits, now_ns + MonotonicToUnixOffsetNs()}, payload);
+  absl::StatusOr<uint64_t> number =
+      JournalAccount(journal::RecordType::kAccountLimits, payload, size, deadline);
+  if (!number.ok()) return number.status();
+  // relaxed (all): each limit is read on its own by ingest (AccountRecord).
+  account->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
+  account->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
+  account->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+  account->AddHistory({AccountChange::Kind::kLimitsChanged, now_ns});
+  return AwaitAccountRecord(*number, deadline);
+}
+
+absl::Status Engine::CloseAccount(uint64_t id, absl::Duration timeout) {
+  if (!Running()) return absl::UnavailableError("the engine is not running");
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&accounts_mu_);
+  AccountRecord* account = accounts_.FindMutable(id);
+  if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
+    return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
+  }
+  const uint8_t before = account->LoadState();
+  if (before == static_cast<uint8_t>(AccountState::kClosed)) return absl::OkStatus();
+  // 1. New transactions are refused. seq_cst: see AccountsInFlight.
+  account->state.store(AccountRecord::kClosing, std::memory_order_seq_cst);
+  auto refuse = [&](absl::Status status) {
+    // release: as SetFrozen; the close did not happen.
+    account->state.store(before, std::memory_order_release);
+    return status;
+  };
+  // 2. Nothing of it in flight: every transaction naming it retired (its settlement queued).
+  while (account->in_flight.load(std::memory_order_seq_cst) != 0) {
+    if (absl::Now() >= deadline) {
+      return refuse(absl::FailedPreconditionError(absl::StrCat(
+          "account ", id, " still has transactions in flight; not closed")));
+    }
+    if (options_.inline_mode) {
+      Step();
+    } else {
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  }
+  // 3. Its balance, on the ledger stage, once every queued settlement is applied.
+  BalanceSnapshot snapshot;
+  const uint64_t ids[1] = {id};
+  for (;;) {
+    if (absl::Status status = ReadBalances(ids, &snapshot, deadline - absl::Now());
+        !status.ok()) {
+      return refuse(status);
+    }
+    if (snapshot.accounts.size() != 1) {
+      return refuse(absl::InternalError("the ledger does not know a created account"));
+    }
+    if (snapshot.accounts[0].pending_count == 0) break;
+    if (absl::Now() >= deadline) {
+      return refuse(absl::FailedPreconditionError(absl::StrCat(
+          "account ", id, " still has reservations to settle; not closed")));
+    }
+    absl::SleepFor(absl::Microseconds(100));
+  }
+  if (snapshot.accounts[0].balance_minor != 0) {
+    return refuse(absl::FailedPreconditionError(absl::StrCat(
+        "account ", id, " has a balance of ", snapshot.accounts[0].balance_minor,
+        " minor units; only a zero balance closes")));
+  }
+  const int64_t now_ns = clock_->NowNs();
+  char payload[journal::kAccountClosedRecordBytes];
+  const size_t size = journal::EncodeAccountClosedRecord(
+      {id, now_ns + MonotonicToUnixOffsetNs()}, payload);
+  absl::StatusOr<uint64_t> number =
+      JournalAccount(journal::RecordType::kAccountClosed, payload, size, deadline);
+  if (!number.ok()) return refuse(number.status());
+  // release: as SetFrozen. Final: nothing reopens a closed account.
+  account->state.store(static_cast<uint8_t>(AccountState::kClosed), std::memory_order_release);
+  account->AddHistory({AccountChange::Kind::kClosed, now_ns});
+  return AwaitAccountRecord(*number, deadline);
+}
+
+absl::StatusOr<AccountInfo> Engine::LookupAccount(uint64_t id, absl::Duration timeout) {
+  AccountInfo info;
+  {
+    absl::MutexLock lock(&accounts_mu_);
+    const AccountRecord* account = accounts_.Find(id);
+    if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
+      return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
+    }
+    info.fields = account->fields;
+    info.fields.limits = account->Limits();
+    // Never kClosing here: CloseAccount holds the mutex while it is.
+    info.state = static_cast<AccountState>(account->LoadState());
+    // relaxed (all): values read on their own.
+    info.on_hold = account->on_hold.load(std::memory_order_relaxed);
+    info.unverified_count = account->unverified_count.load(std::memory_order_relaxed);
+    info.unverified_minor = account->unverified_minor.load(std::memory_order_relaxed);
+    info.history = account->History();
+  }
+  BalanceSnapshot snapshot;
+  const uint64_t ids[1] = {id};
+  if (absl::Status status = ReadBalances(ids, &snapshot, timeout); !status.ok()) return status;
+  if (snapshot.accounts.size() == 1) info.balance_minor = snapshot.accounts[0].balance_minor;
+  return info;
 }
 
 }  // namespace vouch

@@ -40,7 +40,8 @@
 #include "absl/types/span.h"
 #include "engine/agent/agent_runner.h"
 #include "engine/history/history_ring.h"
-#include "engine/ingest/hold_table.h"
+#include "engine/accounts/account.h"
+#include "engine/accounts/account_directory.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/internal/ingest_counters.h"
 #include "engine/journal/data_dir_lock.h"
@@ -110,7 +111,9 @@ struct EngineStats {
   uint64_t ledger_verdict_queue = 0;
   uint64_t settlement_queue = 0;
   uint64_t risk_holds = 0;       // Held because a risk cap was reached (RiskAction::kHold).
-  uint64_t risk_table_full = 0;  // Refused because the risk table had no room for the account.
+  // Refused because the risk totals had no room for the currency: 0 in practice (exposure per
+  // account lives in the account's record; the totals have room for every currency).
+  uint64_t risk_table_full = 0;
   uint64_t duplicates = 0;
   uint64_t rejected[kReasonCount] = {};
   uint64_t busy[kReasonCount] = {};
@@ -119,7 +122,9 @@ struct EngineStats {
   uint64_t failures_by_reason[kReasonCount] = {};
   uint64_t late_verdicts = 0;
   uint64_t holds_placed = 0;
-  uint64_t hold_table_full = 0;
+  uint64_t hold_table_full = 0;  // Obsolete: always 0 (a hold is a flag in the account record).
+  uint64_t accounts = 0;             // Accounts created and kept (account_count()).
+  uint64_t account_table_full = 0;   // Creations refused kTableFull (Options::account_capacity).
   uint64_t reversals = 0;
   uint64_t outcome_queue_stalls = 0;
   uint64_t idempotency_overruns = 0;
@@ -246,8 +251,47 @@ class Engine {
   // kDeadlineExceeded if the reconciler did not take it within 5 s (nothing was released);
   // kFailedPrecondition with DurabilityOptions::read_only (a release could not be kept).
   absl::StatusOr<bool> ReleaseHold(uint64_t account);
-  bool IsOnHold(uint64_t account) const { return holds_.IsHeld(account); }
-  std::vector<uint64_t> Holds() const { return holds_.List(); }
+  bool IsOnHold(uint64_t account) const { return accounts_.IsHeld(account); }
+  // Accounts on hold, in creation order: a scan of the directory (an operator call).
+  std::vector<uint64_t> Holds() const { return accounts_.Holds(); }
+
+  // --- Accounts (engine/accounts/account.h; docs/DESIGN.md "Accounts") --------------------
+  // Any thread, once Start() returned (in inline mode they step the pipeline themselves); they
+  // are serialized by one mutex, and each change is journaled (ack policy written / durable,
+  // record types 10..13) and visible in LookupAccount's history.
+  //
+  // Creates each account not yet created; results[i] answers accounts[i] (CreateResult). A
+  // created account is usable by transactions once its creation record is kept as the ack
+  // policy promises, before this returns. Idempotent by id: a retry of the same batch returns
+  // kExists for what was created. A non-OK status (DeadlineExceeded: the journal did not keep
+  // the records within `timeout`; Unavailable: the engine is not running or the journal failed)
+  // means "unknown, retry the same batch". kBusy results (the engine is stopping, read-only or
+  // its journal failed) created nothing.
+  absl::Status CreateAccounts(absl::Span<const NewAccount> accounts,
+                              std::vector<CreateResult>* results,
+                              absl::Duration timeout = absl::Seconds(5));
+  // A frozen account's new transactions are refused at ingest (REJECTED account_frozen), as
+  // source or destination; what is in flight completes. NotFound; FailedPrecondition if the
+  // account is closed; freezing a frozen one (unfreezing an open one) is OK and journals
+  // nothing. Unavailable when not running; DeadlineExceeded if the record was not kept within
+  // 5 s (the change is made and queued: it is kept unless the journal fails).
+  absl::Status FreezeAccount(uint64_t id);
+  absl::Status UnfreezeAccount(uint64_t id);
+  // Refuses new transactions (account_closed) at once, waits up to `timeout` until none of the
+  // account's transactions is in flight, then reads its balance on the ledger stage: closed
+  // (journaled, final) if the balance is 0 and no reservation names it; otherwise the account
+  // goes back to its state and FailedPrecondition. Closing a closed one is OK. NotFound.
+  absl::Status CloseAccount(uint64_t id, absl::Duration timeout = absl::Seconds(5));
+  // InvalidArgument for a negative limit; NotFound; FailedPrecondition if closed. Applies to
+  // transactions submitted after it returns.
+  absl::Status SetAccountLimits(uint64_t id, const AccountLimits& limits);
+  // NotFound (also while its creation is not kept yet); Unavailable / DeadlineExceeded from the
+  // balance read (ReadBalances).
+  absl::StatusOr<AccountInfo> LookupAccount(uint64_t id,
+                                            absl::Duration timeout = absl::Seconds(5));
+  // Accounts created and kept (Options::accounts included).
+  size_t account_count() const { return accounts_.opened_below(); }
+  // -------------------------------------------------------------------------------------------
 
   // Replaces the fraud rules without a restart. They apply from the returned sequence number
   // onward (every transaction before it was judged by the old rules), and are journaled there
@@ -310,7 +354,20 @@ class Engine {
   void RunSnapshots();
   void Republish(const journal::ConfirmedRecord& pending);
   Reason CheckWellFormed(const Transaction& txn) const;
-  Reason Refusal(const Transaction& txn) const;
+  // *source / *destination: the accounts' records, when both exist.
+  Reason Refusal(const Transaction& txn, AccountRecord** source,
+                 AccountRecord** destination) const;
+  absl::Status CreateConfiguredAccounts();
+  // Accounts: REQUIRES accounts_mu_.
+  bool Running() const;
+  // Steps (inline) or waits until the journal keeps account record `number`.
+  absl::Status AwaitAccountRecord(uint64_t number, absl::Time deadline) const;
+  // Queues an account record, waiting for room until `deadline`; its number (0 without journal).
+  absl::StatusOr<uint64_t> JournalAccount(journal::RecordType type, const char* payload,
+                                          size_t size, absl::Time deadline);
+  // Makes the pending creations usable once their records are kept.
+  absl::Status FinishCreations(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(accounts_mu_);
+  absl::Status SetFrozen(uint64_t id, bool frozen);
   Confirmation Refuse(const Transaction& txn, uint64_t ticket, Reason reason, int64_t now_ns);
   bool ShouldHold(const Transaction& txn) const;
   Confirmation Answer(const Transaction& txn, uint64_t origin,
@@ -328,10 +385,19 @@ class Engine {
   // writes to the directory. Null with ack policy memory.
   std::unique_ptr<journal::DataDirLock> dir_lock_;
 
+  // Every account ever created, with its state, hold flag and exposure (account_directory.h).
+  AccountDirectory accounts_;
+  // Serializes the account writers (creation, lifecycle) so the journal's order is theirs.
+  mutable absl::Mutex accounts_mu_;
+  // Per currency slot: sum of (opening balance + overdraft limit) over the accounts, the bound
+  // the ledger keeps within int64 (ledger.h invariant 4); checked before a creation is journaled.
+  int64_t reach_minor_[kCurrencySlotCount] ABSL_GUARDED_BY(accounts_mu_) = {};
+  size_t creations_pending_from_ ABSL_GUARDED_BY(accounts_mu_) = 0;  // First kCreating record.
+  uint64_t creations_pending_record_ ABSL_GUARDED_BY(accounts_mu_) = 0;  // Its last record.
+  std::atomic<uint64_t> account_table_full_{0};  // relaxed: a statistic.
   InFlightRing ring_;
   IdempotencyTable idempotency_;
   RiskTable risk_;
-  HoldTable holds_;
   HistoryRing history_;
   RulesHandoff rules_handoff_;
   VerdictQueue fraud_verdicts_;
@@ -347,7 +413,7 @@ class Engine {
   // The snapshotter and its shadow verifiers; null without snapshots.
   std::unique_ptr<fraud::FraudChecker> shadow_fraud_;
   std::unique_ptr<ledger::Ledger> shadow_ledger_;
-  std::unique_ptr<HoldTable> shadow_holds_;
+  std::unique_ptr<AccountDirectory> shadow_accounts_;
   std::unique_ptr<Snapshotter> snapshotter_;
   std::thread snapshot_thread_;
   absl::Mutex snapshot_mu_;

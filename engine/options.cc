@@ -41,7 +41,12 @@ absl::Status Options::Validate() const {
   if (history_capacity < in_flight_capacity) {
     return Invalid("history_capacity", "must be >= in_flight_capacity");
   }
-  if (hold_capacity < 2) return Invalid("hold_capacity", "must be >= 2");
+  if (account_capacity < 1 || account_capacity >= (size_t{1} << 31)) {
+    return Invalid("account_capacity", "must be in [1, 2^31)");
+  }
+  if (account_capacity < accounts.size()) {
+    return Invalid("account_capacity", "is smaller than the number of accounts");
+  }
   if (outcome_queue_capacity < 64) return Invalid("outcome_queue_capacity", "must be >= 64");
   if (fraud_account_capacity < 1) return Invalid("fraud_account_capacity", "must be >= 1");
   if (ledger_account_capacity < accounts.size()) {
@@ -63,7 +68,6 @@ absl::Status Options::Validate() const {
   if (risk.limits.account_minor_max < 0 || risk.limits.total_minor_max < 0) {
     return Invalid("risk.limits", "amount caps must be >= 0 (0: no cap)");
   }
-  if (risk.account_capacity < 2) return Invalid("risk.account_capacity", "must be >= 2");
   if (durability.ack == AckPolicy::kMemory && !durability.dir.empty()) {
     // Its journal would be ignored: every id in it applied again, every balance reset.
     return Invalid("durability.dir",

@@ -46,9 +46,9 @@ enum class RiskAction {
 struct RiskOptions {
   RiskLimits limits;              // All 0 (the default): no caps, no cost on the confirm path.
   RiskAction action = RiskAction::kHold;
-  size_t account_capacity = 1 << 16;  // Distinct accounts tracked; a full table refuses.
-  // Without caps the table is not used; a minimal one avoids its memory.
-  size_t enabled_capacity() const { return limits.any() ? account_capacity : 2; }
+  // Obsolete, ignored: an account's exposure is kept in its own record (Options::
+  // account_capacity bounds the accounts). Kept so existing configurations still build.
+  size_t account_capacity = 1 << 16;
 };
 
 struct StageCpus {
@@ -88,9 +88,17 @@ struct Options {
   size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
   size_t idempotency_window = 1 << 20;   // Recent ids remembered for duplicate detection.
   size_t history_capacity = 1 << 20;     // Recent sequence numbers kept for Query.
-  size_t hold_capacity = 1 << 16;        // Distinct accounts that can be put on hold.
+  // Accounts ever created (Options::accounts included; closing keeps an account), the capacity
+  // of the account directory (engine/accounts/account_directory.h): creating one more is
+  // refused kTableFull and counted. Memory: see docs/DESIGN.md ("Accounts"), ~0.3 KB per account
+  // of capacity once created (the snapshotter's shadow doubles it). In [1, 2^31).
+  size_t account_capacity = 1 << 20;
+  // Obsolete, ignored: a hold is a flag in the account's record. Kept so configurations build.
+  size_t hold_capacity = 1 << 16;
   size_t outcome_queue_capacity = 1 << 16;  // Poll mode only.
   size_t fraud_account_capacity = 1 << 20;  // Per-account fraud state.
+  // The ledger's table: max(this, account_capacity) accounts (every created account is opened
+  // in the ledger).
   size_t ledger_account_capacity = 1 << 20;
   int stage_batch_max = 256;             // Work per DoWork turn, per step.
 

@@ -137,6 +137,18 @@ AccountRecord* AccountDirectory::Insert(const NewAccount& account, int64_t creat
   return record;
 }
 
+bool AccountDirectory::SetHold(uint64_t id, bool held) const {
+  AccountRecord* record = FindMutable(id);
+  // relaxed: a flag that publishes no other data.
+  return record != nullptr && record->on_hold.exchange(held, std::memory_order_relaxed);
+}
+
+bool AccountDirectory::IsHeld(uint64_t id) const {
+  const AccountRecord* record = Find(id);
+  // relaxed: as above.
+  return record != nullptr && record->on_hold.load(std::memory_order_relaxed);
+}
+
 std::vector<uint64_t> AccountDirectory::Holds() const {
   std::vector<uint64_t> held;
   const size_t n = size();

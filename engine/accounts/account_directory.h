@@ -111,6 +111,10 @@ class AccountDirectory {
   // REQUIRES: the one writer; n >= opened_below(), records below n are no longer kCreating.
   void SetOpenedBelow(size_t n) { opened_below_.store(n, std::memory_order_release); }
 
+  // The hold flag (a late fraud failure places it, an operator releases it): returns whether
+  // the account was on hold before; false, changing nothing, for an unknown id. Any thread.
+  bool SetHold(uint64_t id, bool held) const;
+  bool IsHeld(uint64_t id) const;
   // Accounts on hold, in creation order: a scan, for the operator's ListHolds.
   std::vector<uint64_t> Holds() const;
 

@@ -1,9 +1,6 @@
 #include "engine/ingest/risk_table.h"
 
-#include <bit>
 #include <cassert>
-
-#include "engine/ingest/internal/account_slots.h"
 
 namespace vouch {
 namespace {
@@ -16,14 +13,7 @@ bool Over(T after, T cap) {
 
 }  // namespace
 
-RiskTable::RiskTable(size_t account_capacity, const RiskLimits& limits)
-    : limits_(limits),
-      capacity_(std::bit_ceil(account_capacity < 2 ? size_t{2} : account_capacity)),
-      slots_(new Slot[capacity_]) {}
-
-RiskTable::Slot* RiskTable::FindAccount(uint64_t account) {
-  return internal::FindAccountSlot(slots_.get(), capacity_, account, /*claim=*/true);
-}
+RiskTable::RiskTable(const RiskLimits& limits) : limits_(limits) {}
 
 RiskTable::CurrencyTotal* RiskTable::FindCurrency(CurrencyCode currency) {
   for (CurrencyTotal& total : currencies_) {
@@ -39,11 +29,10 @@ RiskTable::CurrencyTotal* RiskTable::FindCurrency(CurrencyCode currency) {
   return nullptr;
 }
 
-bool RiskTable::TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_minor) {
-  assert(account != 0 && amount_minor > 0);
-  Slot* slot = FindAccount(account);
+bool RiskTable::TryAdd(AccountRecord* account, CurrencyCode currency, int64_t amount_minor) {
+  assert(amount_minor > 0);
   CurrencyTotal* total = FindCurrency(currency);
-  if (slot == nullptr || total == nullptr) {
+  if (total == nullptr) {
     table_full_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -55,9 +44,13 @@ bool RiskTable::TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_m
       Over(total->minor.fetch_add(amount_minor, std::memory_order_relaxed) + amount_minor,
            limits_.total_minor_max);
   const bool account_count_over =
-      Over(slot->count.fetch_add(1, std::memory_order_relaxed) + 1, limits_.account_count_max);
+      account != nullptr &&
+      Over(account->unverified_count.fetch_add(1, std::memory_order_relaxed) + 1,
+           limits_.account_count_max);
   const bool account_minor_over =
-      Over(slot->minor.fetch_add(amount_minor, std::memory_order_relaxed) + amount_minor,
+      account != nullptr &&
+      Over(account->unverified_minor.fetch_add(amount_minor, std::memory_order_relaxed) +
+               amount_minor,
            limits_.account_minor_max);
   const bool over =
       total_count_over || total_minor_over || account_count_over || account_minor_over;
@@ -65,27 +58,29 @@ bool RiskTable::TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_m
   return !over;
 }
 
-void RiskTable::Add(uint64_t account, CurrencyCode currency, int64_t amount_minor) {
-  Slot* slot = FindAccount(account);
+void RiskTable::Add(AccountRecord* account, CurrencyCode currency, int64_t amount_minor) {
   CurrencyTotal* total = FindCurrency(currency);
-  if (slot == nullptr || total == nullptr) {
+  if (total == nullptr) {
     table_full_.fetch_add(1, std::memory_order_relaxed);
-    return;  // Untracked; Remove finds no slot either and does nothing.
+    return;  // Untracked; Remove finds no total either and does nothing.
   }
   total_count_.fetch_add(1, std::memory_order_relaxed);
   total->minor.fetch_add(amount_minor, std::memory_order_relaxed);
-  slot->count.fetch_add(1, std::memory_order_relaxed);
-  slot->minor.fetch_add(amount_minor, std::memory_order_relaxed);
+  if (account != nullptr) {
+    account->unverified_count.fetch_add(1, std::memory_order_relaxed);
+    account->unverified_minor.fetch_add(amount_minor, std::memory_order_relaxed);
+  }
 }
 
-void RiskTable::Remove(uint64_t account, CurrencyCode currency, int64_t amount_minor) {
-  Slot* slot = FindAccount(account);
+void RiskTable::Remove(AccountRecord* account, CurrencyCode currency, int64_t amount_minor) {
   CurrencyTotal* total = FindCurrency(currency);
-  if (slot == nullptr || total == nullptr) return;
+  if (total == nullptr) return;
   total_count_.fetch_sub(1, std::memory_order_relaxed);
   total->minor.fetch_sub(amount_minor, std::memory_order_relaxed);
-  slot->count.fetch_sub(1, std::memory_order_relaxed);
-  slot->minor.fetch_sub(amount_minor, std::memory_order_relaxed);
+  if (account != nullptr) {
+    account->unverified_count.fetch_sub(1, std::memory_order_relaxed);
+    account->unverified_minor.fetch_sub(amount_minor, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace vouch

@@ -9,9 +9,11 @@
 // account's amount is in its transactions' currency, the total amount is kept per currency (up
 // to kCurrencies of them) and the same cap applies to each. A cap of 0 is no cap.
 //
-// Design: fixed-capacity open addressing over account ids (as HoldTable); a slot's key is
-// claimed with one CAS and never removed, so the table bounds the number of distinct accounts
-// ever at risk (a full table refuses, counted in table_full()). TryAdd adds to every counter
+// Design: an account's exposure lives in its own record (AccountRecord::unverified_count and
+// unverified_minor, engine/accounts/account_directory.h), found in O(1) by the caller, so there
+// is no per-account table to fill and no capacity cliff; this class keeps the engine-wide
+// totals (per currency, up to kCurrencies, which exceeds the supported currencies: table_full()
+// stays 0 in practice and is kept for the metric). TryAdd adds to every counter
 // with fetch_add and, if any passed its cap, takes back what it added: admitted exposure never
 // exceeds a cap (a counter may show a racing refusal's add for an instant), and two
 // transactions racing for the last unit of headroom may both be refused.
@@ -26,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "engine/accounts/account_directory.h"
 #include "engine/types/transaction.h"
 
 namespace vouch {
@@ -45,41 +48,34 @@ class RiskTable {
  public:
   static constexpr int kCurrencies = 16;
 
-  // `account_capacity` is rounded up to a power of two.
-  RiskTable(size_t account_capacity, const RiskLimits& limits);
+  explicit RiskTable(const RiskLimits& limits);
   RiskTable(const RiskTable&) = delete;
   RiskTable& operator=(const RiskTable&) = delete;
 
   bool enabled() const { return limits_.any(); }
   const RiskLimits& limits() const { return limits_; }
 
-  // Adds the transaction's exposure if every cap still holds; false (nothing added) if not.
-  [[nodiscard]] bool TryAdd(uint64_t account, CurrencyCode currency, int64_t amount_minor);
+  // Adds the transaction's exposure to `account` (the source's record; null: only the totals,
+  // for a transaction recovered from a journal older than the directory) and to the totals if
+  // every cap still holds; false (nothing added) if not.
+  [[nodiscard]] bool TryAdd(AccountRecord* account, CurrencyCode currency, int64_t amount_minor);
   // Adds without checking (recovery re-admits transactions confirmed before a restart).
-  void Add(uint64_t account, CurrencyCode currency, int64_t amount_minor);
-  // REQUIRES: a matching TryAdd (true) or Add.
-  void Remove(uint64_t account, CurrencyCode currency, int64_t amount_minor);
+  void Add(AccountRecord* account, CurrencyCode currency, int64_t amount_minor);
+  // REQUIRES: a matching TryAdd (true) or Add, with the same account.
+  void Remove(AccountRecord* account, CurrencyCode currency, int64_t amount_minor);
 
   uint64_t total_count() const { return total_count_.load(std::memory_order_relaxed); }
   uint64_t table_full() const { return table_full_.load(std::memory_order_relaxed); }
 
  private:
-  struct Slot {
-    std::atomic<uint64_t> account{0};  // 0: free.
-    std::atomic<uint64_t> count{0};
-    std::atomic<int64_t> minor{0};
-  };
   struct CurrencyTotal {
     std::atomic<CurrencyCode> currency{0};
     std::atomic<int64_t> minor{0};
   };
 
-  Slot* FindAccount(uint64_t account);
   CurrencyTotal* FindCurrency(CurrencyCode currency);
 
   const RiskLimits limits_;
-  const size_t capacity_;
-  std::unique_ptr<Slot[]> slots_;
   CurrencyTotal currencies_[kCurrencies];
   alignas(64) std::atomic<uint64_t> total_count_{0};
   std::atomic<uint64_t> table_full_{0};

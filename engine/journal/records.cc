@@ -50,7 +50,9 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kFraudRules);
+         type <= static_cast<uint8_t>(RecordType::kFraudRules) ||
+         (type >= static_cast<uint8_t>(RecordType::kAccountCreated) &&
+          type <= static_cast<uint8_t>(RecordType::kAccountLimits));
 }
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
@@ -210,6 +212,96 @@ bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* rec
   const char* p = GetFixed(data, &record->account);
   GetFixed(p, &record->placed_unix_ns);
   return record->account != 0;
+}
+
+namespace {
+
+char* PutLimits(char* p, const AccountLimits& limits) {
+  p = PutFixed(p, limits.transaction_minor_max);
+  p = PutFixed(p, limits.daily_minor_max);
+  return PutFixed(p, limits.daily_count_max);
+}
+
+const char* GetLimits(const char* p, AccountLimits* limits) {
+  p = GetFixed(p, &limits->transaction_minor_max);
+  p = GetFixed(p, &limits->daily_minor_max);
+  return GetFixed(p, &limits->daily_count_max);
+}
+
+}  // namespace
+
+size_t EncodeAccountCreatedRecord(const AccountCreatedRecord& record, char* out) {
+  const NewAccount& a = record.account;
+  char* p = PutFixed(out, a.id);
+  p = PutFixed(p, a.currency);
+  p = PutFixed(p, a.opening_balance_minor);
+  p = PutFixed(p, a.overdraft_limit_minor);
+  p = PutFixed(p, a.flags);
+  p = PutLimits(p, a.limits);
+  p = PutFixed(p, a.user_data);
+  p = PutFixed(p, record.created_unix_ns);
+  assert(static_cast<size_t>(p - out) == kAccountCreatedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeAccountCreatedRecord(const char* data, size_t size, AccountCreatedRecord* record) {
+  if (size != kAccountCreatedRecordBytes) return false;
+  NewAccount& a = record->account;
+  const char* p = GetFixed(data, &a.id);
+  p = GetFixed(p, &a.currency);
+  p = GetFixed(p, &a.opening_balance_minor);
+  p = GetFixed(p, &a.overdraft_limit_minor);
+  p = GetFixed(p, &a.flags);
+  p = GetLimits(p, &a.limits);
+  p = GetFixed(p, &a.user_data);
+  GetFixed(p, &record->created_unix_ns);
+  return a.id != 0;
+}
+
+size_t EncodeAccountFrozenRecord(const AccountFrozenRecord& record, char* out) {
+  char* p = PutFixed(out, record.id);
+  p = PutFixed(p, static_cast<uint8_t>(record.frozen));
+  p = PutFixed(p, record.at_unix_ns);
+  assert(static_cast<size_t>(p - out) == kAccountFrozenRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeAccountFrozenRecord(const char* data, size_t size, AccountFrozenRecord* record) {
+  if (size != kAccountFrozenRecordBytes) return false;
+  const char* p = GetFixed(data, &record->id);
+  if (!GetBool(&p, &record->frozen)) return false;
+  GetFixed(p, &record->at_unix_ns);
+  return record->id != 0;
+}
+
+size_t EncodeAccountClosedRecord(const AccountClosedRecord& record, char* out) {
+  char* p = PutFixed(out, record.id);
+  p = PutFixed(p, record.at_unix_ns);
+  assert(static_cast<size_t>(p - out) == kAccountClosedRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeAccountClosedRecord(const char* data, size_t size, AccountClosedRecord* record) {
+  if (size != kAccountClosedRecordBytes) return false;
+  const char* p = GetFixed(data, &record->id);
+  GetFixed(p, &record->at_unix_ns);
+  return record->id != 0;
+}
+
+size_t EncodeAccountLimitsRecord(const AccountLimitsRecord& record, char* out) {
+  char* p = PutFixed(out, record.id);
+  p = PutLimits(p, record.limits);
+  p = PutFixed(p, record.at_unix_ns);
+  assert(static_cast<size_t>(p - out) == kAccountLimitsRecordBytes);
+  return static_cast<size_t>(p - out);
+}
+
+bool DecodeAccountLimitsRecord(const char* data, size_t size, AccountLimitsRecord* record) {
+  if (size != kAccountLimitsRecordBytes) return false;
+  const char* p = GetFixed(data, &record->id);
+  p = GetLimits(p, &record->limits);
+  GetFixed(p, &record->at_unix_ns);
+  return record->id != 0;
 }
 
 }  // namespace vouch::journal

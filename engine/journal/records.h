@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/accounts/account.h"
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
 
@@ -38,6 +39,14 @@ enum class RecordType : uint8_t {
   kFraudRules = 7,    // Fraud rules judge every transaction from seq on. Payload: the rules in
                       // the rules file format (verifiers/fraud/rules_file.h), at most
                       // kRecordPayloadBytesMax bytes. Written at start-up and at each reload.
+  // Accounts created at run time (Engine::CreateAccounts) and their lifecycle, in the order the
+  // engine's account mutex saw them. seq 0. An account is usable by transactions only once its
+  // creation record is kept (ack policy), so its creation always precedes, in the file, every
+  // transaction record naming it. Accounts of Options::accounts have none: kOpening pins them.
+  kAccountCreated = 10,  // AccountCreatedRecord.
+  kAccountFrozen = 11,   // AccountFrozenRecord: frozen or unfrozen.
+  kAccountClosed = 12,   // AccountClosedRecord.
+  kAccountLimits = 13,   // AccountLimitsRecord: the limits from now on.
 };
 
 // True for the types this build knows.
@@ -104,6 +113,51 @@ struct HoldPlacedRecord {
   uint64_t account = 0;
   int64_t placed_unix_ns = 0;
 };
+
+// Layout: id u64 | currency u32 | opening_balance i64 | overdraft i64 | flags u32 |
+// transaction_max i64 | daily_max i64 | daily_count_max u32 | user_data u64 | created_unix_ns i64.
+struct AccountCreatedRecord {
+  NewAccount account;
+  int64_t created_unix_ns = 0;
+};
+// Layout: id u64 | frozen u8 (1: frozen, 0: unfrozen) | at_unix_ns i64.
+struct AccountFrozenRecord {
+  uint64_t id = 0;
+  bool frozen = true;
+  int64_t at_unix_ns = 0;
+};
+// Layout: id u64 | at_unix_ns i64. Written only once the balance was 0 with nothing in flight.
+struct AccountClosedRecord {
+  uint64_t id = 0;
+  int64_t at_unix_ns = 0;
+};
+// Layout: id u64 | transaction_max i64 | daily_max i64 | daily_count_max u32 | at_unix_ns i64.
+struct AccountLimitsRecord {
+  uint64_t id = 0;
+  AccountLimits limits;
+  int64_t at_unix_ns = 0;
+};
+
+inline constexpr size_t kAccountCreatedRecordBytes = 68;
+inline constexpr size_t kAccountFrozenRecordBytes = 17;
+inline constexpr size_t kAccountClosedRecordBytes = 16;
+inline constexpr size_t kAccountLimitsRecordBytes = 36;
+inline constexpr size_t kAccountRecordBytesMax = kAccountCreatedRecordBytes;
+
+size_t EncodeAccountCreatedRecord(const AccountCreatedRecord& record, char* out);
+size_t EncodeAccountFrozenRecord(const AccountFrozenRecord& record, char* out);
+size_t EncodeAccountClosedRecord(const AccountClosedRecord& record, char* out);
+size_t EncodeAccountLimitsRecord(const AccountLimitsRecord& record, char* out);
+// Also false for an id of 0 (and, for a creation, for fields IsValidNewAccount refuses is left
+// to the replayer, which reports the record).
+[[nodiscard]] bool DecodeAccountCreatedRecord(const char* data, size_t size,
+                                              AccountCreatedRecord* record);
+[[nodiscard]] bool DecodeAccountFrozenRecord(const char* data, size_t size,
+                                             AccountFrozenRecord* record);
+[[nodiscard]] bool DecodeAccountClosedRecord(const char* data, size_t size,
+                                             AccountClosedRecord* record);
+[[nodiscard]] bool DecodeAccountLimitsRecord(const char* data, size_t size,
+                                             AccountLimitsRecord* record);
 
 inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;

@@ -61,7 +61,7 @@ CurrencyCode SlotCurrency(int slot) {
 Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
     : ports_(ports), batch_max_(batch_max) {
   assert(ports.ring && ports.fraud_verdicts && ports.ledger_verdicts && ports.settlements &&
-         ports.holds && ports.history && ports.clock);
+         ports.accounts && ports.history && ports.clock);
   assert((ports.sink == nullptr) != (ports.poll_queue == nullptr));
   if (ports.poll_queue != nullptr) {
     poll_token_ = std::make_unique<moodycamel::ProducerToken>(*ports.poll_queue);
@@ -139,7 +139,7 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
   } else if (fraud.received && ledger.received) {
     // Its account was put on hold after it was confirmed (a fraud failure of another of its
     // transactions), and it was not in the ring window FailInFlight scanned then.
-    if (ports_.fail_in_flight_on_hold && ports_.holds->IsHeld(entry.payload.txn.source_account)) {
+    if (ports_.fail_in_flight_on_hold && ports_.accounts->IsHeld(entry.payload.txn.source_account)) {
       Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
               now_ns);
     } else {
@@ -162,7 +162,8 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
              now_ns, entry.payload.origin};
   record.resolved = true;
   if (entry.payload.at_risk && ports_.risk != nullptr) {
-    ports_.risk->Remove(txn.source_account, txn.currency, txn.amount_minor);
+    ports_.risk->Remove(ports_.accounts->FindMutable(txn.source_account), txn.currency,
+                        txn.amount_minor);
   }
   if (kind != OutcomeKind::kVerified && record.verdicts[1].received && record.verdicts[1].pass) {
     outcome.compensation |= kCompensationReversed;  // Done when the entry retires.
@@ -225,10 +226,10 @@ void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
 
 bool Reconciler::PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome,
                            int64_t now_ns) {
-  if (!ports_.holds->Hold(txn.source_account)) {
-    counters_.Add(counters_.hold_table_full);
-    return false;
-  }
+  AccountRecord* account = ports_.accounts->FindMutable(txn.source_account);
+  if (account == nullptr) return false;
+  // relaxed: a flag that publishes nothing else; ingest reads it on its own.
+  (void)account->on_hold.exchange(true, std::memory_order_relaxed);
   outcome.compensation |= kCompensationAccountHeld;
   counters_.Add(counters_.holds_placed);
   if (ports_.journal == nullptr) return true;
@@ -242,7 +243,7 @@ bool Reconciler::PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcom
 
 absl::StatusOr<bool> Reconciler::ReleaseHold(uint64_t account, absl::Duration timeout,
                                              absl::FunctionRef<void()> kick) {
-  if (account == 0) return false;  // Never held (HoldTable refuses 0).
+  if (account == 0) return false;  // Never held (no account has id 0).
   ReleaseSlot* slot = nullptr;
   {
     absl::MutexLock lock(&mu_);
@@ -293,7 +294,7 @@ int Reconciler::ServeReleases(int64_t now_ns) {
         break;
       }
     }
-    slot.was_held = ports_.holds->Release(slot.account);
+    slot.was_held = ports_.accounts->SetHold(slot.account, false);
     if (slot.was_held && ports_.journal != nullptr) {
       // Room is certain: see PlaceHold; this release is within kOperatorEntriesQueuedMax.
       VOUCH_CHECK(ports_.journal->RecordHoldChange({false, slot.account, 0, now_ns}),
@@ -435,6 +436,17 @@ int Reconciler::EmitInOrder() {
   return emitted;
 }
 
+// The entry's transaction no longer counts as in flight for its accounts: its outcome is told
+// and its settlement (if any) queued ahead of any later balance read (Engine::CloseAccount).
+// seq_cst: CloseAccount's wait reads the count after its seq_cst state store (see Engine).
+void Reconciler::ReleaseInFlight(const Transaction& txn) {
+  for (const uint64_t id : {txn.source_account, txn.destination_account}) {
+    if (AccountRecord* account = ports_.accounts->FindMutable(id)) {
+      account->in_flight.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+}
+
 int Reconciler::RetireInOrder(int64_t now_ns) {
   int retired = 0;
   while (retired < batch_max_ && next_retire_ < next_emit_) {
@@ -460,6 +472,7 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
         ports_.history->Write(state.record);
       }
     }
+    ReleaseInFlight(entry.payload.txn);
     // relaxed: published to the next lap by Free's release (see InFlightEntry::ledger_gate).
     entry.ledger_gate.store(LedgerGate::kOpen, std::memory_order_relaxed);
     ports_.ring->Free(next_retire_);

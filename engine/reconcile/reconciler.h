@@ -50,7 +50,7 @@
 #include "absl/time/time.h"
 #include "engine/agent/agent.h"
 #include "engine/history/history_ring.h"
-#include "engine/ingest/hold_table.h"
+#include "engine/accounts/account_directory.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/ingest/risk_table.h"
 #include "engine/ring/in_flight_ring.h"
@@ -112,6 +112,8 @@ struct ReconcileCounters {
   std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};  // Late (not held) failures.
   std::atomic<uint64_t> late_verdicts{0};
   std::atomic<uint64_t> holds_placed{0};
+  // Always 0: holds are a flag in the account's own record (no table to fill). Kept for the
+  // metric vouch_hold_table_full_total, which is documented as obsolete.
   std::atomic<uint64_t> hold_table_full{0};
   std::atomic<uint64_t> reversals{0};
   std::atomic<uint64_t> commits{0};
@@ -178,7 +180,9 @@ struct ReconcilerPorts {
   VerdictQueue* fraud_verdicts = nullptr;
   VerdictQueue* ledger_verdicts = nullptr;
   SettlementQueue* settlements = nullptr;
-  HoldTable* holds = nullptr;
+  // Accounts: the hold flag (placed here, released by operators), the exposure released when
+  // decided, and the in-flight count released when an entry retires.
+  AccountDirectory* accounts = nullptr;
   HistoryRing* history = nullptr;
   OutcomeSink* sink = nullptr;          // Either a sink...
   OutcomeQueue* poll_queue = nullptr;   // ...or a queue the embedder polls.
@@ -251,11 +255,13 @@ class Reconciler final : public Agent {
   // hands it to a blocking submitter.
   void AnswerHeld(InFlightEntry& entry);
   int RetireInOrder(int64_t now_ns);
+  void ReleaseInFlight(const Transaction& txn);
   int ServeReleases(int64_t now_ns) ABSL_LOCKS_EXCLUDED(mu_);
   // Claims [next_journal_, end) for this turn and completes a decided rule reload; false while
   // a posted reload is not decided yet, or its record finds the journal's queue full.
   bool ClaimJournalTurn(Sequence end);
-  // Puts the account on hold and journals the hold; false if the hold table is full.
+  // Puts the account on hold and journals the hold; false for an account not in the directory
+  // (only a transaction recovered from a journal older than the directory).
   bool PlaceHold(const Transaction& txn, Sequence seq, Outcome& outcome, int64_t now_ns);
 
   struct ReleaseSlot {

@@ -12,9 +12,11 @@ namespace vouch {
 namespace {
 
 // Format 2 added each answer's outcome; format 3 the stored refusals, the opening configuration,
-// the fraud rules (current and pending) and whether outcomes place holds. Formats 1 and 2 are
-// still read.
-constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
+// the fraud rules (current and pending) and whether outcomes place holds; format 5 the account
+// directory (AccountDirectory::SaveState) at the end. Formats 1, 2 and 3 are still read (4 is
+// another branch's; the coordinator reconciles them).
+constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '5'};
+constexpr char kMagicFormat3[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
 constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
 
@@ -46,7 +48,7 @@ Replayer::Replayer(Targets targets, size_t undecided_max, size_t answers_capacit
       undecided_max_(undecided_max),
       unix_to_mono_ns_(unix_to_mono_ns),
       answers_(answers_capacity) {
-  assert(targets.fraud && targets.ledger && targets.holds && answers_capacity > 0);
+  assert(targets.fraud && targets.ledger && targets.accounts && answers_capacity > 0);
 }
 
 absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char* payload,
@@ -61,7 +63,7 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       if (!journal::DecodeHoldReleasedRecord(payload, size, &record)) {
         return Contradiction(where, "undecodable hold release record");
       }
-      targets_.holds->Release(record.account);
+      (void)targets_.accounts->SetHold(record.account, false);
       ++releases_;
       return absl::OkStatus();
     }
@@ -85,12 +87,83 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       if (!journal::DecodeHoldPlacedRecord(payload, size, &record)) {
         return Contradiction(where, "undecodable hold placed record");
       }
-      (void)targets_.holds->Hold(record.account);  // Full only if it was full live too.
+      (void)targets_.accounts->SetHold(record.account, true);  // Unknown: see replayer.h.
       outcome_flags_hold_ = false;
       return absl::OkStatus();
     }
+    case journal::RecordType::kAccountCreated:
+    case journal::RecordType::kAccountFrozen:
+    case journal::RecordType::kAccountClosed:
+    case journal::RecordType::kAccountLimits:
+      return ApplyAccount(type, payload, size, where);
   }
   return Contradiction(where, "unknown record type");
+}
+
+absl::Status Replayer::ApplyAccount(journal::RecordType type, const char* payload, size_t size,
+                                    const journal::RecordLocation& where) {
+  AccountDirectory& accounts = *targets_.accounts;
+  // relaxed (all stores): the replayer is the directory's one writer, before the engine runs.
+  if (type == journal::RecordType::kAccountCreated) {
+    journal::AccountCreatedRecord record;
+    if (!journal::DecodeAccountCreatedRecord(payload, size, &record) ||
+        !IsValidNewAccount(record.account)) {
+      return Contradiction(where, "undecodable account creation record");
+    }
+    const NewAccount& a = record.account;
+    if (accounts.Find(a.id) != nullptr) {
+      return Contradiction(where, absl::StrCat("account ", a.id, " is created twice"));
+    }
+    AccountRecord* created = accounts.Insert(a, record.created_unix_ns + unix_to_mono_ns_);
+    if (created == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "journal ", where.file, ": more accounts than account_capacity ", accounts.capacity()));
+    }
+    if (absl::Status status = targets_.ledger->OpenAccount(
+            {a.id, a.currency, a.opening_balance_minor, a.overdraft_limit_minor, a.flags});
+        !status.ok()) {
+      return Contradiction(where, absl::StrCat("account creation refused by the ledger: ",
+                                               status.message()));
+    }
+    created->state.store(static_cast<uint8_t>(AccountState::kOpen), std::memory_order_relaxed);
+    accounts.SetOpenedBelow(accounts.size());
+    return absl::OkStatus();
+  }
+  uint64_t id = 0;
+  int64_t at_unix_ns = 0;
+  AccountChange::Kind kind = AccountChange::Kind::kClosed;
+  bool frozen = false;
+  AccountLimits limits;
+  bool decoded = false;
+  if (type == journal::RecordType::kAccountFrozen) {
+    journal::AccountFrozenRecord record;
+    decoded = journal::DecodeAccountFrozenRecord(payload, size, &record);
+    id = record.id, at_unix_ns = record.at_unix_ns, frozen = record.frozen;
+    kind = frozen ? AccountChange::Kind::kFrozen : AccountChange::Kind::kUnfrozen;
+  } else if (type == journal::RecordType::kAccountClosed) {
+    journal::AccountClosedRecord record;
+    decoded = journal::DecodeAccountClosedRecord(payload, size, &record);
+    id = record.id, at_unix_ns = record.at_unix_ns;
+  } else {
+    journal::AccountLimitsRecord record;
+    decoded = journal::DecodeAccountLimitsRecord(payload, size, &record);
+    id = record.id, at_unix_ns = record.at_unix_ns, limits = record.limits;
+    kind = AccountChange::Kind::kLimitsChanged;
+  }
+  AccountRecord* account = decoded ? accounts.FindMutable(id) : nullptr;
+  if (account == nullptr) return Contradiction(where, "an account record for no account");
+  if (type == journal::RecordType::kAccountLimits) {
+    account->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
+    account->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
+    account->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+  } else {
+    const AccountState state = type == journal::RecordType::kAccountClosed ? AccountState::kClosed
+                               : frozen ? AccountState::kFrozen
+                                        : AccountState::kOpen;
+    account->state.store(static_cast<uint8_t>(state), std::memory_order_relaxed);
+  }
+  account->AddHistory({kind, at_unix_ns + unix_to_mono_ns_});
+  return absl::OkStatus();
 }
 
 absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t seq,
@@ -164,7 +237,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     targets_.ledger->Commit(seq);
   }
   if (outcome_flags_hold_ && (outcome.compensation & kCompensationAccountHeld)) {
-    (void)targets_.holds->Hold(confirmed.txn.source_account);
+    (void)targets_.accounts->SetHold(confirmed.txn.source_account, true);
   }
   if (targets_.history != nullptr) {
     HistoryRecord history;
@@ -286,7 +359,7 @@ absl::Status Replayer::Save(std::string* out) const {
   writer.PutBytes(part);
   if (absl::Status status = targets_.ledger->SaveState(&part); !status.ok()) return status;
   writer.PutBytes(part);
-  const std::vector<uint64_t> holds = targets_.holds->List();
+  const std::vector<uint64_t> holds = targets_.accounts->Holds();
   writer.Put<uint64_t>(holds.size());
   for (const uint64_t account : holds) writer.Put<uint64_t>(account);
   writer.Put<uint8_t>(opening_.has_value());
@@ -301,6 +374,8 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(pending.from);
     writer.PutBytes(pending.text);
   }
+  targets_.accounts->SaveState(-unix_to_mono_ns_, &part);
+  writer.PutBytes(part);
   return absl::OkStatus();
 }
 
@@ -308,7 +383,8 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   auto is = [&](const char (&magic)[8]) {
     return bytes.size() >= sizeof(magic) && std::memcmp(bytes.data(), magic, sizeof(magic)) == 0;
   };
-  const bool format3 = is(kMagic);
+  const bool format5 = is(kMagic);
+  const bool format3 = format5 || is(kMagicFormat3);
   const bool format2 = format3 || is(kMagicFormat2);
   const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
                        std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
@@ -370,7 +446,16 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   }
   if (absl::Status status = targets_.fraud->RestoreState(fraud); !status.ok()) return status;
   if (absl::Status status = targets_.ledger->RestoreState(ledger); !status.ok()) return status;
-  for (const uint64_t account : holds) (void)targets_.holds->Hold(account);
+  if (format5) {
+    const absl::string_view directory = in.GetBytes();
+    if (!in.ok()) return InvalidSnapshot("truncated account directory");
+    if (absl::Status status = targets_.accounts->RestoreState(directory, -unix_to_mono_ns_);
+        !status.ok()) {
+      return status;
+    }
+    targets_.accounts->SetOpenedBelow(targets_.accounts->size());
+  }
+  for (const uint64_t account : holds) (void)targets_.accounts->SetHold(account, true);
   if (in.remaining() != 0) return InvalidSnapshot("trailing bytes");
   return absl::OkStatus();
 }

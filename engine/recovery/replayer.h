@@ -17,6 +17,11 @@
 //    again, until the first hold record (a newer writer) is seen;
 //  - with a history ring, Query's record of the transaction is written.
 // The journal's one opening configuration record (kOpening) is kept, and saved with the state.
+// An account creation record inserts the account in the directory (open: it was kept) and opens
+// it in the ledger, in file order, which is the order the live ledger stage opened them; its
+// lifecycle records (freeze, unfreeze, close, limits) change its record and history. A hold
+// record for an id the directory lacks (a journal from before accounts were created through the
+// directory) is ignored: every transaction of such an account is refused at ingest now.
 // A rules record (start-up or reload) switches the fraud rules just before the outcome of its
 // sequence number is replayed, as the live fraud stage switched just before judging it; a later
 // record for an earlier or equal sequence number supersedes one not applied yet (a restart
@@ -40,7 +45,7 @@
 #include "absl/status/status.h"
 #include "engine/common/byte_coding.h"
 #include "engine/history/history_ring.h"
-#include "engine/ingest/hold_table.h"
+#include "engine/accounts/account_directory.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/journal/records.h"
 #include "engine/journal/segment.h"
@@ -54,7 +59,8 @@ class Replayer {
   struct Targets {
     fraud::FraudChecker* fraud = nullptr;
     ledger::Ledger* ledger = nullptr;
-    HoldTable* holds = nullptr;
+    // Accounts: created and changed by the account records, holds placed and released.
+    AccountDirectory* accounts = nullptr;
     HistoryRing* history = nullptr;  // Optional.
   };
   // A confirmed transaction's stored answer and, once decided, its outcome; times in Unix ns
@@ -126,6 +132,8 @@ class Replayer {
   };
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
   absl::Status ApplyRefused(const char* payload, size_t size,
+                            const journal::RecordLocation& where);
+  absl::Status ApplyAccount(journal::RecordType type, const char* payload, size_t size,
                             const journal::RecordLocation& where);
   absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
   absl::Status RestoreRefusals(ByteReader& in);

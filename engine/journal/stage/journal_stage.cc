@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "engine/journal/records.h"
@@ -120,6 +121,51 @@ uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns)
   }
 }
 
+uint64_t JournalStage::RecordAccount(journal::RecordType type, const char* payload, size_t size) {
+  assert(size <= journal::kAccountRecordBytesMax);
+  uint64_t number = 0;
+  {
+    absl::MutexLock lock(&account_mu_);
+    if (account_records_.size() >= kAccountRecordsQueuedMax) return 0;
+    AccountRecordEntry& entry = account_records_.emplace_back();
+    entry.type = type;
+    entry.size = static_cast<uint8_t>(size);
+    std::memcpy(entry.payload, payload, size);
+    number = ++account_records_queued_;
+    // release: the stage's acquire load sees that there is something under the mutex.
+    account_records_posted_.store(number, std::memory_order_release);
+  }
+  if (self_ != nullptr) self_->Unpark();
+  return number;
+}
+
+bool JournalStage::AwaitAccountRecord(uint64_t number, absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (account_records_acked() >= number) return true;
+    if (failed() || absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Microseconds(50));
+  }
+}
+
+// Account records depend on nothing else in the batch (an account is used only once its
+// creation is kept), so they go first.
+int JournalStage::GatherAccountRecords(int gathered) {
+  // acquire: pairs with RecordAccount's release.
+  if (account_records_posted_.load(std::memory_order_acquire) == account_records_written_) {
+    return gathered;
+  }
+  absl::MutexLock lock(&account_mu_);
+  while (gathered < batch_max_ && !account_records_.empty()) {
+    const AccountRecordEntry& entry = account_records_.front();
+    if (!writer_->Add(entry.type, 0, entry.payload, entry.size)) break;
+    account_records_.pop_front();
+    ++account_records_written_;
+    ++gathered;
+  }
+  return gathered;
+}
+
 bool JournalStage::AwaitAcked(const AckPosition& position) const {
   for (int spin = 0; spin < 1000; ++spin) {
     if (IsAcked(position)) return true;
@@ -158,7 +204,7 @@ bool JournalStage::RecordRules(Sequence from, const std::string& text) {
 // the ring, then the reconciler's entries in its order (an outcome waits for its transaction).
 int JournalStage::Gather() {
   char record[kPayloadBytesMax];
-  int gathered = 0;
+  int gathered = GatherAccountRecords(0);
   while (gathered < batch_max_ && ring_->IsPublished(next_confirmed_)) {
     const InFlightPayload& payload = ring_->At(next_confirmed_).payload;
     journal::ConfirmedRecord confirmed;
@@ -261,6 +307,7 @@ int JournalStage::DoWork() {
   // then tell the outcomes).
   confirmed_acked_below_.store(next_confirmed_, std::memory_order_release);
   refusals_acked_.store(next_refusal_pos_, std::memory_order_release);
+  account_records_acked_.store(account_records_written_, std::memory_order_release);
   WakeWaiters();
   if (outcomes_written_ > outcomes_acked_below_.load(std::memory_order_relaxed)) {
     outcomes_acked_below_.store(outcomes_written_, std::memory_order_release);

@@ -35,6 +35,7 @@
 #define VOUCH_ENGINE_JOURNAL_STAGE_JOURNAL_STAGE_H_
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,9 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/journal/records.h"
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/journal/stage/ack_policy.h"
@@ -98,6 +102,23 @@ class JournalStage final : public Agent, public OutcomeJournal {
     // acquire: pairs with the stage's release.
     return confirmed_acked_below_.load(std::memory_order_acquire);
   }
+  // Account records (journal::RecordType kAccountCreated..kAccountLimits), from the engine's
+  // account calls: not a hot path, so a mutex-guarded queue of at most kAccountRecordsQueuedMax
+  // encoded records. Queues one and returns its number (from 1, in queue order, which is file
+  // order); 0 when the queue is full (the caller waits for the stage and retries). Any thread;
+  // callers serialize themselves (the engine's account mutex) to fix the order.
+  static constexpr size_t kAccountRecordsQueuedMax = 4096;
+  uint64_t RecordAccount(journal::RecordType type, const char* payload, size_t size)
+      ABSL_LOCKS_EXCLUDED(account_mu_);
+  // Account records numbered up to this are kept as the policy promises.
+  uint64_t account_records_acked() const {
+    // acquire: pairs with the stage's release after the write (and sync).
+    return account_records_acked_.load(std::memory_order_acquire);
+  }
+  // Waits up to `timeout` for account record `number` to be kept: true once kept, false on
+  // timeout or failure (failed() tells which). Polls: account calls are not a hot path.
+  [[nodiscard]] bool AwaitAccountRecord(uint64_t number, absl::Duration timeout) const;
+
   // Any thread: queues the refusal of `id` and returns its number (from 1), for an
   // AckPosition; 0 if the refusal ring is full (the caller answers BUSY). Never allocates.
   uint64_t RecordRefusal(uint64_t id, Reason reason, int64_t now_ns);
@@ -163,6 +184,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
   };
 
   int Gather();
+  int GatherAccountRecords(int gathered) ABSL_LOCKS_EXCLUDED(account_mu_);
   int GatherRefusals(int gathered, char* record);
   void Commit(int gathered);
   void Fail(const absl::Status& status);
@@ -196,6 +218,19 @@ class JournalStage final : public Agent, public OutcomeJournal {
   // AwaitAcked waits on.
   std::atomic<uint32_t> wake_epoch_{0};
   std::atomic<bool> failed_{false};
+  // Account records: queued under the mutex; numbers below account_records_posted_ were
+  // queued (release: the stage's acquire load sees the queue's growth, read under the mutex).
+  struct AccountRecordEntry {
+    journal::RecordType type;
+    uint8_t size = 0;
+    char payload[journal::kAccountRecordBytesMax];
+  };
+  mutable absl::Mutex account_mu_;
+  std::deque<AccountRecordEntry> account_records_ ABSL_GUARDED_BY(account_mu_);
+  uint64_t account_records_queued_ ABSL_GUARDED_BY(account_mu_) = 0;
+  std::atomic<uint64_t> account_records_posted_{0};
+  uint64_t account_records_written_ = 0;  // Stage thread: added to the writer.
+  std::atomic<uint64_t> account_records_acked_{0};
   absl::Status status_;  // Written once, before failed_ is released; then read-only.
   JournalStageCounters counters_;
 };
