@@ -33,6 +33,9 @@ constexpr int kQueryField = v1::ClientMessage::kQueryFieldNumber;
 constexpr int kSubscribeField = v1::ClientMessage::kSubscribeFieldNumber;
 constexpr int kPingField = v1::ClientMessage::kPingFieldNumber;
 constexpr int kReadBalancesField = v1::ClientMessage::kReadBalancesFieldNumber;
+constexpr int kCreateAccountsField = v1::ClientMessage::kCreateAccountsFieldNumber;
+constexpr int kLookupAccountField = v1::ClientMessage::kLookupAccountFieldNumber;
+constexpr int kChangeAccountField = v1::ClientMessage::kChangeAccountFieldNumber;
 constexpr int kConfirmationField = v1::ServerMessage::kConfirmationFieldNumber;
 constexpr int kOutcomeField = v1::ServerMessage::kOutcomeFieldNumber;
 constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
@@ -40,7 +43,16 @@ constexpr int kErrorField = v1::ServerMessage::kErrorFieldNumber;
 constexpr int kPongField = v1::ServerMessage::kPongFieldNumber;
 constexpr int kBalancesField = v1::ServerMessage::kBalancesFieldNumber;
 constexpr int kWelcomeField = v1::ServerMessage::kWelcomeFieldNumber;
-constexpr int kServerFieldMax = kWelcomeField;
+constexpr int kAccountsCreatedField = v1::ServerMessage::kAccountsCreatedFieldNumber;
+constexpr int kAccountInfoField = v1::ServerMessage::kAccountInfoFieldNumber;
+constexpr int kAccountChangedField = v1::ServerMessage::kAccountChangedFieldNumber;
+constexpr int kServerFieldMax = kAccountChangedField;
+
+// Answers that only blocking calls ask for, so one always has a waiter.
+template <typename Reply>
+constexpr bool kBlockingOnly =
+    std::is_same_v<Reply, v1::Balances> || std::is_same_v<Reply, v1::AccountsCreated> ||
+    std::is_same_v<Reply, v1::AccountInfo> || std::is_same_v<Reply, v1::AccountChanged>;
 
 // Where ServerErrorStatus keeps the numeric ErrorCode.
 constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
@@ -358,6 +370,73 @@ absl::StatusOr<v1::Balances> Client::ReadBalances(absl::Span<const uint64_t> acc
                                              "; retry"));
 }
 
+template <typename Reply>
+absl::Status Client::SendRequest(int field, const google::protobuf::MessageLite& request,
+                                 internal::PendingFifo<Reply>* fifo,
+                                 std::shared_ptr<internal::Waiter<Reply>> waiter,
+                                 absl::Time deadline) {
+  absl::Status status = Frame(field, request);
+  if (status.ok()) status = SendFrame(fifo, {1, std::move(waiter)}, deadline);
+  return status;
+}
+
+absl::StatusOr<v1::AccountsCreated> Client::CreateAccounts(absl::Span<const v1::Account> accounts,
+                                                           absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  if (accounts.empty() || accounts.size() > kCreateAccountsMax) {
+    return absl::InvalidArgumentError(absl::StrCat("CreateAccounts: 1..", kCreateAccountsMax,
+                                                   " accounts, not ", accounts.size()));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::AccountsCreated>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    create_accounts_.mutable_accounts()->Clear();
+    for (const v1::Account& account : accounts) *create_accounts_.add_accounts() = account;
+    absl::Status status = SendRequest(kCreateAccountsField, create_accounts_,
+                                      &accounts_created_, waiter, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
+absl::StatusOr<v1::AccountInfo> Client::LookupAccount(uint64_t account, absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::AccountInfo>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    lookup_account_.set_account(account);
+    absl::Status status =
+        SendRequest(kLookupAccountField, lookup_account_, &account_infos_, waiter, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
+absl::StatusOr<v1::AccountChanged> Client::ChangeAccount(uint64_t account,
+                                                         v1::AccountAction action,
+                                                         const v1::AccountLimits& limits,
+                                                         absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::AccountChanged>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    change_account_.set_account(account);
+    change_account_.set_action(action);
+    if (action == v1::ACCOUNT_ACTION_SET_LIMITS) {
+      *change_account_.mutable_limits() = limits;
+    } else {
+      change_account_.clear_limits();
+    }
+    absl::Status status =
+        SendRequest(kChangeAccountField, change_account_, &account_changes_, waiter, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
 absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
   if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
   {
@@ -592,6 +671,18 @@ absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns
       status = parse(&balances_reply_);
       if (!status.ok()) return status;
       return Answer(balances_, balances_reply_, received_ns, {});
+    case kAccountsCreatedField:
+      status = parse(&accounts_created_reply_);
+      if (!status.ok()) return status;
+      return Answer(accounts_created_, accounts_created_reply_, received_ns, {});
+    case kAccountInfoField:
+      status = parse(&account_info_reply_);
+      if (!status.ok()) return status;
+      return Answer(account_infos_, account_info_reply_, received_ns, {});
+    case kAccountChangedField:
+      status = parse(&account_changed_reply_);
+      if (!status.ok()) return status;
+      return Answer(account_changes_, account_changed_reply_, received_ns, {});
     case kOutcomeField:
       status = parse(&outcome_);
       if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
@@ -631,10 +722,10 @@ absl::Status Client::Answer(internal::PendingFifo<Reply>& fifo, const Reply& rep
   }
   if (waiter != nullptr) {
     waiter->Resolve(reply);
-  } else if constexpr (!std::is_same_v<Reply, v1::Balances>) {
+  } else if constexpr (!kBlockingOnly<Reply>) {
     Deliver(reply, received_ns, handler);
   } else {
-    assert(false && "balances are asked for by blocking calls only, which always wait");
+    assert(false && "asked for by blocking calls only, which always wait");
   }
   return absl::OkStatus();
 }
@@ -644,6 +735,9 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
   std::vector<std::shared_ptr<internal::Waiter<v1::Status>>> status_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Pong>>> pong_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Balances>>> balances_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::AccountsCreated>>> created_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::AccountInfo>>> info_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::AccountChanged>>> changed_waiters;
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
@@ -655,12 +749,18 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
     status_waiters = statuses_.TakeWaiters();
     pong_waiters = pongs_.TakeWaiters();
     balances_waiters = balances_.TakeWaiters();
+    created_waiters = accounts_created_.TakeWaiters();
+    info_waiters = account_infos_.TakeWaiters();
+    changed_waiters = account_changes_.TakeWaiters();
   }
   (void)shutdown(fd_, SHUT_RDWR);  // After a protocol error, so that the server sees it now.
   FailAll(confirmation_waiters, status);
   FailAll(status_waiters, status);
   FailAll(pong_waiters, status);
   FailAll(balances_waiters, status);
+  FailAll(created_waiters, status);
+  FailAll(info_waiters, status);
+  FailAll(changed_waiters, status);
   if (handlers_.on_disconnect) {
     handlers_.on_disconnect(status, received_ns);
   } else {

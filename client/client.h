@@ -8,8 +8,8 @@
 // than Welcome send none, which is why the Pong, not the Welcome, is awaited.
 //
 // Two ways to talk:
-// - Blocking: Submit, Query, Ping and ReadBalances send one request and wait up to a timeout
-//   for its answer.
+// - Blocking: Submit, Query, Ping, ReadBalances and the account calls (CreateAccounts,
+//   LookupAccount, ChangeAccount) send one request and wait up to a timeout for its answer.
 // - Pipelined: SubmitAsync (a batch in one frame), QueryAsync, PingAsync and Subscribe return as
 //   soon as the frame is written; their answers, and every Outcome, arrive as events.
 // The server answers each kind of request in order, so every Confirmation, Status and Pong goes
@@ -149,6 +149,20 @@ class Client {
   // returned always has result BALANCES_RESULT_OK.
   [[nodiscard]] absl::StatusOr<v1::Balances> ReadBalances(absl::Span<const uint64_t> accounts,
                                                           absl::Duration timeout);
+  // Accounts (see "Accounts" in vouch.proto). Results are answers, returned as values: an
+  // AccountsCreated entry per account in order (RETRY: send the same accounts again), an
+  // AccountInfo or AccountChanged with its result (NOT_FOUND, CLOSED, NOT_EMPTY, RETRY ...).
+  // CreateAccounts: kInvalidArgument, nothing sent, for 0 or more than kCreateAccountsMax
+  // accounts. The server may take up to 5 s per request: pass a timeout above that.
+  static constexpr size_t kCreateAccountsMax = 512;
+  [[nodiscard]] absl::StatusOr<v1::AccountsCreated> CreateAccounts(
+      absl::Span<const v1::Account> accounts, absl::Duration timeout);
+  [[nodiscard]] absl::StatusOr<v1::AccountInfo> LookupAccount(uint64_t account,
+                                                              absl::Duration timeout);
+  // `limits` is read for ACCOUNT_ACTION_SET_LIMITS only.
+  [[nodiscard]] absl::StatusOr<v1::AccountChanged> ChangeAccount(
+      uint64_t account, v1::AccountAction action, const v1::AccountLimits& limits,
+      absl::Duration timeout);
 
   // Pipelined calls: write one frame and return; answers arrive as events. They wait only for
   // room in the socket's send buffer (TCP back-pressure), with no timeout. kInvalidArgument if
@@ -204,6 +218,13 @@ class Client {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   template <typename Reply>
   absl::StatusOr<Reply> Await(internal::Waiter<Reply>& waiter, absl::Time deadline);
+  // Frames `request` in envelope field `field` and sends it, due one answer to `waiter` in
+  // `fifo`: the sending half of a blocking call; the caller then Awaits with no lock held.
+  template <typename Reply>
+  absl::Status SendRequest(int field, const google::protobuf::MessageLite& request,
+                           internal::PendingFifo<Reply>* fifo,
+                           std::shared_ptr<internal::Waiter<Reply>> waiter, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::Status CheckNotHandler() const;
 
   // Reader thread. Each returns why the connection must end, or OK to go on.
@@ -238,6 +259,9 @@ class Client {
   v1::Ping ping_ ABSL_GUARDED_BY(write_mu_);
   v1::Subscribe subscribe_ ABSL_GUARDED_BY(write_mu_);
   v1::ReadBalances read_balances_ ABSL_GUARDED_BY(write_mu_);
+  v1::CreateAccounts create_accounts_ ABSL_GUARDED_BY(write_mu_);
+  v1::LookupAccount lookup_account_ ABSL_GUARDED_BY(write_mu_);
+  v1::ChangeAccount change_account_ ABSL_GUARDED_BY(write_mu_);
   uint64_t ping_nonce_ ABSL_GUARDED_BY(write_mu_) = 0;
 
   // Shared between the callers and the reader thread.
@@ -246,6 +270,10 @@ class Client {
   internal::PendingFifo<v1::Status> statuses_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Pong> pongs_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Balances> balances_ ABSL_GUARDED_BY(mu_);  // Blocking calls only.
+  // Blocking calls only, likewise.
+  internal::PendingFifo<v1::AccountsCreated> accounts_created_ ABSL_GUARDED_BY(mu_);
+  internal::PendingFifo<v1::AccountInfo> account_infos_ ABSL_GUARDED_BY(mu_);
+  internal::PendingFifo<v1::AccountChanged> account_changes_ ABSL_GUARDED_BY(mu_);
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // Transactions due a Confirmation.
   absl::Status status_ ABSL_GUARDED_BY(mu_);  // Why the connection ended (or is ending).
@@ -261,6 +289,9 @@ class Client {
   v1::Status query_status_;
   v1::Pong pong_;
   v1::Balances balances_reply_;
+  v1::AccountsCreated accounts_created_reply_;
+  v1::AccountInfo account_info_reply_;
+  v1::AccountChanged account_changed_reply_;
   v1::Error error_;
   v1::Welcome welcome_reply_;
 

@@ -40,6 +40,9 @@ FRAME_BYTES_MAX_DEFAULT = 64 * 1024
 # the reply to Hello; Client.submit keeps to Welcome.submit_batch_max once it has seen one.
 SUBMIT_BATCH_MAX_DEFAULT = 512
 
+# Accounts in one CreateAccounts (the server refuses more with ERROR_CODE_INVALID_MESSAGE).
+CREATE_ACCOUNTS_MAX = 512
+
 # A varint32 takes at most 5 bytes (7 payload bits each); longer is malformed, as for the server.
 VARINT32_BYTES_MAX = 5
 _UINT32_MAX = (1 << 32) - 1
@@ -259,6 +262,37 @@ class Client:
         request = vouch_pb2.ReadBalances()
         request.accounts.extend(accounts)
         self._send(vouch_pb2.ClientMessage(read_balances=request))
+
+    # Accounts (see "Accounts" in vouch.proto). Each request gets one answer, in order of its
+    # kind: AccountsCreated, AccountInfo or AccountChanged. The server may take up to 5 s per
+    # request (it waits for its journal), so read the answer with a timeout above that.
+
+    def create_accounts(self, accounts: Iterable[vouch_pb2.Account]) -> int:
+        """Creates accounts, at most CREATE_ACCOUNTS_MAX per call; answered with one
+        AccountsCreated holding a result per account, in order. Idempotent per account: resend
+        the same accounts after a RETRY result or a lost answer. Returns how many were sent."""
+        request = vouch_pb2.CreateAccounts()
+        request.accounts.extend(accounts)
+        if not 1 <= len(request.accounts) <= CREATE_ACCOUNTS_MAX:
+            raise ValueError(f"create_accounts takes 1..{CREATE_ACCOUNTS_MAX} accounts, "
+                             f"not {len(request.accounts)}")
+        self._send(vouch_pb2.ClientMessage(create_accounts=request))
+        return len(request.accounts)
+
+    def lookup_account(self, account: int) -> None:
+        """Asks for an account's fields, state, balance and change history; answered with an
+        AccountInfo (result OK, NOT_FOUND or RETRY)."""
+        self._send(vouch_pb2.ClientMessage(
+            lookup_account=vouch_pb2.LookupAccount(account=account)))
+
+    def change_account(self, account: int, action: int,
+                       limits: Optional[vouch_pb2.AccountLimits] = None) -> None:
+        """Freezes, unfreezes, closes (vouch_pb2.ACCOUNT_ACTION_*) or, with SET_LIMITS and
+        `limits`, re-limits an account; answered with AccountChanged."""
+        request = vouch_pb2.ChangeAccount(account=account, action=action)
+        if limits is not None:
+            request.limits.CopyFrom(limits)
+        self._send(vouch_pb2.ClientMessage(change_account=request))
 
     def subscribe(self, include_verified: bool = False) -> None:
         """Joins the late-failure feed: an Outcome for every transaction (of any session) that

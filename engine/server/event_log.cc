@@ -85,6 +85,15 @@ void EventLog::HoldReleased(uint64_t account) {
   if (!events_.try_enqueue(record)) dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void EventLog::AccountChanged(uint64_t account, absl::string_view action) {
+  Record record;
+  record.unix_ns = absl::ToUnixNanos(absl::Now());
+  record.account = account;
+  Copy("account_changed", record.event, sizeof(record.event));
+  Copy(action, record.detail, sizeof(record.detail));
+  if (!events_.try_enqueue(record)) dropped_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void EventLog::Run() {
   absl::MutexLock lock(&mu_);
   for (;;) {
@@ -160,7 +169,11 @@ void EventLog::WriteLost(Sequence seq) {
 
 void EventLog::WriteRecord(const Record& record) {
   const std::string ts = FormatUnixTimeNs(record.unix_ns);
-  if (record.account != 0) {
+  if (record.account != 0 && record.detail[0] != '\0') {
+    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu,\"action\":%s}\n",
+                 ts.c_str(), record.event, static_cast<unsigned long long>(record.account),
+                 JsonQuoted(record.detail).c_str());
+  } else if (record.account != 0) {
     std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu}\n", ts.c_str(),
                  record.event, static_cast<unsigned long long>(record.account));
   } else {

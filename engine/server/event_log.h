@@ -17,6 +17,8 @@
 //                  amount, currency, reversed, account_held
 //   hold           account, seq (the failure that placed it)
 //   hold_released  account
+//   account_changed account, action (an operator froze, unfroze, closed or re-limited it:
+//                  ACCOUNT_ACTION_FREEZE ...)
 //   outcome_lost   seq (the log fell too far behind to know whether it was a failure)
 //   and operational events with a free-form "detail": start, shutdown, connection_error,
 //   rules_reloaded, rules_reload_refused.
@@ -56,6 +58,8 @@ class EventLog {
   // Any thread. `event` and `detail` are copied (truncated to fit a record).
   void Event(absl::string_view event, absl::string_view detail);
   void HoldReleased(uint64_t account);
+  // An operator's ChangeAccount took effect: "account_changed", the account, and the action.
+  void AccountChanged(uint64_t account, absl::string_view action);
 
   uint64_t lines() const { return lines_.load(std::memory_order_relaxed); }
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }

@@ -18,6 +18,9 @@ struct ServerStats {
   uint64_t queries = 0;
   uint64_t pings = 0;
   uint64_t balance_reads[5] = {};     // ReadBalances answered, by vouch.v1.BalancesResult.
+  uint64_t account_creations[7] = {}; // CreateAccounts entries, by vouch.v1.CreateAccountResult.
+  uint64_t account_lookups[7] = {};   // LookupAccount answered, by vouch.v1.AccountRequestResult.
+  uint64_t account_changes[7] = {};   // ChangeAccount answered, by vouch.v1.AccountRequestResult.
   uint64_t outcomes_routed = 0;       // Sent to the session that submitted them.
   uint64_t outcomes_unrouted = 0;     // Their session had no connection; kept for resume only.
   uint64_t outcomes_resent = 0;       // Sent again to a resuming session.

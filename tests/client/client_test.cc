@@ -7,6 +7,7 @@
 // submitting connection, after its Confirmation, and no other Outcome arrives. No assertion
 // depends on timing; the generous waits only bound a broken run.
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -161,6 +162,86 @@ class Ledger {
   uint64_t unexpected_outcomes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<uint64_t, int> outcomes_by_id_ ABSL_GUARDED_BY(mu_);
 };
+
+// The account calls, across a restart of a journaled vouchd: what was created and changed is
+// still there, and a retry of the creation answers EXISTS.
+TEST_F(ClientTest, AccountsAreCreatedChangedAndLookedUpAndSurviveARestart) {
+  const std::string data_dir = ::testing::TempDir() + "/client_accounts";
+  std::filesystem::remove_all(data_dir);
+  const std::vector<std::string> flags = {"--ack=written", "--data_dir=" + data_dir};
+  StartVouchd(flags);
+  v1::Account funding;
+  funding.set_id(70'001);
+  funding.set_currency("USD");
+  funding.set_opening_balance_minor(9'000);
+  funding.set_user_data(0xfeed);
+  v1::Account payee;
+  payee.set_id(70'002);
+  payee.set_currency("USD");
+  payee.set_flags(v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS);
+  v1::Account bad_currency = payee;
+  bad_currency.set_id(70'003);
+  bad_currency.set_currency("XXX");
+  {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+    ASSERT_TRUE(client.ok()) << client.status();
+    absl::StatusOr<v1::AccountsCreated> created =
+        (*client)->CreateAccounts({funding, payee, bad_currency}, kPatience);
+    ASSERT_TRUE(created.ok()) << created.status();
+    ASSERT_EQ(created->results_size(), 3);
+    EXPECT_EQ(created->results(0).result(), v1::CREATE_ACCOUNT_RESULT_CREATED);
+    EXPECT_EQ(created->results(1).result(), v1::CREATE_ACCOUNT_RESULT_CREATED);
+    EXPECT_EQ(created->results(2).result(), v1::CREATE_ACCOUNT_RESULT_INVALID);
+    EXPECT_NE(created->results(2).message().find("XXX"), std::string::npos);
+
+    v1::AccountLimits limits;
+    limits.set_transaction_minor_max(100);
+    absl::StatusOr<v1::AccountChanged> changed = (*client)->ChangeAccount(
+        funding.id(), v1::ACCOUNT_ACTION_SET_LIMITS, limits, kPatience);
+    ASSERT_TRUE(changed.ok()) << changed.status();
+    EXPECT_EQ(changed->result(), v1::ACCOUNT_REQUEST_RESULT_OK);
+    // Over the account's own limit: refused at once, with the per-transaction reason.
+    v1::Transaction over;
+    over.set_id(70'101);
+    over.set_source_account(funding.id());
+    over.set_destination_account(payee.id());
+    over.set_amount(101);
+    over.set_currency("USD");
+    absl::StatusOr<v1::Confirmation> refused = (*client)->Submit(over, kPatience);
+    ASSERT_TRUE(refused.ok()) << refused.status();
+    EXPECT_EQ(refused->status(), v1::CONFIRM_STATUS_REJECTED);
+    EXPECT_EQ(refused->reason(), v1::REASON_OVER_LIMIT);
+    changed = (*client)->ChangeAccount(payee.id(), v1::ACCOUNT_ACTION_FREEZE, {}, kPatience);
+    ASSERT_TRUE(changed.ok()) << changed.status();
+    EXPECT_EQ(changed->result(), v1::ACCOUNT_REQUEST_RESULT_OK);
+  }
+  absl::StatusOr<int> exit_status = vouchd_->Stop(kStopTimeout);
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  vouchd_.reset();
+  StartVouchd(flags);
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::AccountInfo> info = (*client)->LookupAccount(funding.id(), kPatience);
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->result(), v1::ACCOUNT_REQUEST_RESULT_OK);
+  EXPECT_EQ(info->balance_minor(), 9'000);
+  EXPECT_EQ(info->fields().user_data(), 0xfeedu);
+  EXPECT_EQ(info->fields().limits().transaction_minor_max(), 100);
+  ASSERT_GE(info->history_size(), 2);
+  EXPECT_EQ(info->history(info->history_size() - 1).kind(),
+            v1::ACCOUNT_CHANGE_KIND_LIMITS_CHANGED);
+  info = (*client)->LookupAccount(payee.id(), kPatience);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->state(), v1::ACCOUNT_STATE_FROZEN);
+  absl::StatusOr<v1::AccountsCreated> again =
+      (*client)->CreateAccounts({funding}, kPatience);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->results(0).result(), v1::CREATE_ACCOUNT_RESULT_EXISTS);
+  info = (*client)->LookupAccount(70'999, kPatience);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->result(), v1::ACCOUNT_REQUEST_RESULT_NOT_FOUND);
+  EXPECT_FALSE((*client)->CreateAccounts({}, kPatience).ok());
+}
 
 TEST_F(ClientTest, PipelinedSubmitsGetOneOutcomePerConfirmation) {
   StartVouchd();

@@ -10,6 +10,16 @@
 //                                1024) and each currency's total and clearing balance
 //   vouch-cli submit <id> <from> <to> <amount> [--merchant=M --currency=USD --country=GB]
 //                                one transaction; prints its confirmation and outcome
+//   vouch-cli create-account <id> [--currency=USD --opening_balance=0 --overdraft=0
+//                                --flags=debits_must_not_exceed_credits|credits_must_not_exceed_debits
+//                                --transaction_max=0 --daily_max=0 --daily_count_max=0
+//                                --user_data=0]
+//                                creates one account (idempotent: a retry prints EXISTS)
+//   vouch-cli account <id>       an account's fields, state, balance and change history
+//   vouch-cli freeze|unfreeze|close <id>
+//                                changes an account's state (close: its balance must be 0)
+//   vouch-cli set-limits <id> [--transaction_max=0 --daily_max=0 --daily_count_max=0]
+//                                replaces an account's limits (0: none)
 // Common flags: --host, --port, --auth_token. Exit status: 0 on success, 1 when the server
 // refused or the connection failed, 2 for bad usage.
 #include <arpa/inet.h>
@@ -40,7 +50,16 @@ ABSL_FLAG(bool, include_verified, false, "watch: also print VERIFIED outcomes.")
 ABSL_FLAG(int64_t, count, 0, "watch: stop after this many outcomes (0: no limit).");
 ABSL_FLAG(double, duration_s, 0, "watch: stop after this many seconds (0: no limit).");
 ABSL_FLAG(uint64_t, merchant, 1, "submit: merchant id.");
-ABSL_FLAG(std::string, currency, "USD", "submit: currency.");
+ABSL_FLAG(std::string, currency, "USD", "submit, create-account: currency.");
+ABSL_FLAG(int64_t, opening_balance, 0, "create-account: opening deposit, minor units.");
+ABSL_FLAG(int64_t, overdraft, 0, "create-account: overdraft limit, minor units.");
+ABSL_FLAG(std::string, flags, "",
+          "create-account: debits_must_not_exceed_credits or credits_must_not_exceed_debits.");
+ABSL_FLAG(int64_t, transaction_max, 0,
+          "create-account, set-limits: per-transaction limit, minor units (0: none).");
+ABSL_FLAG(int64_t, daily_max, 0, "create-account, set-limits: daily amount limit (0: none).");
+ABSL_FLAG(uint32_t, daily_count_max, 0, "create-account, set-limits: daily count (0: none).");
+ABSL_FLAG(uint64_t, user_data, 0, "create-account: opaque user data.");
 ABSL_FLAG(std::string, country, "GB", "submit: country.");
 
 namespace vouch {
@@ -286,6 +305,110 @@ int Submit(Connection& c, const std::vector<uint64_t>& args) {
   return 1;
 }
 
+v1::AccountLimits LimitsFromFlags() {
+  v1::AccountLimits limits;
+  limits.set_transaction_minor_max(absl::GetFlag(FLAGS_transaction_max));
+  limits.set_daily_minor_max(absl::GetFlag(FLAGS_daily_max));
+  limits.set_daily_count_max(absl::GetFlag(FLAGS_daily_count_max));
+  return limits;
+}
+
+int CreateAccount(Connection& c, uint64_t id) {
+  v1::ClientMessage create;
+  v1::Account* account = create.mutable_create_accounts()->add_accounts();
+  account->set_id(id);
+  account->set_currency(absl::GetFlag(FLAGS_currency));
+  account->set_opening_balance_minor(absl::GetFlag(FLAGS_opening_balance));
+  account->set_overdraft_limit_minor(absl::GetFlag(FLAGS_overdraft));
+  const std::string flags = absl::GetFlag(FLAGS_flags);
+  if (flags == "debits_must_not_exceed_credits") {
+    account->set_flags(v1::ACCOUNT_FLAG_DEBITS_MUST_NOT_EXCEED_CREDITS);
+  } else if (flags == "credits_must_not_exceed_debits") {
+    account->set_flags(v1::ACCOUNT_FLAG_CREDITS_MUST_NOT_EXCEED_DEBITS);
+  } else if (!flags.empty()) {
+    std::fprintf(stderr, "vouch-cli: unknown --flags=%s\n", flags.c_str());
+    return 2;
+  }
+  *account->mutable_limits() = LimitsFromFlags();
+  account->set_user_data(absl::GetFlag(FLAGS_user_data));
+  v1::ServerMessage reply;
+  if (!c.Send(create) || !c.Read(&reply) || !reply.has_accounts_created() ||
+      reply.accounts_created().results_size() != 1) {
+    return 1;
+  }
+  const v1::AccountsCreated::Entry& entry = reply.accounts_created().results(0);
+  std::printf("account %llu: %s%s%s\n", static_cast<unsigned long long>(id),
+              Short(v1::CreateAccountResult_Name(entry.result()), "CREATE_ACCOUNT_RESULT_").c_str(),
+              entry.message().empty() ? "" : ": ", entry.message().c_str());
+  return entry.result() == v1::CREATE_ACCOUNT_RESULT_CREATED ||
+                 entry.result() == v1::CREATE_ACCOUNT_RESULT_EXISTS
+             ? 0
+             : 1;
+}
+
+int Account(Connection& c, uint64_t id) {
+  v1::ClientMessage lookup;
+  lookup.mutable_lookup_account()->set_account(id);
+  v1::ServerMessage reply;
+  if (!c.Send(lookup) || !c.Read(&reply) || !reply.has_account_info()) return 1;
+  const v1::AccountInfo& info = reply.account_info();
+  if (info.result() != v1::ACCOUNT_REQUEST_RESULT_OK) {
+    std::fprintf(stderr, "account %llu: %s %s\n", static_cast<unsigned long long>(id),
+                 Short(v1::AccountRequestResult_Name(info.result()), "ACCOUNT_REQUEST_RESULT_")
+                     .c_str(),
+                 info.message().c_str());
+    return 1;
+  }
+  const v1::Account& fields = info.fields();
+  std::printf("account %llu %s %s%s\n", static_cast<unsigned long long>(id),
+              fields.currency().c_str(),
+              Short(v1::AccountState_Name(info.state()), "ACCOUNT_STATE_").c_str(),
+              info.on_hold() ? " on_hold" : "");
+  std::printf("  balance_minor=%lld overdraft_limit_minor=%lld flags=%u user_data=%llu\n",
+              static_cast<long long>(info.balance_minor()),
+              static_cast<long long>(fields.overdraft_limit_minor()), fields.flags(),
+              static_cast<unsigned long long>(fields.user_data()));
+  std::printf("  limits: transaction_minor_max=%lld daily_minor_max=%lld daily_count_max=%u\n",
+              static_cast<long long>(fields.limits().transaction_minor_max()),
+              static_cast<long long>(fields.limits().daily_minor_max()),
+              fields.limits().daily_count_max());
+  std::printf("  unverified: %llu transactions, %lld minor\n",
+              static_cast<unsigned long long>(info.unverified_count()),
+              static_cast<long long>(info.unverified_minor()));
+  for (const v1::AccountChange& change : info.history()) {
+    std::printf("  %s  %s\n", Time(change.unix_ns()).c_str(),
+                Short(v1::AccountChangeKind_Name(change.kind()), "ACCOUNT_CHANGE_KIND_").c_str());
+  }
+  return 0;
+}
+
+int ChangeAccount(Connection& c, uint64_t id, v1::AccountAction action) {
+  v1::ClientMessage change;
+  change.mutable_change_account()->set_account(id);
+  change.mutable_change_account()->set_action(action);
+  if (action == v1::ACCOUNT_ACTION_SET_LIMITS) {
+    *change.mutable_change_account()->mutable_limits() = LimitsFromFlags();
+  }
+  v1::ServerMessage reply;
+  if (!c.Send(change) || !c.Read(&reply) || !reply.has_account_changed()) return 1;
+  const v1::AccountChanged& changed = reply.account_changed();
+  std::printf("account %llu: %s %s%s%s\n", static_cast<unsigned long long>(id),
+              Short(v1::AccountAction_Name(action), "ACCOUNT_ACTION_").c_str(),
+              Short(v1::AccountRequestResult_Name(changed.result()), "ACCOUNT_REQUEST_RESULT_")
+                  .c_str(),
+              changed.message().empty() ? "" : ": ", changed.message().c_str());
+  return changed.result() == v1::ACCOUNT_REQUEST_RESULT_OK ? 0 : 1;
+}
+
+// The ChangeAccount action a command names, or UNSPECIFIED.
+v1::AccountAction ActionOf(const std::string& command) {
+  if (command == "freeze") return v1::ACCOUNT_ACTION_FREEZE;
+  if (command == "unfreeze") return v1::ACCOUNT_ACTION_UNFREEZE;
+  if (command == "close") return v1::ACCOUNT_ACTION_CLOSE;
+  if (command == "set-limits") return v1::ACCOUNT_ACTION_SET_LIMITS;
+  return v1::ACCOUNT_ACTION_UNSPECIFIED;
+}
+
 bool ParseIds(const std::vector<char*>& words, size_t first, size_t count,
               std::vector<uint64_t>* out) {
   if (words.size() != first + count) return false;
@@ -306,7 +429,10 @@ int Run(const std::vector<char*>& words) {
                         (command == "submit" && ParseIds(words, 2, 4, &args)) ||
                         (command == "balances" && words.size() <= 2 + 1024 &&
                          ParseIds(words, 2, words.size() - 2, &args)) ||
-                        ((command == "watch" || command == "holds") && words.size() == 2);
+                        ((command == "watch" || command == "holds") && words.size() == 2) ||
+                        ((command == "create-account" || command == "account" ||
+                          ActionOf(command) != v1::ACCOUNT_ACTION_UNSPECIFIED) &&
+                         ParseIds(words, 2, 1, &args));
   if (!usage_ok) return -1;
   Connection connection;
   if (!connection.Open()) return 1;
@@ -315,6 +441,11 @@ int Run(const std::vector<char*>& words) {
   if (command == "holds") return Holds(connection);
   if (command == "release") return Release(connection, args[0]);
   if (command == "balances") return Balances(connection, args);
+  if (command == "create-account") return CreateAccount(connection, args[0]);
+  if (command == "account") return Account(connection, args[0]);
+  if (ActionOf(command) != v1::ACCOUNT_ACTION_UNSPECIFIED) {
+    return ChangeAccount(connection, args[0], ActionOf(command));
+  }
   return Submit(connection, args);
 }
 
@@ -324,7 +455,8 @@ int Run(const std::vector<char*>& words) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "vouch-cli [flags] status <id> | watch | holds | release <account> | "
-      "submit <id> <from> <to> <amount> | balances [<account>...]");
+      "submit <id> <from> <to> <amount> | balances [<account>...] | create-account <id> | "
+      "account <id> | freeze|unfreeze|close|set-limits <id>");
   const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
   const int status = vouch::Run(words);
   if (status < 0) {

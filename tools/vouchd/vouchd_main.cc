@@ -54,6 +54,9 @@ ABSL_FLAG(std::string, event_log, "",
 ABSL_FLAG(int64_t, retained_outcomes, 1 << 20, "Recent outcomes kept for resuming clients.");
 ABSL_FLAG(int64_t, flush_timeout_ms, 2'000, "Shutdown: time to deliver outcomes after draining.");
 ABSL_FLAG(int64_t, accounts, 10'000, "Demo accounts 1..N opened in USD.");
+ABSL_FLAG(uint64_t, account_capacity, vouch::Options{}.account_capacity,
+          "Most accounts the server holds (demo accounts and CreateAccounts alike); a creation "
+          "beyond it answers TABLE_FULL. Memory: see docs/DESIGN.md, \"Accounts\".");
 ABSL_FLAG(int64_t, opening_balance_minor, 1'000'000, "Each demo account's opening balance.");
 ABSL_FLAG(int64_t, overdraft_limit_minor, 0,
           "Each demo account's overdraft limit: its balance may go down to minus this.");
@@ -203,6 +206,7 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
     options.fraud_rules = *std::move(rules);
   }
   options.accounts = workload::Accounts(bank);
+  options.account_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_account_capacity));
   options.ledger_account_capacity = std::max<size_t>(options.ledger_account_capacity,
                                                      options.accounts.size());
   if (absl::Status status = options.Validate(); !status.ok()) return status;

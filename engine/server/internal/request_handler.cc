@@ -14,6 +14,40 @@ static_assert(v1::ErrorCode_ARRAYSIZE == kErrorCodeCount);
 static_assert(v1::BalancesResult_ARRAYSIZE ==
               sizeof(ServerStats::balance_reads) / sizeof(ServerStats::balance_reads[0]));
 
+static_assert(v1::CreateAccountResult_ARRAYSIZE ==
+              sizeof(ServerStats::account_creations) / sizeof(ServerStats::account_creations[0]));
+static_assert(v1::AccountRequestResult_ARRAYSIZE ==
+              sizeof(ServerStats::account_lookups) / sizeof(ServerStats::account_lookups[0]));
+
+// Accounts in one CreateAccounts (proto/vouch.proto says so). Any such batch fits a 64 KiB frame
+// (an Account encodes in at most 87 bytes as an entry).
+constexpr size_t kCreateAccountsMax = 512;
+// How long an account request may wait for the journal or the ledger (the proto says 5 s).
+constexpr absl::Duration kAccountRequestTimeout = absl::Seconds(5);
+// An INVALID or RETRY message is cut to this, so that an answer is never larger than its request
+// allows (see OnCreateAccounts).
+constexpr size_t kAccountMessageBytesMax = 64;
+
+// The wire result of a ChangeAccount the engine answered with `status` (engine.h names its
+// errors per call).
+v1::AccountRequestResult ChangeResultOf(const absl::Status& status, v1::AccountAction action) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return v1::ACCOUNT_REQUEST_RESULT_OK;
+    case absl::StatusCode::kNotFound: return v1::ACCOUNT_REQUEST_RESULT_NOT_FOUND;
+    case absl::StatusCode::kInvalidArgument: return v1::ACCOUNT_REQUEST_RESULT_INVALID;
+    case absl::StatusCode::kFailedPrecondition:
+      // Closing a closed account succeeds, so CLOSE's precondition is the balance and the
+      // transactions in flight; every other action's is that the account is not closed.
+      return action == v1::ACCOUNT_ACTION_CLOSE ? v1::ACCOUNT_REQUEST_RESULT_NOT_EMPTY
+                                                : v1::ACCOUNT_REQUEST_RESULT_CLOSED;
+    default: return v1::ACCOUNT_REQUEST_RESULT_RETRY;
+  }
+}
+
+std::string Truncated(absl::string_view message) {
+  return std::string(message.substr(0, kAccountMessageBytesMax));
+}
+
 constexpr int kRouteBudget = 4096;   // Outcomes routed per turn, so a burst cannot starve reads.
 constexpr int kResendBudget = 4096;  // Window entries scanned per resuming connection per turn.
 constexpr uint64_t kUnnamedBit = uint64_t{1} << 63;
@@ -88,6 +122,13 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->pings += get(pings);
   for (int i = 0; i < v1::BalancesResult_ARRAYSIZE; ++i) {
     stats->balance_reads[i] += get(balance_reads[i]);
+  }
+  for (int i = 0; i < v1::CreateAccountResult_ARRAYSIZE; ++i) {
+    stats->account_creations[i] += get(account_creations[i]);
+  }
+  for (int i = 0; i < v1::AccountRequestResult_ARRAYSIZE; ++i) {
+    stats->account_lookups[i] += get(account_lookups[i]);
+    stats->account_changes[i] += get(account_changes[i]);
   }
   stats->outcomes_routed += get(outcomes_routed);
   stats->outcomes_unrouted += get(outcomes_unrouted);
@@ -191,7 +232,7 @@ void RequestHandler::HandleFrames(Connection& connection) {
 
 void RequestHandler::HandleFrame(Connection& connection, const char* data, size_t size) {
   net::EnvelopeBody body;
-  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kReadBalances, &body)) {
+  if (!net::ParseEnvelope(data, size, v1::ClientMessage::kChangeAccount, &body)) {
     Fail(connection, v1::ERROR_CODE_MALFORMED_FRAME, "frame is not a valid ClientMessage");
     return;
   }
@@ -213,8 +254,14 @@ void RequestHandler::HandleFrame(Connection& connection, const char* data, size_
     case v1::ClientMessage::kListHolds: message = &scratch_.list_holds; break;
     case v1::ClientMessage::kReleaseHold: message = &scratch_.release_hold; break;
     case v1::ClientMessage::kReadBalances: message = &scratch_.read_balances; break;
+    case v1::ClientMessage::kCreateAccounts: message = &scratch_.create_accounts; break;
+    case v1::ClientMessage::kLookupAccount: message = &scratch_.lookup_account; break;
+    case v1::ClientMessage::kChangeAccount: message = &scratch_.change_account; break;
   }
-  assert(message != nullptr);
+  if (message == nullptr) {  // A field number between the known ones.
+    Fail(connection, v1::ERROR_CODE_UNKNOWN_MESSAGE, "ClientMessage has no known body set");
+    return;
+  }
   if (!message->ParseFromArray(body.data, static_cast<int>(body.size))) {
     Fail(connection, v1::ERROR_CODE_MALFORMED_FRAME, "message body does not parse");
     return;
@@ -228,6 +275,9 @@ void RequestHandler::HandleFrame(Connection& connection, const char* data, size_
     case v1::ClientMessage::kListHolds: OnListHolds(connection); break;
     case v1::ClientMessage::kReleaseHold: OnReleaseHold(connection); break;
     case v1::ClientMessage::kReadBalances: OnReadBalances(connection); break;
+    case v1::ClientMessage::kCreateAccounts: OnCreateAccounts(connection); break;
+    case v1::ClientMessage::kLookupAccount: OnLookupAccount(connection); break;
+    case v1::ClientMessage::kChangeAccount: OnChangeAccount(connection); break;
   }
 }
 
@@ -529,6 +579,134 @@ void RequestHandler::OnReadBalances(Connection& connection) {
   }
   IoCounters::Add(counters_.balance_reads[balances.result()]);
   Append(connection, v1::ServerMessage::kBalances, balances);
+}
+
+// Account requests (see the class comment): rare, so they may allocate.
+void RequestHandler::OnCreateAccounts(Connection& connection) {
+  const auto& accounts = scratch_.create_accounts.accounts();
+  if (accounts.empty() || static_cast<size_t>(accounts.size()) > kCreateAccountsMax) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         absl::StrCat("CreateAccounts carries 1..", kCreateAccountsMax, " accounts; it carried ",
+                      accounts.size()));
+    return;
+  }
+  v1::AccountsCreated& created = scratch_.accounts_created;
+  created.Clear();
+  std::vector<NewAccount>& valid = scratch_.new_accounts;
+  valid.clear();
+  // Entries the wire check refused are answered INVALID here; the rest go to the engine in one
+  // call, in order, and their results are filled in after it.
+  for (const v1::Account& account : accounts) {
+    NewAccount fields;
+    const std::string invalid = wire::FromProto(account, &fields);
+    v1::AccountsCreated::Entry* entry = created.add_results();
+    entry->set_id(account.id());
+    if (!invalid.empty()) {
+      entry->set_result(v1::CREATE_ACCOUNT_RESULT_INVALID);
+      entry->set_message(Truncated(invalid));
+    } else {
+      valid.push_back(fields);
+    }
+  }
+  std::vector<CreateResult>& results = scratch_.create_results;
+  results.clear();
+  const absl::Status status =
+      valid.empty() ? absl::OkStatus()
+                    : shared_->engine->CreateAccounts(valid, &results, kAccountRequestTimeout);
+  size_t next = 0;
+  for (v1::AccountsCreated::Entry& entry : *created.mutable_results()) {
+    if (entry.result() == v1::CREATE_ACCOUNT_RESULT_INVALID) continue;
+    if (!status.ok()) {
+      entry.set_result(v1::CREATE_ACCOUNT_RESULT_RETRY);
+      entry.set_message(Truncated(status.message()));
+    } else {
+      assert(next < results.size());
+      entry.set_result(wire::ToProto(results[next]));
+      if (results[next] == CreateResult::kInvalid) {
+        entry.set_message("refused by the engine: see Account for the rules");
+      }
+    }
+    ++next;
+  }
+  for (const v1::AccountsCreated::Entry& entry : created.results()) {
+    IoCounters::Add(counters_.account_creations[entry.result()]);
+  }
+  // Without messages the answer is smaller than the request (an entry's id and result take no
+  // more room than the request's id and currency), which fitted in a frame.
+  constexpr size_t kEnvelopeBytesMax = 16;  // Field tag and varint length around the body.
+  if (created.ByteSizeLong() + kEnvelopeBytesMax > options_.frame_bytes_max) {
+    for (v1::AccountsCreated::Entry& entry : *created.mutable_results()) entry.clear_message();
+  }
+  Append(connection, v1::ServerMessage::kAccountsCreated, created);
+}
+
+void RequestHandler::OnLookupAccount(Connection& connection) {
+  const uint64_t id = scratch_.lookup_account.account();
+  v1::AccountInfo& info = scratch_.account_info;
+  info.Clear();
+  info.set_account(id);
+  const absl::StatusOr<AccountInfo> found =
+      shared_->engine->LookupAccount(id, kAccountRequestTimeout);
+  if (found.ok()) {
+    info.set_result(v1::ACCOUNT_REQUEST_RESULT_OK);
+    wire::ToProto(found->fields, info.mutable_fields());
+    info.set_state(wire::ToProto(found->state));
+    info.set_on_hold(found->on_hold);
+    info.set_balance_minor(found->balance_minor);
+    info.set_unverified_count(found->unverified_count);
+    info.set_unverified_minor(found->unverified_minor);
+    for (const AccountChange& change : found->history) {
+      v1::AccountChange* out = info.add_history();
+      out->set_kind(wire::ToProto(change.kind));
+      out->set_unix_ns(change.at_ns + shared_->mono_to_unix_offset_ns);
+    }
+  } else if (found.status().code() == absl::StatusCode::kNotFound) {
+    info.set_result(v1::ACCOUNT_REQUEST_RESULT_NOT_FOUND);
+  } else {
+    info.set_result(v1::ACCOUNT_REQUEST_RESULT_RETRY);
+    info.set_message(std::string(found.status().message()));
+  }
+  IoCounters::Add(counters_.account_lookups[info.result()]);
+  Append(connection, v1::ServerMessage::kAccountInfo, info);
+}
+
+void RequestHandler::OnChangeAccount(Connection& connection) {
+  const v1::ChangeAccount& request = scratch_.change_account;
+  v1::AccountChanged& changed = scratch_.account_changed;
+  changed.Clear();
+  changed.set_account(request.account());
+  changed.set_action(request.action());
+  Engine& engine = *shared_->engine;
+  absl::Status status;
+  std::string invalid;
+  switch (request.action()) {
+    case v1::ACCOUNT_ACTION_FREEZE: status = engine.FreezeAccount(request.account()); break;
+    case v1::ACCOUNT_ACTION_UNFREEZE: status = engine.UnfreezeAccount(request.account()); break;
+    case v1::ACCOUNT_ACTION_CLOSE:
+      status = engine.CloseAccount(request.account(), kAccountRequestTimeout);
+      break;
+    case v1::ACCOUNT_ACTION_SET_LIMITS: {
+      AccountLimits limits;
+      invalid = wire::FromProto(request.limits(), &limits);
+      if (invalid.empty()) status = engine.SetAccountLimits(request.account(), limits);
+      break;
+    }
+    default:
+      invalid = absl::StrCat("unknown action ", static_cast<int>(request.action()));
+  }
+  if (!invalid.empty()) {
+    changed.set_result(v1::ACCOUNT_REQUEST_RESULT_INVALID);
+    changed.set_message(invalid);
+  } else {
+    changed.set_result(ChangeResultOf(status, request.action()));
+    if (!status.ok()) changed.set_message(std::string(status.message()));
+  }
+  IoCounters::Add(counters_.account_changes[changed.result()]);
+  if (changed.result() == v1::ACCOUNT_REQUEST_RESULT_OK && shared_->event_log != nullptr) {
+    shared_->event_log->AccountChanged(request.account(),
+                                       v1::AccountAction_Name(request.action()));
+  }
+  Append(connection, v1::ServerMessage::kAccountChanged, changed);
 }
 
 void RequestHandler::FillBalances(v1::Balances* balances) {

@@ -30,7 +30,11 @@
 // connection that says Hello for a named session owned by another thread is handed to that
 // thread, buffered input and all, at the end of the turn.
 //
-// Balance reads (ReadBalances) are the one request that waits: the ledger stage takes the
+// Account requests (CreateAccounts, LookupAccount, ChangeAccount) wait too, like ReleaseHold:
+// for the journal to keep a creation or a change, and (LookupAccount, CLOSE) for the ledger, up
+// to kAccountRequestTimeout each. They are operator-grade calls; batch creations.
+//
+// Balance reads (ReadBalances) wait as well: the ledger stage takes the
 // snapshot on its own thread, at the start of its next turn, and this thread waits for it, up to
 // ServerOptions::balance_read_timeout_ns (10 ms by default; typically tens of microseconds).
 // Other connections of this thread wait meanwhile; a read is an occasional audit, not a hot
@@ -104,6 +108,9 @@ struct IoCounters {
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> pings{0};
   std::atomic<uint64_t> balance_reads[v1::BalancesResult_ARRAYSIZE] = {};  // By result.
+  std::atomic<uint64_t> account_creations[v1::CreateAccountResult_ARRAYSIZE] = {};
+  std::atomic<uint64_t> account_lookups[v1::AccountRequestResult_ARRAYSIZE] = {};
+  std::atomic<uint64_t> account_changes[v1::AccountRequestResult_ARRAYSIZE] = {};
   std::atomic<uint64_t> outcomes_routed{0};
   std::atomic<uint64_t> outcomes_unrouted{0};
   std::atomic<uint64_t> outcomes_resent{0};
@@ -186,6 +193,9 @@ class RequestHandler {
   void OnListHolds(Connection& connection);
   void OnReleaseHold(Connection& connection);
   void OnReadBalances(Connection& connection);
+  void OnCreateAccounts(Connection& connection);
+  void OnLookupAccount(Connection& connection);
+  void OnChangeAccount(Connection& connection);
   void FillBalances(v1::Balances* balances);
 
   void QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation);
@@ -226,6 +236,14 @@ class RequestHandler {
     v1::ReadBalances read_balances;
     v1::Balances balances;
     BalanceSnapshot snapshot;  // Reserved for kBalanceReadAccountsMax accounts.
+    v1::CreateAccounts create_accounts;
+    v1::AccountsCreated accounts_created;
+    std::vector<NewAccount> new_accounts;
+    std::vector<CreateResult> create_results;
+    v1::LookupAccount lookup_account;
+    v1::AccountInfo account_info;
+    v1::ChangeAccount change_account;
+    v1::AccountChanged account_changed;
     v1::Confirmation confirmation;
     v1::Outcome outcome;
     v1::Status status;

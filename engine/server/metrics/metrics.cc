@@ -309,6 +309,27 @@ void AddServer(const ServerStats& stats, Families& out) {
     Families::Sample(reads, {{"result", v1::BalancesResult_Name(result).substr(16)}},
                      static_cast<double>(stats.balance_reads[result]));
   }
+  MetricFamily& creations = out.Add("vouch_server_account_creations_total",
+                                    "Accounts in CreateAccounts requests, by result.",
+                                    MetricType::Counter);
+  for (int result = 1; result < v1::CreateAccountResult_ARRAYSIZE; ++result) {
+    Families::Sample(creations,
+                     {{"result", v1::CreateAccountResult_Name(result).substr(22)}},
+                     static_cast<double>(stats.account_creations[result]));
+  }
+  MetricFamily& lookups = out.Add("vouch_server_account_lookups_total",
+                                  "LookupAccount requests answered, by result.",
+                                  MetricType::Counter);
+  MetricFamily& changes = out.Add("vouch_server_account_changes_total",
+                                  "ChangeAccount requests answered, by result.",
+                                  MetricType::Counter);
+  for (int result = 1; result < v1::AccountRequestResult_ARRAYSIZE; ++result) {
+    const std::string name = v1::AccountRequestResult_Name(result).substr(23);
+    Families::Sample(lookups, {{"result", name}},
+                     static_cast<double>(stats.account_lookups[result]));
+    Families::Sample(changes, {{"result", name}},
+                     static_cast<double>(stats.account_changes[result]));
+  }
   out.AddOne("vouch_server_held_answers_total",
              "Final Confirmations of held transactions (hybrid/sync), sent when verified.",
              MetricType::Counter, static_cast<double>(stats.held_answers));

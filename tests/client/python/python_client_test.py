@@ -61,6 +61,9 @@ class Inbox:
         self.pongs: List[vouch_pb2.Pong] = []
         self.balances: List[vouch_pb2.Balances] = []
         self.welcomes: List[vouch_pb2.Welcome] = []
+        self.accounts_created: List[vouch_pb2.AccountsCreated] = []
+        self.account_infos: List[vouch_pb2.AccountInfo] = []
+        self.account_changes: List[vouch_pb2.AccountChanged] = []
 
     def read_until(self, done: Callable[[], bool], waiting_for: str,
                    timeout: float = SETTLE_TIMEOUT_S) -> None:
@@ -93,6 +96,12 @@ class Inbox:
             self.balances.append(message.balances)
         elif body == "welcome":
             self.welcomes.append(message.welcome)
+        elif body == "accounts_created":
+            self.accounts_created.append(message.accounts_created)
+        elif body == "account_info":
+            self.account_infos.append(message.account_info)
+        elif body == "account_changed":
+            self.account_changes.append(message.account_changed)
         elif body == "error":
             code = vouch_pb2.ErrorCode.Name(message.error.code)
             raise AssertionError(f"server sent Error {code}: {message.error.message!r}")
@@ -248,6 +257,88 @@ class VouchdTest(unittest.TestCase):
         [usd] = balances.currencies
         self.assertEqual(usd.currency, "USD", describe(balances))
         self.assertGreater(usd.total_minor, 0, describe(balances))
+
+    ACCOUNT_TIMEOUT_S = 12.0  # The server may wait up to 5 s per account request.
+
+    def create(self, inbox: Inbox, accounts: List[vouch_pb2.Account]) -> vouch_pb2.AccountsCreated:
+        before = len(inbox.accounts_created)
+        inbox.client.create_accounts(accounts)
+        inbox.read_until(lambda: len(inbox.accounts_created) > before, "AccountsCreated",
+                         self.ACCOUNT_TIMEOUT_S)
+        return inbox.accounts_created[-1]
+
+    def lookup(self, inbox: Inbox, account: int) -> vouch_pb2.AccountInfo:
+        before = len(inbox.account_infos)
+        inbox.client.lookup_account(account)
+        inbox.read_until(lambda: len(inbox.account_infos) > before, "AccountInfo",
+                         self.ACCOUNT_TIMEOUT_S)
+        return inbox.account_infos[-1]
+
+    def change(self, inbox: Inbox, account: int, action: int) -> vouch_pb2.AccountChanged:
+        before = len(inbox.account_changes)
+        inbox.client.change_account(account, action)
+        inbox.read_until(lambda: len(inbox.account_changes) > before, "AccountChanged",
+                         self.ACCOUNT_TIMEOUT_S)
+        return inbox.account_changes[-1]
+
+    def test_accounts_are_created_idempotently_and_frozen_accounts_refuse(self) -> None:
+        inbox = self.open_session()
+        funding = vouch_pb2.Account(id=900_001, currency="USD", opening_balance_minor=50_000,
+                                    user_data=77)
+        payee = vouch_pb2.Account(id=900_002, currency="USD")
+        created = self.create(inbox, [funding, payee, vouch_pb2.Account(id=0, currency="USD")])
+        self.assertEqual([e.result for e in created.results],
+                         [vouch_pb2.CREATE_ACCOUNT_RESULT_CREATED,
+                          vouch_pb2.CREATE_ACCOUNT_RESULT_CREATED,
+                          vouch_pb2.CREATE_ACCOUNT_RESULT_INVALID], describe(created))
+        # A retry answers EXISTS; the same id with other fields is refused.
+        other = vouch_pb2.Account(id=900_002, currency="USD", overdraft_limit_minor=5)
+        again = self.create(inbox, [funding, other])
+        self.assertEqual([e.result for e in again.results],
+                         [vouch_pb2.CREATE_ACCOUNT_RESULT_EXISTS,
+                          vouch_pb2.CREATE_ACCOUNT_RESULT_EXISTS_WITH_DIFFERENT_FIELDS],
+                         describe(again))
+        info = self.lookup(inbox, 900_001)
+        self.assertEqual(info.result, vouch_pb2.ACCOUNT_REQUEST_RESULT_OK, describe(info))
+        self.assertEqual(info.fields.user_data, 77, describe(info))
+        self.assertEqual(info.balance_minor, 50_000, describe(info))
+        self.assertEqual(info.state, vouch_pb2.ACCOUNT_STATE_OPEN, describe(info))
+        self.assertEqual(info.history[0].kind, vouch_pb2.ACCOUNT_CHANGE_KIND_CREATED)
+        self.assertEqual(self.lookup(inbox, 900_999).result,
+                         vouch_pb2.ACCOUNT_REQUEST_RESULT_NOT_FOUND)
+        # A transfer to an account that does not exist is refused at once.
+        inbox.client.submit([vouch_pb2.Transaction(
+            id=900_101, source_account=900_001, destination_account=900_999, amount=10,
+            currency="USD")])
+        inbox.read_until(lambda: inbox.confirmations, "a Confirmation")
+        refused = inbox.confirmations[-1]
+        self.assertEqual((refused.status, refused.reason),
+                         (vouch_pb2.CONFIRM_STATUS_REJECTED, vouch_pb2.REASON_UNKNOWN_ACCOUNT),
+                         describe(refused))
+        # Frozen: refused with its own reason; unfrozen: accepted again.
+        frozen = self.change(inbox, 900_002, vouch_pb2.ACCOUNT_ACTION_FREEZE)
+        self.assertEqual(frozen.result, vouch_pb2.ACCOUNT_REQUEST_RESULT_OK, describe(frozen))
+        inbox.client.submit([vouch_pb2.Transaction(
+            id=900_102, source_account=900_001, destination_account=900_002, amount=10,
+            currency="USD")])
+        inbox.read_until(lambda: len(inbox.confirmations) >= 2, "a Confirmation")
+        self.assertEqual(inbox.confirmations[-1].reason, vouch_pb2.REASON_ACCOUNT_FROZEN,
+                         describe(inbox.confirmations[-1]))
+        self.assertEqual(self.lookup(inbox, 900_002).state, vouch_pb2.ACCOUNT_STATE_FROZEN)
+        self.assertEqual(self.change(inbox, 900_002, vouch_pb2.ACCOUNT_ACTION_UNFREEZE).result,
+                         vouch_pb2.ACCOUNT_REQUEST_RESULT_OK)
+        # Closing an account with money in it is refused; an empty one closes for good.
+        self.assertEqual(self.change(inbox, 900_001, vouch_pb2.ACCOUNT_ACTION_CLOSE).result,
+                         vouch_pb2.ACCOUNT_REQUEST_RESULT_NOT_EMPTY)
+        self.assertEqual(self.change(inbox, 900_002, vouch_pb2.ACCOUNT_ACTION_CLOSE).result,
+                         vouch_pb2.ACCOUNT_REQUEST_RESULT_OK)
+        self.assertEqual(self.change(inbox, 900_002, vouch_pb2.ACCOUNT_ACTION_FREEZE).result,
+                         vouch_pb2.ACCOUNT_REQUEST_RESULT_CLOSED)
+        kinds = [c.kind for c in self.lookup(inbox, 900_002).history]
+        self.assertEqual(kinds, [vouch_pb2.ACCOUNT_CHANGE_KIND_CREATED,
+                                 vouch_pb2.ACCOUNT_CHANGE_KIND_FROZEN,
+                                 vouch_pb2.ACCOUNT_CHANGE_KIND_UNFROZEN,
+                                 vouch_pb2.ACCOUNT_CHANGE_KIND_CLOSED])
 
     def test_welcome_answers_hello_with_the_epoch_and_a_resume_from_zero(self) -> None:
         inbox = self.open_session(client_name="py-resumer")

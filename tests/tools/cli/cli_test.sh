@@ -2,7 +2,8 @@
 # vouch-cli against a real vouchd: a payment to a blocked merchant fails late and holds its
 # account; `watch` sees the failure, `status` shows the history with its reason, `holds` lists
 # the account, `release` lifts the hold (and `holds` then shows none), `balances` shows a
-# snapshot whose USD total is the opening money, bad usage exits 2.
+# snapshot whose USD total is the opening money, the account commands create, show, freeze and
+# unfreeze an account, bad usage exits 2.
 set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
@@ -36,6 +37,26 @@ balances="$(cli balances 1 2)" || fail "balances failed"
 grep -qE "^1 +USD +" <<<"${balances}" || fail "balances did not list account 1: ${balances}"
 # vouchd's default opening balance is 1,000,000 minor units per account.
 grep -q "^USD total_minor=1000000000 " <<<"${balances}" || fail "USD total wrong: ${balances}"
+
+# Accounts: created idempotently, looked up, frozen (a payment from it is refused), unfrozen,
+# refused closing while it holds money.
+cli create-account 5001 --opening_balance=2500 --user_data=9 | grep -q "CREATED" \
+  || fail "create-account did not create"
+cli create-account 5001 --opening_balance=2500 --user_data=9 | grep -q "EXISTS" \
+  || fail "create-account retry did not answer EXISTS"
+if cli create-account 5001 --opening_balance=1 >/dev/null; then
+  fail "create-account with other fields succeeded"
+fi
+account="$(cli account 5001)" || fail "account failed"
+grep -q "balance_minor=2500 " <<<"${account}" || fail "account balance wrong: ${account}"
+grep -q "OPEN" <<<"${account}" || fail "account not open: ${account}"
+cli freeze 5001 | grep -q "FREEZE OK" || fail "freeze failed"
+cli submit 43 5001 8 100 | grep -q "REJECTED reason=ACCOUNT_FROZEN" || fail "frozen account paid"
+cli account 5001 | grep -q "FROZEN" || fail "account not shown frozen"
+cli unfreeze 5001 | grep -q "UNFREEZE OK" || fail "unfreeze failed"
+if cli close 5001 >"${TEST_TMPDIR}/close.txt"; then fail "closed an account holding money"; fi
+grep -q "NOT_EMPTY" "${TEST_TMPDIR}/close.txt" || fail "close: $(cat "${TEST_TMPDIR}/close.txt")"
+if cli account 999999 >/dev/null 2>&1; then fail "account of an unknown id succeeded"; fi
 
 status=0
 cli frobnicate >/dev/null 2>&1 || status=$?
