@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/types/mix.h"
+#include "engine/wire/account_convert.h"
 #include "engine/wire/convert.h"
 
 namespace vouch::server::internal {
