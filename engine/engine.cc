@@ -995,6 +995,11 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   if (!snapshot.ok()) return snapshot.status();
   if (snapshot->has_value()) {
     if (absl::Status status = replayer.Restore((*snapshot)->state); !status.ok()) {
+      // Another opening configuration shows first as accounts the snapshot's directory does
+      // not match: say that, not "damaged".
+      if (absl::Status opening_status = check_opening(); !opening_status.ok()) {
+        return opening_status;
+      }
       return absl::Status(status.code(),
                           absl::StrCat("snapshot ", (*snapshot)->file, ": ", status.message()));
     }

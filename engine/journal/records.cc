@@ -49,8 +49,8 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 }  // namespace
 
 bool IsKnownRecordType(uint8_t type) {
-  return type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-         type <= static_cast<uint8_t>(RecordType::kFraudRules) ||
+  return (type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
+          type <= static_cast<uint8_t>(RecordType::kFraudRules)) ||
          (type >= static_cast<uint8_t>(RecordType::kAccountCreated) &&
           type <= static_cast<uint8_t>(RecordType::kAccountLimits));
 }

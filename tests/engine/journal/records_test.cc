@@ -208,7 +208,48 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(5));
   EXPECT_TRUE(IsKnownRecordType(6));
   EXPECT_TRUE(IsKnownRecordType(7));
-  EXPECT_FALSE(IsKnownRecordType(8));
+  EXPECT_FALSE(IsKnownRecordType(8));  // Another branch's (retention).
+  EXPECT_FALSE(IsKnownRecordType(9));
+  for (int type = 10; type <= 13; ++type) EXPECT_TRUE(IsKnownRecordType(type)) << type;
+  EXPECT_FALSE(IsKnownRecordType(14));
+}
+
+TEST(RecordsTest, AccountRecordsRoundTripAndRefuseDamage) {
+  AccountCreatedRecord created;
+  created.account = {.id = 1ull << 40, .currency = PackCurrency("EUR"),
+                     .opening_balance_minor = -5, .overdraft_limit_minor = 9,
+                     .flags = kAccountCreditsMustNotExceedDebits,
+                     .limits = {.transaction_minor_max = 3, .daily_minor_max = 4,
+                                .daily_count_max = 5},
+                     .user_data = 77};
+  created.created_unix_ns = 123;
+  char buffer[kAccountRecordBytesMax];
+  ASSERT_EQ(EncodeAccountCreatedRecord(created, buffer), kAccountCreatedRecordBytes);
+  AccountCreatedRecord created_back;
+  ASSERT_TRUE(DecodeAccountCreatedRecord(buffer, kAccountCreatedRecordBytes, &created_back));
+  EXPECT_EQ(created_back.account, created.account);
+  EXPECT_EQ(created_back.created_unix_ns, 123);
+  EXPECT_FALSE(DecodeAccountCreatedRecord(buffer, kAccountCreatedRecordBytes - 1, &created_back));
+
+  ASSERT_EQ(EncodeAccountFrozenRecord({9, false, 44}, buffer), kAccountFrozenRecordBytes);
+  AccountFrozenRecord frozen;
+  ASSERT_TRUE(DecodeAccountFrozenRecord(buffer, kAccountFrozenRecordBytes, &frozen));
+  EXPECT_EQ(frozen.id, 9u);
+  EXPECT_FALSE(frozen.frozen);
+  EXPECT_EQ(frozen.at_unix_ns, 44);
+  buffer[8] = 2;  // Not a boolean.
+  EXPECT_FALSE(DecodeAccountFrozenRecord(buffer, kAccountFrozenRecordBytes, &frozen));
+
+  ASSERT_EQ(EncodeAccountClosedRecord({0, 1}, buffer), kAccountClosedRecordBytes);
+  AccountClosedRecord closed;
+  EXPECT_FALSE(DecodeAccountClosedRecord(buffer, kAccountClosedRecordBytes, &closed));  // Id 0.
+
+  AccountLimitsRecord limits{.id = 6, .limits = {7, 8, 9}, .at_unix_ns = 10};
+  ASSERT_EQ(EncodeAccountLimitsRecord(limits, buffer), kAccountLimitsRecordBytes);
+  AccountLimitsRecord limits_back;
+  ASSERT_TRUE(DecodeAccountLimitsRecord(buffer, kAccountLimitsRecordBytes, &limits_back));
+  EXPECT_EQ(limits_back.limits, limits.limits);
+  EXPECT_EQ(limits_back.at_unix_ns, 10);
 }
 
 OpeningRecord SampleOpening() {

@@ -330,10 +330,10 @@ TEST_F(LedgerDamageTest, RefusesAFraudSnapshot) {
   ExpectRefused(bytes, "wrong magic");
 }
 
-// Payload offsets (see ledger.cc): postings 0, account count 8, then 28-byte accounts (id,
-// currency +8, balance +12, limit +20), reservation count, 32-byte reservations (seq, amount
+// Payload offsets (see ledger.cc): postings 0, account count 8, then 32-byte accounts (id,
+// currency +8, balance +12, limit +20, flags +28), reservation count, 32-byte reservations (seq, amount
 // +8, source +16, destination +24).
-constexpr size_t Account(size_t i) { return 16 + 28 * i; }
+constexpr size_t Account(size_t i) { return 16 + 32 * i; }
 constexpr size_t kReservationCount = Account(6);
 constexpr size_t Reservation(size_t i) { return kReservationCount + 8 + 32 * i; }
 

@@ -55,12 +55,17 @@ class ValueAtRiskTest : public ::testing::Test {
 };
 
 TEST_F(ValueAtRiskTest, ConfirmedAmountsAreAtRiskUntilTheirOutcomeWhateverItIs) {
-  StartEngine(BankOptions(8));
+  Options options = BankOptions(8);
+  // Two empty EUR accounts: the ledger fails the transfer (insufficient funds).
+  options.accounts.push_back({9, PackCurrency("EUR"), 0, 0});
+  options.accounts.push_back({10, PackCurrency("EUR"), 0, 0});
+  options.ledger_account_capacity = options.accounts.size();
+  StartEngine(std::move(options));
   ASSERT_EQ(engine_->Submit(Transfer(1, 1, 2, 500)).status, ConfirmStatus::kConfirmed);
   Transaction fraud = Transfer(2, 3, 4, 300);
   fraud.merchant_id = kBlockedMerchant;
   ASSERT_EQ(engine_->Submit(fraud).status, ConfirmStatus::kConfirmed);
-  Transaction euro = Transfer(3, 5, 6, 70);  // The accounts are in USD: the ledger fails it.
+  Transaction euro = Transfer(3, 9, 10, 70);
   euro.currency = PackCurrency("EUR");
   ASSERT_EQ(engine_->Submit(euro).status, ConfirmStatus::kConfirmed);
   ASSERT_EQ(engine_->Submit(Transfer(4, 1, 1, 5)).status, ConfirmStatus::kRejected);
