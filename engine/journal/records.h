@@ -38,6 +38,9 @@ enum class RecordType : uint8_t {
   kFraudRules = 7,    // Fraud rules judge every transaction from seq on. Payload: the rules in
                       // the rules file format (verifiers/fraud/rules_file.h), at most
                       // kRecordPayloadBytesMax bytes. Written at start-up and at each reload.
+  kRefusedWithFingerprint = 8,  // kRefused plus the ContentFingerprint of the refused fields,
+                                // so that the content check holds across a restart. Written
+                                // since issue 13; kRefused (no fingerprint) is still read.
 };
 
 // True for the types this build knows.
@@ -94,6 +97,9 @@ struct RefusedRecord {
   uint64_t id = 0;
   Reason reason = Reason::kNone;
   int64_t refused_unix_ns = 0;
+  // ContentFingerprint of the refused transaction (kRefusedWithFingerprint); 0 when read from a
+  // kRefused record, which has none: such an id's resubmission is not content-checked.
+  uint64_t fingerprint = 0;
 };
 
 // Holds and releases are journaled in the order the hold table saw them (the reconciler makes
@@ -109,7 +115,8 @@ inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
 inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
-inline constexpr size_t kRefusedRecordBytes = 17;
+inline constexpr size_t kRefusedRecordBytes = 17;              // kRefused.
+inline constexpr size_t kRefusedWithFingerprintRecordBytes = 25;  // kRefusedWithFingerprint.
 inline constexpr size_t kHoldPlacedRecordBytes = 16;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
@@ -117,6 +124,7 @@ size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 // REQUIRES: record.currency_count <= kOpeningCurrenciesMax; out has kOpeningRecordBytesMax.
 size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
+// Encodes a kRefusedWithFingerprint record (kRefusedWithFingerprintRecordBytes).
 size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
 size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
 
@@ -128,7 +136,8 @@ size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
                                             HoldReleasedRecord* record);
 // Also false for currencies out of code order or repeated.
 [[nodiscard]] bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record);
-// Also false unless the reason is one that ingest stores (IsStoredRefusal).
+// Also false unless the reason is one that ingest stores (IsStoredRefusal). Reads both layouts:
+// kRefused (kRefusedRecordBytes, fingerprint 0) and kRefusedWithFingerprint.
 [[nodiscard]] bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record);
 [[nodiscard]] bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record);
 

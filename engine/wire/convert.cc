@@ -25,6 +25,7 @@ static_assert(SameValue(Reason::kDuplicateInFlight, v1::REASON_DUPLICATE_IN_FLIG
 static_assert(SameValue(Reason::kShuttingDown, v1::REASON_SHUTTING_DOWN));
 static_assert(SameValue(Reason::kRiskLimit, v1::REASON_RISK_LIMIT));
 static_assert(SameValue(Reason::kJournalFailed, v1::REASON_JOURNAL_FAILED));
+static_assert(SameValue(Reason::kIdempotencyRetention, v1::REASON_IDEMPOTENCY_RETENTION));
 static_assert(SameValue(Reason::kVelocityCount, v1::REASON_VELOCITY_COUNT));
 static_assert(SameValue(Reason::kVelocityAmount, v1::REASON_VELOCITY_AMOUNT));
 static_assert(SameValue(Reason::kAmountAnomaly, v1::REASON_AMOUNT_ANOMALY));
@@ -38,6 +39,8 @@ static_assert(SameValue(Reason::kCurrencyMismatch, v1::REASON_CURRENCY_MISMATCH)
 static_assert(SameValue(Reason::kDeadlineExceeded, v1::REASON_DEADLINE_EXCEEDED));
 static_assert(SameValue(Reason::kAccountHeldInFlight, v1::REASON_ACCOUNT_HELD_IN_FLIGHT));
 static_assert(SameValue(Reason::kDecidedBeforeLedger, v1::REASON_DECIDED_BEFORE_LEDGER));
+static_assert(SameValue(Reason::kIdReusedWithDifferentFields,
+                        v1::REASON_ID_REUSED_WITH_DIFFERENT_FIELDS));
 static_assert(v1::Reason_ARRAYSIZE == kReasonCount);
 
 static_assert(SameValue(ConfirmStatus::kConfirmed, v1::CONFIRM_STATUS_CONFIRMED));
