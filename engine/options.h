@@ -86,7 +86,8 @@ struct DurabilityOptions {
 struct Options {
   // Capacities. Each bounds memory; overload is refused with BUSY and counted.
   size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
-  // Idempotency table size: the most ids remembered at once (64 bytes each; 2^22 = 256 MiB).
+  // Idempotency table size: the most ids remembered at once (64 bytes each; 2^22 = 256 MiB;
+  // with a journal and snapshots the replay shadow keeps ~100 bytes more per id, DESIGN.md).
   // It bounds the memory; idempotency_retention_ns says how long each id is kept. It must hold
   // peak rate x retention ids, or new ids are refused BUSY idempotency_retention.
   size_t idempotency_window = 1 << 22;
