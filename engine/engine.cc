@@ -140,7 +140,7 @@ Engine::Engine(Options options)
                         options_.policy.watched_accounts.end()),
       accounts_(options_.account_capacity),
       ring_(options_.in_flight_capacity),
-      idempotency_(options_.idempotency_window),
+      idempotency_(options_.idempotency_window, options_.idempotency_retention_ns),
       risk_(options_.risk.limits),
       history_(options_.history_capacity),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
@@ -466,7 +466,7 @@ Confirmation Engine::Submit(const Transaction& txn, uint64_t origin, AckWait ack
   } else {
     answer = Answer(txn, origin, shard, clock_->NowNs());
   }
-  if (answer.status != ConfirmStatus::kBusy) answer.ack.confirmed = answer.seq;
+  if (answer.status != ConfirmStatus::kBusy && answer.seq != 0) answer.ack.confirmed = answer.seq;
   if (answer.status == ConfirmStatus::kRejected && !answer.duplicate) {
     IngestCounters::Add(shard.rejected[static_cast<int>(answer.reason)]);
   } else if (answer.status == ConfirmStatus::kBusy) {
@@ -550,7 +550,8 @@ Confirmation Engine::Refuse(const Transaction& txn, uint64_t ticket, Reason reas
                             int64_t now_ns) {
   Confirmation refused{txn.id, ConfirmStatus::kRejected, reason, 0, 0, false, false};
   if (journal_stage_ != nullptr) {
-    refused.ack.refused = journal_stage_->RecordRefusal(txn.id, reason, now_ns);
+    refused.ack.refused =
+        journal_stage_->RecordRefusal(txn.id, reason, now_ns, ContentFingerprint(txn));
     if (refused.ack.refused == 0) {
       idempotency_.Release(ticket);
       return Busy(txn.id, Reason::kQueueFull);
@@ -566,7 +567,20 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   if (txn.id == 0) {
     return {txn.id, ConfirmStatus::kRejected, Reason::kMalformedId, 0, 0, false, false};
   }
+  const uint64_t fingerprint = ContentFingerprint(txn);
   auto duplicate = [&](const StoredAnswer& original) -> Confirmation {
+    // The id was first seen with other fields: refused, not stored (the original answer stays
+    // the id's), counted as a rejection. Told once the original is kept, like a duplicate: only
+    // then is the id taken. A fingerprint of 0 is unknown (a journal from before fingerprints).
+    if (original.fingerprint != 0 && original.fingerprint != fingerprint) {
+      Confirmation reused{txn.id, ConfirmStatus::kRejected, Reason::kIdReusedWithDifferentFields,
+                          0, 0, false, false};
+      reused.ack.confirmed = original.seq;
+      if (original.seq == 0 && journal_stage_ != nullptr) {
+        reused.ack.refused = journal_stage_->refusals_queued();
+      }
+      return reused;
+    }
     IngestCounters::Add(shard.duplicates);
     const int64_t deadline_ns =
         original.seq != 0 ? original.received_ns + options_.verification_deadline_ns : 0;
@@ -585,11 +599,10 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   AccountsInFlight in_flight(source, destination);  // Both null unless refusal is kNone.
   if (in_flight.Closing()) refusal = Reason::kAccountClosed;
   // Under overload most Submits find the ring full, or (admission_backlog_max_ns) a verifier's
-  // backlog older than the bound: refuse them before they claim the id. A claim takes a slot
-  // of the idempotency window even when it is released, so a flood of BUSY answers would push
-  // confirmed ids out of the window: a resubmitted one would be applied a second time, and
-  // Query would no longer find it. A resubmitted id still gets its answer, and a refusal, which
-  // needs no room in the ring, is still told.
+  // backlog older than the bound: refuse them before they claim the id, so that they take no
+  // node of the idempotency table (a claim released later gives its node back to its retry:
+  // IdempotencyTable). A resubmitted id still gets its answer (content-checked), and a
+  // refusal, which needs no room in the ring, is still told.
   const int64_t backlog_max_ns = options_.admission_backlog_max_ns;
   if (refusal == Reason::kNone &&
       (ring_.LooksFull() || Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
@@ -599,12 +612,14 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
     }
     return Busy(txn.id, Reason::kQueueFull);
   }
-  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, now_ns);
+  const IdempotencyTable::Claim claim = idempotency_.ClaimId(txn.id, fingerprint, now_ns);
   switch (claim.kind) {
     case IdempotencyTable::ClaimKind::kNew: break;
     case IdempotencyTable::ClaimKind::kDuplicate: return duplicate(claim.answer);
     case IdempotencyTable::ClaimKind::kInFlight: return Busy(txn.id, Reason::kDuplicateInFlight);
     case IdempotencyTable::ClaimKind::kFull: return Busy(txn.id, Reason::kQueueFull);
+    case IdempotencyTable::ClaimKind::kRetention:
+      return Busy(txn.id, Reason::kIdempotencyRetention);
   }
   if (refusal != Reason::kNone) return Refuse(txn, claim.ticket, refusal, now_ns);
   bool held = ShouldHold(txn);
@@ -960,6 +975,9 @@ EngineStats Engine::Stats() const {
   stats.outcome_queue_stalls = rc.emit_stalls.load(std::memory_order_relaxed);
   stats.retired = rc.retired.load(std::memory_order_relaxed);
   stats.idempotency_overruns = idempotency_.overruns();
+  if (const std::optional<int64_t> oldest_ns = idempotency_.OldestReceivedNs()) {
+    stats.idempotency_retention_ns = std::max<int64_t>(0, clock_->NowNs() - *oldest_ns);
+  }
   // relaxed (all): statistics.
   stats.snapshots = snapshots_written_.load(std::memory_order_relaxed);
   stats.snapshot_failures = snapshot_failures_.load(std::memory_order_relaxed);
@@ -1040,15 +1058,33 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovered_rules_pending_ = replayer.rules_pending();
 
   recovery_.refused = replayer.refused();
-  // Oldest first, so that the table keeps the newest; an id the window had forgotten and then
-  // answered anew comes back with its newer answer.
+  // Oldest first, so that the table keeps the newest; an id the table had forgotten and then
+  // answered anew comes back with its newer answer. An answer older than the retention may be
+  // recycled by a newer one; one within it never is: if the table cannot hold them all (it is
+  // smaller, or the retention longer, than when they were answered), recovery fails rather
+  // than start with ids forgotten early.
+  const int64_t now_ns = clock_->NowNs();
+  const int64_t retention_ns = options_.idempotency_retention_ns;
+  auto too_small = [&] {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "idempotency: ", dir, " holds more ids first seen within idempotency_retention_ns (",
+        retention_ns, " ns) than idempotency_window (", options_.idempotency_window,
+        " ids) can remember; raise idempotency_window (or lower idempotency_retention_ns)"));
+  };
+  const int64_t dropped_ns = replayer.newest_dropped_unix_ns();
+  if (dropped_ns != 0 && dropped_ns + unix_to_mono_ns > now_ns - retention_ns) {
+    return too_small();
+  }
+  bool restored_all = true;
   replayer.ForEachAnswer([&](const Replayer::Answer& answer) {
+    if (!restored_all) return;
     const int64_t received_ns = answer.received_unix_ns + unix_to_mono_ns;
-    const bool restored = idempotency_.Restore(
-        answer.id, {answer.status, answer.reason, answer.held, answer.seq, received_ns});
-    // The replayer gives at most a window of answers, to a table no one else uses yet.
-    VOUCH_CHECK(restored, "every recovered answer is stored for its id");
+    restored_all = idempotency_.Restore(answer.id,
+                                        {answer.status, answer.reason, answer.held, answer.seq,
+                                         received_ns, answer.fingerprint},
+                                        now_ns);
   });
+  if (!restored_all) return too_small();
   // Held ones among the undecided never got their answer; now they are decided asynchronously.
   pending_.assign(replayer.undecided().begin(), replayer.undecided().end());
   for (journal::ConfirmedRecord& pending : pending_) pending.held = false;

@@ -128,6 +128,13 @@ struct EngineStats {
   uint64_t reversals = 0;
   uint64_t outcome_queue_stalls = 0;
   uint64_t idempotency_overruns = 0;
+  // How far back duplicates are detected right now: the age of the oldest id the idempotency
+  // table remembers (IdempotencyTable::OldestReceivedNs), 0 while it remembers none. Once the
+  // table holds a full retention it stays at or above Options::idempotency_retention_ns; below
+  // it only while the engine has not run that long (or, after a restart, while the journal
+  // holds less), never because an id was forgotten early (new ids are refused BUSY
+  // idempotency_retention instead).
+  int64_t idempotency_retention_ns = 0;
   uint64_t retired = 0;
   // Snapshots written, snapshot attempts that failed (each logged; retried with a back-off), and
   // whether snapshots stopped for good (the shadow could not follow the journal).

@@ -38,6 +38,9 @@ absl::Status Options::Validate() const {
   if (idempotency_window < in_flight_capacity) {
     return Invalid("idempotency_window", "must be >= in_flight_capacity");
   }
+  if (idempotency_retention_ns < 0) {
+    return Invalid("idempotency_retention_ns", "must be >= 0");
+  }
   if (history_capacity < in_flight_capacity) {
     return Invalid("history_capacity", "must be >= in_flight_capacity");
   }

@@ -86,7 +86,11 @@ struct DurabilityOptions {
 struct Options {
   // Capacities. Each bounds memory; overload is refused with BUSY and counted.
   size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
-  size_t idempotency_window = 1 << 20;   // Recent ids remembered for duplicate detection.
+  // Idempotency table size: the most ids remembered at once (64 bytes each; 2^22 = 256 MiB;
+  // with a journal and snapshots the replay shadow keeps ~100 bytes more per id, DESIGN.md).
+  // It bounds the memory; idempotency_retention_ns says how long each id is kept. It must hold
+  // peak rate x retention ids, or new ids are refused BUSY idempotency_retention.
+  size_t idempotency_window = 1 << 22;
   size_t history_capacity = 1 << 20;     // Recent sequence numbers kept for Query.
   // Accounts ever created (Options::accounts included; closing keeps an account), the capacity
   // of the account directory (engine/accounts/account_directory.h): creating one more is
@@ -108,6 +112,15 @@ struct Options {
   // slower than the load (a slow fraud service) makes the engine refuse rather than confirm
   // transactions that would only reach LATE_TIMEOUT. Keep it below the deadline.
   int64_t admission_backlog_max_ns = 0;
+
+  // Every id, with its answer and the fingerprint of its fields, is remembered at least this
+  // long after it was first seen, across restarts (journal or snapshot) for ack policies written
+  // and durable. 24 h, the retention payment APIs promise for idempotency keys (a client's
+  // retries of a failed call, even the next day's batch re-run, are caught). When the table
+  // (idempotency_window) cannot hold this at the current rate, new ids are refused BUSY
+  // idempotency_retention rather than forgetting an id early. 0: an id is kept until the table
+  // needs its node (a plain window of idempotency_window claims).
+  int64_t idempotency_retention_ns = 24LL * 3600 * 1'000'000'000;
 
   // Limits.
   int64_t verification_deadline_ns = 50'000'000;  // Confirm -> final outcome.

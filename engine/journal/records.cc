@@ -50,7 +50,7 @@ const char* GetTransaction(const char* in, Transaction* txn) {
 
 bool IsKnownRecordType(uint8_t type) {
   return (type >= static_cast<uint8_t>(RecordType::kConfirmed) &&
-          type <= static_cast<uint8_t>(RecordType::kFraudRules)) ||
+          type <= static_cast<uint8_t>(RecordType::kRefusedWithFingerprint)) ||
          (type >= static_cast<uint8_t>(RecordType::kAccountCreated) &&
           type <= static_cast<uint8_t>(RecordType::kAccountLimits));
 }
@@ -185,16 +185,19 @@ size_t EncodeRefusedRecord(const RefusedRecord& record, char* out) {
   char* p = PutFixed(out, record.id);
   p = PutFixed(p, static_cast<uint8_t>(record.reason));
   p = PutFixed(p, record.refused_unix_ns);
-  assert(static_cast<size_t>(p - out) == kRefusedRecordBytes);
+  p = PutFixed(p, record.fingerprint);
+  assert(static_cast<size_t>(p - out) == kRefusedWithFingerprintRecordBytes);
   return static_cast<size_t>(p - out);
 }
 
 bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record) {
-  if (size != kRefusedRecordBytes) return false;
+  if (size != kRefusedRecordBytes && size != kRefusedWithFingerprintRecordBytes) return false;
   uint8_t reason;
   const char* p = GetFixed(data, &record->id);
   p = GetFixed(p, &reason);
-  GetFixed(p, &record->refused_unix_ns);
+  p = GetFixed(p, &record->refused_unix_ns);
+  record->fingerprint = 0;
+  if (size == kRefusedWithFingerprintRecordBytes) GetFixed(p, &record->fingerprint);
   if (reason >= kReasonCount || !IsStoredRefusal(static_cast<Reason>(reason))) return false;
   record->reason = static_cast<Reason>(reason);
   return true;

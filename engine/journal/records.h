@@ -47,6 +47,9 @@ enum class RecordType : uint8_t {
   kAccountFrozen = 11,   // AccountFrozenRecord: frozen or unfrozen.
   kAccountClosed = 12,   // AccountClosedRecord.
   kAccountLimits = 13,   // AccountLimitsRecord: the limits from now on.
+  kRefusedWithFingerprint = 8,  // kRefused plus the ContentFingerprint of the refused fields,
+                                // so that the content check holds across a restart. Written
+                                // since issue 13; kRefused (no fingerprint) is still read.
 };
 
 // True for the types this build knows.
@@ -103,6 +106,9 @@ struct RefusedRecord {
   uint64_t id = 0;
   Reason reason = Reason::kNone;
   int64_t refused_unix_ns = 0;
+  // ContentFingerprint of the refused transaction (kRefusedWithFingerprint); 0 when read from a
+  // kRefused record, which has none: such an id's resubmission is not content-checked.
+  uint64_t fingerprint = 0;
 };
 
 // Holds and releases are journaled in the order the hold table saw them (the reconciler makes
@@ -163,7 +169,8 @@ inline constexpr size_t kConfirmedRecordBytes = 91;
 inline constexpr size_t kOutcomeRecordBytes = 81;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
 inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
-inline constexpr size_t kRefusedRecordBytes = 17;
+inline constexpr size_t kRefusedRecordBytes = 17;              // kRefused.
+inline constexpr size_t kRefusedWithFingerprintRecordBytes = 25;  // kRefusedWithFingerprint.
 inline constexpr size_t kHoldPlacedRecordBytes = 16;
 
 size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out);
@@ -171,6 +178,7 @@ size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out);
 size_t EncodeHoldReleasedRecord(const HoldReleasedRecord& record, char* out);
 // REQUIRES: record.currency_count <= kOpeningCurrenciesMax; out has kOpeningRecordBytesMax.
 size_t EncodeOpeningRecord(const OpeningRecord& record, char* out);
+// Encodes a kRefusedWithFingerprint record (kRefusedWithFingerprintRecordBytes).
 size_t EncodeRefusedRecord(const RefusedRecord& record, char* out);
 size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
 
@@ -182,7 +190,8 @@ size_t EncodeHoldPlacedRecord(const HoldPlacedRecord& record, char* out);
                                             HoldReleasedRecord* record);
 // Also false for currencies out of code order or repeated.
 [[nodiscard]] bool DecodeOpeningRecord(const char* data, size_t size, OpeningRecord* record);
-// Also false unless the reason is one that ingest stores (IsStoredRefusal).
+// Also false unless the reason is one that ingest stores (IsStoredRefusal). Reads both layouts:
+// kRefused (kRefusedRecordBytes, fingerprint 0) and kRefusedWithFingerprint.
 [[nodiscard]] bool DecodeRefusedRecord(const char* data, size_t size, RefusedRecord* record);
 [[nodiscard]] bool DecodeHoldPlacedRecord(const char* data, size_t size, HoldPlacedRecord* record);
 

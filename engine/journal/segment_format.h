@@ -43,6 +43,7 @@ static_assert(kOutcomeRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kHoldReleasedRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kOpeningRecordBytesMax <= kRecordPayloadBytesMax);
 static_assert(kRefusedRecordBytes <= kRecordPayloadBytesMax);
+static_assert(kRefusedWithFingerprintRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kHoldPlacedRecordBytes <= kRecordPayloadBytesMax);
 
 // "journal-00000000000000000042.log".

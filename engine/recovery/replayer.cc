@@ -12,10 +12,12 @@ namespace vouch {
 namespace {
 
 // Format 2 added each answer's outcome; format 3 the stored refusals, the opening configuration,
-// the fraud rules (current and pending) and whether outcomes place holds; format 5 the account
-// directory (AccountDirectory::SaveState) at the end. Formats 1, 2 and 3 are still read (4 is
-// another branch's; the coordinator reconciles them).
+// the fraud rules (current and pending) and whether outcomes place holds; format 4 each answer's
+// and refusal's fingerprint and the newest dropped first-seen time; format 5 the account
+// directory (AccountDirectory::SaveState) at the end. Formats 1 to 4 are still read (their
+// fingerprints read as 0, unknown, before format 4; no directory before format 5).
 constexpr char kMagic[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '5'};
+constexpr char kMagicFormat4[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '4'};
 constexpr char kMagicFormat3[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '3'};
 constexpr char kMagicFormat2[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '2'};
 constexpr char kMagicFormat1[8] = {'V', 'O', 'U', 'C', 'H', 'R', '0', '1'};
@@ -79,6 +81,7 @@ absl::Status Replayer::Apply(journal::RecordType type, uint64_t seq, const char*
       return absl::OkStatus();
     }
     case journal::RecordType::kRefused:
+    case journal::RecordType::kRefusedWithFingerprint:
       return ApplyRefused(payload, size, where);
     case journal::RecordType::kFraudRules:
       return ApplyRules(payload, size, seq, where);
@@ -185,8 +188,10 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   confirmed_ = seq;
   // A held transaction's answer is its outcome's; until then it reads as confirmed.
   Answer& answer = AnswerFor(seq);
+  if (answer.id != 0) Dropped(answer.received_unix_ns);
   answer = {};
   answer.id = record.txn.id;
+  answer.fingerprint = ContentFingerprint(record.txn);
   answer.seq = seq;
   answer.held = record.held;
   answer.received_unix_ns = record.confirmed_unix_ns;
@@ -259,8 +264,12 @@ absl::Status Replayer::ApplyRefused(const char* payload, size_t size,
       record.refused_unix_ns < 0) {
     return Contradiction(where, "undecodable refusal record");
   }
-  if (refusals_.size() == answers_.size()) refusals_.pop_front();
-  refusals_.push_back({record.id, record.reason, record.refused_unix_ns, confirmed_});
+  if (refusals_.size() == answers_.size()) {
+    Dropped(refusals_.front().refused_unix_ns);
+    refusals_.pop_front();
+  }
+  refusals_.push_back(
+      {record.id, record.reason, record.refused_unix_ns, confirmed_, record.fingerprint});
   ++refused_;
   return absl::OkStatus();
 }
@@ -285,22 +294,8 @@ void Replayer::SwitchRulesFor(Sequence seq) {
 
 void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
   const Sequence kept = confirmed_ < answers_.size() ? confirmed_ : answers_.size();
-  const Sequence oldest_kept = confirmed_ - kept + 1;
-  // Walk back from the newest answer to where the newest answers_capacity begin: `refusal` and
-  // `seq` end as the oldest of them of each kind.
-  size_t refusal = refusals_.size();
-  Sequence seq = confirmed_ + 1;
-  for (size_t n = 0; n < answers_.size(); ++n) {
-    const bool refusal_newer =
-        refusal > 0 && (seq == oldest_kept || refusals_[refusal - 1].after_seq >= seq - 1);
-    if (refusal_newer) {
-      --refusal;
-    } else if (seq > oldest_kept) {
-      --seq;
-    } else {
-      break;
-    }
-  }
+  size_t refusal = 0;
+  Sequence seq = confirmed_ - kept + 1;
   for (; refusal < refusals_.size() || seq <= confirmed_;) {
     if (refusal < refusals_.size() && (seq > confirmed_ || refusals_[refusal].after_seq < seq)) {
       const Refusal& r = refusals_[refusal++];
@@ -309,6 +304,7 @@ void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
       answer.status = ConfirmStatus::kRejected;
       answer.reason = r.reason;
       answer.received_unix_ns = r.refused_unix_ns;
+      answer.fingerprint = r.fingerprint;
       fn(answer);
     } else {
       fn(answers_[(seq++ - 1) % answers_.size()]);
@@ -346,6 +342,7 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(a.source_account);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.amount_minor));
     writer.Put<uint64_t>(a.currency);
+    writer.Put<uint64_t>(a.fingerprint);
   }
   writer.Put<uint64_t>(refusals_.size());
   for (const Refusal& r : refusals_) {
@@ -353,7 +350,9 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(static_cast<uint8_t>(r.reason));
     writer.Put<uint64_t>(static_cast<uint64_t>(r.refused_unix_ns));
     writer.Put<uint64_t>(r.after_seq);
+    writer.Put<uint64_t>(r.fingerprint);
   }
+  writer.Put<uint64_t>(static_cast<uint64_t>(newest_dropped_unix_ns_));
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
   writer.PutBytes(part);
@@ -384,7 +383,8 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     return bytes.size() >= sizeof(magic) && std::memcmp(bytes.data(), magic, sizeof(magic)) == 0;
   };
   const bool format5 = is(kMagic);
-  const bool format3 = format5 || is(kMagicFormat3);
+  const bool format4 = format5 || is(kMagicFormat4);
+  const bool format3 = format4 || is(kMagicFormat3);
   const bool format2 = format3 || is(kMagicFormat2);
   const bool format1 = bytes.size() >= sizeof(kMagicFormat1) &&
                        std::memcmp(bytes.data(), kMagicFormat1, sizeof(kMagicFormat1)) == 0;
@@ -415,11 +415,13 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     }
     undecided_.push_back(record);
   }
-  if (absl::Status status = RestoreAnswers(in, format2); !status.ok()) return status;
+  if (absl::Status status = RestoreAnswers(in, format2, format4); !status.ok()) return status;
   refusals_.clear();
   if (format3) {
-    if (absl::Status status = RestoreRefusals(in); !status.ok()) return status;
+    if (absl::Status status = RestoreRefusals(in, format4); !status.ok()) return status;
   }
+  newest_dropped_unix_ns_ = format4 ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
+  if (!in.ok() || newest_dropped_unix_ns_ < 0) return InvalidSnapshot("bad dropped time");
   const absl::string_view fraud = in.GetBytes();
   const absl::string_view ledger = in.GetBytes();
   const uint64_t hold_count = in.Get<uint64_t>();
@@ -460,7 +462,8 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
+absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes,
+                                      bool with_fingerprints) {
   const uint64_t answers = in.Get<uint64_t>();
   if (answers != std::min<uint64_t>(confirmed_, answers_.size())) {
     return InvalidSnapshot("the answers do not cover the idempotency window");
@@ -477,6 +480,7 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
     a.source_account = with_outcomes ? in.Get<uint64_t>() : 0;
     a.amount_minor = with_outcomes ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
     const uint64_t currency = with_outcomes ? in.Get<uint64_t>() : 0;
+    a.fingerprint = with_fingerprints ? in.Get<uint64_t>() : 0;
     if (!in.ok()) return InvalidSnapshot("truncated answers");
     const uint64_t status = packed & 0xff;
     const uint64_t reason = (packed >> 8) & 0xff;
@@ -510,7 +514,7 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes) {
   return absl::OkStatus();
 }
 
-absl::Status Replayer::RestoreRefusals(ByteReader& in) {
+absl::Status Replayer::RestoreRefusals(ByteReader& in, bool with_fingerprints) {
   const uint64_t count = in.Get<uint64_t>();
   if (!in.ok() || count > answers_.size()) return InvalidSnapshot("bad refusal count");
   for (uint64_t i = 0; i < count; ++i) {
@@ -519,6 +523,7 @@ absl::Status Replayer::RestoreRefusals(ByteReader& in) {
     const uint64_t reason = in.Get<uint64_t>();
     r.refused_unix_ns = static_cast<int64_t>(in.Get<uint64_t>());
     r.after_seq = in.Get<uint64_t>();
+    r.fingerprint = with_fingerprints ? in.Get<uint64_t>() : 0;
     if (!in.ok()) return InvalidSnapshot("truncated refusals");
     const Sequence after_min = refusals_.empty() ? 0 : refusals_.back().after_seq;
     if (r.id == 0 || reason >= kReasonCount || !IsStoredRefusal(static_cast<Reason>(reason)) ||

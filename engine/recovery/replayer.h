@@ -27,9 +27,14 @@
 // record for an earlier or equal sequence number supersedes one not applied yet (a restart
 // re-judges what was undecided under its own rules).
 // Each confirmed transaction's idempotency answer is kept in a ring of the last
-// `answers_capacity` transactions (the idempotency window), indexed by sequence number; each
+// `answers_capacity` transactions (the idempotency table size), indexed by sequence number; each
 // stored refusal's answer in a queue of the last `answers_capacity` refusals, with the confirmed
-// sequence number it followed, so that both kinds come back in journal order.
+// sequence number it followed, so that both kinds come back in journal order. Each answer
+// carries its first-seen time and the ContentFingerprint of its fields (a confirmed
+// transaction's from its record, a refusal's from a kRefusedWithFingerprint record), so that
+// the retention and the content check hold across a restart. The newest first-seen time of an
+// answer that fell out of those bounds is kept too: recovery refuses to start if it is within
+// the retention (the table is too small to keep the promise; see Engine::Recover).
 //
 // Thread safety: none; one thread drives a Replayer and owns its targets while it does.
 #ifndef VOUCH_ENGINE_RECOVERY_REPLAYER_H_
@@ -73,6 +78,7 @@ class Replayer {
     Reason reason = Reason::kNone;
     bool held = false;
     int64_t received_unix_ns = 0;
+    uint64_t fingerprint = 0;  // ContentFingerprint; 0: unknown (older snapshot or journal).
     bool decided = false;
     OutcomeKind outcome_kind = OutcomeKind::kVerified;
     VerifierId outcome_verifier = VerifierId::kNone;
@@ -106,9 +112,12 @@ class Replayer {
   const std::string& rules_text() const { return rules_text_; }
   bool rules_pending() const { return !pending_rules_.empty(); }
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
-  // The newest `answers_capacity` kept answers, confirmed and refused, in journal order (oldest
-  // first). A refusal's has seq 0.
+  // Every kept answer, confirmed (the newest `answers_capacity`) and refused (the newest
+  // `answers_capacity`), in journal order (oldest first). A refusal's has seq 0.
   void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
+  // The newest first-seen time (Unix ns) of an answer that is no longer kept (it fell out of
+  // the bounds above); 0 if none did, or if a snapshot older than format 4 does not say.
+  int64_t newest_dropped_unix_ns() const { return newest_dropped_unix_ns_; }
 
   // The whole replayed state (the targets' state included) as bytes, and back. Restore replaces
   // the targets' state, and writes the history of every decided answer it restores (the answers
@@ -135,8 +144,11 @@ class Replayer {
                             const journal::RecordLocation& where);
   absl::Status ApplyAccount(journal::RecordType type, const char* payload, size_t size,
                             const journal::RecordLocation& where);
-  absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes);
-  absl::Status RestoreRefusals(ByteReader& in);
+  absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes, bool with_fingerprints);
+  absl::Status RestoreRefusals(ByteReader& in, bool with_fingerprints);
+  void Dropped(int64_t received_unix_ns) {
+    if (received_unix_ns > newest_dropped_unix_ns_) newest_dropped_unix_ns_ = received_unix_ns;
+  }
   absl::Status RestoreRules(ByteReader& in);
   // Query's record of a decided answer restored from a snapshot.
   void WriteHistory(const Answer& a);
@@ -149,6 +161,7 @@ class Replayer {
   uint64_t releases_ = 0;
   std::optional<journal::OpeningRecord> opening_;
   uint64_t refused_ = 0;
+  int64_t newest_dropped_unix_ns_ = 0;
   // An outcome's kCompensationAccountHeld places the hold (a journal older than hold records).
   bool outcome_flags_hold_ = true;
   std::string rules_text_;
@@ -159,6 +172,7 @@ class Replayer {
     Reason reason = Reason::kNone;
     int64_t refused_unix_ns = 0;
     Sequence after_seq = 0;  // The confirmed sequence number replayed before it.
+    uint64_t fingerprint = 0;  // 0: unknown (a kRefused record).
   };
   std::deque<Refusal> refusals_;  // The newest answers_capacity, oldest first.
   std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.

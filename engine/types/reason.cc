@@ -16,6 +16,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kShuttingDown: return "shutting_down";
     case Reason::kRiskLimit: return "risk_limit";
     case Reason::kJournalFailed: return "journal_failed";
+    case Reason::kIdempotencyRetention: return "idempotency_retention";
     case Reason::kVelocityCount: return "velocity_count";
     case Reason::kVelocityAmount: return "velocity_amount";
     case Reason::kAmountAnomaly: return "amount_anomaly";
@@ -32,6 +33,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kDeadlineExceeded: return "deadline_exceeded";
     case Reason::kAccountHeldInFlight: return "account_held_in_flight";
     case Reason::kDecidedBeforeLedger: return "decided_before_ledger";
+    case Reason::kIdReusedWithDifferentFields: return "id_reused_with_different_fields";
   }
   return "unknown";
 }

@@ -32,6 +32,11 @@ enum class Reason : uint8_t {
   kShuttingDown = 12,       // Stop() has begun; nothing new is confirmed.
   kRiskLimit = 13,          // A risk-exposure cap on unverified transactions is reached.
   kJournalFailed = 14,      // The journal failed (I/O error); nothing more is confirmed.
+  // The idempotency table cannot hold Options::idempotency_retention_ns at the current rate:
+  // its oldest remembered id is younger than the retention, and no id is forgotten early. New
+  // ids are refused until the oldest ages out (or raise idempotency_window). Resubmissions of
+  // remembered ids still get their answers.
+  kIdempotencyRetention = 15,
   // Fraud verifier.
   kVelocityCount = 20,
   kVelocityAmount = 21,
@@ -55,13 +60,19 @@ enum class Reason : uint8_t {
   // A ledger verdict only: the transaction was decided before the ledger reached it, so the
   // ledger reserved nothing (always a late verdict).
   kDecidedBeforeLedger = 42,
+  // Ingest (Confirmation REJECTED, not stored): the id is remembered with other fields (amount,
+  // accounts, currency, merchant, category, country or device; not client_timestamp_ns). The
+  // id's stored answer stays the first submission's; a resubmission with the original fields
+  // still gets it.
+  kIdReusedWithDifferentFields = 54,
 };
 
 inline constexpr int kReasonCount = 55;  // One past the largest value, for counter arrays.
 
 // The ingest refusals stored as the id's answer: a resubmission gets the same REJECTED answer,
-// Query finds it, and (ack policy written/durable) the journal keeps it across restarts. Every
-// ingest refusal is, except kMalformedId: an id of 0 names nothing to store it under.
+// Query finds it, and (ack policy written/durable) the journal keeps it across restarts. Not
+// kMalformedId (an id of 0 names nothing to store it under) nor kIdReusedWithDifferentFields
+// (the id's answer is the original's).
 constexpr bool IsStoredRefusal(Reason reason) {
   switch (reason) {
     case Reason::kMalformedAmount:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "engine/types/mix.h"
+
 namespace vouch {
 namespace {
 
@@ -45,6 +47,22 @@ std::string CountryToString(CountryCode code) {
 bool IsSupportedCurrency(CurrencyCode code) {
   static_assert(std::is_sorted(kSupportedCurrencies.begin(), kSupportedCurrencies.end()));
   return std::binary_search(kSupportedCurrencies.begin(), kSupportedCurrencies.end(), code);
+}
+
+uint64_t ContentFingerprint(const Transaction& txn) {
+  // Mix64 is a bijection; chaining it over each field (with distinct per-field constants so
+  // that swapped fields differ) spreads any change over the whole word.
+  uint64_t h = 0x766f756368667031ULL;  // "vouchfp1"
+  auto add = [&h](uint64_t field, uint64_t salt) { h = Mix64(h ^ Mix64(field + salt)); };
+  add(static_cast<uint64_t>(txn.amount_minor), 0x9e3779b97f4a7c15ULL);
+  add(txn.source_account, 0xc2b2ae3d27d4eb4fULL);
+  add(txn.destination_account, 0x165667b19e3779f9ULL);
+  add(txn.currency, 0xd6e8feb86659fd93ULL);
+  add(txn.merchant_id, 0xff51afd7ed558ccdULL);
+  add(txn.merchant_category, 0xc4ceb9fe1a85ec53ULL);
+  add(txn.country, 0x27d4eb2f165667c5ULL);
+  add(txn.device_id, 0x85ebca77c2b2ae63ULL);
+  return h == 0 ? 1 : h;
 }
 
 }  // namespace vouch

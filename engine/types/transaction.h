@@ -44,6 +44,13 @@ struct Transaction {
 };
 static_assert(std::is_trivially_copyable_v<Transaction>);
 
+// A 64-bit fingerprint of the fields that make a transaction what it is: amount, source,
+// destination, currency, merchant_id, merchant_category, country, device_id. Not the id (the
+// key it is stored under) and not client_timestamp_ns (informational; a client's retry may
+// stamp its own send time). Stable across processes and builds (it is journaled); never 0,
+// which marks "unknown" (an answer from a journal written before fingerprints).
+uint64_t ContentFingerprint(const Transaction& txn);
+
 }  // namespace vouch
 
 #endif  // VOUCH_ENGINE_TYPES_TRANSACTION_H_

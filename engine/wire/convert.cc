@@ -25,6 +25,7 @@ static_assert(SameValue(Reason::kDuplicateInFlight, v1::REASON_DUPLICATE_IN_FLIG
 static_assert(SameValue(Reason::kShuttingDown, v1::REASON_SHUTTING_DOWN));
 static_assert(SameValue(Reason::kRiskLimit, v1::REASON_RISK_LIMIT));
 static_assert(SameValue(Reason::kJournalFailed, v1::REASON_JOURNAL_FAILED));
+static_assert(SameValue(Reason::kIdempotencyRetention, v1::REASON_IDEMPOTENCY_RETENTION));
 static_assert(SameValue(Reason::kVelocityCount, v1::REASON_VELOCITY_COUNT));
 static_assert(SameValue(Reason::kVelocityAmount, v1::REASON_VELOCITY_AMOUNT));
 static_assert(SameValue(Reason::kAmountAnomaly, v1::REASON_AMOUNT_ANOMALY));
@@ -41,8 +42,9 @@ static_assert(SameValue(Reason::kDecidedBeforeLedger, v1::REASON_DECIDED_BEFORE_
 static_assert(SameValue(Reason::kCreditsExceedDebits, v1::REASON_CREDITS_EXCEED_DEBITS));
 static_assert(SameValue(Reason::kAccountFrozen, v1::REASON_ACCOUNT_FROZEN));
 static_assert(SameValue(Reason::kAccountClosed, v1::REASON_ACCOUNT_CLOSED));
-// kReasonCount reserves room for values other branches add (52..54); every proto value fits.
-static_assert(v1::Reason_ARRAYSIZE <= kReasonCount);
+static_assert(SameValue(Reason::kIdReusedWithDifferentFields,
+                        v1::REASON_ID_REUSED_WITH_DIFFERENT_FIELDS));
+static_assert(v1::Reason_ARRAYSIZE == kReasonCount);
 
 static_assert(SameValue(ConfirmStatus::kConfirmed, v1::CONFIRM_STATUS_CONFIRMED));
 static_assert(SameValue(ConfirmStatus::kRejected, v1::CONFIRM_STATUS_REJECTED));

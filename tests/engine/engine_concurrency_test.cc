@@ -78,9 +78,12 @@ TEST(EngineConcurrencyTest, FourProducersAMillionTransfers) {
       for (uint64_t i = 0; i < kPerProducer; ++i) {
         uint64_t id = 1 + p * kPerProducer + i;
         if (rng() % 50 == 0) id = 1 + ((p + 1) % kProducers) * kPerProducer + i;  // Race.
-        const uint64_t from = 1 + rng() % kAccounts;
-        const uint64_t to = 1 + (from + rng() % (kAccounts - 1)) % kAccounts;
-        const Transaction txn = Transfer(id, from, to, 1 + rng() % 20'000);
+        // The fields follow from the id, so that a raced id is the same transaction (with
+        // other fields it would be refused id_reused_with_different_fields).
+        std::mt19937_64 fields(id);
+        const uint64_t from = 1 + fields() % kAccounts;
+        const uint64_t to = 1 + (from + fields() % (kAccounts - 1)) % kAccounts;
+        const Transaction txn = Transfer(id, from, to, 1 + fields() % 20'000);
         for (;;) {
           const Confirmation c = engine.Submit(txn);
           if (c.status == ConfirmStatus::kBusy) {

@@ -48,12 +48,15 @@ class EngineRecoveryTest : public ::testing::Test {
     return std::move(*engine);
   }
   // Transfers among accounts 1..20, a few to a blocked merchant (fraud: account held).
+  static Transaction Sent(uint64_t id) {
+    Transaction txn = Transfer(id, 1 + id % 19, 2 + id % 19, 100 + id % 7);
+    if (id % 50 == 0) txn.merchant_id = kBlockedMerchant;
+    return txn;
+  }
   void SubmitSome(Engine& engine, uint64_t first_id, int count) {
     for (int i = 0; i < count; ++i) {
       const uint64_t id = first_id + i;
-      Transaction txn = Transfer(id, 1 + id % 19, 2 + id % 19, 100 + id % 7);
-      if (id % 50 == 0) txn.merchant_id = kBlockedMerchant;
-      const Confirmation c = engine.Submit(txn);
+      const Confirmation c = engine.Submit(Sent(id));
       if (c.status == ConfirmStatus::kConfirmed) confirmed_.push_back(c);
       clock_.AdvanceNs(1'000);
     }
@@ -93,12 +96,18 @@ TEST_F(EngineRecoveryTest, RestartRebuildsBalancesFraudStateHoldsAndIdempotency)
   std::sort(recovered_holds.begin(), recovered_holds.end());
   EXPECT_EQ(recovered_holds, holds);
 
-  // A resubmitted id gets its original confirmation; numbering continues.
+  // A resubmitted id gets its original confirmation (with other fields, it is refused: the
+  // fingerprint came back from the journal); numbering continues.
   const Confirmation& original = confirmed_[10];
-  const Confirmation again = engine->Submit(Transfer(original.id, 1, 2, 100));
+  const Confirmation again = engine->Submit(Sent(original.id));
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(again.seq, original.seq);
   EXPECT_EQ(again.status, ConfirmStatus::kConfirmed);
+  Transaction altered = Sent(original.id);
+  altered.amount_minor += 1;
+  const Confirmation reused = engine->Submit(altered);
+  EXPECT_EQ(reused.status, ConfirmStatus::kRejected);
+  EXPECT_EQ(reused.reason, Reason::kIdReusedWithDifferentFields);
   uint64_t source = 1;
   while (engine->IsOnHold(source)) ++source;
   const Confirmation next = engine->Submit(Transfer(100'000, source, source + 1, 100));
@@ -194,9 +203,18 @@ TEST_F(EngineRecoveryTest, SnapshotPlusTailRecoversAndCoveredSegmentsGo) {
   EXPECT_LT(from_snapshot->recovery().records, 2 * confirmed_.size()) << "only the tail replayed";
   // A recent id is still recognised, and numbering continues.
   const Confirmation& recent = confirmed_[confirmed_.size() - 5];
-  const Confirmation again = from_snapshot->Submit(Transfer(recent.id, 1, 2, 100));
+  const Confirmation again = from_snapshot->Submit(Sent(recent.id));
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(again.seq, recent.seq);
+  // Its fingerprint too, through the snapshot (VOUCHR04) or the tail.
+  Transaction altered = Sent(recent.id);
+  altered.device_id += 1;
+  EXPECT_EQ(from_snapshot->Submit(altered).reason, Reason::kIdReusedWithDifferentFields);
+  const Confirmation& covered = confirmed_[3];  // Covered by the snapshot, not the tail.
+  EXPECT_EQ(from_snapshot->Submit(Sent(covered.id)).seq, covered.seq);
+  altered = Sent(covered.id);
+  altered.merchant_category += 1;
+  EXPECT_EQ(from_snapshot->Submit(altered).reason, Reason::kIdReusedWithDifferentFields);
 }
 
 // Found by the simulation (tests/engine/simulation): the snapshot carried the answers but not

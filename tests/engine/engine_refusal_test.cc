@@ -56,10 +56,12 @@ class RefusalTestBase {
  protected:
   std::unique_ptr<Engine> Open(PolicyMode mode, AckPolicy ack, const std::string& dir,
                                size_t in_flight_capacity = 1 << 12,
-                               size_t idempotency_window = 1 << 16) {
+                               size_t idempotency_window = 1 << 16,
+                               int64_t retention_ns = Options{}.idempotency_retention_ns) {
     Options options = BankOptions(20);
     options.in_flight_capacity = in_flight_capacity;
     options.idempotency_window = idempotency_window;
+    options.idempotency_retention_ns = retention_ns;
     options.fraud_rules.velocity_enabled = false;
     options.inline_mode = true;
     options.clock = &clock_;
@@ -314,33 +316,40 @@ TEST_P(RefusalAckTest, AFullRefusalRingAnswersBusyAndReleasesTheClaim) {
   EXPECT_GE(duplicate.ack.refused, 1u);
 }
 
-// An id refused, then forgotten by the window (BUSY claims take tickets but leave no answer in
-// the journal) and answered anew, has both answers in the journal's last window. Recovery keeps
-// the newer one, as the live table did.
+// An id refused, then forgotten once older than the retention (a newer claim needed its node)
+// and answered anew, has both answers in the journal. Recovery keeps the newer one, as the live
+// table did, with the newer fields' fingerprint. (Before retention in time, BUSY claims pushed
+// ids out of the window; now they take no node and nothing is forgotten before the retention.)
 TEST_P(RefusalAckTest, AnIdForgottenAndAnsweredAnewComesBackWithItsNewerAnswer) {
   constexpr size_t kCapacity = 16, kWindow = 1024;
+  constexpr int64_t kRetentionNs = 1'000'000'000;
   const std::string dir = TestDir("anew");
   Confirmation confirmed;
   {
-    auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow);
-    ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, kAmountMax + 1)).reason, Reason::kOverLimit);
-    uint64_t busy = 0;
-    for (uint64_t id = 2; busy <= kWindow; ++id) {  // The ring fills, then every claim is BUSY.
-      busy += engine->Submit(Transfer(id, 1, 2, kAmountMax + 1), 0, AckWait::kCaller).status ==
-              ConfirmStatus::kBusy;
+    auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow, kRetentionNs);
+    for (uint64_t id = 1; id <= kWindow; ++id) {  // Fills the table.
+      ASSERT_EQ(engine->Submit(Transfer(id, 1, 2, kAmountMax + 1)).reason, Reason::kOverLimit);
     }
-    StepUntilIdle(*engine);
+    EXPECT_EQ(engine->Submit(Transfer(5000, 1, 2, 100)).reason, Reason::kIdempotencyRetention)
+        << "every id is younger than the retention";
+    clock_.AdvanceNs(2 * kRetentionNs);
+    ASSERT_EQ(engine->Submit(Transfer(5000, 1, 2, 100)).status, ConfirmStatus::kConfirmed)
+        << "it takes id 1's node, now older than the retention";
     confirmed = engine->Submit(Transfer(1, 1, 2, 100));
-    ASSERT_EQ(confirmed.status, ConfirmStatus::kConfirmed) << "id 1 was forgotten";
+    ASSERT_EQ(confirmed.status, ConfirmStatus::kConfirmed) << "id 1 was not forgotten";
     EXPECT_FALSE(confirmed.duplicate);
+    StepUntilIdle(*engine);
     EXPECT_TRUE(engine->Stop().drained);
   }
-  auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow);
+  auto engine = Open(GetParam(), AckPolicy::kWritten, dir, kCapacity, kWindow, kRetentionNs);
   ASSERT_NE(engine, nullptr);
-  const Confirmation again = engine->Submit(Transfer(1, 1, 2, kAmountMax + 1));
+  const Confirmation again = engine->Submit(Transfer(1, 1, 2, 100));
   EXPECT_TRUE(again.duplicate);
   EXPECT_EQ(again.status, ConfirmStatus::kConfirmed);
   EXPECT_EQ(again.seq, confirmed.seq);
+  EXPECT_EQ(engine->Submit(Transfer(1, 1, 2, kAmountMax + 1)).reason,
+            Reason::kIdReusedWithDifferentFields)
+      << "the newer answer's fields are the id's";
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, RefusalAckTest,

@@ -260,8 +260,14 @@ TEST_F(InlineEngineTest, DuplicateIdGetsTheOriginalConfirmationAndIsAppliedOnce)
   EXPECT_EQ(again.deadline_ns, first.deadline_ns);
   StepUntilIdle(*engine_);
   EXPECT_EQ(DrainOutcomes(*engine_).size(), 1u);
-  EXPECT_EQ(engine_->Submit(Transfer(40, 3, 4, 999)).seq, first.seq)
-      << "the id is the key, whatever the body";
+  // The id is the key, and its first fields are kept with it: other fields are refused, not
+  // applied, and not stored (the original answer stays).
+  const Confirmation reused = engine_->Submit(Transfer(40, 3, 4, 999));
+  EXPECT_EQ(reused.status, ConfirmStatus::kRejected);
+  EXPECT_EQ(reused.reason, Reason::kIdReusedWithDifferentFields);
+  EXPECT_FALSE(reused.duplicate);
+  EXPECT_EQ(reused.seq, 0u);
+  EXPECT_EQ(engine_->Submit(Transfer(40, 1, 2, 100)).seq, first.seq) << "the original stays";
   EXPECT_EQ(Balance(1), kOpeningBalance - 100);
 
   const Confirmation rejected = engine_->Submit(Transfer(41, 1, 2, 999'999'999));
@@ -270,6 +276,7 @@ TEST_F(InlineEngineTest, DuplicateIdGetsTheOriginalConfirmationAndIsAppliedOnce)
   EXPECT_TRUE(rejected_again.duplicate);
   EXPECT_EQ(rejected_again.reason, rejected.reason);
   EXPECT_EQ(engine_->Stats().duplicates, 3u);
+  EXPECT_EQ(engine_->Stats().rejected[static_cast<int>(Reason::kIdReusedWithDifferentFields)], 1u);
 }
 
 TEST_F(InlineEngineTest, FullPipelineAnswersBusyAndLosesNothing) {

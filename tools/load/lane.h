@@ -56,7 +56,7 @@ inline constexpr int kReasonCount = v1::Reason_ARRAYSIZE;
 inline constexpr size_t kErrorMessagesMax = 8;  // Kept per tally; the rest are only counted.
 // Every kConfirmedSampleEvery-th confirmed id is kept, the newest kConfirmedSampleMax per lane,
 // so that the overload check can Query confirmed ids that are still inside the server's
-// idempotency window (its most recent 2^20 claims by default).
+// idempotency table (every id of the last 24 h by default, up to 2^22 ids).
 inline constexpr uint64_t kConfirmedSampleEvery = 1024;
 inline constexpr size_t kConfirmedSampleMax = 64;
 

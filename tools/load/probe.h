@@ -32,7 +32,7 @@ struct ProbeConfig {
   std::string auth_token;
   double rate = 100;            // Requests per second, Pings and Queries in turn.
   // Each Query asks for the id stored here, the load's latest CONFIRMED one, so that it is
-  // still in the server's idempotency window; `query_id` while that is 0.
+  // still remembered by the server's idempotency table; `query_id` while that is 0.
   const std::atomic<uint64_t>* latest_confirmed = nullptr;
   uint64_t query_id = 0;
   int server_pid = 0;           // Whose VmRSS is sampled; 0: none.

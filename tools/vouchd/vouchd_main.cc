@@ -77,6 +77,12 @@ ABSL_FLAG(bool, fail_in_flight_on_hold, true,
           "false: each is judged on its own verdicts.");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
+ABSL_FLAG(int64_t, idempotency_window, 1 << 22,
+          "Idempotency table size: most ids remembered at once, 64 bytes each. Must hold peak "
+          "rate x --idempotency_retention_s, or new ids are refused BUSY idempotency_retention.");
+ABSL_FLAG(int64_t, idempotency_retention_s, 24 * 3600,
+          "Every id, its answer and its fields' fingerprint are remembered at least this long "
+          "after first seen (0: only while the table has room).");
 ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
           "Refuse BUSY/queue_full while a verifier's oldest unchecked transaction has waited "
           "longer than this, so a verifier slower than the load causes refusals, not "
@@ -174,6 +180,12 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   options.fail_in_flight_on_hold = absl::GetFlag(FLAGS_fail_in_flight_on_hold);
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
+  if (absl::GetFlag(FLAGS_idempotency_window) < 1 || absl::GetFlag(FLAGS_idempotency_retention_s) < 0) {
+    return absl::InvalidArgumentError(
+        "--idempotency_window must be positive and --idempotency_retention_s not negative");
+  }
+  options.idempotency_window = static_cast<size_t>(absl::GetFlag(FLAGS_idempotency_window));
+  options.idempotency_retention_ns = absl::GetFlag(FLAGS_idempotency_retention_s) * 1'000'000'000;
   options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));
   if (!ack.ok()) return ack.status();

@@ -15,7 +15,7 @@ namespace {
 constexpr size_t kPayloadBytesMax =
     std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
               journal::kHoldReleasedRecordBytes, journal::kHoldPlacedRecordBytes,
-              journal::kRefusedRecordBytes});
+              journal::kRefusedWithFingerprintRecordBytes});
 
 void SetMax(std::atomic<uint64_t>& counter, uint64_t value) {
   // relaxed: a statistic with a single writer.
@@ -92,7 +92,8 @@ bool JournalStage::RecordHoldChange(const HoldChange& change) {
 }
 
 // The in-flight ring's claim (InFlightRing::Claim), on the refusal ring.
-uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns) {
+uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns,
+                                     uint64_t fingerprint) {
   // relaxed: the head is only a hint of where to try; the CAS below decides.
   uint64_t pos = refusal_head_.load(std::memory_order_relaxed);
   for (;;) {
@@ -112,6 +113,7 @@ uint64_t JournalStage::RecordRefusal(uint64_t id, Reason reason, int64_t now_ns)
       slot.id = id;
       slot.reason = reason;
       slot.refused_ns = now_ns;
+      slot.fingerprint = fingerprint;
       // release: the stage that acquires the turn sees the slot's data. The wake-up needs no
       // stronger order: the Parker's fences make any publication safe (parker.h).
       slot.turn.store(pos + 1, std::memory_order_release);
@@ -269,9 +271,10 @@ int JournalStage::GatherRefusals(int gathered, char* record) {
     // acquire: pairs with the producer's release of the turn; the slot's data is visible.
     if (slot.turn.load(std::memory_order_acquire) != next_refusal_pos_ + 1) break;
     const journal::RefusedRecord refused{slot.id, slot.reason,
-                                         slot.refused_ns + mono_to_unix_offset_ns_};
+                                         slot.refused_ns + mono_to_unix_offset_ns_,
+                                         slot.fingerprint};
     const size_t size = journal::EncodeRefusedRecord(refused, record);
-    if (!writer_->Add(journal::RecordType::kRefused, 0, record, size)) break;
+    if (!writer_->Add(journal::RecordType::kRefusedWithFingerprint, 0, record, size)) break;
     // release: the slot is copied; its producer's next lap may overwrite it.
     slot.turn.store(next_refusal_pos_ + refusal_mask_ + 1, std::memory_order_release);
     ++next_refusal_pos_;

@@ -121,7 +121,9 @@ class JournalStage final : public Agent, public OutcomeJournal {
 
   // Any thread: queues the refusal of `id` and returns its number (from 1), for an
   // AckPosition; 0 if the refusal ring is full (the caller answers BUSY). Never allocates.
-  uint64_t RecordRefusal(uint64_t id, Reason reason, int64_t now_ns);
+  // `fingerprint`: the refused fields' ContentFingerprint, journaled with the refusal
+  // (kRefusedWithFingerprint) so that the content check holds across a restart.
+  uint64_t RecordRefusal(uint64_t id, Reason reason, int64_t now_ns, uint64_t fingerprint = 0);
   // Refusals numbered up to this were queued (an answer that repeats a queued refusal waits for
   // at least this much).
   uint64_t refusals_queued() const {
@@ -180,6 +182,7 @@ class JournalStage final : public Agent, public OutcomeJournal {
     std::atomic<uint64_t> turn{0};
     uint64_t id = 0;
     int64_t refused_ns = 0;
+    uint64_t fingerprint = 0;
     Reason reason = Reason::kNone;
   };
 

@@ -35,8 +35,10 @@ using Labels = std::vector<ClientMetric::Label>;
 struct ReasonGroup {
   int first;
   int last;
+  int also_first = -1;  // A second range (ingest refusals numbered after the first ran out).
+  int also_last = -1;
 };
-constexpr ReasonGroup kRefusalReasons = {1, 9};
+constexpr ReasonGroup kRefusalReasons = {1, 9, 50, 59};
 constexpr ReasonGroup kBusyReasons = {10, 19};
 constexpr ReasonGroup kVerifierReasons = {20, 39};
 constexpr ReasonGroup kTimeoutReasons = {40, 40};
@@ -73,7 +75,9 @@ class Families {
                              const uint64_t (&counts)[kReasonCount], ReasonGroup group) {
     for (int r = 0; r < kReasonCount; ++r) {
       const std::string_view name = ReasonName(static_cast<Reason>(r));
-      const bool in_group = r >= group.first && r <= group.last && name != "unknown";
+      const bool in_group = ((r >= group.first && r <= group.last) ||
+                             (r >= group.also_first && r <= group.also_last)) &&
+                            name != "unknown";
       if (!in_group && counts[r] == 0) continue;
       Labels with_reason = labels;
       with_reason.push_back({"reason", std::string(name)});
@@ -160,8 +164,15 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
              "Reconciler turns that found the outcome queue full (the embedder is not polling).",
              MetricType::Counter, static_cast<double>(stats.outcome_queue_stalls));
   out.AddOne("vouch_idempotency_overruns_total",
-             "Ids evicted from the idempotency window before it covered them.",
+             "Claims refused BUSY queue_full because a whole idempotency table of ids was still "
+             "being answered (no node could be recycled).",
              MetricType::Counter, static_cast<double>(stats.idempotency_overruns));
+  out.AddOne("vouch_idempotency_retention_seconds",
+             "How far back duplicates are detected right now: the age of the oldest id the "
+             "idempotency table remembers. At or above idempotency_retention_ns once the engine "
+             "has run that long; new ids are refused BUSY idempotency_retention rather than let "
+             "it fall below.",
+             MetricType::Gauge, static_cast<double>(stats.idempotency_retention_ns) / 1e9);
 }
 
 void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {

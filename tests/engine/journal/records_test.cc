@@ -112,24 +112,36 @@ TEST(RecordsTest, HoldReleasedRoundTrips) {
   EXPECT_EQ(out.released_unix_ns, in.released_unix_ns);
 }
 
+// Written as kRefusedWithFingerprint (type 8); the old kRefused layout (type 5, no
+// fingerprint) is still read, with fingerprint 0 (unknown).
 TEST(RecordsTest, RefusedRoundTripsAndPinsItsLayout) {
-  const RefusedRecord in{0x0123456789abcdefull, Reason::kAccountOnHold, -2};
-  char buffer[kRefusedRecordBytes];
-  ASSERT_EQ(EncodeRefusedRecord(in, buffer), kRefusedRecordBytes);
-  const unsigned char expected[kRefusedRecordBytes] = {
+  const RefusedRecord in{0x0123456789abcdefull, Reason::kAccountOnHold, -2, 0x1122334455667788ull};
+  char buffer[kRefusedWithFingerprintRecordBytes];
+  ASSERT_EQ(EncodeRefusedRecord(in, buffer), kRefusedWithFingerprintRecordBytes);
+  const unsigned char expected[kRefusedWithFingerprintRecordBytes] = {
       0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01,   // id
       0x06,                                             // reason
-      0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};  // refused_unix_ns = -2
+      0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,   // refused_unix_ns = -2
+      0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};  // fingerprint
   EXPECT_EQ(std::memcmp(buffer, expected, sizeof(expected)), 0);
   RefusedRecord out;
   ASSERT_TRUE(DecodeRefusedRecord(buffer, sizeof(buffer), &out));
   EXPECT_EQ(out.id, in.id);
   EXPECT_EQ(out.reason, in.reason);
   EXPECT_EQ(out.refused_unix_ns, in.refused_unix_ns);
+  EXPECT_EQ(out.fingerprint, in.fingerprint);
+  // The old layout: its first 17 bytes.
+  ASSERT_TRUE(DecodeRefusedRecord(buffer, kRefusedRecordBytes, &out));
+  EXPECT_EQ(out.id, in.id);
+  EXPECT_EQ(out.refused_unix_ns, in.refused_unix_ns);
+  EXPECT_EQ(out.fingerprint, 0u);
   EXPECT_FALSE(DecodeRefusedRecord(buffer, kRefusedRecordBytes - 1, &out));
-  // Only the refusals ingest stores: not malformed_id (never stored), not a BUSY reason.
+  EXPECT_FALSE(DecodeRefusedRecord(buffer, kRefusedWithFingerprintRecordBytes - 1, &out));
+  // Only the refusals ingest stores: not malformed_id (never stored), not a BUSY reason, not
+  // id_reused_with_different_fields (the id's answer is the original's).
   for (const Reason reason : {Reason::kNone, Reason::kMalformedId, Reason::kQueueFull,
-                              Reason::kInsufficientFunds}) {
+                              Reason::kInsufficientFunds, Reason::kIdReusedWithDifferentFields,
+                              Reason::kIdempotencyRetention}) {
     EncodeRefusedRecord({1, reason, 0}, buffer);
     EXPECT_FALSE(DecodeRefusedRecord(buffer, sizeof(buffer), &out)) << ReasonName(reason);
   }
@@ -208,7 +220,7 @@ TEST(RecordsTest, KnownTypes) {
   EXPECT_TRUE(IsKnownRecordType(5));
   EXPECT_TRUE(IsKnownRecordType(6));
   EXPECT_TRUE(IsKnownRecordType(7));
-  EXPECT_FALSE(IsKnownRecordType(8));  // Another branch's (retention).
+  EXPECT_TRUE(IsKnownRecordType(8));
   EXPECT_FALSE(IsKnownRecordType(9));
   for (int type = 10; type <= 13; ++type) EXPECT_TRUE(IsKnownRecordType(type)) << type;
   EXPECT_FALSE(IsKnownRecordType(14));

@@ -43,6 +43,7 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(faults.torn_tails, kSeeds / 20);  // Half the crashes are power losses instead.
   EXPECT_GT(faults.verifier_pauses, kSeeds);
   EXPECT_GT(faults.racing_releases, 0u);  // Released before the hold's record was journaled.
+  EXPECT_GT(faults.altered_resubmissions, kSeeds);  // Ids reused for other fields.
   EXPECT_GT(counts.late_timeout, 0u);
   EXPECT_GT(counts.late_failed, 0u);
   EXPECT_GT(counts.late_verdicts, 0u);

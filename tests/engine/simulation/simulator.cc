@@ -143,6 +143,8 @@ class Simulation {
   std::string HoldHistory(uint64_t account) const;
   void CheckRefusalsRecovered(bool lossy);
   void RetryRefused();
+  // Resubmits a remembered id with one field changed; false if there was none to pick.
+  bool ResubmitAltered();
   bool has_journal() const { return engine_options_.durability.ack != AckPolicy::kMemory; }
   void PollOutcomes();
   void OnOutcome(const Outcome& outcome);
@@ -387,6 +389,7 @@ void Simulation::SubmitSome() {
   const int count = static_cast<int>(Random(4));
   for (int i = 0; i < count && !failed(); ++i) {
     Transaction txn;
+    if (!answered_txns_.empty() && OneIn(30) && ResubmitAltered()) continue;
     if (!answered_txns_.empty() && OneIn(12)) {
       txn = answered_txns_[Random(answered_txns_.size())];  // A client's retry.
       ++result_.faults.duplicates;
@@ -535,6 +538,8 @@ void Simulation::Recover() {
   CheckRefusalsRecovered(crash_.lossy);
   CheckMoney();
   RetryRefused();
+  // The ids came back with their fields' fingerprints: reusing one for other fields is refused.
+  for (int i = 0; i < 4 && !failed() && !answered_txns_.empty(); ++i) (void)ResubmitAltered();
 }
 
 // Tears the journal write that was in progress: its tail never reached the file, and the last
@@ -770,6 +775,40 @@ void Simulation::CheckRefusalsRecovered(bool lossy) {
   }
   std::erase_if(answered_txns_,
                 [&](const Transaction& txn) { return !answered_.contains(txn.id); });
+}
+
+// A client reuses an id for other fields. Only ids the engine must remember: a confirmed one
+// still in the model (an unacknowledged one lost in a crash has left it), or any answered id
+// without a journal (a refusal not yet kept may be forgotten by a crash, and then is judged
+// afresh). The answer is not the id's: the model does not change.
+bool Simulation::ResubmitAltered() {
+  Transaction txn = answered_txns_[Random(answered_txns_.size())];
+  const auto known = answered_.find(txn.id);
+  if (known == answered_.end() || (known->second == 0 && has_journal())) return false;
+  switch (Random(8)) {
+    case 0: txn.amount_minor += 1; break;
+    case 1: txn.source_account ^= 1; break;
+    case 2: txn.destination_account += 1; break;
+    case 3: txn.currency ^= 1; break;
+    case 4: txn.merchant_id += 1; break;
+    case 5: txn.merchant_category += 1; break;
+    case 6: txn.country ^= 1; break;
+    default: txn.device_id += 1; break;
+  }
+  txn.client_timestamp_ns += 1;  // Not compared.
+  ++result_.faults.altered_resubmissions;
+  const Confirmation answer = engine_->Submit(txn, /*origin=*/0, AckWait::kCaller);
+  Digest(txn.id << 24 ^ uint64_t(answer.status) << 16 ^ uint64_t(answer.reason) << 8 ^ 0xA1);
+  if (answer.status == ConfirmStatus::kBusy) return true;  // Nothing recorded.
+  if (answer.status != ConfirmStatus::kRejected ||
+      answer.reason != Reason::kIdReusedWithDifferentFields || answer.duplicate ||
+      answer.seq != 0) {
+    Fail(absl::StrCat("id ", txn.id, " resubmitted with other fields answered ",
+                      View(ConfirmStatusName(answer.status)), " ", View(ReasonName(answer.reason)),
+                      " seq ", answer.seq, " duplicate=", answer.duplicate,
+                      " (first answer seq ", known->second, ")"));
+  }
+  return true;
 }
 
 // A client that lost its connection in the crash sends again what it had sent, refused ids too.
@@ -1025,6 +1064,7 @@ void FaultCounts::Add(const FaultCounts& o) {
   racing_releases += o.racing_releases;
   rule_reloads += o.rule_reloads;
   refused_retries += o.refused_retries;
+  altered_resubmissions += o.altered_resubmissions;
   power_losses += o.power_losses;
   power_losses_durable += o.power_losses_durable;
   files_cut += o.files_cut;
@@ -1067,7 +1107,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       "; power losses ", f.power_losses, ", of them under durable ", f.power_losses_durable,
       ": files cut ", f.files_cut, ", entries vanished ", f.entries_vanished,
       "), snapshot polls ", f.snapshots, ", resubmitted ids ", f.duplicates,
-      " (refused ids after a restart ", f.refused_retries, "), hold releases ", f.hold_releases,
+      " (refused ids after a restart ", f.refused_retries, ", with other fields ",
+      f.altered_resubmissions, "), hold releases ", f.hold_releases,
       " (racing the hold's record ", f.racing_releases, "), rule reloads ", f.rule_reloads,
       "\n",
       "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, ", busy ", c.busy, "\n",

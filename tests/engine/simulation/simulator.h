@@ -13,6 +13,9 @@
 //   2. each id is applied at most once (a resubmitted id gets its original sequence number; at the
 //      end the balances are exactly the opening balances moved by the VERIFIED outcomes), and a
 //      refused id stays refused with the same reason, also across restarts once acknowledged;
+//      a resubmission with one field changed is REJECTED id_reused_with_different_fields and
+//      applies nothing, live and after a recovery (the fingerprints and first-seen times come
+//      back from the journal or snapshot: the idempotency retention holds across crashes);
 //   3. each confirmation gets exactly one outcome, within a bounded number of steps after its
 //      deadline (the bound grows with the backlog ahead of it over the reconciler's batch size);
 //   4. nothing acknowledged is lost across a crash (confirmations, told outcomes, refusals, and
@@ -55,6 +58,9 @@ struct FaultCounts {
   uint64_t racing_releases = 0;  // Released right after the reconciler turn that held it.
   uint64_t rule_reloads = 0;     // Engine::ReplaceFraudRules with varied rules.
   uint64_t refused_retries = 0;  // Refused ids resubmitted right after a recovery.
+  // Ids resubmitted with one field changed (live, and right after a recovery): each must be
+  // REJECTED id_reused_with_different_fields (or BUSY), never applied.
+  uint64_t altered_resubmissions = 0;
   uint64_t power_losses = 0;     // Crashes that kept only what was synced (and some of the rest).
   uint64_t power_losses_durable = 0;  // Of them, under ack policy durable.
   uint64_t files_cut = 0;        // Files that lost unsynced bytes in a power loss.
