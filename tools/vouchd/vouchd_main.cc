@@ -180,7 +180,8 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   options.fail_in_flight_on_hold = absl::GetFlag(FLAGS_fail_in_flight_on_hold);
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
-  if (absl::GetFlag(FLAGS_idempotency_window) < 1 || absl::GetFlag(FLAGS_idempotency_retention_s) < 0) {
+  if (absl::GetFlag(FLAGS_idempotency_window) < 1 ||
+      absl::GetFlag(FLAGS_idempotency_retention_s) < 0) {
     return absl::InvalidArgumentError(
         "--idempotency_window must be positive and --idempotency_retention_s not negative");
   }

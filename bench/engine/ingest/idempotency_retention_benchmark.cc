@@ -147,7 +147,8 @@ int Run() {
       const Confirmation c = engine.Submit(txn);
       const auto end = std::chrono::steady_clock::now();
       if (c.status != ConfirmStatus::kBusy) {
-        latency_ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
+        latency_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count());
         break;
       }
       ++busy;

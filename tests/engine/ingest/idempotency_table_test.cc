@@ -169,7 +169,9 @@ TEST(IdempotencyTableTest, ARetentionRefusalTakesNoCapacity) {
     table.Record(c.ticket, Confirmed(id));
     last_ticket = c.ticket;
   }
-  for (int i = 0; i < 100; ++i) ASSERT_EQ(table.ClaimId(100 + i, kFp, 5).kind, ClaimKind::kRetention);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(table.ClaimId(100 + i, kFp, 5).kind, ClaimKind::kRetention);
+  }
   auto c = table.ClaimId(1000, kFp, 10);
   ASSERT_EQ(c.kind, ClaimKind::kNew);
   EXPECT_EQ(c.ticket, last_ticket + 1) << "refusals moved the cursor";
