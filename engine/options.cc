@@ -41,6 +41,10 @@ absl::Status Options::Validate() const {
   if (history_capacity < in_flight_capacity) {
     return Invalid("history_capacity", "must be >= in_flight_capacity");
   }
+  if (!IsPowerOfTwo(activity_accounts_max) || activity_accounts_max < 64 ||
+      activity_accounts_max > (size_t{1} << 28)) {
+    return Invalid("activity_accounts_max", "must be a power of two in [64, 2^28]");
+  }
   if (hold_capacity < 2) return Invalid("hold_capacity", "must be >= 2");
   if (outcome_queue_capacity < 64) return Invalid("outcome_queue_capacity", "must be >= 64");
   if (fraud_account_capacity < 1) return Invalid("fraud_account_capacity", "must be >= 1");

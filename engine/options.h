@@ -87,7 +87,11 @@ struct Options {
   // Capacities. Each bounds memory; overload is refused with BUSY and counted.
   size_t in_flight_capacity = 1 << 16;   // Confirmed, not yet retired (power of two).
   size_t idempotency_window = 1 << 20;   // Recent ids remembered for duplicate detection.
-  size_t history_capacity = 1 << 20;     // Recent sequence numbers kept for Query.
+  size_t history_capacity = 1 << 20;     // Recent sequence numbers kept for Query (and for
+                                         // AccountTransactions: the account activity index).
+  // Accounts the account activity index can chain (engine/history/account_activity.h); the
+  // transactions of accounts beyond it are still found, by a bounded scan (power of two).
+  size_t activity_accounts_max = 1 << 20;
   size_t hold_capacity = 1 << 16;        // Distinct accounts that can be put on hold.
   size_t outcome_queue_capacity = 1 << 16;  // Poll mode only.
   size_t fraud_account_capacity = 1 << 20;  // Per-account fraud state.
