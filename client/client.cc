@@ -33,6 +33,7 @@ constexpr int kQueryField = v1::ClientMessage::kQueryFieldNumber;
 constexpr int kSubscribeField = v1::ClientMessage::kSubscribeFieldNumber;
 constexpr int kPingField = v1::ClientMessage::kPingFieldNumber;
 constexpr int kReadBalancesField = v1::ClientMessage::kReadBalancesFieldNumber;
+constexpr int kQueryAccountField = v1::ClientMessage::kQueryAccountFieldNumber;
 constexpr int kConfirmationField = v1::ServerMessage::kConfirmationFieldNumber;
 constexpr int kOutcomeField = v1::ServerMessage::kOutcomeFieldNumber;
 constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
@@ -40,7 +41,8 @@ constexpr int kErrorField = v1::ServerMessage::kErrorFieldNumber;
 constexpr int kPongField = v1::ServerMessage::kPongFieldNumber;
 constexpr int kBalancesField = v1::ServerMessage::kBalancesFieldNumber;
 constexpr int kWelcomeField = v1::ServerMessage::kWelcomeFieldNumber;
-constexpr int kServerFieldMax = kWelcomeField;
+constexpr int kAccountTransactionsField = v1::ServerMessage::kAccountTransactionsFieldNumber;
+constexpr int kServerFieldMax = kAccountTransactionsField;
 
 // Where ServerErrorStatus keeps the numeric ErrorCode.
 constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
@@ -358,6 +360,20 @@ absl::StatusOr<v1::Balances> Client::ReadBalances(absl::Span<const uint64_t> acc
                                              "; retry"));
 }
 
+absl::StatusOr<v1::AccountTransactions> Client::AccountTransactions(
+    const v1::QueryAccount& query, absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::AccountTransactions>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    absl::Status status = Frame(kQueryAccountField, query);
+    if (status.ok()) status = SendFrame(&account_pages_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
 absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
   if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
   {
@@ -592,6 +608,10 @@ absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns
       status = parse(&balances_reply_);
       if (!status.ok()) return status;
       return Answer(balances_, balances_reply_, received_ns, {});
+    case kAccountTransactionsField:
+      status = parse(&account_page_reply_);
+      if (!status.ok()) return status;
+      return Answer(account_pages_, account_page_reply_, received_ns, {});
     case kOutcomeField:
       status = parse(&outcome_);
       if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
@@ -631,10 +651,11 @@ absl::Status Client::Answer(internal::PendingFifo<Reply>& fifo, const Reply& rep
   }
   if (waiter != nullptr) {
     waiter->Resolve(reply);
-  } else if constexpr (!std::is_same_v<Reply, v1::Balances>) {
+  } else if constexpr (!std::is_same_v<Reply, v1::Balances> &&
+                       !std::is_same_v<Reply, v1::AccountTransactions>) {
     Deliver(reply, received_ns, handler);
   } else {
-    assert(false && "balances are asked for by blocking calls only, which always wait");
+    assert(false && "balances and account pages are asked for by blocking calls only");
   }
   return absl::OkStatus();
 }
@@ -644,6 +665,7 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
   std::vector<std::shared_ptr<internal::Waiter<v1::Status>>> status_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Pong>>> pong_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::Balances>>> balances_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::AccountTransactions>>> page_waiters;
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
@@ -655,12 +677,14 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
     status_waiters = statuses_.TakeWaiters();
     pong_waiters = pongs_.TakeWaiters();
     balances_waiters = balances_.TakeWaiters();
+    page_waiters = account_pages_.TakeWaiters();
   }
   (void)shutdown(fd_, SHUT_RDWR);  // After a protocol error, so that the server sees it now.
   FailAll(confirmation_waiters, status);
   FailAll(status_waiters, status);
   FailAll(pong_waiters, status);
   FailAll(balances_waiters, status);
+  FailAll(page_waiters, status);
   if (handlers_.on_disconnect) {
     handlers_.on_disconnect(status, received_ns);
   } else {

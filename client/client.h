@@ -8,7 +8,7 @@
 // than Welcome send none, which is why the Pong, not the Welcome, is awaited.
 //
 // Two ways to talk:
-// - Blocking: Submit, Query, Ping and ReadBalances send one request and wait up to a timeout
+// - Blocking: Submit, Query, Ping, ReadBalances and AccountTransactions send one request and wait up to a timeout
 //   for its answer.
 // - Pipelined: SubmitAsync (a batch in one frame), QueryAsync, PingAsync and Subscribe return as
 //   soon as the frame is written; their answers, and every Outcome, arrive as events.
@@ -149,6 +149,11 @@ class Client {
   // returned always has result BALANCES_RESULT_OK.
   [[nodiscard]] absl::StatusOr<v1::Balances> ReadBalances(absl::Span<const uint64_t> accounts,
                                                           absl::Duration timeout);
+  // One page of an account's recent transactions, newest first, each with its state now; see
+  // QueryAccount in vouch.proto (what is kept, limits, paging with before_seq). An invalid
+  // query (account 0, until below since) ends the connection with kInvalidArgument.
+  [[nodiscard]] absl::StatusOr<v1::AccountTransactions> AccountTransactions(
+      const v1::QueryAccount& query, absl::Duration timeout);
 
   // Pipelined calls: write one frame and return; answers arrive as events. They wait only for
   // room in the socket's send buffer (TCP back-pressure), with no timeout. kInvalidArgument if
@@ -246,6 +251,7 @@ class Client {
   internal::PendingFifo<v1::Status> statuses_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Pong> pongs_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::Balances> balances_ ABSL_GUARDED_BY(mu_);  // Blocking calls only.
+  internal::PendingFifo<v1::AccountTransactions> account_pages_ ABSL_GUARDED_BY(mu_);  // Ditto.
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // Transactions due a Confirmation.
   absl::Status status_ ABSL_GUARDED_BY(mu_);  // Why the connection ended (or is ending).
@@ -261,6 +267,7 @@ class Client {
   v1::Status query_status_;
   v1::Pong pong_;
   v1::Balances balances_reply_;
+  v1::AccountTransactions account_page_reply_;
   v1::Error error_;
   v1::Welcome welcome_reply_;
 

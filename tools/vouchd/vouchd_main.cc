@@ -74,6 +74,13 @@ ABSL_FLAG(bool, fail_in_flight_on_hold, true,
           "false: each is judged on its own verdicts.");
 ABSL_FLAG(int64_t, drain_timeout_ms, 5'000, "Shutdown: time for confirmed work to finish.");
 ABSL_FLAG(int64_t, in_flight_capacity, 1 << 16, "Confirmed but not yet retired transactions.");
+ABSL_FLAG(int64_t, history_capacity, 1 << 20,
+          "Recent sequence numbers kept for Query and QueryAccount (>= --in_flight_capacity; "
+          "rounded up to a power of two). 232 bytes each: a 152-byte history record and an "
+          "80-byte account activity entry.");
+ABSL_FLAG(int64_t, activity_accounts_max, 1 << 20,
+          "Accounts QueryAccount's index chains (power of two, 16 bytes each); the "
+          "transactions of accounts beyond it are found by a bounded scan.");
 ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
           "Refuse BUSY/queue_full while a verifier's oldest unchecked transaction has waited "
           "longer than this, so a verifier slower than the load causes refusals, not "
@@ -171,6 +178,9 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   options.fail_in_flight_on_hold = absl::GetFlag(FLAGS_fail_in_flight_on_hold);
   options.drain_timeout_ns = absl::GetFlag(FLAGS_drain_timeout_ms) * 1'000'000;
   options.in_flight_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_in_flight_capacity));
+  options.history_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_history_capacity));
+  options.activity_accounts_max =
+      static_cast<size_t>(absl::GetFlag(FLAGS_activity_accounts_max));
   options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));
   if (!ack.ok()) return ack.status();

@@ -102,6 +102,7 @@ struct IoCounters {
   std::atomic<uint64_t> frames_out{0};
   std::atomic<uint64_t> transactions_in{0};
   std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> account_queries{0};  // QueryAccount requests.
   std::atomic<uint64_t> pings{0};
   std::atomic<uint64_t> balance_reads[v1::BalancesResult_ARRAYSIZE] = {};  // By result.
   std::atomic<uint64_t> outcomes_routed{0};
@@ -186,6 +187,7 @@ class RequestHandler {
   void OnListHolds(Connection& connection);
   void OnReleaseHold(Connection& connection);
   void OnReadBalances(Connection& connection);
+  void OnQueryAccount(Connection& connection);
   void FillBalances(v1::Balances* balances);
 
   void QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation);
@@ -225,6 +227,8 @@ class RequestHandler {
     v1::HoldReleased hold_released;
     v1::ReadBalances read_balances;
     v1::Balances balances;
+    v1::QueryAccount query_account;
+    v1::AccountTransactions account_transactions;
     BalanceSnapshot snapshot;  // Reserved for kBalanceReadAccountsMax accounts.
     v1::Confirmation confirmation;
     v1::Outcome outcome;

@@ -2,7 +2,8 @@
 # vouch-cli against a real vouchd: a payment to a blocked merchant fails late and holds its
 # account; `watch` sees the failure, `status` shows the history with its reason, `holds` lists
 # the account, `release` lifts the hold (and `holds` then shows none), `balances` shows a
-# snapshot whose USD total is the opening money, bad usage exits 2.
+# snapshot whose USD total is the opening money, `account-transactions` lists the account's
+# debits and credits newest first with their state and pages with --before_seq, bad usage exits 2.
 set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
@@ -36,6 +37,27 @@ balances="$(cli balances 1 2)" || fail "balances failed"
 grep -qE "^1 +USD +" <<<"${balances}" || fail "balances did not list account 1: ${balances}"
 # vouchd's default opening balance is 1,000,000 minor units per account.
 grep -q "^USD total_minor=1000000000 " <<<"${balances}" || fail "USD total wrong: ${balances}"
+
+# Account 7 paid 8 (id 42, failed late); now 9 pays 7 (id 43): newest first, both directions.
+cli submit 43 9 7 250 >/dev/null || fail "submit 43 failed"
+activity="$(cli account-transactions 7)" || fail "account-transactions failed"
+grep -q "^account 7: 2 transactions" <<<"${activity}" || fail "account-transactions: ${activity}"
+first="$(sed -n 2p <<<"${activity}")"
+second="$(sed -n 3p <<<"${activity}")"
+grep -qE "id=43 credit from=9 amount=250 USD VERIFIED" <<<"${first}" \
+  || fail "newest is not the credit 43: ${activity}"
+grep -qE "id=42 debit  to=8 amount=500 USD LATE_FAILED .*reason=BLOCKED_MERCHANT" <<<"${second}" \
+  || fail "second is not the failed debit 42: ${activity}"
+page="$(cli account-transactions 7 --limit=1)" || fail "account-transactions --limit=1 failed"
+next="$(grep -oE "^more: --before_seq=[0-9]+" <<<"${page}" | cut -d' ' -f2)" \
+  || fail "no next page: ${page}"
+cli account-transactions 7 --limit=1 "${next}" | grep -q "id=42 debit" \
+  || fail "the second page is not id 42"
+cli account-transactions 7 --since=1h | grep -q "^account 7: 2 transactions" \
+  || fail "--since=1h lost entries"
+cli account-transactions 7 --until=1h | grep -q "^account 7: 0 transactions" \
+  || fail "--until=1h (an hour ago) listed entries"
+if cli account-transactions 0 >/dev/null 2>&1; then fail "account 0 was accepted"; fi
 
 status=0
 cli frobnicate >/dev/null 2>&1 || status=$?
