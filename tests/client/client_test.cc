@@ -10,8 +10,8 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
