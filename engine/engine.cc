@@ -765,21 +765,9 @@ std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
   return record->outcome;
 }
 
-std::string_view AccountTxnStateName(AccountTxnState state) {
-  switch (state) {
-    case AccountTxnState::kPending: return "PENDING";
-    case AccountTxnState::kHeld: return "HELD";
-    case AccountTxnState::kVerified: return "VERIFIED";
-    case AccountTxnState::kLateFailed: return "LATE_FAILED";
-    case AccountTxnState::kLateTimeout: return "LATE_TIMEOUT";
-    case AccountTxnState::kRejected: return "REJECTED";
-  }
-  return "UNKNOWN";
-}
-
 AccountTransactionsPage Engine::AccountTransactions(const AccountTransactionsQuery& query) const {
-  // The index keeps engine (monotonic) time; 0 stays "open" (a bound that maps to 0 or below
-  // is before anything the engine received, so it is open too).
+  // The index keeps engine (monotonic) time. 0 stays open; a bound that maps to 0 or below is
+  // clamped to 1, before anything the engine received.
   const int64_t offset_ns = MonotonicToUnixOffsetNs();
   auto engine_ns = [&](int64_t unix_ns) {
     return unix_ns == 0 ? 0 : std::max<int64_t>(unix_ns - offset_ns, 1);

@@ -14,8 +14,8 @@
 // A held answer is given only once its outcome record is kept as the ack policy promises
 // (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
-// Thread safety: Submit, PollOutcomes, Query, ReleaseHold, Holds, StallVerifier and Stats may be
-// called from any number of threads at once once Start() returned; Submit takes no lock and
+// Thread safety: Submit, PollOutcomes, Query, AccountTransactions, ReleaseHold, Holds,
+// StallVerifier and Stats may be called from any number of threads at once once Start() returned; Submit takes no lock and
 // never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
 // concurrently with each other. In inline mode the owner's thread drives every stage with
 // Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is
@@ -106,7 +106,6 @@ enum class AccountTxnState : uint8_t {
   kLateTimeout = 5,  // Final: confirmed, then a verdict missed the deadline (verifier).
   kRejected = 6,     // Final: held, and failed or timed out verification: answered REJECTED.
 };
-std::string_view AccountTxnStateName(AccountTxnState state);
 
 // Entries per AccountTransactions page at most (AccountActivity::kLimitMax).
 inline constexpr size_t kAccountTransactionsLimitMax = AccountActivity::kLimitMax;

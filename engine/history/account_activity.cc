@@ -62,6 +62,10 @@ AccountActivity::AccountActivity(size_t capacity, size_t accounts_max)
 void AccountActivity::Record(const ActivityEntry& entry) {
   assert(entry.seq != 0 && entry.source_account != 0 && entry.destination_account != 0);
   assert(entry.source_account != entry.destination_account);
+  // Both heads are likely cache misses with many accounts: overlap them with each other and
+  // with the entry's own writes.
+  heads_.Prefetch(entry.source_account);
+  heads_.Prefetch(entry.destination_account);
   uint64_t words[kWords] = {};
   std::memcpy(words, &entry, sizeof(entry));
   Slot& slot = SlotOf(entry.seq);

@@ -83,6 +83,8 @@ class AccountHeads {
   // `account`'s newest-seq word (0: no entry yet), claiming a slot if it has none; null when
   // none of its kProbesMax slots is free. REQUIRES: account != 0.
   std::atomic<uint64_t>* NewestSeqWord(uint64_t account);
+  // A hint: starts loading `account`'s home slot, so that two lookups overlap their misses.
+  void Prefetch(uint64_t account) const { __builtin_prefetch(&slots_[Home(account)], 1); }
   // The word, if `account` has a slot. Never claims one.
   const std::atomic<uint64_t>* FindNewestSeqWord(uint64_t account) const;
   size_t capacity() const { return capacity_; }
