@@ -205,6 +205,41 @@ TEST_P(EngineAccountActivityTest, RestartStartsTheIndexEmptyAndSaysWhere) {
   engine->Stop();
 }
 
+TEST_P(EngineAccountActivityTest, AccountsBeyondTheHeadTableAreFoundByAScanAndCounted) {
+  Options options = MakeOptions(/*inline_mode=*/true);
+  options.activity_accounts_max = 64;
+  options.ledger_account_capacity = 200;
+  options.accounts.clear();
+  for (uint64_t id = 1; id <= 200; ++id) options.accounts.push_back({id, testing::kUsd,
+                                                                     kOpeningBalance, 0});
+  auto created = Engine::Create(std::move(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<Engine> engine = std::move(*created);
+  ASSERT_TRUE(engine->Start().ok());
+  // 100 transfers over 200 distinct accounts: more than the 64 heads.
+  for (uint64_t id = 1; id <= 100; ++id) {
+    ASSERT_NE(engine->Submit(Transfer(id, 2 * id - 1, 2 * id, 10), 0, AckWait::kCaller,
+                             HeldAnswer::kLater)
+                  .seq,
+              0u);
+  }
+  StepUntilIdle(*engine);
+  EXPECT_GT(engine->Stats().activity_unchained, 0u);
+  size_t scanned = 0;
+  for (uint64_t account = 1; account <= 200; ++account) {
+    const AccountTransactionsPage page = engine->AccountTransactions({.account = account});
+    ASSERT_EQ(Ids(page), (std::vector<uint64_t>{(account + 1) / 2})) << account;
+    EXPECT_EQ(page.transactions[0].debit, account % 2 == 1);
+    EXPECT_EQ(page.transactions[0].state, AccountTxnState::kVerified);
+    if (page.scanned) {
+      EXPECT_TRUE(page.scan_complete);
+      ++scanned;
+    }
+  }
+  EXPECT_GT(scanned, 0u) << "some accounts had no head and were found by the scan";
+  engine->Stop();
+}
+
 TEST_P(EngineAccountActivityTest, RacingSubmittersOnOneAccountAreAllListedInSeqOrder) {
   std::unique_ptr<Engine> engine = Open(/*inline_mode=*/false);
   ASSERT_NE(engine, nullptr);
