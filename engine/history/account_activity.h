@@ -11,8 +11,17 @@
 // no longer holds). Inserting keeps the order even when two Submit threads admit transactions
 // of one account at once and the higher seq links first: the lower one is inserted below it
 // (a CAS on the link of its neighbour, as in an insertion-only lock-free sorted list). The
-// neighbour it walks past are only entries of that account admitted while it was being
-// admitted, so the walk is a few entries at most.
+// entries it walks past are those of that account admitted while it was being admitted, so the
+// walk is a few entries at most.
+//
+// Why not keep the chain in link order (an exchange on the newest-seq word): a lower seq linked
+// after a higher one would then sit above it, and a page of `limit` could miss a newer entry
+// deeper in the chain with no way for the reader to know. Sorted insertion costs one more CAS in
+// that rare race and keeps every page exact.
+//
+// Why at admission, by the Submit thread, and not by a stage that sees seqs in order (which
+// would need no CAS): a query must show a transaction from the moment it is confirmed, also
+// while the verifiers are stalled, which is exactly when PENDING and HELD matter.
 //
 // Why a slot's entry is stable while it is linked into. The entry of `seq` is written by the
 // Submit thread that claimed `seq` in the in-flight ring, before it publishes it. capacity >=
@@ -27,6 +36,9 @@
 // of at most kScanSlotsMax slots of the ring, and says so (ActivityReport::scanned, and
 // scan_complete when the scan covered the whole ring). Nothing is lost silently.
 //
+// Memory: 80 bytes a ring slot (version, seven data words, two links) and 16 a head slot.
+// Nothing is persisted: the index starts empty at each start (docs/JOURNAL.md, Replay).
+//
 // Thread safety. Record: any number of Submit threads, each for a seq it owns (see above);
 // lock-free, no allocation (a few dozen stores and one CAS per direction). Read: any thread,
 // lock-free; it validates each entry seqlock-style against a concurrent overwrite. Memory
@@ -39,9 +51,9 @@
 
 #include <atomic>
 #include <cstddef>
-#include <type_traits>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "engine/types/results.h"
