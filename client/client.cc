@@ -36,6 +36,7 @@ constexpr int kReadBalancesField = v1::ClientMessage::kReadBalancesFieldNumber;
 constexpr int kCreateAccountsField = v1::ClientMessage::kCreateAccountsFieldNumber;
 constexpr int kLookupAccountField = v1::ClientMessage::kLookupAccountFieldNumber;
 constexpr int kChangeAccountField = v1::ClientMessage::kChangeAccountFieldNumber;
+constexpr int kQueryAccountField = v1::ClientMessage::kQueryAccountFieldNumber;
 constexpr int kConfirmationField = v1::ServerMessage::kConfirmationFieldNumber;
 constexpr int kOutcomeField = v1::ServerMessage::kOutcomeFieldNumber;
 constexpr int kStatusField = v1::ServerMessage::kStatusFieldNumber;
@@ -46,13 +47,15 @@ constexpr int kWelcomeField = v1::ServerMessage::kWelcomeFieldNumber;
 constexpr int kAccountsCreatedField = v1::ServerMessage::kAccountsCreatedFieldNumber;
 constexpr int kAccountInfoField = v1::ServerMessage::kAccountInfoFieldNumber;
 constexpr int kAccountChangedField = v1::ServerMessage::kAccountChangedFieldNumber;
-constexpr int kServerFieldMax = kAccountChangedField;
+constexpr int kAccountTransactionsField = v1::ServerMessage::kAccountTransactionsFieldNumber;
+constexpr int kServerFieldMax = kAccountChangedField;  // The largest field number.
 
 // Answers that only blocking calls ask for, so one always has a waiter.
 template <typename Reply>
 constexpr bool kBlockingOnly =
     std::is_same_v<Reply, v1::Balances> || std::is_same_v<Reply, v1::AccountsCreated> ||
-    std::is_same_v<Reply, v1::AccountInfo> || std::is_same_v<Reply, v1::AccountChanged>;
+    std::is_same_v<Reply, v1::AccountInfo> || std::is_same_v<Reply, v1::AccountChanged> ||
+    std::is_same_v<Reply, v1::AccountTransactions>;
 
 // Where ServerErrorStatus keeps the numeric ErrorCode.
 constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode";
@@ -437,6 +440,20 @@ absl::StatusOr<v1::AccountChanged> Client::ChangeAccount(uint64_t account,
   return Await(*waiter, deadline);
 }
 
+absl::StatusOr<v1::AccountTransactions> Client::AccountTransactions(
+    const v1::QueryAccount& query, absl::Duration timeout) {
+  if (absl::Status status = CheckNotHandler(); !status.ok()) return status;
+  const absl::Time deadline = absl::Now() + timeout;
+  auto waiter = std::make_shared<internal::Waiter<v1::AccountTransactions>>();
+  {
+    absl::MutexLock lock(&write_mu_);
+    absl::Status status = Frame(kQueryAccountField, query);
+    if (status.ok()) status = SendFrame(&account_pages_, {1, waiter}, deadline);
+    if (!status.ok()) return status;
+  }
+  return Await(*waiter, deadline);
+}
+
 absl::Status Client::SubmitAsync(absl::Span<const v1::Transaction> transactions) {
   if (transactions.empty()) return absl::InvalidArgumentError("SubmitAsync: empty batch");
   {
@@ -683,6 +700,10 @@ absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns
       status = parse(&account_changed_reply_);
       if (!status.ok()) return status;
       return Answer(account_changes_, account_changed_reply_, received_ns, {});
+    case kAccountTransactionsField:
+      status = parse(&account_page_reply_);
+      if (!status.ok()) return status;
+      return Answer(account_pages_, account_page_reply_, received_ns, {});
     case kOutcomeField:
       status = parse(&outcome_);
       if (status.ok()) Deliver(outcome_, received_ns, handlers_.on_outcome);
@@ -738,6 +759,7 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
   std::vector<std::shared_ptr<internal::Waiter<v1::AccountsCreated>>> created_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::AccountInfo>>> info_waiters;
   std::vector<std::shared_ptr<internal::Waiter<v1::AccountChanged>>> changed_waiters;
+  std::vector<std::shared_ptr<internal::Waiter<v1::AccountTransactions>>> page_waiters;
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
@@ -752,6 +774,7 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
     created_waiters = accounts_created_.TakeWaiters();
     info_waiters = account_infos_.TakeWaiters();
     changed_waiters = account_changes_.TakeWaiters();
+    page_waiters = account_pages_.TakeWaiters();
   }
   (void)shutdown(fd_, SHUT_RDWR);  // After a protocol error, so that the server sees it now.
   FailAll(confirmation_waiters, status);
@@ -761,6 +784,7 @@ void Client::Finish(const absl::Status& why, int64_t received_ns) {
   FailAll(created_waiters, status);
   FailAll(info_waiters, status);
   FailAll(changed_waiters, status);
+  FailAll(page_waiters, status);
   if (handlers_.on_disconnect) {
     handlers_.on_disconnect(status, received_ns);
   } else {

@@ -8,8 +8,9 @@
 // than Welcome send none, which is why the Pong, not the Welcome, is awaited.
 //
 // Two ways to talk:
-// - Blocking: Submit, Query, Ping, ReadBalances and the account calls (CreateAccounts,
-//   LookupAccount, ChangeAccount) send one request and wait up to a timeout for its answer.
+// - Blocking: Submit, Query, Ping, ReadBalances, AccountTransactions and the account calls
+//   (CreateAccounts, LookupAccount, ChangeAccount) send one request and wait up to a timeout for
+//   its answer.
 // - Pipelined: SubmitAsync (a batch in one frame), QueryAsync, PingAsync and Subscribe return as
 //   soon as the frame is written; their answers, and every Outcome, arrive as events.
 // The server answers each kind of request in order, so every Confirmation, Status and Pong goes
@@ -163,6 +164,11 @@ class Client {
   [[nodiscard]] absl::StatusOr<v1::AccountChanged> ChangeAccount(
       uint64_t account, v1::AccountAction action, const v1::AccountLimits& limits,
       absl::Duration timeout);
+  // One page of an account's recent transactions, newest first, each with its state now; see
+  // QueryAccount in vouch.proto (what is kept, limits, paging with before_seq). An invalid
+  // query (account 0, until below since) ends the connection with kInvalidArgument.
+  [[nodiscard]] absl::StatusOr<v1::AccountTransactions> AccountTransactions(
+      const v1::QueryAccount& query, absl::Duration timeout);
 
   // Pipelined calls: write one frame and return; answers arrive as events. They wait only for
   // room in the socket's send buffer (TCP back-pressure), with no timeout. kInvalidArgument if
@@ -274,6 +280,7 @@ class Client {
   internal::PendingFifo<v1::AccountsCreated> accounts_created_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::AccountInfo> account_infos_ ABSL_GUARDED_BY(mu_);
   internal::PendingFifo<v1::AccountChanged> account_changes_ ABSL_GUARDED_BY(mu_);
+  internal::PendingFifo<v1::AccountTransactions> account_pages_ ABSL_GUARDED_BY(mu_);  // Ditto.
   std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
   uint64_t unanswered_ ABSL_GUARDED_BY(mu_) = 0;  // Transactions due a Confirmation.
   absl::Status status_ ABSL_GUARDED_BY(mu_);  // Why the connection ended (or is ending).
@@ -292,6 +299,7 @@ class Client {
   v1::AccountsCreated accounts_created_reply_;
   v1::AccountInfo account_info_reply_;
   v1::AccountChanged account_changed_reply_;
+  v1::AccountTransactions account_page_reply_;
   v1::Error error_;
   v1::Welcome welcome_reply_;
 

@@ -143,6 +143,8 @@ Engine::Engine(Options options)
       idempotency_(options_.idempotency_window, options_.idempotency_retention_ns),
       risk_(options_.risk.limits),
       history_(options_.history_capacity),
+      // Its capacity (>= in_flight_capacity, Validate) is what lets Submit threads write it.
+      activity_(options_.history_capacity, options_.activity_accounts_max),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
       fraud_verdicts_(options_.in_flight_capacity),
       ledger_verdicts_(options_.in_flight_capacity),
@@ -373,6 +375,8 @@ absl::Status Engine::Start() {
     snapshot_thread_ = std::thread([this] { RunSnapshots(); });
   }
   for (const journal::ConfirmedRecord& pending : pending_) Republish(pending);
+  // Republished transactions are not indexed: the index holds this life's admissions only.
+  activity_first_seq_ = ring_.claimed() + 1;
   pending_.clear();
   pending_.shrink_to_fit();
   // release: pairs with Submit's load; the stages are running before anything is accepted.
@@ -654,6 +658,9 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
   entry->payload = {txn, now_ns, deadline_ns, held, origin, at_risk, held ? ticket : 0};
+  // Before Publish: this thread owns the seq (AccountActivity's protocol).
+  activity_.Record({seq, txn.id, txn.source_account, txn.destination_account, txn.amount_minor,
+                    now_ns, txn.currency, held});
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;
@@ -865,6 +872,52 @@ std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
   return record->outcome;
 }
 
+AccountTransactionsPage Engine::AccountTransactions(const AccountTransactionsQuery& query) const {
+  // The index keeps engine (monotonic) time. 0 stays open; a bound that maps to 0 or below is
+  // clamped to 1, before anything the engine received.
+  const int64_t offset_ns = MonotonicToUnixOffsetNs();
+  auto engine_ns = [&](int64_t unix_ns) {
+    return unix_ns == 0 ? 0 : std::max<int64_t>(unix_ns - offset_ns, 1);
+  };
+  const ActivityQuery activity_query{query.account, engine_ns(query.since_unix_ns),
+                                     engine_ns(query.until_unix_ns), query.before_seq,
+                                     query.limit};
+  std::vector<ActivityHit> hits;
+  hits.reserve(std::min(query.limit, kAccountTransactionsLimitMax));
+  const Sequence newest_seq = ring_.claimed();
+  const ActivityReport report = activity_.Read(activity_query, newest_seq, &hits);
+  AccountTransactionsPage page;
+  page.more = report.more;
+  page.next_before_seq = report.next_before_seq;
+  page.scanned = report.scanned;
+  page.scan_complete = report.scan_complete;
+  const Sequence ring_oldest = newest_seq >= activity_.capacity()
+                                   ? newest_seq - activity_.capacity() + 1 : 1;
+  page.oldest_kept_seq = std::max(activity_first_seq_, ring_oldest);
+  page.transactions.reserve(hits.size());
+  for (const ActivityHit& hit : hits) {
+    const ActivityEntry& entry = hit.entry;
+    AccountTransaction& txn = page.transactions.emplace_back();
+    txn = {entry.seq, entry.id, entry.source_account, entry.destination_account,
+           entry.amount_minor, entry.currency, hit.debit, entry.held,
+           entry.received_ns + offset_ns};
+    txn.state = entry.held ? AccountTxnState::kHeld : AccountTxnState::kPending;
+    // Both rings keep the same seqs and the reconciler writes after Admit, so a record that is
+    // not there is one not decided yet.
+    const std::optional<HistoryRecord> record = history_.Read(entry.seq);
+    if (!record.has_value() || !record->resolved) continue;
+    const Outcome& outcome = record->outcome;
+    txn.state = outcome.kind == OutcomeKind::kVerified     ? AccountTxnState::kVerified
+                : outcome.held                             ? AccountTxnState::kRejected
+                : outcome.kind == OutcomeKind::kLateFailed ? AccountTxnState::kLateFailed
+                                                           : AccountTxnState::kLateTimeout;
+    txn.reason = outcome.reason;
+    txn.verifier = outcome.verifier;
+    txn.decided_unix_ns = outcome.decided_ns + offset_ns;
+  }
+  return page;
+}
+
 std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
   const std::optional<StoredAnswer> answer = idempotency_.Find(id);
   if (!answer.has_value()) return std::nullopt;
@@ -930,6 +983,7 @@ EngineStats Engine::Stats() const {
   stats.settlement_queue = settlements_.size_approx();
   stats.risk_table_full = risk_.table_full();
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
+  stats.activity_unchained = activity_.unchained();
   const uint64_t confirmed_unheld = stats.confirmed + recovery_.reverified;
   const uint64_t not_at_risk = stats.held + decided_unheld;
   stats.at_risk = confirmed_unheld > not_at_risk ? confirmed_unheld - not_at_risk : 0;

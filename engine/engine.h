@@ -14,8 +14,8 @@
 // A held answer is given only once its outcome record is kept as the ack policy promises
 // (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
-// Thread safety: Submit, PollOutcomes, Query, ReleaseHold, Holds, StallVerifier and Stats may be
-// called from any number of threads at once once Start() returned; Submit takes no lock and
+// Thread safety: Submit, PollOutcomes, Query, AccountTransactions, ReleaseHold, Holds,
+// StallVerifier and Stats may be called from any number of threads at once once Start() returned; Submit takes no lock and
 // never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
 // concurrently with each other. In inline mode the owner's thread drives every stage with
 // Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is
@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "engine/agent/agent_runner.h"
+#include "engine/history/account_activity.h"
 #include "engine/history/history_ring.h"
 #include "engine/accounts/account.h"
 #include "engine/accounts/account_directory.h"
@@ -96,6 +97,58 @@ struct TransactionStatus {
   std::vector<StateChange> history;
 };
 
+// --- Queries by account (AccountTransactions) ---------------------------------------------------
+// What a transaction of an account is now.
+enum class AccountTxnState : uint8_t {
+  kPending = 1,      // Confirmed before verification; no outcome yet.
+  kHeld = 2,         // Held by the policy (hybrid/sync); not answered until verified.
+  kVerified = 3,     // Final: both verifiers passed it (a held one was answered CONFIRMED).
+  kLateFailed = 4,   // Final: confirmed, then a verifier failed it (reason, verifier).
+  kLateTimeout = 5,  // Final: confirmed, then a verdict missed the deadline (verifier).
+  kRejected = 6,     // Final: held, and failed or timed out verification: answered REJECTED.
+};
+
+// Entries per AccountTransactions page at most (AccountActivity::kLimitMax).
+inline constexpr size_t kAccountTransactionsLimitMax = AccountActivity::kLimitMax;
+
+struct AccountTransaction {
+  Sequence seq = 0;
+  uint64_t id = 0;
+  uint64_t source_account = 0;
+  uint64_t destination_account = 0;
+  int64_t amount_minor = 0;
+  CurrencyCode currency = 0;
+  bool debit = false;  // The queried account is the source (money leaves it).
+  bool held = false;   // Held by the policy until verified.
+  int64_t received_unix_ns = 0;  // When Submit received it.
+  AccountTxnState state = AccountTxnState::kPending;
+  Reason reason = Reason::kNone;        // Why it failed (kLateFailed, kLateTimeout, kRejected).
+  VerifierId verifier = VerifierId::kNone;  // Which verifier failed or timed out.
+  int64_t decided_unix_ns = 0;          // When the outcome became final; 0 before.
+};
+
+// Times are Unix ns on the engine's clock, inclusive, on the received time; 0 leaves that end
+// open. limit is capped at kAccountTransactionsLimitMax.
+struct AccountTransactionsQuery {
+  uint64_t account = 0;
+  int64_t since_unix_ns = 0;
+  int64_t until_unix_ns = 0;
+  Sequence before_seq = 0;  // Only seqs below this (0: no bound): the next page.
+  size_t limit = kAccountTransactionsLimitMax;
+};
+
+struct AccountTransactionsPage {
+  std::vector<AccountTransaction> transactions;  // Newest (highest seq) first.
+  bool more = false;             // More may match: ask again with before_seq = next_before_seq.
+  Sequence next_before_seq = 0;
+  // The index keeps seqs from this one on (older ones, and those of an earlier process life,
+  // are not listed even if they match; Query(id) may still know them).
+  Sequence oldest_kept_seq = 0;
+  bool scanned = false;        // The account has no chain: found by a bounded scan instead.
+  bool scan_complete = false;  // With scanned: the scan covered every kept seq.
+};
+// -------------------------------------------------------------------------------------------
+
 struct DrainReport {
   bool drained = false;         // Every confirmed transaction reached its outcome and settled.
   uint64_t confirmed = 0;       // Sequence numbers handed out over the engine's life.
@@ -135,6 +188,9 @@ struct EngineStats {
   // holds less), never because an id was forgotten early (new ids are refused BUSY
   // idempotency_retention instead).
   int64_t idempotency_retention_ns = 0;
+  // Transaction sides (source or destination) the account activity index could not chain,
+  // because its account table was full: AccountTransactions finds them by a scan.
+  uint64_t activity_unchained = 0;
   uint64_t retired = 0;
   // Snapshots written, snapshot attempts that failed (each logged; retried with a back-off), and
   // whether snapshots stopped for good (the shadow could not follow the journal).
@@ -246,6 +302,12 @@ class Engine {
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
+  // The recent sequenced transactions of `query.account`, debits and credits, newest first, each
+  // with its state now. Only sequenced transactions (confirmed or held): refusals are not, and
+  // are found by Query(id). Kept: the last history_capacity seqs of this process life (the index
+  // starts empty at each start; see AccountTransactionsPage::oldest_kept_seq). Any thread,
+  // lock-free; O(limit) per call for accounts the index chains.
+  AccountTransactionsPage AccountTransactions(const AccountTransactionsQuery& query) const;
   // The final outcome of `seq`, if it is decided and still in the history (capacity
   // history_capacity). The server seeds its resume window with these after a restart.
   std::optional<Outcome> FinalOutcome(Sequence seq) const;
@@ -406,6 +468,9 @@ class Engine {
   IdempotencyTable idempotency_;
   RiskTable risk_;
   HistoryRing history_;
+  // Written by the Submit thread that owns each seq, in Admit (before Publish); read by any.
+  AccountActivity activity_;
+  Sequence activity_first_seq_ = 1;  // The first seq of this process life. Set in Init.
   RulesHandoff rules_handoff_;
   VerdictQueue fraud_verdicts_;
   VerdictQueue ledger_verdicts_;

@@ -293,6 +293,16 @@ class Client:
         if limits is not None:
             request.limits.CopyFrom(limits)
         self._send(vouch_pb2.ClientMessage(change_account=request))
+    def query_account(self, account: int, since_unix_ns: int = 0, until_unix_ns: int = 0,
+                      limit: int = 0, before_seq: int = 0) -> None:
+        """Asks for one page of `account`'s recent transactions (debits and credits), newest
+        first, each with its state now; answered with AccountTransactions. Times are Unix ns on
+        the server's clock, inclusive, on the received time (0: open end); limit 0 means the
+        maximum, 500. When the answer says `more`, ask again with before_seq set to its
+        next_before_seq. What is kept, and for how long: QueryAccount in vouch.proto."""
+        self._send(vouch_pb2.ClientMessage(query_account=vouch_pb2.QueryAccount(
+            account=account, since_unix_ns=since_unix_ns, until_unix_ns=until_unix_ns,
+            limit=limit, before_seq=before_seq)))
 
     def subscribe(self, include_verified: bool = False) -> None:
         """Joins the late-failure feed: an Outcome for every transaction (of any session) that

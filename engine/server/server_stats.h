@@ -16,6 +16,7 @@ struct ServerStats {
   uint64_t frames_out = 0;
   uint64_t transactions_in = 0;       // Transactions in Submit frames (each got a Confirmation).
   uint64_t queries = 0;
+  uint64_t account_queries = 0;       // QueryAccount requests (answered or refused).
   uint64_t pings = 0;
   uint64_t balance_reads[5] = {};     // ReadBalances answered, by vouch.v1.BalancesResult.
   uint64_t account_creations[7] = {}; // CreateAccounts entries, by vouch.v1.CreateAccountResult.

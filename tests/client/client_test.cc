@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -241,6 +242,51 @@ TEST_F(ClientTest, AccountsAreCreatedChangedAndLookedUpAndSurviveARestart) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->result(), v1::ACCOUNT_REQUEST_RESULT_NOT_FOUND);
   EXPECT_FALSE((*client)->CreateAccounts({}, kPatience).ok());
+TEST_F(ClientTest, AccountTransactionsPagesAnAccountsDebitsAndCreditsNewestFirst) {
+  StartVouchd();
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+  // Account 10 pays 11, then 12 pays 10.
+  std::vector<uint64_t> seqs;
+  for (const auto& [id, from, to] : {std::tuple{1u, 10u, 11u}, std::tuple{2u, 12u, 10u}}) {
+    v1::Transaction transaction = NormalTransaction(id);
+    transaction.set_source_account(from);
+    transaction.set_destination_account(to);
+    absl::StatusOr<v1::Confirmation> confirmation = (*client)->Submit(transaction, kPatience);
+    ASSERT_TRUE(confirmation.ok()) << confirmation.status();
+    ASSERT_EQ(confirmation->status(), v1::CONFIRM_STATUS_CONFIRMED);
+    seqs.push_back(confirmation->seq());
+  }
+  v1::QueryAccount query;
+  query.set_account(10);
+  absl::StatusOr<v1::AccountTransactions> page = (*client)->AccountTransactions(query, kPatience);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->transactions_size(), 2);
+  EXPECT_EQ(page->transactions(0).seq(), seqs[1]);
+  EXPECT_FALSE(page->transactions(0).debit());
+  EXPECT_EQ(page->transactions(0).source_account(), 12u);
+  EXPECT_EQ(page->transactions(1).seq(), seqs[0]);
+  EXPECT_TRUE(page->transactions(1).debit());
+  EXPECT_NE(page->transactions(1).state(), v1::ACCOUNT_TRANSACTION_STATE_UNSPECIFIED);
+  EXPECT_FALSE(page->more());
+
+  query.set_limit(1);
+  page = (*client)->AccountTransactions(query, kPatience);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->transactions_size(), 1);
+  ASSERT_TRUE(page->more());
+  query.set_before_seq(page->next_before_seq());
+  page = (*client)->AccountTransactions(query, kPatience);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->transactions_size(), 1);
+  EXPECT_EQ(page->transactions(0).seq(), seqs[0]);
+
+  // An invalid query ends the connection with the server's INVALID_MESSAGE.
+  query.Clear();
+  const absl::StatusOr<v1::AccountTransactions> refused =
+      (*client)->AccountTransactions(query, kPatience);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(ServerErrorCode(refused.status()), v1::ERROR_CODE_INVALID_MESSAGE);
 }
 
 TEST_F(ClientTest, PipelinedSubmitsGetOneOutcomePerConfirmation) {

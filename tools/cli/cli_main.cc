@@ -20,6 +20,12 @@
 //                                changes an account's state (close: its balance must be 0)
 //   vouch-cli set-limits <id> [--transaction_max=0 --daily_max=0 --daily_count_max=0]
 //                                replaces an account's limits (0: none)
+//   vouch-cli account-transactions <account> [--since=T] [--until=T] [--limit=N]
+//                                [--before_seq=S]
+//                                the account's recent transactions (debits and credits),
+//                                newest first, each with its state now; T is Unix ns or a
+//                                duration ago ("90s", "15m"); prints the --before_seq of the
+//                                next page when there is one
 // Common flags: --host, --port, --auth_token. Exit status: 0 on success, 1 when the server
 // refused or the connection failed, 2 for bad usage.
 #include <arpa/inet.h>
@@ -39,6 +45,8 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/net/frame_codec.h"
 #include "engine/types/clock.h"
 #include "proto/vouch.pb.h"
@@ -61,6 +69,15 @@ ABSL_FLAG(int64_t, daily_max, 0, "create-account, set-limits: daily amount limit
 ABSL_FLAG(uint32_t, daily_count_max, 0, "create-account, set-limits: daily count (0: none).");
 ABSL_FLAG(uint64_t, user_data, 0, "create-account: opaque user data.");
 ABSL_FLAG(std::string, country, "GB", "submit: country.");
+ABSL_FLAG(std::string, since, "",
+          "account-transactions: received at or after this: Unix ns, or a duration ago "
+          "(\"15m\"). Empty: no bound.");
+ABSL_FLAG(std::string, until, "",
+          "account-transactions: received at or before this (as --since). Empty: no bound.");
+ABSL_FLAG(uint32_t, limit, 20, "account-transactions: entries to print (the server caps a page "
+                               "at 500).");
+ABSL_FLAG(uint64_t, before_seq, 0,
+          "account-transactions: only seqs below this (the next page); 0: the newest.");
 
 namespace vouch {
 namespace {
@@ -378,6 +395,62 @@ int Account(Connection& c, uint64_t id) {
   for (const v1::AccountChange& change : info.history()) {
     std::printf("  %s  %s\n", Time(change.unix_ns()).c_str(),
                 Short(v1::AccountChangeKind_Name(change.kind()), "ACCOUNT_CHANGE_KIND_").c_str());
+// "" -> 0 (no bound); digits -> Unix ns; a duration ("15m") -> that long before now.
+bool ParseTime(const std::string& text, int64_t* unix_ns) {
+  *unix_ns = 0;
+  if (text.empty()) return true;
+  if (absl::SimpleAtoi(text, unix_ns)) return true;
+  absl::Duration ago;
+  if (!absl::ParseDuration(text, &ago)) return false;
+  *unix_ns = absl::ToUnixNanos(absl::Now() - ago);
+  return true;
+}
+
+int AccountTransactions(Connection& c, uint64_t account) {
+  v1::ClientMessage message;
+  v1::QueryAccount* query = message.mutable_query_account();
+  int64_t since_unix_ns = 0;
+  int64_t until_unix_ns = 0;
+  if (!ParseTime(absl::GetFlag(FLAGS_since), &since_unix_ns) ||
+      !ParseTime(absl::GetFlag(FLAGS_until), &until_unix_ns)) {
+    std::fprintf(stderr, "vouch-cli: --since/--until: Unix ns or a duration such as 15m\n");
+    return 2;
+  }
+  query->set_account(account);
+  query->set_since_unix_ns(since_unix_ns);
+  query->set_until_unix_ns(until_unix_ns);
+  query->set_limit(absl::GetFlag(FLAGS_limit));
+  query->set_before_seq(absl::GetFlag(FLAGS_before_seq));
+  v1::ServerMessage reply;
+  if (!c.Send(message) || !c.Read(&reply) || !reply.has_account_transactions()) return 1;
+  const v1::AccountTransactions& page = reply.account_transactions();
+  std::printf("account %llu: %d transactions, newest first (kept from seq %llu)%s\n",
+              static_cast<unsigned long long>(account), page.transactions_size(),
+              static_cast<unsigned long long>(page.oldest_kept_seq()),
+              page.scanned() ? (page.scan_complete() ? " [scanned]" : " [scanned, partial]")
+                             : "");
+  for (const v1::AccountTransactionEntry& e : page.transactions()) {
+    std::string detail;
+    if (e.verifier() != v1::VERIFIER_NONE) {
+      detail += " verifier=" + Short(v1::Verifier_Name(e.verifier()), "VERIFIER_");
+    }
+    if (e.reason() != v1::REASON_NONE) {
+      detail += " reason=" + Short(v1::Reason_Name(e.reason()), "REASON_");
+    }
+    std::printf("  %s seq=%llu id=%llu %s %s=%llu amount=%lld %s %-12s%s%s\n",
+                Time(e.received_unix_ns()).c_str(), static_cast<unsigned long long>(e.seq()),
+                static_cast<unsigned long long>(e.transaction_id()),
+                e.debit() ? "debit " : "credit", e.debit() ? "to" : "from",
+                static_cast<unsigned long long>(e.debit() ? e.destination_account()
+                                                          : e.source_account()),
+                static_cast<long long>(e.amount()), e.currency().c_str(),
+                Short(v1::AccountTransactionState_Name(e.state()),
+                      "ACCOUNT_TRANSACTION_STATE_").c_str(),
+                e.held() ? " held" : "", detail.c_str());
+  }
+  if (page.more()) {
+    std::printf("more: --before_seq=%llu\n",
+                static_cast<unsigned long long>(page.next_before_seq()));
   }
   return 0;
 }
@@ -427,6 +500,7 @@ int Run(const std::vector<char*>& words) {
   const bool usage_ok = (command == "status" && ParseIds(words, 2, 1, &args)) ||
                         (command == "release" && ParseIds(words, 2, 1, &args)) ||
                         (command == "submit" && ParseIds(words, 2, 4, &args)) ||
+                        (command == "account-transactions" && ParseIds(words, 2, 1, &args)) ||
                         (command == "balances" && words.size() <= 2 + 1024 &&
                          ParseIds(words, 2, words.size() - 2, &args)) ||
                         ((command == "watch" || command == "holds") && words.size() == 2) ||
@@ -446,6 +520,7 @@ int Run(const std::vector<char*>& words) {
   if (ActionOf(command) != v1::ACCOUNT_ACTION_UNSPECIFIED) {
     return ChangeAccount(connection, args[0], ActionOf(command));
   }
+  if (command == "account-transactions") return AccountTransactions(connection, args[0]);
   return Submit(connection, args);
 }
 
@@ -457,6 +532,8 @@ int main(int argc, char** argv) {
       "vouch-cli [flags] status <id> | watch | holds | release <account> | "
       "submit <id> <from> <to> <amount> | balances [<account>...] | create-account <id> | "
       "account <id> | freeze|unfreeze|close|set-limits <id>");
+      "submit <id> <from> <to> <amount> | balances [<account>...] | "
+      "account-transactions <account> [--since=T --until=T --limit=N --before_seq=S]");
   const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
   const int status = vouch::Run(words);
   if (status < 0) {

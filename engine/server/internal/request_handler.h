@@ -106,6 +106,7 @@ struct IoCounters {
   std::atomic<uint64_t> frames_out{0};
   std::atomic<uint64_t> transactions_in{0};
   std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> account_queries{0};  // QueryAccount requests.
   std::atomic<uint64_t> pings{0};
   std::atomic<uint64_t> balance_reads[v1::BalancesResult_ARRAYSIZE] = {};  // By result.
   std::atomic<uint64_t> account_creations[v1::CreateAccountResult_ARRAYSIZE] = {};
@@ -196,6 +197,7 @@ class RequestHandler {
   void OnCreateAccounts(Connection& connection);
   void OnLookupAccount(Connection& connection);
   void OnChangeAccount(Connection& connection);
+  void OnQueryAccount(Connection& connection);
   void FillBalances(v1::Balances* balances);
 
   void QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation);
@@ -235,6 +237,8 @@ class RequestHandler {
     v1::HoldReleased hold_released;
     v1::ReadBalances read_balances;
     v1::Balances balances;
+    v1::QueryAccount query_account;
+    v1::AccountTransactions account_transactions;
     BalanceSnapshot snapshot;  // Reserved for kBalanceReadAccountsMax accounts.
     v1::CreateAccounts create_accounts;
     v1::AccountsCreated accounts_created;

@@ -60,6 +60,7 @@ class Inbox:
         self.statuses: List[vouch_pb2.Status] = []
         self.pongs: List[vouch_pb2.Pong] = []
         self.balances: List[vouch_pb2.Balances] = []
+        self.account_pages: List[vouch_pb2.AccountTransactions] = []
         self.welcomes: List[vouch_pb2.Welcome] = []
         self.accounts_created: List[vouch_pb2.AccountsCreated] = []
         self.account_infos: List[vouch_pb2.AccountInfo] = []
@@ -94,6 +95,8 @@ class Inbox:
             self.pongs.append(message.pong)
         elif body == "balances":
             self.balances.append(message.balances)
+        elif body == "account_transactions":
+            self.account_pages.append(message.account_transactions)
         elif body == "welcome":
             self.welcomes.append(message.welcome)
         elif body == "accounts_created":
@@ -237,6 +240,44 @@ class VouchdTest(unittest.TestCase):
         self.assertEqual(times, sorted(times), f"history is oldest first: {describe(known)}")
         self.assertEqual((unknown.transaction_id, unknown.found, len(unknown.history)),
                          (unknown_id, False, 0), describe(unknown))
+
+    def test_account_transactions_lists_debits_and_credits_newest_first(self) -> None:
+        inbox = self.open_session()
+        # Account 600 pays 601, then 599 pays 600 (other tests use these accounts too, so only
+        # this test's ids are compared).
+        debit = transaction(6000, source=600)
+        credit = transaction(6001, source=599, amount=70)
+        inbox.client.submit([debit, credit])
+        self.settle(inbox, [debit, credit])
+        seq_by_id = {c.transaction_id: c.seq for c in inbox.confirmations}
+        inbox.client.query_account(600)
+        inbox.read_until(lambda: inbox.account_pages, "AccountTransactions")
+        [page] = inbox.account_pages
+        self.assertEqual(page.account, 600, describe(page))
+        mine = [e for e in page.transactions if e.transaction_id in (6000, 6001)]
+        self.assertEqual([e.transaction_id for e in mine], [6001, 6000], describe(page))
+        seqs = [e.seq for e in page.transactions]
+        self.assertEqual(seqs, sorted(seqs, reverse=True), f"newest first: {describe(page)}")
+        newer, older = mine
+        self.assertEqual((newer.seq, newer.debit, newer.source_account, newer.amount),
+                         (seq_by_id[6001], False, 599, 70), describe(newer))
+        self.assertEqual((older.seq, older.debit, older.destination_account, older.currency),
+                         (seq_by_id[6000], True, 601, "USD"), describe(older))
+        final = (vouch_pb2.ACCOUNT_TRANSACTION_STATE_VERIFIED,
+                 vouch_pb2.ACCOUNT_TRANSACTION_STATE_LATE_TIMEOUT)
+        for entry in mine:
+            # Settled: its Outcome came, and the state is what the Outcome said.
+            [outcome] = inbox.outcomes[entry.transaction_id]
+            self.assertIn(entry.state, final, describe(entry))
+            self.assertEqual(entry.state == vouch_pb2.ACCOUNT_TRANSACTION_STATE_VERIFIED,
+                             outcome.kind == vouch_pb2.OUTCOME_KIND_VERIFIED, describe(entry))
+            self.assertGreaterEqual(entry.decided_unix_ns, entry.received_unix_ns)
+        # One entry a page: the next page starts below it.
+        inbox.client.query_account(600, limit=1, before_seq=newer.seq)
+        inbox.read_until(lambda: len(inbox.account_pages) == 2, "a second AccountTransactions")
+        second = inbox.account_pages[1]
+        self.assertEqual([e.transaction_id for e in second.transactions], [6000],
+                         describe(second))
 
     def test_ping_is_answered_with_a_pong_echoing_it(self) -> None:
         inbox = self.open_session()

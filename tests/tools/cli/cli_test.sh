@@ -2,8 +2,9 @@
 # vouch-cli against a real vouchd: a payment to a blocked merchant fails late and holds its
 # account; `watch` sees the failure, `status` shows the history with its reason, `holds` lists
 # the account, `release` lifts the hold (and `holds` then shows none), `balances` shows a
-# snapshot whose USD total is the opening money, the account commands create, show, freeze and
-# unfreeze an account, bad usage exits 2.
+# snapshot whose USD total is the opening money, `account-transactions` lists the account's
+# debits and credits newest first with their state and pages with --before_seq, the account
+# commands create, show, freeze and unfreeze an account, bad usage exits 2.
 set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
@@ -51,12 +52,32 @@ account="$(cli account 5001)" || fail "account failed"
 grep -q "balance_minor=2500 " <<<"${account}" || fail "account balance wrong: ${account}"
 grep -q "OPEN" <<<"${account}" || fail "account not open: ${account}"
 cli freeze 5001 | grep -q "FREEZE OK" || fail "freeze failed"
-cli submit 43 5001 8 100 | grep -q "REJECTED reason=ACCOUNT_FROZEN" || fail "frozen account paid"
+cli submit 4301 5001 8 100 | grep -q "REJECTED reason=ACCOUNT_FROZEN" || fail "frozen account paid"
 cli account 5001 | grep -q "FROZEN" || fail "account not shown frozen"
 cli unfreeze 5001 | grep -q "UNFREEZE OK" || fail "unfreeze failed"
 if cli close 5001 >"${TEST_TMPDIR}/close.txt"; then fail "closed an account holding money"; fi
 grep -q "NOT_EMPTY" "${TEST_TMPDIR}/close.txt" || fail "close: $(cat "${TEST_TMPDIR}/close.txt")"
 if cli account 999999 >/dev/null 2>&1; then fail "account of an unknown id succeeded"; fi
+# Account 7 paid 8 (id 42, failed late); now 9 pays 7 (id 43): newest first, both directions.
+cli submit 43 9 7 250 >/dev/null || fail "submit 43 failed"
+activity="$(cli account-transactions 7)" || fail "account-transactions failed"
+grep -q "^account 7: 2 transactions" <<<"${activity}" || fail "account-transactions: ${activity}"
+first="$(sed -n 2p <<<"${activity}")"
+second="$(sed -n 3p <<<"${activity}")"
+grep -qE "id=43 credit from=9 amount=250 USD VERIFIED" <<<"${first}" \
+  || fail "newest is not the credit 43: ${activity}"
+grep -qE "id=42 debit  to=8 amount=500 USD LATE_FAILED .*reason=BLOCKED_MERCHANT" <<<"${second}" \
+  || fail "second is not the failed debit 42: ${activity}"
+page="$(cli account-transactions 7 --limit=1)" || fail "account-transactions --limit=1 failed"
+next="$(grep -oE "^more: --before_seq=[0-9]+" <<<"${page}" | cut -d' ' -f2)" \
+  || fail "no next page: ${page}"
+cli account-transactions 7 --limit=1 "${next}" | grep -q "id=42 debit" \
+  || fail "the second page is not id 42"
+cli account-transactions 7 --since=1h | grep -q "^account 7: 2 transactions" \
+  || fail "--since=1h lost entries"
+cli account-transactions 7 --until=1h | grep -q "^account 7: 0 transactions" \
+  || fail "--until=1h (an hour ago) listed entries"
+if cli account-transactions 0 >/dev/null 2>&1; then fail "account 0 was accepted"; fi
 
 status=0
 cli frobnicate >/dev/null 2>&1 || status=$?
