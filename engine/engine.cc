@@ -1266,9 +1266,10 @@ absl::Status Engine::FinishCreations(absl::Time deadline) {
     accounts_.AtMutable(i).state.store(static_cast<uint8_t>(AccountState::kOpen),
                                        std::memory_order_release);
   }
-  // The ledger stage opens them in creation order when it next needs them.
+  // The ledger stage opens them in creation order on its next turn (woken here).
   accounts_.SetOpenedBelow(created);
   creations_pending_from_ = created;
+  WakeStages();
   return absl::OkStatus();
 }
 

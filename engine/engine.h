@@ -15,7 +15,9 @@
 // (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
 // Thread safety: Submit, PollOutcomes, Query, AccountTransactions, ReleaseHold, Holds,
-// StallVerifier and Stats may be called from any number of threads at once once Start() returned; Submit takes no lock and
+// StallVerifier, Stats and the account calls (CreateAccounts, FreezeAccount, ...,
+// LookupAccount; serialized among themselves by one mutex, never taken by Submit) may be called
+// from any number of threads at once once Start() returned; Submit takes no lock and
 // never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
 // concurrently with each other. In inline mode the owner's thread drives every stage with
 // Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is

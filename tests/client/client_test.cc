@@ -242,6 +242,8 @@ TEST_F(ClientTest, AccountsAreCreatedChangedAndLookedUpAndSurviveARestart) {
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->result(), v1::ACCOUNT_REQUEST_RESULT_NOT_FOUND);
   EXPECT_FALSE((*client)->CreateAccounts({}, kPatience).ok());
+}
+
 TEST_F(ClientTest, AccountTransactionsPagesAnAccountsDebitsAndCreditsNewestFirst) {
   StartVouchd();
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());

@@ -395,6 +395,10 @@ int Account(Connection& c, uint64_t id) {
   for (const v1::AccountChange& change : info.history()) {
     std::printf("  %s  %s\n", Time(change.unix_ns()).c_str(),
                 Short(v1::AccountChangeKind_Name(change.kind()), "ACCOUNT_CHANGE_KIND_").c_str());
+  }
+  return 0;
+}
+
 // "" -> 0 (no bound); digits -> Unix ns; a duration ("15m") -> that long before now.
 bool ParseTime(const std::string& text, int64_t* unix_ns) {
   *unix_ns = 0;
@@ -531,8 +535,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "vouch-cli [flags] status <id> | watch | holds | release <account> | "
       "submit <id> <from> <to> <amount> | balances [<account>...] | create-account <id> | "
-      "account <id> | freeze|unfreeze|close|set-limits <id>");
-      "submit <id> <from> <to> <amount> | balances [<account>...] | "
+      "account <id> | freeze|unfreeze|close|set-limits <id> | "
       "account-transactions <account> [--since=T --until=T --limit=N --before_seq=S]");
   const std::vector<char*> words = absl::ParseCommandLine(argc, argv);
   const int status = vouch::Run(words);

@@ -138,6 +138,11 @@ class Simulation {
   void JournalTurn();
   void ReloadRules();
   void ReleaseRacingHold(const std::vector<uint64_t>& holds_before);
+  // Issue 13: accounts created and frozen mid-stream.
+  void CreateAccountMidStream();
+  void FreezeOrUnfreeze();
+  void CheckFrozen(const Transaction& txn, const Confirmation& answer);
+  void CheckAccountsRecovered(bool lossy);
   std::map<uint64_t, bool> JournaledHolds(Sequence outcomes_kept_below);
   void CheckHoldsRecovered(const std::map<uint64_t, bool>& before);
   std::string HoldHistory(uint64_t account) const;
@@ -207,6 +212,11 @@ class Simulation {
   fraud::FraudRules opening_rules_;  // The rules of the first start.
   fraud::FraudRules current_rules_;  // The latest reload's.
   int64_t fraud_stalled_until_ns_ = 0;
+  // Accounts created mid-stream (told kCreated), with their currency, and the accounts frozen
+  // as last told (a change is told only once kept).
+  std::vector<std::pair<uint64_t, CurrencyCode>> runtime_accounts_;
+  absl::flat_hash_map<uint64_t, bool> frozen_;
+  uint64_t next_account_id_ = 10'000;
 };
 
 Simulation::Simulation(const SimulationOptions& options)
@@ -353,6 +363,8 @@ void Simulation::InjectFaults() {
       ++result_.faults.hold_releases;
     }
   }
+  if (OneIn(25)) CreateAccountMidStream();
+  if (!runtime_accounts_.empty() && OneIn(20)) FreezeOrUnfreeze();
   // A stalled fraud stage takes new rules only when it resumes, and ReplaceFraudRules would wait
   // 5 s of real time for it.
   if (options_.check_rule_reloads && clock_.NowNs() >= fraud_stalled_until_ns_ && OneIn(60)) {
@@ -378,6 +390,18 @@ Transaction Simulation::MakeTransfer() {
                                : 1 + static_cast<int64_t>(Random(20'000));
   if (OneIn(100)) txn.amount_minor = 0;
   if (OneIn(60)) txn.destination_account = kUnknownAccount;
+  if (!runtime_accounts_.empty() && OneIn(5)) {
+    // Money into, or out of, an account created mid-stream (opened with 0).
+    const auto& [account, currency] = runtime_accounts_[Random(runtime_accounts_.size())];
+    if (currency == txn.currency) {
+      if (OneIn(2)) {
+        txn.destination_account = account;
+      } else {
+        txn.source_account = account;
+        txn.amount_minor = 1 + static_cast<int64_t>(Random(2'000));
+      }
+    }
+  }
   txn.merchant_id = OneIn(40) ? kBlockedMerchant : 1 + Random(20);
   txn.merchant_category = 5411;
   txn.country = PackCountry("GB");
@@ -403,6 +427,7 @@ void Simulation::SubmitSome() {
 void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
   Digest(txn.id << 24 ^ uint64_t(answer.status) << 16 ^ uint64_t(answer.reason) << 8 ^
          answer.seq);
+  CheckFrozen(txn, answer);
   if (const auto known = answered_.find(txn.id); known != answered_.end()) {
     if (answer.status == ConfirmStatus::kBusy) return;
     // A refusal is stored, so its retry is a duplicate, unless the simulated process crashed
@@ -536,10 +561,92 @@ void Simulation::Recover() {
   if (!crash_.lossy && options_.check_hold_races) CheckHoldsRecovered(crash_.holds);
   release_epoch_.clear();  // Releases not kept died with the process; the rest are settled.
   CheckRefusalsRecovered(crash_.lossy);
+  CheckAccountsRecovered(crash_.lossy);
   CheckMoney();
   RetryRefused();
   // The ids came back with their fields' fingerprints: reusing one for other fields is refused.
   for (int i = 0; i < 4 && !failed() && !answered_txns_.empty(); ++i) (void)ResubmitAltered();
+}
+
+void Simulation::CreateAccountMidStream() {
+  NewAccount account;
+  account.id = next_account_id_++;
+  account.currency = OneIn(3) ? PackCurrency("EUR") : PackCurrency("USD");
+  account.user_data = account.id;
+  std::vector<CreateResult> results;
+  const absl::Status status = engine_->CreateAccounts({&account, 1}, &results);
+  ++result_.faults.accounts_created;
+  if (!status.ok()) {
+    Fail(absl::StrCat("CreateAccounts: ", status.ToString()));
+    return;
+  }
+  Digest(0xACC7 ^ account.id << 8 ^ static_cast<uint64_t>(results[0]));
+  if (results[0] != CreateResult::kCreated) {
+    Fail(absl::StrCat("account ", account.id, " not created: ", static_cast<int>(results[0])));
+    return;
+  }
+  Log(absl::StrCat("account ", account.id, " created"));
+  runtime_accounts_.push_back({account.id, account.currency});
+  opening_balance_[account.id] = 0;
+  frozen_[account.id] = false;
+}
+
+void Simulation::FreezeOrUnfreeze() {
+  const uint64_t account = runtime_accounts_[Random(runtime_accounts_.size())].first;
+  const bool freeze = !frozen_[account];
+  const absl::Status status =
+      freeze ? engine_->FreezeAccount(account) : engine_->UnfreezeAccount(account);
+  ++result_.faults.accounts_frozen;
+  if (!status.ok()) {
+    Fail(absl::StrCat(freeze ? "freeze " : "unfreeze ", account, ": ", status.ToString()));
+    return;
+  }
+  Log(absl::StrCat("account ", account, freeze ? " frozen" : " unfrozen"));
+  frozen_[account] = freeze;
+}
+
+// A transaction naming a frozen account is never admitted; account_frozen names one.
+void Simulation::CheckFrozen(const Transaction& txn, const Confirmation& answer) {
+  if (answer.duplicate || answer.status == ConfirmStatus::kBusy) return;
+  auto is_frozen = [&](uint64_t id) {
+    const auto it = frozen_.find(id);
+    return it != frozen_.end() && it->second;
+  };
+  const bool frozen = is_frozen(txn.source_account) || is_frozen(txn.destination_account);
+  const bool admitted = answer.status != ConfirmStatus::kRejected || answer.seq != 0;
+  if (frozen && admitted) {
+    Fail(absl::StrCat("id ", txn.id, " admitted although an account of it is frozen"));
+  } else if (answer.reason == Reason::kAccountFrozen && !frozen) {
+    Fail(absl::StrCat("id ", txn.id, " refused account_frozen, but neither account is"));
+  }
+}
+
+// Every account creation and freeze told was kept (a lossy power loss may take them, with the
+// transactions after them): the recovered engine has them as the client was told.
+void Simulation::CheckAccountsRecovered(bool lossy) {
+  if (!has_journal()) return;
+  for (size_t i = 0; i < runtime_accounts_.size() && !failed();) {
+    const uint64_t account = runtime_accounts_[i].first;
+    const absl::StatusOr<AccountInfo> info = engine_->LookupAccount(account);
+    if (!info.ok()) {
+      if (!lossy) {
+        Fail(absl::StrCat("account ", account, " lost in a crash: ", info.status().ToString()));
+        return;
+      }
+      runtime_accounts_.erase(runtime_accounts_.begin() + static_cast<ptrdiff_t>(i));
+      frozen_.erase(account);
+      opening_balance_.erase(account);
+      continue;
+    }
+    const bool frozen = info->state == AccountState::kFrozen;
+    if (!lossy && frozen != frozen_[account]) {
+      Fail(absl::StrCat("account ", account, " recovered ", frozen ? "frozen" : "open",
+                        ", told otherwise"));
+      return;
+    }
+    frozen_[account] = frozen;
+    ++i;
+  }
 }
 
 // Tears the journal write that was in progress: its tail never reached the file, and the last
@@ -1061,6 +1168,8 @@ void FaultCounts::Add(const FaultCounts& o) {
   snapshots += o.snapshots;
   duplicates += o.duplicates;
   hold_releases += o.hold_releases;
+  accounts_created += o.accounts_created;
+  accounts_frozen += o.accounts_frozen;
   racing_releases += o.racing_releases;
   rule_reloads += o.rule_reloads;
   refused_retries += o.refused_retries;
@@ -1110,7 +1219,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       " (refused ids after a restart ", f.refused_retries, ", with other fields ",
       f.altered_resubmissions, "), hold releases ", f.hold_releases,
       " (racing the hold's record ", f.racing_releases, "), rule reloads ", f.rule_reloads,
-      "\n",
+      ", accounts created mid-stream ", f.accounts_created, " (freezes and unfreezes ",
+      f.accounts_frozen, ")\n",
       "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, ", busy ", c.busy, "\n",
       "outcomes: verified ", c.verified, ", late failed ", c.late_failed, ", late timeout ",
       c.late_timeout, ", late verdicts ", c.late_verdicts, "\n",

@@ -18,9 +18,11 @@
 #include <new>
 #include <ostream>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "engine/accounts/account.h"
 #include "gtest/gtest.h"
 
 namespace {
@@ -525,6 +527,59 @@ TEST(LedgerAllocationTest, HotPathDoesNotAllocate) {
   const long allocations_after = g_allocations.load(std::memory_order_relaxed);
   EXPECT_EQ(allocations_after, allocations_before);
   EXPECT_GT(passed, 10'000);
+}
+
+// Debits must not exceed credits: the balance never goes below 0, whatever the overdraft.
+TEST(LedgerFlagsTest, DebitsMustNotExceedCredits) {
+  Ledger ledger(4, 4);
+  ASSERT_TRUE(ledger.OpenAccount({.id = 1, .currency = kUsd, .balance_minor = 100,
+                                  .overdraft_limit_minor = 1'000,
+                                  .flags = kAccountDebitsMustNotExceedCredits}).ok());
+  ASSERT_TRUE(ledger.OpenAccount({.id = 2, .currency = kUsd}).ok());
+  EXPECT_EQ(ledger.Reserve(1, Transfer(1, 2, 101, kUsd)), Reason::kInsufficientFunds);
+  EXPECT_EQ(ledger.Reserve(2, Transfer(1, 2, 100, kUsd)), Reason::kNone);
+  EXPECT_EQ(ledger.Find(1)->pending_count, 1u);
+  EXPECT_EQ(ledger.Find(2)->pending_count, 1u);
+  ledger.Commit(2);
+  EXPECT_EQ(Balance(ledger, 1), 0);
+  EXPECT_EQ(ledger.Find(1)->pending_count, 0u);
+  EXPECT_FALSE(ledger.OpenAccount({.id = 3, .currency = kUsd, .balance_minor = -1,
+                                   .overdraft_limit_minor = 5,
+                                   .flags = kAccountDebitsMustNotExceedCredits}).ok());
+  EXPECT_FALSE(ledger.OpenAccount({.id = 3, .currency = kUsd, .flags = kAccountFlagsKnown}).ok());
+}
+
+// Credits must not exceed debits, counting what is pending both ways: a voided debit comes
+// back, so it may not make room for a credit before it settles.
+TEST(LedgerFlagsTest, CreditsMustNotExceedDebitsCountingPending) {
+  Ledger ledger(4, 8);
+  ASSERT_TRUE(ledger.OpenAccount({.id = 1, .currency = kUsd, .balance_minor = 0,
+                                  .overdraft_limit_minor = 1'000,
+                                  .flags = kAccountCreditsMustNotExceedDebits}).ok());
+  ASSERT_TRUE(ledger.OpenAccount({.id = 2, .currency = kUsd, .balance_minor = 1'000}).ok());
+  EXPECT_EQ(ledger.Reserve(1, Transfer(2, 1, 1, kUsd)), Reason::kCreditsExceedDebits);
+  EXPECT_EQ(ledger.Reserve(2, Transfer(1, 2, 50, kUsd)), Reason::kNone);  // Balance -50.
+  // The debit may still be voided: no credit fits yet.
+  EXPECT_EQ(ledger.Reserve(3, Transfer(2, 1, 50, kUsd)), Reason::kCreditsExceedDebits);
+  ledger.Commit(2);
+  EXPECT_EQ(ledger.Reserve(4, Transfer(2, 1, 30, kUsd)), Reason::kNone);
+  EXPECT_EQ(ledger.Reserve(5, Transfer(2, 1, 21, kUsd)), Reason::kCreditsExceedDebits);
+  EXPECT_EQ(ledger.Reserve(6, Transfer(2, 1, 20, kUsd)), Reason::kNone);
+  ledger.Commit(4);
+  ledger.Commit(6);
+  EXPECT_EQ(Balance(ledger, 1), 0);
+  EXPECT_EQ(SumOfBalances(ledger, kUsd), 1'000);
+  EXPECT_FALSE(ledger.OpenAccount({.id = 3, .currency = kUsd, .balance_minor = 1,
+                                   .flags = kAccountCreditsMustNotExceedDebits}).ok());
+  // Flags survive a snapshot, and so does what the checks count.
+  ASSERT_EQ(ledger.Reserve(7, Transfer(1, 2, 10, kUsd)), Reason::kNone);
+  std::string bytes;
+  ASSERT_TRUE(ledger.SaveState(&bytes).ok());
+  Ledger restored(4, 8);
+  ASSERT_TRUE(restored.RestoreState(bytes).ok());
+  EXPECT_EQ(restored.Find(1)->flags, kAccountCreditsMustNotExceedDebits);
+  EXPECT_EQ(restored.StateHash(), ledger.StateHash());
+  EXPECT_EQ(restored.Reserve(8, Transfer(2, 1, 1, kUsd)), Reason::kCreditsExceedDebits);
 }
 
 }  // namespace
