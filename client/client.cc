@@ -48,7 +48,12 @@ constexpr int kAccountsCreatedField = v1::ServerMessage::kAccountsCreatedFieldNu
 constexpr int kAccountInfoField = v1::ServerMessage::kAccountInfoFieldNumber;
 constexpr int kAccountChangedField = v1::ServerMessage::kAccountChangedFieldNumber;
 constexpr int kAccountTransactionsField = v1::ServerMessage::kAccountTransactionsFieldNumber;
-constexpr int kServerFieldMax = kAccountChangedField;  // The largest field number.
+// ServerMessage's body fields this client knows; others are skipped (a newer server's).
+constexpr uint64_t kServerBodyFields = net::EnvelopeFields(
+    {kConfirmationField, kOutcomeField, kStatusField, kErrorField, kPongField,
+     v1::ServerMessage::kHoldsFieldNumber, v1::ServerMessage::kHoldReleasedFieldNumber,
+     kBalancesField, kWelcomeField, kAccountTransactionsField, kAccountsCreatedField,
+     kAccountInfoField, kAccountChangedField});
 
 // Answers that only blocking calls ask for, so one always has a waiter.
 template <typename Reply>
@@ -661,7 +666,7 @@ absl::Status Client::DispatchFrames(int64_t received_ns) {
 
 absl::Status Client::Dispatch(const char* data, size_t size, int64_t received_ns) {
   net::EnvelopeBody body;
-  if (!net::ParseEnvelope(data, size, kServerFieldMax, &body)) {
+  if (!net::ParseEnvelopeFields(data, size, kServerBodyFields, &body)) {
     return absl::InternalError("unparsable ServerMessage from the server");
   }
   const auto parse = [&](google::protobuf::MessageLite* message) {

@@ -119,6 +119,13 @@ FrameDecoder::Result FrameDecoder::NextFrame(const char** data, size_t* size) {
 }
 
 bool ParseEnvelope(const char* data, size_t size, int field_max, EnvelopeBody* body) {
+  assert(field_max >= 1 && field_max < 64);
+  const uint64_t below = (uint64_t{1} << (field_max + 1)) - 1;
+  return ParseEnvelopeFields(data, size, below & ~uint64_t{1}, body);
+}
+
+bool ParseEnvelopeFields(const char* data, size_t size, uint64_t body_fields,
+                         EnvelopeBody* body) {
   using google::protobuf::internal::WireFormatLite;
   *body = EnvelopeBody{};
   google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(data),
@@ -127,7 +134,7 @@ bool ParseEnvelope(const char* data, size_t size, int field_max, EnvelopeBody* b
     const uint32_t tag = input.ReadTag();
     if (tag == 0) return false;  // A malformed tag, or field number 0.
     const int field = static_cast<int>(WireFormatLite::GetTagFieldNumber(tag));
-    const bool known = field >= 1 && field <= field_max;
+    const bool known = field >= 1 && field < 64 && ((body_fields >> field) & 1) != 0;
     if (known && WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!input.ReadVarint32(&length) || length > size) return false;

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -81,6 +82,17 @@ struct EnvelopeBody {
 // fields are present the last wins, as for a oneof. Returns false if the bytes do not parse.
 [[nodiscard]] bool ParseEnvelope(const char* data, size_t size, int field_max,
                                  EnvelopeBody* body);
+// As ParseEnvelope, for a oneof whose field numbers have gaps: the body fields are the bits set
+// in `body_fields` (bit n for field n, 1 <= n < 64; see EnvelopeFields), and every other field,
+// one in a gap included, is skipped as unknown.
+[[nodiscard]] bool ParseEnvelopeFields(const char* data, size_t size, uint64_t body_fields,
+                                       EnvelopeBody* body);
+// The body_fields mask of `fields`. REQUIRES: each in [1, 64).
+constexpr uint64_t EnvelopeFields(std::initializer_list<int> fields) {
+  uint64_t mask = 0;
+  for (const int field : fields) mask |= uint64_t{1} << field;
+  return mask;
+}
 // Appends one frame holding an envelope whose body is `body` in oneof field `field`: the same
 // bytes as serializing the envelope message. Returns false (appending nothing) if the frame
 // would exceed frame_bytes_max.

@@ -173,5 +173,24 @@ TEST(FrameCodecTest, EnvelopeBodyIsFoundLikeTheOneofParserFindsIt) {
   EXPECT_FALSE(ParseEnvelope(zero_tag.data(), zero_tag.size(), 5, &body));
 }
 
+// A oneof with gaps in its field numbers (ClientMessage: 1..8, 20, 30..32): a field in a gap is
+// an unknown field, skipped, not a body (a padded Ping stays a Ping).
+TEST(FrameCodecTest, AFieldInAGapOfTheOneofIsSkippedAsUnknown) {
+  constexpr uint64_t kFields = EnvelopeFields({1, 5, 20, 30});
+  v1::ClientMessage ping;
+  ping.mutable_ping()->set_nonce(7);
+  std::string bytes = ping.SerializeAsString();
+  bytes += std::string("\x7a\x02xx", 4);  // Field 15, length-delimited: in a gap.
+  EnvelopeBody body;
+  ASSERT_TRUE(ParseEnvelopeFields(bytes.data(), bytes.size(), kFields, &body));
+  EXPECT_EQ(body.field, v1::ClientMessage::kPing);
+  const std::string gap_only("\x7a\x02xx", 4);
+  ASSERT_TRUE(ParseEnvelopeFields(gap_only.data(), gap_only.size(), kFields, &body));
+  EXPECT_EQ(body.field, 0) << "no known body";
+  const std::string field_30("\xf2\x01\x00", 3);  // Field 30, length 0.
+  ASSERT_TRUE(ParseEnvelopeFields(field_30.data(), field_30.size(), kFields, &body));
+  EXPECT_EQ(body.field, 30);
+}
+
 }  // namespace
 }  // namespace vouch::net
