@@ -626,6 +626,20 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
       return Busy(txn.id, Reason::kIdempotencyRetention);
   }
   if (refusal != Reason::kNone) return Refuse(txn, claim.ticket, refusal, now_ns);
+  // The source's day so far, charged with this one unless that passes a daily limit (exact under
+  // concurrency: daily_usage.h). Charged whether or not a limit is set, so that a limit set
+  // during the day counts the whole day; taken back below if the answer is BUSY.
+  const DailyUsage::ChargeResult daily = source->daily.TryCharge(
+      DailyUsage::DayOf(now_ns + MonotonicToUnixOffsetNs()), txn.amount_minor,
+      // relaxed: each limit is one value read on its own.
+      source->daily_minor_max.load(std::memory_order_relaxed),
+      source->daily_count_max.load(std::memory_order_relaxed));
+  if (daily.charge != DailyUsage::Charge::kCharged) {
+    return Refuse(txn, claim.ticket,
+                  daily.charge == DailyUsage::Charge::kOverAmount ? Reason::kDailyAmountLimit
+                                                                  : Reason::kDailyCountLimit,
+                  now_ns);
+  }
   bool held = ShouldHold(txn);
   bool at_risk = false;
   if (!held && risk_.enabled()) {
@@ -634,6 +648,7 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
       at_risk = true;
     } else if (options_.risk.action == RiskAction::kBusy) {
       idempotency_.Release(claim.ticket);  // Nothing was recorded: a retry must be admitted.
+      source->daily.Refund(daily.day, txn.amount_minor);
       return Busy(txn.id, Reason::kRiskLimit);
     } else {
       held = true;
@@ -641,7 +656,11 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
     }
   }
   const Confirmation admitted = Admit(txn, origin, claim.ticket, held, at_risk, shard, now_ns);
-  if (admitted.status != ConfirmStatus::kBusy) in_flight.Keep();  // The reconciler releases it.
+  if (admitted.status != ConfirmStatus::kBusy) {
+    in_flight.Keep();  // The reconciler releases it.
+  } else {
+    source->daily.Refund(daily.day, txn.amount_minor);
+  }
   return admitted;
 }
 
@@ -1360,8 +1379,10 @@ absl::Status Engine::FreezeAccount(uint64_t id) { return SetFrozen(id, true); }
 absl::Status Engine::UnfreezeAccount(uint64_t id) { return SetFrozen(id, false); }
 
 absl::Status Engine::SetAccountLimits(uint64_t id, const AccountLimits& limits) {
-  if (limits.transaction_minor_max < 0 || limits.daily_minor_max < 0) {
-    return absl::InvalidArgumentError("account limits must be >= 0 (0: no limit)");
+  if (!IsValidAccountLimits(limits)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "account limits must be >= 0 (0: no limit), a daily amount at most ",
+        DailyUsage::kMinorMax));
   }
   if (!Running()) return absl::UnavailableError("the engine is not running");
   const absl::Time deadline = absl::Now() + absl::Seconds(5);

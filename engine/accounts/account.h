@@ -26,8 +26,10 @@ inline constexpr uint32_t kAccountFlagsKnown =
 
 struct AccountLimits {              // 0 = no limit.
   int64_t transaction_minor_max = 0;  // Per transaction, on top of Options::amount_minor_max.
-  int64_t daily_minor_max = 0;        // Stored and journaled; enforcement is a later step.
-  uint32_t daily_count_max = 0;       // Likewise.
+  // Per UTC calendar day, as source: refused at ingest past them (daily_usage.h). At most
+  // DailyUsage::kMinorMax.
+  int64_t daily_minor_max = 0;
+  uint32_t daily_count_max = 0;
   bool operator==(const AccountLimits&) const = default;
 };
 

@@ -29,12 +29,14 @@ constexpr uint64_t kSnapshotMagic = 0x31524944434f5644ULL;  // "DVOCDIR1", littl
 
 }  // namespace
 
+bool IsValidAccountLimits(const AccountLimits& limits) {
+  return limits.transaction_minor_max >= 0 && limits.daily_minor_max >= 0 &&
+         limits.daily_minor_max <= DailyUsage::kMinorMax;
+}
+
 bool IsValidNewAccount(const NewAccount& a) {
   if (a.id == 0 || !IsSupportedCurrency(a.currency)) return false;
-  if (a.overdraft_limit_minor < 0 || a.limits.transaction_minor_max < 0 ||
-      a.limits.daily_minor_max < 0) {
-    return false;
-  }
+  if (!IsValidAccountLimits(a.limits) || a.overdraft_limit_minor < 0) return false;
   if ((a.flags & ~kAccountFlagsKnown) != 0 || a.flags == kAccountFlagsKnown) return false;
   const int64_t floor_minor =
       (a.flags & kAccountDebitsMustNotExceedCredits) ? 0 : -a.overdraft_limit_minor;
@@ -161,8 +163,8 @@ std::vector<uint64_t> AccountDirectory::Holds() const {
 
 // Layout: magic u64 | count u64 | per record: id u64 | currency u32 | opening i64 |
 // overdraft i64 | flags u32 | created limits (i64, i64, u32) | user_data u64 | state u8 |
-// on_hold u8 | current limits (i64, i64, u32) | history_count u32 | kept u8 |
-// kept x (kind u8 | at_unix_ns i64).
+// on_hold u8 | current limits (i64, i64, u32) | daily usage (amount word u64, count word u64)
+// | history_count u32 | kept u8 | kept x (kind u8 | at_unix_ns i64).
 void AccountDirectory::SaveState(int64_t mono_to_unix_ns, std::string* out) const {
   out->clear();
   ByteWriter w(out);
@@ -188,6 +190,8 @@ void AccountDirectory::SaveState(int64_t mono_to_unix_ns, std::string* out) cons
     w.Put(limits.transaction_minor_max);
     w.Put(limits.daily_minor_max);
     w.Put(limits.daily_count_max);
+    w.Put<uint64_t>(r.daily.amount_word());
+    w.Put<uint64_t>(r.daily.count_word());
     w.Put(r.history_count);
     const std::vector<AccountChange> history = r.History();
     w.Put<uint8_t>(static_cast<uint8_t>(history.size()));
@@ -226,6 +230,8 @@ absl::Status AccountDirectory::RestoreState(absl::string_view bytes, int64_t mon
     limits.transaction_minor_max = in.Get<int64_t>();
     limits.daily_minor_max = in.Get<int64_t>();
     limits.daily_count_max = in.Get<uint32_t>();
+    const uint64_t daily_amount_word = in.Get<uint64_t>();
+    const uint64_t daily_count_word = in.Get<uint64_t>();
     (void)in.Get<uint32_t>();  // Changes ever recorded; the kept ones are what counts.
     const uint8_t kept = in.Get<uint8_t>();
     if (!in.ok() || kept > kAccountHistoryMax || state > AccountRecord::kClosing ||
@@ -247,6 +253,7 @@ absl::Status AccountDirectory::RestoreState(absl::string_view bytes, int64_t mon
     r->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
     r->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
     r->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+    r->daily.Restore(daily_amount_word, daily_count_word);
     r->history_count = 0;
     for (uint8_t k = 0; k < kept; ++k) {
       const uint8_t kind = in.Get<uint8_t>();

@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "engine/accounts/account.h"
+#include "engine/accounts/daily_usage.h"
 
 namespace vouch {
 
@@ -71,6 +72,7 @@ struct AccountRecord {
   std::atomic<uint64_t> unverified_count{0};   // Risk exposure: ingest adds, reconciler removes.
   std::atomic<int64_t> unverified_minor{0};
   std::atomic<uint32_t> in_flight{0};          // Admitted as source or destination, not retired.
+  DailyUsage daily;  // What the account spent today as a source (ingest charges; lock-free).
 
   // Written by the one writer; read under the same exclusion (LookupAccount).
   AccountChange history[kAccountHistoryMax];
@@ -145,6 +147,8 @@ class AccountDirectory {
   std::atomic<size_t> opened_below_{0};
 };
 
+// Limits are >= 0 and a daily amount limit fits DailyUsage (kMinorMax).
+bool IsValidAccountLimits(const AccountLimits& limits);
 // The checks behind CreateResult::kInvalid (a ledger open can still refuse an overflow).
 bool IsValidNewAccount(const NewAccount& account);
 

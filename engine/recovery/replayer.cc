@@ -198,6 +198,11 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
   answer.source_account = record.txn.source_account;
   answer.amount_minor = record.txn.amount_minor;
   answer.currency = record.txn.currency;
+  // The source's day so far, as ingest charged it (the day it was received, UTC).
+  if (AccountRecord* source = targets_.accounts->FindMutable(record.txn.source_account)) {
+    source->daily.ChargeUnchecked(DailyUsage::DayOf(record.confirmed_unix_ns),
+                                  record.txn.amount_minor);
+  }
   undecided_.push_back(record);
   return absl::OkStatus();
 }

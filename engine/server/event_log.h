@@ -21,7 +21,8 @@
 //                  ACCOUNT_ACTION_FREEZE ...)
 //   outcome_lost   seq (the log fell too far behind to know whether it was a failure)
 //   and operational events with a free-form "detail": start, shutdown, connection_error,
-//   rules_reloaded, rules_reload_refused.
+//   rules_reloaded, rules_reload_refused, daily_limit (a transaction refused by its source
+//   account's daily limit: account, id, reason).
 //
 // Thread safety: Event() from any thread; Start/Stop by the owner.
 #ifndef VOUCH_ENGINE_SERVER_EVENT_LOG_H_

@@ -30,6 +30,8 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kCreditsExceedDebits: return "credits_exceed_debits";
     case Reason::kAccountFrozen: return "account_frozen";
     case Reason::kAccountClosed: return "account_closed";
+    case Reason::kDailyAmountLimit: return "daily_amount_limit";
+    case Reason::kDailyCountLimit: return "daily_count_limit";
     case Reason::kDeadlineExceeded: return "deadline_exceeded";
     case Reason::kAccountHeldInFlight: return "account_held_in_flight";
     case Reason::kDecidedBeforeLedger: return "decided_before_ledger";

@@ -24,7 +24,9 @@ enum class Reason : uint8_t {
   // destination is not a created (and kept) account, or the currency differs from either's.
   kAccountFrozen = 50,        // The source or destination account is frozen.
   kAccountClosed = 51,        // The source or destination account is closed (or closing).
-  // 52, 53: reserved for the per-account daily limits.
+  // The source account's daily limits (AccountLimits, per UTC calendar day: DailyUsage).
+  kDailyAmountLimit = 52,     // The day's amount would pass daily_minor_max.
+  kDailyCountLimit = 53,      // The day's count would pass daily_count_max.
   // Back-pressure (Confirmation BUSY: retry the call).
   kQueueFull = 10,          // A bounded queue is full: the in-flight ring, the journal's queue
                             // of refusals, or the idempotency window (all in flight).
@@ -84,6 +86,8 @@ constexpr bool IsStoredRefusal(Reason reason) {
     case Reason::kCurrencyMismatch:
     case Reason::kAccountFrozen:
     case Reason::kAccountClosed:
+    case Reason::kDailyAmountLimit:
+    case Reason::kDailyCountLimit:
       return true;
     default:
       return false;

@@ -42,6 +42,8 @@ static_assert(SameValue(Reason::kDecidedBeforeLedger, v1::REASON_DECIDED_BEFORE_
 static_assert(SameValue(Reason::kCreditsExceedDebits, v1::REASON_CREDITS_EXCEED_DEBITS));
 static_assert(SameValue(Reason::kAccountFrozen, v1::REASON_ACCOUNT_FROZEN));
 static_assert(SameValue(Reason::kAccountClosed, v1::REASON_ACCOUNT_CLOSED));
+static_assert(SameValue(Reason::kDailyAmountLimit, v1::REASON_DAILY_AMOUNT_LIMIT));
+static_assert(SameValue(Reason::kDailyCountLimit, v1::REASON_DAILY_COUNT_LIMIT));
 static_assert(SameValue(Reason::kIdReusedWithDifferentFields,
                         v1::REASON_ID_REUSED_WITH_DIFFERENT_FIELDS));
 static_assert(v1::Reason_ARRAYSIZE == kReasonCount);

@@ -1,6 +1,7 @@
 // Accounts created at run time: CreateAccounts (created, retried, different fields, invalid,
 // table full), the synchronous refusals of transactions on unknown, mismatched, frozen and closed
-// accounts and over a per-account limit, the two balance flags enforced by the ledger, closing
+// accounts and over a per-account limit (per transaction, and daily amount and count), the two
+// balance flags enforced by the ledger, closing
 // (refused with money or with transactions in flight), and every account change across a
 // restart and from a snapshot.
 //
@@ -206,6 +207,40 @@ TEST_P(AccountsTest, PerAccountTransactionLimit) {
   EXPECT_EQ(info->history.back().kind, AccountChange::Kind::kLimitsChanged);
 }
 
+// Daily limits: refused at once past the day's amount or count, with their own reasons; a
+// refusal charges nothing; the next UTC day starts from zero; a limit set during the day counts
+// what the day has spent already.
+TEST_P(AccountsTest, DailyAmountAndCountLimits) {
+  std::unique_ptr<Engine> engine = OpenParam();
+  ASSERT_NE(engine, nullptr);
+  NewAccount limited = Account(20, 10'000);
+  limited.limits.daily_minor_max = 1'000;
+  limited.limits.daily_count_max = 3;
+  ASSERT_EQ(Create(*engine, {limited, Account(21, 10'000)}),
+            std::vector<CreateResult>(2, CreateResult::kCreated));
+  EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 600)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 401)), Reason::kDailyAmountLimit);
+  EXPECT_EQ(Fate(*engine, Transfer(3, 20, 1, 300)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(4, 20, 1, 1)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(5, 20, 1, 1)), Reason::kDailyCountLimit);
+  // A stored refusal: the same id answers the same, also once the day has room again.
+  EXPECT_EQ(engine->Submit(Transfer(5, 20, 1, 1)).reason, Reason::kDailyCountLimit);
+  EXPECT_EQ(engine->Stats().rejected[static_cast<int>(Reason::kDailyAmountLimit)], 1u);
+  EXPECT_EQ(engine->Stats().rejected[static_cast<int>(Reason::kDailyCountLimit)], 1u);
+  // Credits into the account are not its spending.
+  EXPECT_EQ(Fate(*engine, Transfer(6, 1, 20, 5'000)), Reason::kNone);
+  clock_.AdvanceNs(int64_t{86'400} * 1'000'000'000);  // The next UTC day.
+  EXPECT_EQ(Fate(*engine, Transfer(7, 20, 1, 1'000)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(8, 20, 1, 1)), Reason::kDailyAmountLimit);
+  // Account 21 had no limit; one set now counts what it spent today.
+  EXPECT_EQ(Fate(*engine, Transfer(9, 21, 1, 700)), Reason::kNone);
+  ASSERT_TRUE(engine->SetAccountLimits(21, {.daily_minor_max = 1'000}).ok());
+  EXPECT_EQ(Fate(*engine, Transfer(10, 21, 1, 301)), Reason::kDailyAmountLimit);
+  EXPECT_EQ(Fate(*engine, Transfer(11, 21, 1, 300)), Reason::kNone);
+  EXPECT_EQ(engine->SetAccountLimits(21, {.daily_minor_max = DailyUsage::kMinorMax + 1}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_P(AccountsTest, BalanceFlags) {
   std::unique_ptr<Engine> engine = OpenParam();
   ASSERT_NE(engine, nullptr);
@@ -306,6 +341,36 @@ TEST_P(AccountsRestartTest, AccountsAndTheirChangesSurvive) {
   EXPECT_EQ(Fate(*engine, Transfer(8, 1, uint64_t{1} << 40, 2)), Reason::kAccountClosed);
   EXPECT_EQ(Create(*engine, {Account(23)})[0], CreateResult::kCreated);
   EXPECT_EQ(Fate(*engine, Transfer(9, 1, 23, 2)), Reason::kNone);
+}
+
+// What an account spent today survives a restart (journal replay, and the snapshot's
+// directory), so a daily limit cannot be reset by restarting the server.
+TEST_P(AccountsRestartTest, TheDaysSpendingSurvives) {
+  const auto [mode, ack, snapshot] = GetParam();
+  const std::string dir = testing::EmptyTestDir("accounts_daily_restart");
+  const uint64_t snapshot_records = snapshot ? 1 : 0;
+  NewAccount limited = Account(20, 100'000);
+  limited.limits.daily_minor_max = 1'000;
+  {
+    std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
+    ASSERT_NE(engine, nullptr);
+    ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
+    EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 900)), Reason::kNone);
+    if (snapshot) {
+      for (uint64_t id = 1'000; id < 1'700; ++id) {
+        ASSERT_EQ(engine->Submit(Transfer(id, 3, 4, 1)).status, ConfirmStatus::kConfirmed);
+      }
+      StepUntilIdle(*engine);
+      DrainOutcomes(*engine);
+      ASSERT_TRUE(engine->PollSnapshot().ok());
+    }
+    engine->Stop();
+  }
+  std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
+  ASSERT_NE(engine, nullptr);
+  if (snapshot) EXPECT_FALSE(engine->recovery().snapshot_file.empty());
+  EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 101)), Reason::kDailyAmountLimit);
+  EXPECT_EQ(Fate(*engine, Transfer(3, 20, 1, 100)), Reason::kNone);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -437,6 +437,14 @@ void RequestHandler::OnSubmit(Connection& connection) {
     const Confirmation confirmation = shared_->engine->Submit(
         txn, connection.session, AckWait::kCaller, HeldAnswer::kLater);
     if (confirmation.status != ConfirmStatus::kPending) turn_ack_.Cover(confirmation.ack);
+    if ((confirmation.reason == Reason::kDailyAmountLimit ||
+         confirmation.reason == Reason::kDailyCountLimit) &&
+        !confirmation.duplicate && shared_->event_log != nullptr) {
+      // A limit crossing is an operator's event (rare by design); a duplicate told it already.
+      shared_->event_log->Event(
+          "daily_limit", absl::StrCat("account ", txn.source_account, " id ", txn.id, " ",
+                                      std::string(ReasonName(confirmation.reason))));
+    }
     QueueOrSendAnswer(connection, confirmation);
     if (connection.state != ConnectionState::kOpen) return;
   }
