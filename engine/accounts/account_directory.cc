@@ -94,22 +94,29 @@ size_t AccountDirectory::slot_bytes_per_account() const {
   return (slot_mask_ + 1) * sizeof(Slot) / capacity_;
 }
 
-AccountDirectory::Slot* AccountDirectory::Probe(uint64_t id) const {
+AccountDirectory::Slot* AccountDirectory::Probe(uint64_t id, uint64_t* key_seen) const {
   uint64_t index = Mix64(id);
   for (;; ++index) {
     Slot& slot = slots_[index & slot_mask_];
     // acquire: pairs with Insert's release; the index and the record are visible.
     const uint64_t key = slot.id.load(std::memory_order_acquire);
     // The table is at most half full, so a free slot always ends the probe.
-    if (key == id || key == 0) return &slot;
+    if (key == id || key == 0) {
+      *key_seen = key;
+      return &slot;
+    }
   }
 }
 
 AccountRecord* AccountDirectory::FindMutable(uint64_t id) const {
   if (id == 0) return nullptr;
-  Slot* slot = Probe(id);
+  uint64_t key = 0;
+  Slot* slot = Probe(id, &key);
+  // The key Probe's acquire load saw, not a second load: one that saw the id published only
+  // after Probe's load would carry no ordering, and the record could read as unwritten (found
+  // by TSan in account_directory_test).
+  if (key != id) return nullptr;
   // relaxed: ordered by the acquire load of the id in Probe.
-  if (slot->id.load(std::memory_order_relaxed) != id) return nullptr;
   return &records_[slot->index.load(std::memory_order_relaxed)];
 }
 
@@ -119,9 +126,9 @@ AccountRecord* AccountDirectory::Insert(const NewAccount& account, int64_t creat
   assert(account.id != 0);
   const size_t n = size_.load(std::memory_order_relaxed);  // relaxed: the one writer.
   if (n >= capacity_) return nullptr;
-  Slot* slot = Probe(account.id);
-  VOUCH_CHECK(slot->id.load(std::memory_order_relaxed) == 0,
-              "an account id is inserted once: its first answer is its only one");
+  uint64_t key = 0;
+  Slot* slot = Probe(account.id, &key);
+  VOUCH_CHECK(key == 0, "an account id is inserted once: its first answer is its only one");
   AccountRecord* record = new (&records_[n]) AccountRecord();
   record->fields = account;
   record->index = static_cast<uint32_t>(n);

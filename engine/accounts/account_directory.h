@@ -137,7 +137,9 @@ class AccountDirectory {
     std::atomic<uint64_t> id{0};       // 0: free. Claimed once, never freed.
     std::atomic<uint32_t> index{0};
   };
-  Slot* Probe(uint64_t id) const;  // The slot holding id, or the free slot ending its chain.
+  // The slot holding id, or the free slot ending its chain; *key_seen is the id its acquire load
+  // saw there (id or 0): use it, not a second load.
+  Slot* Probe(uint64_t id, uint64_t* key_seen) const;
 
   const size_t capacity_;
   const uint64_t slot_mask_;
