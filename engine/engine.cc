@@ -1401,10 +1401,7 @@ absl::Status Engine::SetAccountLimits(uint64_t id, const AccountLimits& limits) 
   absl::StatusOr<uint64_t> number =
       JournalAccount(journal::RecordType::kAccountLimits, payload, size, deadline);
   if (!number.ok()) return number.status();
-  // relaxed (all): each limit is read on its own by ingest (AccountRecord).
-  account->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
-  account->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
-  account->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+  account->StoreLimits(limits);
   account->AddHistory({AccountChange::Kind::kLimitsChanged, now_ns});
   return AwaitAccountRecord(*number, deadline);
 }

@@ -45,6 +45,14 @@ bool IsValidNewAccount(const NewAccount& a) {
   return true;
 }
 
+void AccountRecord::StoreLimits(const AccountLimits& limits) {
+  // relaxed: each limit is one value read on its own; a new record's are published by the
+  // release store of its slot's id (Insert).
+  transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
+  daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
+  daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+}
+
 AccountLimits AccountRecord::Limits() const {
   // relaxed: each limit is one value read on its own (see AccountRecord).
   return {transaction_minor_max.load(std::memory_order_relaxed),
@@ -133,10 +141,7 @@ AccountRecord* AccountDirectory::Insert(const NewAccount& account, int64_t creat
   record->fields = account;
   record->index = static_cast<uint32_t>(n);
   // relaxed: published by the release store of the slot's id below.
-  record->transaction_minor_max.store(account.limits.transaction_minor_max,
-                                      std::memory_order_relaxed);
-  record->daily_minor_max.store(account.limits.daily_minor_max, std::memory_order_relaxed);
-  record->daily_count_max.store(account.limits.daily_count_max, std::memory_order_relaxed);
+  record->StoreLimits(account.limits);
   record->AddHistory({AccountChange::Kind::kCreated, created_ns});
   slot->index.store(static_cast<uint32_t>(n), std::memory_order_relaxed);  // relaxed: as above.
   // release: Find's acquire of the id sees the index and the record.
@@ -257,9 +262,7 @@ absl::Status AccountDirectory::RestoreState(absl::string_view bytes, int64_t mon
                                                      : state,
                    std::memory_order_relaxed);
     r->on_hold.store(on_hold != 0, std::memory_order_relaxed);
-    r->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
-    r->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
-    r->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+    r->StoreLimits(limits);
     r->daily.Restore(daily_amount_word, daily_count_word);
     r->history_count = 0;
     for (uint8_t k = 0; k < kept; ++k) {

@@ -82,6 +82,8 @@ struct AccountRecord {
   // transaction admitted on kOpen follows the creation's ack in the happens-before order.
   uint8_t LoadState() const { return state.load(std::memory_order_acquire); }
   AccountLimits Limits() const;
+  // The one writer (see the class comment); Limits() reads them back.
+  void StoreLimits(const AccountLimits& limits);
   void AddHistory(AccountChange change);
   std::vector<AccountChange> History() const;
 };

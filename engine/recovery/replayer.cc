@@ -156,9 +156,7 @@ absl::Status Replayer::ApplyAccount(journal::RecordType type, const char* payloa
   AccountRecord* account = decoded ? accounts.FindMutable(id) : nullptr;
   if (account == nullptr) return Contradiction(where, "an account record for no account");
   if (type == journal::RecordType::kAccountLimits) {
-    account->transaction_minor_max.store(limits.transaction_minor_max, std::memory_order_relaxed);
-    account->daily_minor_max.store(limits.daily_minor_max, std::memory_order_relaxed);
-    account->daily_count_max.store(limits.daily_count_max, std::memory_order_relaxed);
+    account->StoreLimits(limits);
   } else {
     const AccountState state = type == journal::RecordType::kAccountClosed ? AccountState::kClosed
                                : frozen ? AccountState::kFrozen
