@@ -247,6 +247,101 @@ TEST_F(ClientTest, AccountsAreCreatedChangedAndLookedUpAndSurviveARestart) {
   EXPECT_FALSE((*client)->CreateAccounts({}, kPatience).ok());
 }
 
+// A CreateAccounts whose answer the client never saw (its call timed out, or the server was
+// killed) is simply sent again, as vouch.proto promises: the retry answers EXISTS for what was
+// created (CREATED for what a kill -9 lost before it was kept), and every account's opening
+// deposit enters its currency's total exactly once. Under each ack policy; the kill needs a
+// journal.
+class CreateAccountsRetryTest : public ClientTest,
+                                public ::testing::WithParamInterface<std::string> {
+ protected:
+  std::vector<std::string> Flags() const {
+    if (GetParam() == "memory") return {"--ack=memory"};
+    const std::string data_dir = ::testing::TempDir() + "/create_retry_" + GetParam();
+    return {"--ack=" + GetParam(), "--data_dir=" + data_dir, "--idempotency_window=65536",
+            "--account_capacity=4096"};
+  }
+  static std::vector<v1::Account> Batch(uint64_t first_id) {
+    std::vector<v1::Account> batch(64);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].set_id(first_id + i);
+      batch[i].set_currency("USD");
+      batch[i].set_opening_balance_minor(100);
+    }
+    return batch;
+  }
+  static int64_t UsdTotal(Client& client) {
+    absl::StatusOr<v1::Balances> balances = client.ReadBalances({}, kPatience);
+    EXPECT_TRUE(balances.ok()) << balances.status();
+    if (!balances.ok()) return -1;
+    for (const v1::CurrencyTotal& total : balances->currencies()) {
+      if (total.currency() == "USD") return total.total_minor();
+    }
+    return 0;
+  }
+};
+
+TEST_P(CreateAccountsRetryTest, ABatchWhoseAnswerWasLostIsSentAgainAndCountsOnce) {
+  if (GetParam() != "memory") {
+    std::filesystem::remove_all(::testing::TempDir() + "/create_retry_" + GetParam());
+  }
+  StartVouchd(Flags());
+  const std::vector<v1::Account> first = Batch(80'000);
+  int64_t total_before = 0;
+  {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+    ASSERT_TRUE(client.ok()) << client.status();
+    total_before = UsdTotal(**client);
+    // The frame is written; the wait ends at once. The server still creates the batch.
+    const absl::StatusOr<v1::AccountsCreated> timed_out =
+        (*client)->CreateAccounts(first, absl::ZeroDuration());
+    ASSERT_EQ(timed_out.status().code(), absl::StatusCode::kDeadlineExceeded)
+        << timed_out.status();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      absl::StatusOr<v1::AccountsCreated> retried = (*client)->CreateAccounts(first, kPatience);
+      ASSERT_TRUE(retried.ok()) << retried.status();
+      ASSERT_EQ(retried->results_size(), static_cast<int>(first.size()));
+      for (const v1::AccountsCreated::Entry& entry : retried->results()) {
+        EXPECT_EQ(entry.result(), v1::CREATE_ACCOUNT_RESULT_EXISTS) << entry.id();
+      }
+    }
+    EXPECT_EQ(UsdTotal(**client), total_before + 64 * 100);
+  }
+  if (GetParam() == "memory") return;
+
+  // Killed with a creation in flight: after the restart the retry finds each account created
+  // once or not at all, and the acknowledged batch is still there.
+  const std::vector<v1::Account> second = Batch(90'000);
+  {
+    absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+    ASSERT_TRUE(client.ok()) << client.status();
+    (void)(*client)->CreateAccounts(second, absl::ZeroDuration());
+    vouchd_.reset();  // SIGKILL.
+  }
+  StartVouchd(Flags());
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<v1::AccountsCreated> retried = (*client)->CreateAccounts(second, kPatience);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  for (const v1::AccountsCreated::Entry& entry : retried->results()) {
+    EXPECT_TRUE(entry.result() == v1::CREATE_ACCOUNT_RESULT_CREATED ||
+                entry.result() == v1::CREATE_ACCOUNT_RESULT_EXISTS)
+        << entry.id() << " " << v1::CreateAccountResult_Name(entry.result());
+  }
+  retried = (*client)->CreateAccounts(first, kPatience);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  for (const v1::AccountsCreated::Entry& entry : retried->results()) {
+    EXPECT_EQ(entry.result(), v1::CREATE_ACCOUNT_RESULT_EXISTS) << entry.id();
+  }
+  EXPECT_EQ(UsdTotal(**client), total_before + 2 * 64 * 100);
+}
+
+INSTANTIATE_TEST_SUITE_P(AckPolicies, CreateAccountsRetryTest,
+                         ::testing::Values("memory", "written", "durable"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
 TEST_F(ClientTest, AccountTransactionsPagesAnAccountsDebitsAndCreditsNewestFirst) {
   StartVouchd();
   absl::StatusOr<std::unique_ptr<Client>> client = Client::Connect(Options());
