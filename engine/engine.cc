@@ -1346,18 +1346,25 @@ absl::Status Engine::CreateAccounts(absl::Span<const NewAccount> accounts,
   return FinishCreations(deadline);
 }
 
-absl::Status Engine::SetFrozen(uint64_t id, bool frozen) {
-  if (!Running()) return absl::UnavailableError("the engine is not running");
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  absl::MutexLock lock(&accounts_mu_);
+absl::StatusOr<AccountRecord*> Engine::ChangeableAccount(uint64_t id) {
   AccountRecord* account = accounts_.FindMutable(id);
   if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
     return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
   }
-  const auto state = static_cast<AccountState>(account->LoadState());
-  if (state == AccountState::kClosed) {
+  if (account->LoadState() == static_cast<uint8_t>(AccountState::kClosed)) {
     return absl::FailedPreconditionError(absl::StrCat("account ", id, " is closed"));
   }
+  return account;
+}
+
+absl::Status Engine::SetFrozen(uint64_t id, bool frozen) {
+  if (!Running()) return absl::UnavailableError("the engine is not running");
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  absl::MutexLock lock(&accounts_mu_);
+  absl::StatusOr<AccountRecord*> changeable = ChangeableAccount(id);
+  if (!changeable.ok()) return changeable.status();
+  AccountRecord* const account = *changeable;
+  const auto state = static_cast<AccountState>(account->LoadState());
   const AccountState target = frozen ? AccountState::kFrozen : AccountState::kOpen;
   if (state == target) return absl::OkStatus();
   const int64_t now_ns = clock_->NowNs();
@@ -1387,13 +1394,9 @@ absl::Status Engine::SetAccountLimits(uint64_t id, const AccountLimits& limits) 
   if (!Running()) return absl::UnavailableError("the engine is not running");
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   absl::MutexLock lock(&accounts_mu_);
-  AccountRecord* account = accounts_.FindMutable(id);
-  if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
-    return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
-  }
-  if (account->LoadState() == static_cast<uint8_t>(AccountState::kClosed)) {
-    return absl::FailedPreconditionError(absl::StrCat("account ", id, " is closed"));
-  }
+  absl::StatusOr<AccountRecord*> changeable = ChangeableAccount(id);
+  if (!changeable.ok()) return changeable.status();
+  AccountRecord* const account = *changeable;
   const int64_t now_ns = clock_->NowNs();
   char payload[journal::kAccountLimitsRecordBytes];
   const size_t size = journal::EncodeAccountLimitsRecord(
@@ -1410,12 +1413,12 @@ absl::Status Engine::CloseAccount(uint64_t id, absl::Duration timeout) {
   if (!Running()) return absl::UnavailableError("the engine is not running");
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&accounts_mu_);
-  AccountRecord* account = accounts_.FindMutable(id);
-  if (account == nullptr || account->LoadState() == AccountRecord::kCreating) {
-    return absl::NotFoundError(absl::StrCat("account ", id, " does not exist"));
-  }
+  absl::StatusOr<AccountRecord*> changeable = ChangeableAccount(id);
+  // Closing a closed account is done already.
+  if (absl::IsFailedPrecondition(changeable.status())) return absl::OkStatus();
+  if (!changeable.ok()) return changeable.status();
+  AccountRecord* const account = *changeable;
   const uint8_t before = account->LoadState();
-  if (before == static_cast<uint8_t>(AccountState::kClosed)) return absl::OkStatus();
   // 1. New transactions are refused. seq_cst: see AccountsInFlight.
   account->state.store(AccountRecord::kClosing, std::memory_order_seq_cst);
   auto refuse = [&](absl::Status status) {

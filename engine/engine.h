@@ -439,6 +439,10 @@ class Engine {
   // Makes the pending creations usable once their records are kept.
   absl::Status FinishCreations(absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(accounts_mu_);
   absl::Status SetFrozen(uint64_t id, bool frozen);
+  // The account a change may act on: kNotFound if it was never created (or its creation is not
+  // kept yet), kFailedPrecondition if it is closed.
+  absl::StatusOr<AccountRecord*> ChangeableAccount(uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(accounts_mu_);
   Confirmation Refuse(const Transaction& txn, uint64_t ticket, Reason reason, int64_t now_ns);
   bool ShouldHold(const Transaction& txn) const;
   Confirmation Answer(const Transaction& txn, uint64_t origin,
