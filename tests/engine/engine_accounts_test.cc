@@ -289,7 +289,19 @@ INSTANTIATE_TEST_SUITE_P(
 
 class AccountsRestartTest
     : public AccountsTestBase,
-      public ::testing::TestWithParam<std::tuple<PolicyMode, AckPolicy, bool>> {};
+      public ::testing::TestWithParam<std::tuple<PolicyMode, AckPolicy, bool>> {
+ protected:
+  // Enough records to close a segment (ids 1000..1699, account 3 pays 4), then a snapshot,
+  // which covers that segment: the restart then starts from the snapshot.
+  static void WriteSnapshot(Engine& engine) {
+    for (uint64_t id = 1'000; id < 1'700; ++id) {
+      ASSERT_EQ(engine.Submit(Transfer(id, 3, 4, 1)).status, ConfirmStatus::kConfirmed);
+    }
+    StepUntilIdle(engine);
+    DrainOutcomes(engine);
+    ASSERT_TRUE(engine.PollSnapshot().ok());
+  }
+};
 
 TEST_P(AccountsRestartTest, AccountsAndTheirChangesSurvive) {
   const auto [mode, ack, snapshot] = GetParam();
@@ -305,15 +317,7 @@ TEST_P(AccountsRestartTest, AccountsAndTheirChangesSurvive) {
     ASSERT_TRUE(engine->FreezeAccount(21).ok());
     ASSERT_TRUE(engine->SetAccountLimits(22, {.transaction_minor_max = 9}).ok());
     ASSERT_TRUE(engine->CloseAccount(uint64_t{1} << 40).ok());
-    if (snapshot) {
-      // Enough records to close a segment, which the snapshot then covers.
-      for (uint64_t id = 1'000; id < 1'700; ++id) {
-        ASSERT_EQ(engine->Submit(Transfer(id, 3, 4, 1)).status, ConfirmStatus::kConfirmed);
-      }
-      StepUntilIdle(*engine);
-      DrainOutcomes(*engine);
-      ASSERT_TRUE(engine->PollSnapshot().ok());
-    }
+    if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
     engine->Stop();
   }
   std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
@@ -356,14 +360,7 @@ TEST_P(AccountsRestartTest, TheDaysSpendingSurvives) {
     ASSERT_NE(engine, nullptr);
     ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
     EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 900)), Reason::kNone);
-    if (snapshot) {
-      for (uint64_t id = 1'000; id < 1'700; ++id) {
-        ASSERT_EQ(engine->Submit(Transfer(id, 3, 4, 1)).status, ConfirmStatus::kConfirmed);
-      }
-      StepUntilIdle(*engine);
-      DrainOutcomes(*engine);
-      ASSERT_TRUE(engine->PollSnapshot().ok());
-    }
+    if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
     engine->Stop();
   }
   std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
