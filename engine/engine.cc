@@ -144,7 +144,7 @@ Engine::Engine(Options options)
       risk_(options_.risk.limits),
       history_(options_.history_capacity),
       // Its capacity (>= in_flight_capacity, Validate) is what lets Submit threads write it.
-      activity_(options_.history_capacity, options_.activity_accounts_max),
+      activity_(options_.history_capacity),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
       fraud_verdicts_(options_.in_flight_capacity),
       ledger_verdicts_(options_.in_flight_capacity),
@@ -655,7 +655,8 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
       IngestCounters::Add(shard.risk_holds);
     }
   }
-  const Confirmation admitted = Admit(txn, origin, claim.ticket, held, at_risk, shard, now_ns);
+  const Confirmation admitted =
+      Admit(txn, origin, claim.ticket, held, at_risk, *source, *destination, shard, now_ns);
   if (admitted.status != ConfirmStatus::kBusy) {
     in_flight.Keep();  // The reconciler releases it.
   } else {
@@ -665,21 +666,21 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
 }
 
 Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
-                           bool at_risk, Shard& shard, int64_t now_ns) {
+                           bool at_risk, AccountRecord& source, AccountRecord& destination,
+                           Shard& shard, int64_t now_ns) {
   vouch::Sequence seq = 0;
   InFlightEntry* entry = ring_.Claim(&seq);
   if (entry == nullptr) {
     idempotency_.Release(ticket);  // Nothing was recorded: a retry must be admitted.
-    if (at_risk) {
-      risk_.Remove(accounts_.FindMutable(txn.source_account), txn.currency, txn.amount_minor);
-    }
+    if (at_risk) risk_.Remove(&source, txn.currency, txn.amount_minor);
     return Busy(txn.id, Reason::kQueueFull);
   }
   const int64_t deadline_ns = now_ns + options_.verification_deadline_ns;
   entry->payload = {txn, now_ns, deadline_ns, held, origin, at_risk, held ? ticket : 0};
   // Before Publish: this thread owns the seq (AccountActivity's protocol).
   activity_.Record({seq, txn.id, txn.source_account, txn.destination_account, txn.amount_minor,
-                    now_ns, txn.currency, held});
+                    now_ns, txn.currency, held},
+                   source.newest_activity_seq, destination.newest_activity_seq);
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;
@@ -904,12 +905,12 @@ AccountTransactionsPage Engine::AccountTransactions(const AccountTransactionsQue
   std::vector<ActivityHit> hits;
   hits.reserve(std::min(query.limit, kAccountTransactionsLimitMax));
   const Sequence newest_seq = ring_.claimed();
-  const ActivityReport report = activity_.Read(activity_query, newest_seq, &hits);
+  const AccountRecord* account = accounts_.Find(query.account);
+  const ActivityReport report = activity_.Read(
+      activity_query, account != nullptr ? &account->newest_activity_seq : nullptr, &hits);
   AccountTransactionsPage page;
   page.more = report.more;
   page.next_before_seq = report.next_before_seq;
-  page.scanned = report.scanned;
-  page.scan_complete = report.scan_complete;
   const Sequence ring_oldest = newest_seq >= activity_.capacity()
                                    ? newest_seq - activity_.capacity() + 1 : 1;
   page.oldest_kept_seq = std::max(activity_first_seq_, ring_oldest);
@@ -1002,7 +1003,6 @@ EngineStats Engine::Stats() const {
   stats.settlement_queue = settlements_.size_approx();
   stats.risk_table_full = risk_.table_full();
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
-  stats.activity_unchained = activity_.unchained();
   const uint64_t confirmed_unheld = stats.confirmed + recovery_.reverified;
   const uint64_t not_at_risk = stats.held + decided_unheld;
   stats.at_risk = confirmed_unheld > not_at_risk ? confirmed_unheld - not_at_risk : 0;

@@ -146,8 +146,6 @@ struct AccountTransactionsPage {
   // The index keeps seqs from this one on (older ones, and those of an earlier process life,
   // are not listed even if they match; Query(id) may still know them).
   Sequence oldest_kept_seq = 0;
-  bool scanned = false;        // The account has no chain: found by a bounded scan instead.
-  bool scan_complete = false;  // With scanned: the scan covered every kept seq.
 };
 // -------------------------------------------------------------------------------------------
 
@@ -190,9 +188,6 @@ struct EngineStats {
   // holds less), never because an id was forgotten early (new ids are refused BUSY
   // idempotency_retention instead).
   int64_t idempotency_retention_ns = 0;
-  // Transaction sides (source or destination) the account activity index could not chain,
-  // because its account table was full: AccountTransactions finds them by a scan.
-  uint64_t activity_unchained = 0;
   uint64_t retired = 0;
   // Snapshots written, snapshot attempts that failed (each logged; retried with a back-off), and
   // whether snapshots stopped for good (the shadow could not follow the journal).
@@ -449,7 +444,8 @@ class Engine {
                       internal::IngestCounters::Shard& shard, int64_t now_ns);
   Confirmation Acked(const Confirmation& confirmation, AckWait ack_wait) const;
   Confirmation Admit(const Transaction& txn, uint64_t origin, uint64_t ticket, bool held,
-                     bool at_risk, internal::IngestCounters::Shard& shard, int64_t now_ns);
+                     bool at_risk, AccountRecord& source, AccountRecord& destination,
+                     internal::IngestCounters::Shard& shard, int64_t now_ns);
   Outcome AwaitHeld(InFlightEntry& entry);
   void WakeStages();
 

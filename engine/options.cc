@@ -50,10 +50,6 @@ absl::Status Options::Validate() const {
   if (account_capacity < accounts.size()) {
     return Invalid("account_capacity", "is smaller than the number of accounts");
   }
-  if (!IsPowerOfTwo(activity_accounts_max) || activity_accounts_max < 64 ||
-      activity_accounts_max > (size_t{1} << 28)) {
-    return Invalid("activity_accounts_max", "must be a power of two in [64, 2^28]");
-  }
   if (outcome_queue_capacity < 64) return Invalid("outcome_queue_capacity", "must be >= 64");
   if (fraud_account_capacity < 1) return Invalid("fraud_account_capacity", "must be >= 1");
   if (ledger_account_capacity < accounts.size()) {

@@ -98,9 +98,6 @@ struct Options {
   // refused kTableFull and counted. Memory: see docs/DESIGN.md ("Accounts"), ~0.3 KB per account
   // of capacity once created (the snapshotter's shadow doubles it). In [1, 2^31).
   size_t account_capacity = 1 << 20;
-  // Accounts the account activity index can chain (engine/history/account_activity.h); the
-  // transactions of accounts beyond it are still found, by a bounded scan (power of two).
-  size_t activity_accounts_max = 1 << 20;
   // Obsolete, ignored: a hold is a flag in the account's record. Kept so configurations build.
   size_t hold_capacity = 1 << 16;
   size_t outcome_queue_capacity = 1 << 16;  // Poll mode only.

@@ -73,6 +73,10 @@ struct AccountRecord {
   std::atomic<int64_t> unverified_minor{0};
   std::atomic<uint32_t> in_flight{0};          // Admitted as source or destination, not retired.
   DailyUsage daily;  // What the account spent today as a source (ingest charges; lock-free).
+  // The head of the account's chain in the account activity index: its newest indexed seq, 0
+  // for none this process life (the index is not persisted). Written only by AccountActivity
+  // (engine/history/account_activity.h), which documents its ordering.
+  std::atomic<uint64_t> newest_activity_seq{0};
 
   // Written by the one writer; read under the same exclusion (LookupAccount).
   AccountChange history[kAccountHistoryMax];

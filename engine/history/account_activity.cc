@@ -7,51 +7,10 @@
 
 namespace vouch {
 
-AccountHeads::AccountHeads(size_t capacity)
-    : capacity_(std::bit_ceil(std::max(capacity, kProbesMax))),
-      mask_(capacity_ - 1),
-      slots_(new Slot[capacity_]) {}
-
-size_t AccountHeads::Home(uint64_t account) const {
-  // Fibonacci hashing: every bit of the id moves the home slot (ids that differ only in high
-  // bits spread as well as sequential ones).
-  return static_cast<size_t>((account * 0x9E3779B97F4A7C15ull) >> 17) & mask_;
-}
-
-std::atomic<uint64_t>* AccountHeads::NewestSeqWord(uint64_t account) {
-  assert(account != 0);
-  const size_t home = Home(account);
-  for (size_t probe = 0; probe < kProbesMax; ++probe) {
-    Slot& slot = slots_[(home + probe) & mask_];
-    // acquire: a slot claimed by another thread is seen with its key (the word is atomic on its
-    // own, so nothing else needs ordering).
-    uint64_t key = slot.account.load(std::memory_order_acquire);
-    if (key == 0 &&
-        slot.account.compare_exchange_strong(key, account, std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
-      return &slot.newest_seq;
-    }
-    if (key == account) return &slot.newest_seq;  // Ours, or another thread claimed it for us.
-  }
-  return nullptr;
-}
-
-const std::atomic<uint64_t>* AccountHeads::FindNewestSeqWord(uint64_t account) const {
-  const size_t home = Home(account);
-  for (size_t probe = 0; probe < kProbesMax; ++probe) {
-    const Slot& slot = slots_[(home + probe) & mask_];
-    const uint64_t key = slot.account.load(std::memory_order_acquire);  // acquire: as above.
-    if (key == account) return &slot.newest_seq;
-    if (key == 0) return nullptr;  // Keys are never removed: the account would be here.
-  }
-  return nullptr;
-}
-
-AccountActivity::AccountActivity(size_t capacity, size_t accounts_max)
+AccountActivity::AccountActivity(size_t capacity)
     : capacity_(std::bit_ceil(capacity < 2 ? size_t{2} : capacity)),
       mask_(capacity_ - 1),
-      slots_(new Slot[capacity_]),
-      heads_(accounts_max) {
+      slots_(new Slot[capacity_]) {
   for (size_t i = 0; i < capacity_; ++i) {
     // relaxed: construction happens-before the index is shared.
     for (auto& word : slots_[i].words) word.store(0, std::memory_order_relaxed);
@@ -59,13 +18,10 @@ AccountActivity::AccountActivity(size_t capacity, size_t accounts_max)
   }
 }
 
-void AccountActivity::Record(const ActivityEntry& entry) {
+void AccountActivity::Record(const ActivityEntry& entry, std::atomic<uint64_t>& source_newest_seq,
+                             std::atomic<uint64_t>& destination_newest_seq) {
   assert(entry.seq != 0 && entry.source_account != 0 && entry.destination_account != 0);
   assert(entry.source_account != entry.destination_account);
-  // Both heads are likely cache misses with many accounts: overlap them with each other and
-  // with the entry's own writes.
-  heads_.Prefetch(entry.source_account);
-  heads_.Prefetch(entry.destination_account);
   uint64_t words[kWords] = {};
   std::memcpy(words, &entry, sizeof(entry));
   Slot& slot = SlotOf(entry.seq);
@@ -78,8 +34,8 @@ void AccountActivity::Record(const ActivityEntry& entry) {
   }
   // release: a reader that sees the even version sees every word written before it.
   slot.version.store(version + 2, std::memory_order_release);
-  Link(entry.source_account, kSource, entry.seq);
-  Link(entry.destination_account, kDestination, entry.seq);
+  Link(source_newest_seq, entry.source_account, kSource, entry.seq);
+  Link(destination_newest_seq, entry.destination_account, kDestination, entry.seq);
 }
 
 // The link of `seq`'s entry that continues `account`'s chain. REQUIRES: the entry is whole
@@ -94,15 +50,10 @@ std::atomic<uint64_t>& AccountActivity::LinkOf(Sequence seq, uint64_t account) c
 // Inserts `seq` into `account`'s chain, keeping it sorted by seq, descending. Usually the
 // first CAS makes it the newest; if a higher seq of the account linked first, `seq` goes below
 // it. Every entry the loop reads has a seq above `seq`, so its slot is stable (class comment).
-void AccountActivity::Link(uint64_t account, Direction direction, Sequence seq) {
+void AccountActivity::Link(std::atomic<uint64_t>& newest_seq, uint64_t account,
+                           Direction direction, Sequence seq) {
   std::atomic<uint64_t>& mine = SlotOf(seq).link[direction];
-  std::atomic<uint64_t>* newest = heads_.NewestSeqWord(account);
-  if (newest == nullptr) {
-    mine.store(kUnchained, std::memory_order_release);  // release: after the data (see Read).
-    unchained_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic.
-    return;
-  }
-  std::atomic<uint64_t>* at = newest;
+  std::atomic<uint64_t>* at = &newest_seq;
   // acquire: the entry a link names is whole (its data and its own link were released first).
   uint64_t next = at->load(std::memory_order_acquire);
   for (;;) {
@@ -159,19 +110,14 @@ bool PastSince(const ActivityQuery& query, const ActivityEntry& entry) {
 
 }  // namespace
 
-ActivityReport AccountActivity::Read(const ActivityQuery& query, Sequence newest_seq,
+ActivityReport AccountActivity::Read(const ActivityQuery& query,
+                                     const std::atomic<uint64_t>* newest_seq,
                                      std::vector<ActivityHit>* out) const {
   const size_t limit = std::min(query.limit, kLimitMax);
-  if (limit == 0) return {};
-  const std::atomic<uint64_t>* newest = heads_.FindNewestSeqWord(query.account);
-  if (newest == nullptr) {
-    // Never transacted, or unchained: only the latter needs the scan.
-    if (unchained() == 0) return {};
-    return Scan(query, newest_seq, out);
-  }
+  if (limit == 0 || newest_seq == nullptr) return {};
   ActivityReport report;
   // acquire: the entry it names is whole (Link).
-  Sequence seq = newest->load(std::memory_order_acquire);
+  Sequence seq = newest_seq->load(std::memory_order_acquire);
   size_t found = 0;
   Snapshot snapshot;
   for (size_t visited = 0; seq != 0; ++visited) {
@@ -198,43 +144,6 @@ ActivityReport AccountActivity::Read(const ActivityQuery& query, Sequence newest
     assert(next < seq);  // The chain is sorted, descending.
     seq = next;
   }
-  return report;
-}
-
-ActivityReport AccountActivity::Scan(const ActivityQuery& query, Sequence newest_seq,
-                                     std::vector<ActivityHit>* out) const {
-  const size_t limit = std::min(query.limit, kLimitMax);
-  ActivityReport report;
-  report.scanned = true;
-  if (limit == 0) return report;
-  const Sequence oldest_kept = newest_seq >= capacity_ ? newest_seq - capacity_ + 1 : 1;
-  Sequence seq = newest_seq;
-  if (query.before_seq != 0 && query.before_seq <= seq) seq = query.before_seq - 1;
-  size_t found = 0;
-  size_t read = 0;
-  Snapshot snapshot;
-  for (; seq >= oldest_kept && seq != 0; --seq, ++read) {
-    if (read == kScanSlotsMax) {
-      report.more = true;
-      report.next_before_seq = seq + 1;
-      return report;
-    }
-    if (!Load(seq, &snapshot)) continue;  // Not written yet, or overwritten.
-    const ActivityEntry& entry = snapshot.entry;
-    if (entry.source_account != query.account && entry.destination_account != query.account) {
-      continue;
-    }
-    if (PastSince(query, entry)) break;
-    if (!InRange(query, entry)) continue;
-    if (found == limit) {
-      report.more = true;
-      report.next_before_seq = out->back().entry.seq;
-      return report;
-    }
-    out->push_back({entry, entry.source_account == query.account});
-    ++found;
-  }
-  report.scan_complete = true;
   return report;
 }
 

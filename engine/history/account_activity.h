@@ -5,14 +5,16 @@
 // received time, held): the entry of `seq` lives at slot seq % capacity, so the ring keeps the
 // last `capacity` sequence numbers, like the history ring beside it. Each entry carries two
 // links, one per direction: the next older seq of its source account and of its destination
-// account. An account's chain starts at its newest-seq word (AccountHeads) and is a list sorted
-// by seq, strictly descending, that only grows at insertion (entries are never unlinked; they
-// age out when the ring overwrites them, and a walk ends where a link points to a seq the ring
-// no longer holds). Inserting keeps the order even when two Submit threads admit transactions
-// of one account at once and the higher seq links first: the lower one is inserted below it
-// (a CAS on the link of its neighbour, as in an insertion-only lock-free sorted list). The
-// entries it walks past are those of that account admitted while it was being admitted, so the
-// walk is a few entries at most.
+// account. An account's chain starts at its newest-seq word, which the caller owns and passes
+// in: the engine keeps it in the account's own record (AccountRecord::newest_activity_seq), so
+// every account has one, found by the lookup the confirm path makes anyway, and there is no
+// table of heads to fill. The chain is a list sorted by seq, strictly descending, that only
+// grows at insertion (entries are never unlinked; they age out when the ring overwrites them,
+// and a walk ends where a link points to a seq the ring no longer holds). Inserting keeps the
+// order even when two Submit threads admit transactions of one account at once and the higher
+// seq links first: the lower one is inserted below it (a CAS on the link of its neighbour, as
+// in an insertion-only lock-free sorted list). The entries it walks past are those of that
+// account admitted while it was being admitted, so the walk is a few entries at most.
 //
 // Why not keep the chain in link order (an exchange on the newest-seq word): a lower seq linked
 // after a higher one would then sit above it, and a page of `limit` could miss a newer entry
@@ -30,13 +32,8 @@
 // in-flight ring, and every entry newer than a seq still being admitted keeps its slot until
 // that admission is done. REQUIRES (Record): that protocol; the engine's Admit follows it.
 //
-// When an account cannot get a newest-seq word (AccountHeads is full: more distinct accounts
-// than its capacity ever transacted), its entries are written unchained and counted
-// (unchained()). A query for an account with no word then falls back to a newest-first scan
-// of at most kScanSlotsMax slots of the ring, and says so (ActivityReport::scanned, and
-// scan_complete when the scan covered the whole ring). Nothing is lost silently.
-//
-// Memory: 80 bytes a ring slot (version, seven data words, two links) and 16 a head slot.
+// Memory: 80 bytes a ring slot (version, seven data words, two links), plus the 8-byte word
+// per account that the caller keeps.
 // Nothing is persisted: the index starts empty at each start (docs/JOURNAL.md, Replay).
 //
 // Thread safety. Record: any number of Submit threads, each for a seq it owns (see above);
@@ -74,45 +71,6 @@ struct ActivityEntry {
 };
 static_assert(std::is_trivially_copyable_v<ActivityEntry>);
 
-// Per-account newest linked seq: a bounded, lock-free open-addressing table of account ->
-// word. Slots are claimed once (CAS on the key) and never freed. It moves into the account
-// record of the account directory (engine/accounts) when that lands: the index needs only
-// NewestSeqWord / FindNewestSeqWord of it.
-//
-// Thread safety: any thread, lock-free. Invariant: an account, once it has a slot, finds the
-// same slot forever (its probe sequence is fixed and keys are never removed), so an account is
-// either always chained or never.
-class AccountHeads {
- public:
-  // Probes per lookup before the table counts as full for an account.
-  static constexpr size_t kProbesMax = 64;
-
-  // `capacity` is rounded up to a power of two (at least kProbesMax).
-  explicit AccountHeads(size_t capacity);
-  AccountHeads(const AccountHeads&) = delete;
-  AccountHeads& operator=(const AccountHeads&) = delete;
-
-  // `account`'s newest-seq word (0: no entry yet), claiming a slot if it has none; null when
-  // none of its kProbesMax slots is free. REQUIRES: account != 0.
-  std::atomic<uint64_t>* NewestSeqWord(uint64_t account);
-  // A hint: starts loading `account`'s home slot, so that two lookups overlap their misses.
-  void Prefetch(uint64_t account) const { __builtin_prefetch(&slots_[Home(account)], 1); }
-  // The word, if `account` has a slot. Never claims one.
-  const std::atomic<uint64_t>* FindNewestSeqWord(uint64_t account) const;
-  size_t capacity() const { return capacity_; }
-
- private:
-  struct Slot {
-    std::atomic<uint64_t> account{0};  // 0: free. Written once, by the CAS that claims it.
-    std::atomic<uint64_t> newest_seq{0};
-  };
-  size_t Home(uint64_t account) const;
-
-  const size_t capacity_;
-  const size_t mask_;
-  std::unique_ptr<Slot[]> slots_;
-};
-
 // What a Read asks for. Times are engine (monotonic) ns, inclusive; 0 leaves that end open.
 struct ActivityQuery {
   uint64_t account = 0;
@@ -133,43 +91,40 @@ struct ActivityReport {
   // to the last returned seq.
   bool more = false;
   Sequence next_before_seq = 0;  // With `more`: the before_seq of the next page.
-  bool scanned = false;          // The account has no chain (see the class comment).
-  bool scan_complete = false;    // With `scanned`: the scan covered the whole ring.
 };
 
 class AccountActivity {
  public:
   static constexpr size_t kLimitMax = 500;    // Entries per Read.
   static constexpr size_t kVisitMax = 65536;  // Chain entries one Read visits at most.
-  static constexpr size_t kScanSlotsMax = 1 << 16;  // Ring slots one fallback scan reads.
   // Received times are read before the seq is claimed, so across Submit threads they are in
   // seq order only up to the time between the two (a preempted thread can take longer). The
   // walk ends at the first entry received this long before since_ns.
   static constexpr int64_t kReceivedSkewNs = 10'000'000;
 
   // `capacity` (rounded up to a power of two) must be >= the in-flight ring's capacity (see
-  // the class comment); `accounts_max` sizes AccountHeads.
-  AccountActivity(size_t capacity, size_t accounts_max);
+  // the class comment).
+  explicit AccountActivity(size_t capacity);
   AccountActivity(const AccountActivity&) = delete;
   AccountActivity& operator=(const AccountActivity&) = delete;
 
-  // REQUIRES: the caller owns entry.seq (see the class comment); entry.seq != 0, the two
-  // accounts non-zero and different.
-  void Record(const ActivityEntry& entry);
+  // Links `entry` into both accounts' chains, whose newest-seq words are `source_newest_seq`
+  // (entry.source_account's) and `destination_newest_seq`: one word per account, the same
+  // word for every entry of it, 0 before its first. REQUIRES: the caller owns entry.seq (see
+  // the class comment); entry.seq != 0, the two accounts non-zero and different.
+  void Record(const ActivityEntry& entry, std::atomic<uint64_t>& source_newest_seq,
+              std::atomic<uint64_t>& destination_newest_seq);
 
-  // Appends up to query.limit (capped) entries of query.account to `out`, newest (highest
-  // seq) first. `newest_seq` is the newest seq that may have been recorded (for the fallback
-  // scan). Allocates only if `out` has no room.
-  ActivityReport Read(const ActivityQuery& query, Sequence newest_seq,
+  // Appends up to query.limit (capped) entries of query.account, whose newest-seq word is
+  // `newest_seq` (null: an unknown account, nothing found), to `out`, newest (highest seq)
+  // first. Allocates only if `out` has no room.
+  ActivityReport Read(const ActivityQuery& query, const std::atomic<uint64_t>* newest_seq,
                       std::vector<ActivityHit>* out) const;
 
   size_t capacity() const { return capacity_; }
-  // Directions (one per account of an entry) that got no newest-seq word. relaxed: statistic.
-  uint64_t unchained() const { return unchained_.load(std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kWords = (sizeof(ActivityEntry) + 7) / 8;
-  static constexpr uint64_t kUnchained = ~uint64_t{0};  // Link of an entry with no chain.
   enum Direction { kSource = 0, kDestination = 1 };
   struct Slot {
     std::atomic<uint64_t> version{0};  // Odd while the entry's data is being written.
@@ -184,18 +139,15 @@ class AccountActivity {
   Slot& SlotOf(Sequence seq) const { return slots_[seq & mask_]; }
   static constexpr size_t kSourceWord = offsetof(ActivityEntry, source_account) / 8;
   std::atomic<uint64_t>& LinkOf(Sequence seq, uint64_t account) const;
-  void Link(uint64_t account, Direction direction, Sequence seq);
+  void Link(std::atomic<uint64_t>& newest_seq, uint64_t account, Direction direction,
+            Sequence seq);
   // The entry of `seq` and its links, or false if the slot holds another seq (overwritten or
   // never written).
   bool Load(Sequence seq, Snapshot* out) const;
-  ActivityReport Scan(const ActivityQuery& query, Sequence newest_seq,
-                      std::vector<ActivityHit>* out) const;
 
   const size_t capacity_;
   const uint64_t mask_;
   std::unique_ptr<Slot[]> slots_;
-  AccountHeads heads_;
-  std::atomic<uint64_t> unchained_{0};
 };
 
 }  // namespace vouch

@@ -428,11 +428,9 @@ int AccountTransactions(Connection& c, uint64_t account) {
   v1::ServerMessage reply;
   if (!c.Send(message) || !c.Read(&reply) || !reply.has_account_transactions()) return 1;
   const v1::AccountTransactions& page = reply.account_transactions();
-  std::printf("account %llu: %d transactions, newest first (kept from seq %llu)%s\n",
+  std::printf("account %llu: %d transactions, newest first (kept from seq %llu)\n",
               static_cast<unsigned long long>(account), page.transactions_size(),
-              static_cast<unsigned long long>(page.oldest_kept_seq()),
-              page.scanned() ? (page.scan_complete() ? " [scanned]" : " [scanned, partial]")
-                             : "");
+              static_cast<unsigned long long>(page.oldest_kept_seq()));
   for (const v1::AccountTransactionEntry& e : page.transactions()) {
     std::string detail;
     if (e.verifier() != v1::VERIFIER_NONE) {

@@ -87,9 +87,6 @@ ABSL_FLAG(int64_t, history_capacity, 1 << 20,
           "Recent sequence numbers kept for Query and QueryAccount (>= --in_flight_capacity; "
           "rounded up to a power of two). 232 bytes each: a 152-byte history record and an "
           "80-byte account activity entry.");
-ABSL_FLAG(int64_t, activity_accounts_max, 1 << 20,
-          "Accounts QueryAccount's index chains (power of two, 16 bytes each); the "
-          "transactions of accounts beyond it are found by a bounded scan.");
 ABSL_FLAG(int64_t, admission_backlog_max_ms, 0,
           "Refuse BUSY/queue_full while a verifier's oldest unchecked transaction has waited "
           "longer than this, so a verifier slower than the load causes refusals, not "
@@ -195,8 +192,6 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
   options.idempotency_window = static_cast<size_t>(absl::GetFlag(FLAGS_idempotency_window));
   options.idempotency_retention_ns = absl::GetFlag(FLAGS_idempotency_retention_s) * 1'000'000'000;
   options.history_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_history_capacity));
-  options.activity_accounts_max =
-      static_cast<size_t>(absl::GetFlag(FLAGS_activity_accounts_max));
   options.admission_backlog_max_ns = absl::GetFlag(FLAGS_admission_backlog_max_ms) * 1'000'000;
   absl::StatusOr<AckPolicy> ack = ParseAckPolicy(absl::GetFlag(FLAGS_ack));
   if (!ack.ok()) return ack.status();

@@ -571,8 +571,6 @@ void RequestHandler::OnQueryAccount(Connection& connection) {
   answer.set_more(page.more);
   answer.set_next_before_seq(page.next_before_seq);
   answer.set_oldest_kept_seq(page.oldest_kept_seq);
-  answer.set_scanned(page.scanned);
-  answer.set_scan_complete(page.scan_complete);
   for (const AccountTransaction& txn : page.transactions) {
     v1::AccountTransactionEntry* out = answer.add_transactions();
     out->set_seq(txn.seq);

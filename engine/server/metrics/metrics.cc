@@ -163,11 +163,6 @@ void AddOutcomes(const EngineStats& stats, Families& out) {
   out.AddOne("vouch_outcome_queue_stalls_total",
              "Reconciler turns that found the outcome queue full (the embedder is not polling).",
              MetricType::Counter, static_cast<double>(stats.outcome_queue_stalls));
-  out.AddOne("vouch_account_activity_unchained_total",
-             "Transaction sides (source or destination) the account activity index could not "
-             "chain because its account table (activity_accounts_max) was full; QueryAccount "
-             "finds those accounts' transactions by a bounded scan.",
-             MetricType::Counter, static_cast<double>(stats.activity_unchained));
   out.AddOne("vouch_idempotency_overruns_total",
              "Claims refused BUSY queue_full because a whole idempotency table of ids was still "
              "being answered (no node could be recycled).",

@@ -2,8 +2,7 @@
 //
 // Method. Entries are derived from their seq (id, accounts, amount, received time), so a reader
 // can tell a torn or misattributed entry from the seq alone. The single-threaded tests pin the
-// chain (order, directions, limits, paging, time ranges, wrap-around, the full head table's
-// fallback scan, a higher seq linked before a lower one). The stress test runs several writers
+// chain (order, directions, limits, paging, time ranges, wrap-around, a higher seq linked before a lower one). The stress test runs several writers
 // that claim seqs from one counter and, like the engine's in-flight ring, may not write a slot
 // before the previous lap's writer of that slot finished; readers run throughout and check
 // each answer's order and contents, and at the end every account's chain must hold exactly the
@@ -44,20 +43,39 @@ std::vector<Sequence> Seqs(const std::vector<ActivityHit>& hits) {
   return seqs;
 }
 
-std::vector<ActivityHit> ReadAll(const AccountActivity& index, ActivityQuery query,
-                                 Sequence newest, ActivityReport* report = nullptr) {
+// The index with one newest-seq word per account, as the engine keeps one in each account's
+// record. Accounts 1..kKnownAccounts - 1 exist; a higher one is unknown (no word).
+class TestIndex {
+ public:
+  static constexpr uint64_t kKnownAccounts = 16;
+  explicit TestIndex(size_t capacity) : index_(capacity) {}
+  void Record(const ActivityEntry& entry) {
+    index_.Record(entry, heads_[entry.source_account], heads_[entry.destination_account]);
+  }
+  ActivityReport Read(const ActivityQuery& query, std::vector<ActivityHit>* out) const {
+    return index_.Read(query, query.account < kKnownAccounts ? &heads_[query.account] : nullptr,
+                       out);
+  }
+
+ private:
+  AccountActivity index_;
+  std::atomic<uint64_t> heads_[kKnownAccounts] = {};
+};
+
+std::vector<ActivityHit> ReadAll(const TestIndex& index, ActivityQuery query,
+                                 ActivityReport* report = nullptr) {
   std::vector<ActivityHit> hits;
-  const ActivityReport got = index.Read(query, newest, &hits);
+  const ActivityReport got = index.Read(query, &hits);
   if (report != nullptr) *report = got;
   return hits;
 }
 
 TEST(AccountActivityTest, ChainHoldsBothDirectionsNewestFirst) {
-  AccountActivity index(64, 64);
+  TestIndex index(64);
   for (Sequence seq = 1; seq <= 12; ++seq) index.Record(EntryFor(seq));
   // Account 1 is the source of seqs 4, 8, 12 and the destination of 3, 7, 11.
   ActivityReport report;
-  const std::vector<ActivityHit> hits = ReadAll(index, {.account = 1, .limit = 100}, 12, &report);
+  const std::vector<ActivityHit> hits = ReadAll(index, {.account = 1, .limit = 100}, &report);
   EXPECT_EQ(Seqs(hits), (std::vector<Sequence>{12, 11, 8, 7, 4, 3}));
   for (const ActivityHit& hit : hits) {
     EXPECT_EQ(hit.debit, hit.entry.source_account == 1) << hit.entry.seq;
@@ -65,54 +83,52 @@ TEST(AccountActivityTest, ChainHoldsBothDirectionsNewestFirst) {
     EXPECT_EQ(hit.entry.held, hit.entry.seq % 5 == 0);
   }
   EXPECT_FALSE(report.more);
-  EXPECT_FALSE(report.scanned);
-  EXPECT_TRUE(ReadAll(index, {.account = 99, .limit = 100}, 12).empty());
+  EXPECT_TRUE(ReadAll(index, {.account = 99, .limit = 100}).empty());
 }
 
 TEST(AccountActivityTest, LimitAndPagingByBeforeSeq) {
-  AccountActivity index(64, 64);
+  TestIndex index(64);
   for (Sequence seq = 1; seq <= 12; ++seq) index.Record(EntryFor(seq));
   ActivityReport report;
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .limit = 4}, 12, &report)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .limit = 4}, &report)),
             (std::vector<Sequence>{12, 11, 8, 7}));
   EXPECT_TRUE(report.more);
   EXPECT_EQ(report.next_before_seq, 7u);
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .before_seq = 7, .limit = 4}, 12, &report)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .before_seq = 7, .limit = 4}, &report)),
             (std::vector<Sequence>{4, 3}));
   EXPECT_FALSE(report.more);
-  EXPECT_TRUE(ReadAll(index, {.account = 1, .limit = 0}, 12).empty());
+  EXPECT_TRUE(ReadAll(index, {.account = 1, .limit = 0}).empty());
 }
 
 TEST(AccountActivityTest, LimitIsCapped) {
-  AccountActivity index(4096, 64);
+  TestIndex index(4096);
   for (Sequence seq = 1; seq <= 4000; ++seq) index.Record(EntryFor(seq));
   ActivityReport report;
-  const auto hits = ReadAll(index, {.account = 1, .limit = 100000}, 4000, &report);
+  const auto hits = ReadAll(index, {.account = 1, .limit = 100000}, &report);
   EXPECT_EQ(hits.size(), AccountActivity::kLimitMax);
   EXPECT_TRUE(report.more);
 }
 
 TEST(AccountActivityTest, TimeRangeOnReceivedTimeInclusive) {
-  AccountActivity index(64, 64);
+  TestIndex index(64);
   for (Sequence seq = 1; seq <= 12; ++seq) index.Record(EntryFor(seq));
   // received_ns = seq * 1000.
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .since_ns = 4000, .until_ns = 11000, .limit = 9},
-                         12)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .since_ns = 4000, .until_ns = 11000, .limit = 9})),
             (std::vector<Sequence>{11, 8, 7, 4}));
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .since_ns = 7500, .limit = 9}, 12)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .since_ns = 7500, .limit = 9})),
             (std::vector<Sequence>{12, 11, 8}));
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .until_ns = 7000, .limit = 9}, 12)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .until_ns = 7000, .limit = 9})),
             (std::vector<Sequence>{7, 4, 3}));
 }
 
 TEST(AccountActivityTest, ChainBrokenByOverwriteEndsCleanly) {
-  AccountActivity index(8, 64);
+  TestIndex index(8);
   for (Sequence seq = 1; seq <= 30; ++seq) index.Record(EntryFor(seq));
   // The ring keeps seqs 23..30; account 1 is in 23, 24, 27, 28 (and 19, 20 are overwritten).
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .limit = 100}, 30)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1, .limit = 100})),
             (std::vector<Sequence>{28, 27, 24, 23}));
   for (uint64_t account = 1; account <= kAccounts; ++account) {
-    for (const ActivityHit& hit : ReadAll(index, {.account = account, .limit = 100}, 30)) {
+    for (const ActivityHit& hit : ReadAll(index, {.account = account, .limit = 100})) {
       EXPECT_GE(hit.entry.seq, 23u);
       EXPECT_TRUE(Names(hit.entry, account));
     }
@@ -122,7 +138,7 @@ TEST(AccountActivityTest, ChainBrokenByOverwriteEndsCleanly) {
 TEST(AccountActivityTest, LowerSeqLinkedAfterHigherStillSorted) {
   // Two Submit threads admit one account's transactions at once and the higher seq links first:
   // the lower one goes below it.
-  AccountActivity index(64, 64);
+  TestIndex index(64);
   auto entry = [](Sequence seq, uint64_t source, uint64_t destination) {
     ActivityEntry e;
     e.seq = seq;
@@ -138,49 +154,19 @@ TEST(AccountActivityTest, LowerSeqLinkedAfterHigherStillSorted) {
   index.Record(entry(3, 7, 9));
   index.Record(entry(4, 9, 7));
   index.Record(entry(2, 8, 7));
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 7, .limit = 10}, 5)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 7, .limit = 10})),
             (std::vector<Sequence>{5, 4, 3, 2, 1}));
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 8, .limit = 10}, 5)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 8, .limit = 10})),
             (std::vector<Sequence>{5, 2, 1}));
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 9, .limit = 10}, 5)),
+  EXPECT_EQ(Seqs(ReadAll(index, {.account = 9, .limit = 10})),
             (std::vector<Sequence>{4, 3}));
-}
-
-TEST(AccountActivityTest, FullHeadTableFallsBackToAScanAndSaysSo) {
-  // 64 head slots; accounts 1000.. fill them, then account 5000 and 5001 get none.
-  AccountActivity index(256, AccountHeads::kProbesMax);
-  Sequence seq = 0;
-  for (uint64_t a = 0; a < 32; ++a) {
-    ActivityEntry e = EntryFor(++seq);
-    e.source_account = 1000 + 2 * a;
-    e.destination_account = 1001 + 2 * a;
-    index.Record(e);
-  }
-  EXPECT_EQ(index.unchained(), 0u);
-  for (int i = 0; i < 3; ++i) {
-    ActivityEntry e = EntryFor(++seq);
-    e.source_account = 5000;
-    e.destination_account = 5001;
-    index.Record(e);
-  }
-  EXPECT_EQ(index.unchained(), 6u);
-  ActivityReport report;
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 5001, .limit = 10}, seq, &report)),
-            (std::vector<Sequence>{35, 34, 33}));
-  EXPECT_TRUE(report.scanned);
-  EXPECT_TRUE(report.scan_complete);
-  EXPECT_FALSE(ReadAll(index, {.account = 5001, .limit = 10}, seq).front().debit);
-  // A chained account is still read by its chain.
-  EXPECT_EQ(Seqs(ReadAll(index, {.account = 1000, .limit = 10}, seq, &report)),
-            (std::vector<Sequence>{1}));
-  EXPECT_FALSE(report.scanned);
 }
 
 TEST(AccountActivityTest, ConcurrentWritersAndReaders) {
   constexpr size_t kCapacity = 1024;
   constexpr Sequence kTotal = 50'000;  // 49 laps of the ring.
   constexpr int kWriters = 3;
-  AccountActivity index(kCapacity, 64);
+  TestIndex index(kCapacity);
   std::atomic<Sequence> next{1};
   // Every seq at or below `freed` is written. A writer of seq waits for freed >= seq -
   // kCapacity before it writes, and frees in seq order after, as the in-flight ring frees
@@ -208,7 +194,7 @@ TEST(AccountActivityTest, ConcurrentWritersAndReaders) {
       hits.reserve(AccountActivity::kLimitMax);
       while (writing.load()) {
         hits.clear();
-        (void)index.Read({.account = account, .limit = 64}, freed.load(), &hits);
+        (void)index.Read({.account = account, .limit = 64}, &hits);
         for (size_t i = 0; i < hits.size(); ++i) {
           const ActivityEntry& e = hits[i].entry;
           const ActivityEntry want = EntryFor(e.seq);
@@ -238,7 +224,7 @@ TEST(AccountActivityTest, ConcurrentWritersAndReaders) {
     for (Sequence seq = kTotal; seq > kTotal - kCapacity && want.size() < 500; --seq) {
       if (Names(EntryFor(seq), account)) want.push_back(seq);
     }
-    EXPECT_EQ(Seqs(ReadAll(index, {.account = account, .limit = 500}, kTotal)), want)
+    EXPECT_EQ(Seqs(ReadAll(index, {.account = account, .limit = 500})), want)
         << "account " << account;
   }
 }

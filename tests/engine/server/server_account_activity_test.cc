@@ -78,7 +78,6 @@ TEST_P(ServerAccountActivityTest, ListsTheAccountsTransactionsNewestFirstWithThe
   }
   EXPECT_EQ(page.account(), 5u);
   EXPECT_FALSE(page.more());
-  EXPECT_FALSE(page.scanned());
   EXPECT_EQ(page.oldest_kept_seq(), 1u);
   ASSERT_EQ(page.transactions_size(), 4);
   const uint64_t ids[] = {104, 103, 102, 101};
