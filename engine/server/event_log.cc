@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "engine/common/json.h"
 #include "engine/types/clock.h"
 #include "engine/types/reason.h"
@@ -19,6 +18,18 @@ void Copy(absl::string_view from, char* to, size_t size) {
   const size_t n = std::min(from.size(), size - 1);
   std::memcpy(to, from.data(), n);
   to[n] = '\0';
+}
+
+// The type names are std::string_view, which Debian's absl::string_view is not.
+absl::string_view View(std::string_view name) { return {name.data(), name.size()}; }
+
+// {"ts":...,"event":...: every line starts so; the caller adds its fields, then WriteLine.
+JsonWriter BeginLine(absl::string_view ts, absl::string_view event) {
+  JsonWriter line;
+  line.BeginObject();
+  line.String("ts", ts);
+  line.String("event", event);
+  return line;
 }
 
 }  // namespace
@@ -132,55 +143,54 @@ int EventLog::Drain() {
   return written;
 }
 
+void EventLog::WriteLine(JsonWriter& line) {
+  line.EndObject();
+  std::string text = line.Take();
+  text += '\n';
+  std::fwrite(text.data(), 1, text.size(), out_);
+  lines_.fetch_add(1, std::memory_order_relaxed);
+}
+
 void EventLog::WriteOutcome(const Outcome& o) {
   const std::string ts = FormatUnixTimeNs(o.decided_ns + mono_to_unix_offset_ns_);
-  const std::string_view kind = OutcomeKindName(o.kind);
-  const std::string_view verifier = VerifierName(o.verifier);
-  const std::string_view reason = ReasonName(o.reason);
-  std::fprintf(out_,
-               "{\"ts\":\"%s\",\"event\":\"late_failure\",\"seq\":%llu,\"id\":%llu,"
-               "\"kind\":\"%.*s\",\"verifier\":\"%.*s\",\"reason\":\"%.*s\",\"account\":%llu,"
-               "\"amount\":%lld,\"currency\":\"%s\",\"reversed\":%s,\"account_held\":%s}\n",
-               ts.c_str(), static_cast<unsigned long long>(o.seq),
-               static_cast<unsigned long long>(o.id), static_cast<int>(kind.size()), kind.data(),
-               static_cast<int>(verifier.size()), verifier.data(),
-               static_cast<int>(reason.size()), reason.data(),
-               static_cast<unsigned long long>(o.source_account),
-               static_cast<long long>(o.amount_minor), CurrencyToString(o.currency).c_str(),
-               (o.compensation & kCompensationReversed) ? "true" : "false",
-               (o.compensation & kCompensationAccountHeld) ? "true" : "false");
-  lines_.fetch_add(1, std::memory_order_relaxed);
+  JsonWriter line = BeginLine(ts, "late_failure");
+  line.Uint("seq", o.seq);
+  line.Uint("id", o.id);
+  line.String("kind", View(OutcomeKindName(o.kind)));
+  line.String("verifier", View(VerifierName(o.verifier)));
+  line.String("reason", View(ReasonName(o.reason)));
+  line.Uint("account", o.source_account);
+  line.Int("amount", o.amount_minor);
+  line.String("currency", CurrencyToString(o.currency));
+  line.Bool("reversed", (o.compensation & kCompensationReversed) != 0);
+  line.Bool("account_held", (o.compensation & kCompensationAccountHeld) != 0);
+  WriteLine(line);
   if (o.compensation & kCompensationAccountHeld) {
-    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"hold\",\"account\":%llu,\"seq\":%llu}\n",
-                 ts.c_str(), static_cast<unsigned long long>(o.source_account),
-                 static_cast<unsigned long long>(o.seq));
-    lines_.fetch_add(1, std::memory_order_relaxed);
+    JsonWriter hold = BeginLine(ts, "hold");
+    hold.Uint("account", o.source_account);
+    hold.Uint("seq", o.seq);
+    WriteLine(hold);
   }
 }
 
 void EventLog::WriteLost(Sequence seq) {
   const std::string ts = FormatUnixTimeNs(MonotonicClock::Default()->NowNs() +
                                           mono_to_unix_offset_ns_);
-  std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"outcome_lost\",\"seq\":%llu}\n", ts.c_str(),
-               static_cast<unsigned long long>(seq));
-  lines_.fetch_add(1, std::memory_order_relaxed);
+  JsonWriter line = BeginLine(ts, "outcome_lost");
+  line.Uint("seq", seq);
+  WriteLine(line);
   dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventLog::WriteRecord(const Record& record) {
-  const std::string ts = FormatUnixTimeNs(record.unix_ns);
-  if (record.account != 0 && record.detail[0] != '\0') {
-    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu,\"action\":%s}\n",
-                 ts.c_str(), record.event, static_cast<unsigned long long>(record.account),
-                 JsonQuoted(record.detail).c_str());
-  } else if (record.account != 0) {
-    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"account\":%llu}\n", ts.c_str(),
-                 record.event, static_cast<unsigned long long>(record.account));
+  JsonWriter line = BeginLine(FormatUnixTimeNs(record.unix_ns), record.event);
+  if (record.account != 0) {
+    line.Uint("account", record.account);
+    if (record.detail[0] != '\0') line.String("action", record.detail);
   } else {
-    std::fprintf(out_, "{\"ts\":\"%s\",\"event\":\"%s\",\"detail\":%s}\n", ts.c_str(),
-                 record.event, JsonQuoted(record.detail).c_str());
+    line.String("detail", record.detail);
   }
-  lines_.fetch_add(1, std::memory_order_relaxed);
+  WriteLine(line);
 }
 
 }  // namespace vouch::server

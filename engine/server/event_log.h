@@ -12,7 +12,8 @@
 // full the event is dropped and counted in dropped() (they are rare, and the journal, not the
 // log, is the record of money).
 //
-// Line format: {"ts":"2026-11-23T16:55:45.778494Z","event":"late_failure",...}. Events:
+// Line format: {"ts":"2026-11-23T16:55:45.778494Z","event":"late_failure",...}, written by the
+// shared JsonWriter (engine/common/json.h), so every string is escaped. Events:
 //   late_failure   seq, id, kind (LATE_FAILED | LATE_TIMEOUT), verifier, reason, account,
 //                  amount, currency, reversed, account_held
 //   hold           account, seq (the failure that placed it)
@@ -37,6 +38,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "concurrentqueue/concurrentqueue.h"
+#include "engine/common/json.h"
 #include "engine/engine.h"
 #include "engine/server/outcome_window.h"
 
@@ -80,6 +82,8 @@ class EventLog {
   void WriteOutcome(const Outcome& outcome);
   void WriteLost(Sequence seq);
   void WriteRecord(const Record& record);
+  // Closes `line`, writes it and its newline, and counts it.
+  void WriteLine(JsonWriter& line);
 
   std::FILE* const out_;
   const bool owned_;

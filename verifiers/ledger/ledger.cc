@@ -10,7 +10,7 @@
 #include "engine/accounts/account.h"
 #include "engine/common/check.h"
 #include "engine/types/mix.h"
-#include "verifiers/fraud/internal/snapshot_format.h"
+#include "verifiers/common/snapshot_format.h"
 
 namespace vouch::ledger {
 

@@ -131,7 +131,7 @@ class Ledger {
   // Postings applied so far (a Reserve plus its Commit or Void is two).
   uint64_t postings() const { return postings_; }
 
-  // Replaces *out with a snapshot of the state (format: verifiers/fraud/internal/
+  // Replaces *out with a snapshot of the state (format: verifiers/common/
   // snapshot_format.h). Equal histories give equal bytes whatever the table capacities:
   // accounts are written in opening order, reservations in sequence order, not table order. Allocates; not for the hot path. Always OK today: the status is there
   // for a store that can refuse (a size limit), so callers already handle one.

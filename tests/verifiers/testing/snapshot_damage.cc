@@ -3,7 +3,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "verifiers/fraud/internal/snapshot_format.h"
+#include "verifiers/common/snapshot_format.h"
 
 namespace vouch::verifiers::testing {
 

@@ -11,7 +11,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "verifiers/fraud/internal/snapshot_format.h"
+#include "verifiers/common/snapshot_format.h"
 
 namespace vouch::verifiers::testing {
 

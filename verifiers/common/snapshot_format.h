@@ -13,10 +13,10 @@
 // (over everything before it) refuses a damaged snapshot instead of restoring wrong balances or
 // wrong fraud baselines.
 //
-// Lives in verifiers/fraud/internal only because the ledger needs the same format and the
-// verifiers have no shared package; it is visible to those two packages and to their tests.
-#ifndef VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
-#define VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
+// Lives in verifiers/common, so that neither verifier reaches into the other's internals; it is
+// visible to the verifiers and to their tests.
+#ifndef VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_
+#define VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -65,4 +65,4 @@ constexpr uint64_t Magic(const char (&text)[9]) {
 
 }  // namespace vouch::verifiers::snapshot
 
-#endif  // VOUCH_VERIFIERS_FRAUD_INTERNAL_SNAPSHOT_FORMAT_H_
+#endif  // VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_

@@ -1,4 +1,4 @@
-#include "verifiers/fraud/internal/snapshot_format.h"
+#include "verifiers/common/snapshot_format.h"
 
 #include <algorithm>
 #include <cassert>
