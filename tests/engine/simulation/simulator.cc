@@ -45,6 +45,7 @@ struct ConfirmedTxn {
   int overdue_steps_max = 0;  // Steps its outcome may take once overdue (CheckDeadlines).
   bool acknowledged = false;  // The journal kept it, so the confirmation could be told.
   bool told = false;          // Its outcome reached the client.
+  uint32_t day = 0;           // The engine's UTC day when it was confirmed (daily limits).
   Outcome outcome;
 };
 
@@ -143,6 +144,11 @@ class Simulation {
   void FreezeOrUnfreeze();
   void CheckFrozen(const Transaction& txn, const Confirmation& answer);
   void CheckAccountsRecovered(bool lossy);
+  // Daily limits: set at creation and changed mid-stream; the clock crosses a UTC day.
+  void ChangeLimits();
+  void CrossDay();
+  uint32_t EngineDay() const;
+  void CheckDailyLimits(const Transaction& txn, uint32_t day);
   std::map<uint64_t, bool> JournaledHolds(Sequence outcomes_kept_below);
   void CheckHoldsRecovered(const std::map<uint64_t, bool>& before);
   std::string HoldHistory(uint64_t account) const;
@@ -217,6 +223,12 @@ class Simulation {
   std::vector<std::pair<uint64_t, CurrencyCode>> runtime_accounts_;
   absl::flat_hash_map<uint64_t, bool> frozen_;
   uint64_t next_account_id_ = 10'000;
+  // Daily limits as last set per account, and the largest of each ever set (0 once: unlimited),
+  // the bound that still holds after a lossy power loss took a change.
+  absl::flat_hash_map<uint64_t, AccountLimits> limits_;
+  absl::flat_hash_map<uint64_t, AccountLimits> limits_max_;
+  bool any_lossy_ = false;  // A power loss under `written` happened: limit changes may be lost.
+  bool crossed_day_ = false;
 };
 
 Simulation::Simulation(const SimulationOptions& options)
@@ -236,6 +248,8 @@ Options Simulation::MakeOptions() {
   options.clock = &clock_;
   options.in_flight_capacity = size_t{1} << (6 + Random(5));  // 64 .. 1024.
   options.idempotency_window = 1 << 16;  // More than any run submits: every id is remembered.
+  // Longer than a run, also with the clock moved across a UTC day (CrossDay).
+  options.idempotency_retention_ns = 7LL * 24 * 3600 * 1'000'000'000;
   options.history_capacity = 1 << 16;
   options.fraud_account_capacity = 1 << 8;
   options.outcome_queue_capacity = 1 << 12;
@@ -364,6 +378,8 @@ void Simulation::InjectFaults() {
     }
   }
   if (OneIn(25)) CreateAccountMidStream();
+  if (!runtime_accounts_.empty() && OneIn(30)) ChangeLimits();
+  if (!crossed_day_ && OneIn(150)) CrossDay();
   if (!runtime_accounts_.empty() && OneIn(20)) FreezeOrUnfreeze();
   // A stalled fraud stage takes new rules only when it resumes, and ReplaceFraudRules would wait
   // 5 s of real time for it.
@@ -455,6 +471,8 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
       }
       ++next_seq_;
       confirmed_[answer.seq] = {txn, answer.deadline_ns};
+      confirmed_[answer.seq].day = EngineDay();
+      CheckDailyLimits(txn, confirmed_[answer.seq].day);
       untold_.insert(answer.seq);
       answered_[txn.id] = answer.seq;
       answered_txns_.push_back(txn);
@@ -521,6 +539,7 @@ void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) 
   const fs::path crashed_dir = engine_options_.durability.dir;
   // Under `written` a power loss may take what was acknowledged: the checks are relaxed.
   crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
+  if (crash_.lossy) any_lossy_ = true;
   const Sequence outcomes_kept_below = torn_write != nullptr
                                            ? torn_write->outcomes_acked_below
                                            : engine_->journal()->outcomes_acked_below();
@@ -573,6 +592,10 @@ void Simulation::CreateAccountMidStream() {
   account.id = next_account_id_++;
   account.currency = OneIn(3) ? PackCurrency("EUR") : PackCurrency("USD");
   account.user_data = account.id;
+  if (OneIn(2)) {
+    account.limits.daily_minor_max = 2'000 + static_cast<int64_t>(Random(20'000));
+    account.limits.daily_count_max = OneIn(2) ? 2 + static_cast<uint32_t>(Random(8)) : 0;
+  }
   std::vector<CreateResult> results;
   const absl::Status status = engine_->CreateAccounts({&account, 1}, &results);
   ++result_.faults.accounts_created;
@@ -587,6 +610,7 @@ void Simulation::CreateAccountMidStream() {
   }
   Log(absl::StrCat("account ", account.id, " created"));
   runtime_accounts_.push_back({account.id, account.currency});
+  limits_[account.id] = limits_max_[account.id] = account.limits;
   opening_balance_[account.id] = 0;
   frozen_[account.id] = false;
 }
@@ -603,6 +627,75 @@ void Simulation::FreezeOrUnfreeze() {
   }
   Log(absl::StrCat("account ", account, freeze ? " frozen" : " unfrozen"));
   frozen_[account] = freeze;
+}
+
+// The engine's day: DailyUsage::DayOf of its Unix time, which it takes as the clock plus this
+// process's monotonic-to-Unix offset (engine.cc).
+uint32_t Simulation::EngineDay() const {
+  return DailyUsage::DayOf(clock_.NowNs() + MonotonicToUnixOffsetNs());
+}
+
+// Moves the clock to one second past the next UTC midnight: every daily limit starts afresh.
+void Simulation::CrossDay() {
+  constexpr int64_t kDayNs = int64_t{DailyUsage::kSecondsPerDay} * 1'000'000'000;
+  const int64_t unix_ns = clock_.NowNs() + MonotonicToUnixOffsetNs();
+  clock_.AdvanceNs(kDayNs - unix_ns % kDayNs + 1'000'000'000);
+  crossed_day_ = true;
+  ++result_.faults.day_crossings;
+  Log(absl::StrCat("clock across a UTC day to day ", EngineDay()));
+}
+
+void Simulation::ChangeLimits() {
+  const uint64_t account = runtime_accounts_[Random(runtime_accounts_.size())].first;
+  AccountLimits limits;
+  if (!OneIn(4)) {
+    limits.daily_minor_max = 1'000 + static_cast<int64_t>(Random(20'000));
+    limits.daily_count_max = OneIn(2) ? 1 + static_cast<uint32_t>(Random(8)) : 0;
+  }
+  const absl::Status status = engine_->SetAccountLimits(account, limits);
+  ++result_.faults.limit_changes;
+  Digest(0x11A1 ^ account << 8 ^ static_cast<uint64_t>(status.code()));
+  if (!status.ok()) {
+    Fail(absl::StrCat("SetAccountLimits ", account, ": ", status.ToString()));
+    return;
+  }
+  Log(absl::StrCat("account ", account, " daily limits ", limits.daily_minor_max, " minor, ",
+                   limits.daily_count_max, " transactions"));
+  limits_[account] = limits;
+  AccountLimits& max = limits_max_[account];
+  auto widen = [](auto& bound, auto value) { bound = bound == 0 || value == 0 ? 0
+                                                   : std::max(bound, value); };
+  widen(max.daily_minor_max, limits.daily_minor_max);
+  widen(max.daily_count_max, limits.daily_count_max);
+}
+
+// The real promise of a daily limit: what the engine still holds confirmed for an account and
+// day never passes the limit that was in force when each was admitted. The model's confirmations
+// of that day (lost ones dropped) are a subset of what the engine charged, so their sum,
+// including the one just admitted, is at most the limit. The other direction (a 52/53 refusal
+// only when the engine's kept charges would really cross) is not exact here: a lossy power loss
+// may have taken charges, or a change of limits, the model cannot see, so the model only checks
+// that such a refusal is stored (refusals_, RetryRefused, CheckRefusalsRecovered).
+void Simulation::CheckDailyLimits(const Transaction& txn, uint32_t day) {
+  const auto it = any_lossy_ ? limits_max_.find(txn.source_account)
+                             : limits_.find(txn.source_account);
+  if (it == (any_lossy_ ? limits_max_.end() : limits_.end())) return;
+  const AccountLimits& limits = it->second;
+  if (limits.daily_minor_max == 0 && limits.daily_count_max == 0) return;
+  int64_t minor = 0;
+  uint64_t count = 0;
+  for (const auto& [seq, confirmed] : confirmed_) {
+    if (confirmed.txn.source_account != txn.source_account || confirmed.day != day) continue;
+    minor += confirmed.txn.amount_minor;
+    ++count;
+  }
+  if ((limits.daily_minor_max > 0 && minor > limits.daily_minor_max) ||
+      (limits.daily_count_max > 0 && count > limits.daily_count_max)) {
+    Fail(absl::StrCat("account ", txn.source_account, " day ", day, ": ", count,
+                      " confirmations of ", minor, " minor, past its daily limits ",
+                      limits.daily_minor_max, " minor / ", limits.daily_count_max,
+                      " (id ", txn.id, ")"));
+  }
 }
 
 // A transaction naming a frozen account is never admitted; account_frozen names one.
@@ -1170,6 +1263,8 @@ void FaultCounts::Add(const FaultCounts& o) {
   hold_releases += o.hold_releases;
   accounts_created += o.accounts_created;
   accounts_frozen += o.accounts_frozen;
+  limit_changes += o.limit_changes;
+  day_crossings += o.day_crossings;
   racing_releases += o.racing_releases;
   rule_reloads += o.rule_reloads;
   refused_retries += o.refused_retries;
@@ -1220,7 +1315,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       f.altered_resubmissions, "), hold releases ", f.hold_releases,
       " (racing the hold's record ", f.racing_releases, "), rule reloads ", f.rule_reloads,
       ", accounts created mid-stream ", f.accounts_created, " (freezes and unfreezes ",
-      f.accounts_frozen, ")\n",
+      f.accounts_frozen, ", daily limit changes ", f.limit_changes, "), UTC day crossings ",
+      f.day_crossings, "\n",
       "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, ", busy ", c.busy, "\n",
       "outcomes: verified ", c.verified, ", late failed ", c.late_failed, ", late timeout ",
       c.late_timeout, ", late verdicts ", c.late_verdicts, "\n",

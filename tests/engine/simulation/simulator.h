@@ -57,6 +57,8 @@ struct FaultCounts {
   uint64_t hold_releases = 0;
   uint64_t accounts_created = 0;  // Mid-stream (issue 13).
   uint64_t accounts_frozen = 0;   // Freezes and unfreezes.
+  uint64_t limit_changes = 0;     // SetAccountLimits on a mid-stream account (daily limits).
+  uint64_t day_crossings = 0;     // The clock moved past a UTC midnight (daily limits reset).
   uint64_t racing_releases = 0;  // Released right after the reconciler turn that held it.
   uint64_t rule_reloads = 0;     // Engine::ReplaceFraudRules with varied rules.
   uint64_t refused_retries = 0;  // Refused ids resubmitted right after a recovery.
