@@ -1072,7 +1072,21 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
   const std::string& dir = options_.durability.dir;
   recovery_.journal = true;
-  Replayer replayer({fraud_.get(), ledger_.get(), &accounts_, &history_},
+  // Every answer within the retention goes back into the idempotency table as it is replayed,
+  // oldest first, so that the table keeps the newest; an id the table had forgotten and then
+  // answered anew comes back with its newer answer. An answer older than the retention may be
+  // recycled by a newer one; one within it never is: if the table cannot hold them all (it is
+  // smaller, or the retention longer, than when they were answered), recovery fails rather
+  // than start with ids forgotten early.
+  const int64_t now_ns = clock_->NowNs();
+  const int64_t retention_ns = options_.idempotency_retention_ns;
+  auto too_small = [&] {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "idempotency: ", dir, " holds more ids first seen within idempotency_retention_ns (",
+        retention_ns, " ns) than idempotency_window (", options_.idempotency_window,
+        " ids) can remember; raise idempotency_window (or lower idempotency_retention_ns)"));
+  };
+  Replayer replayer({fraud_.get(), ledger_.get(), &accounts_, &history_, &idempotency_, now_ns},
                     options_.in_flight_capacity, options_.idempotency_window, unix_to_mono_ns);
   // The pinned opening configuration is compared as soon as it is found (in the snapshot, or
   // as the journal's first record), before a record replayed against other accounts can fail
@@ -1086,6 +1100,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   if (!snapshot.ok()) return snapshot.status();
   if (snapshot->has_value()) {
     if (absl::Status status = replayer.Restore((*snapshot)->state); !status.ok()) {
+      if (replayer.idempotency_overflowed()) return too_small();
       // Another opening configuration shows first as accounts the snapshot's directory does
       // not match: say that, not "damaged".
       if (absl::Status opening_status = check_opening(); !opening_status.ok()) {
@@ -1111,6 +1126,7 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
       dir, visit, recovery_.snapshot_record_index,
       options_.durability.read_only ? journal::TornTail::kReport : journal::TornTail::kCut);
   if (!scan.ok()) return scan.status();
+  if (replayer.idempotency_overflowed()) return too_small();
   if (!failure.ok()) return failure;
   if (scan->next_record_index < recovery_.snapshot_record_index) {
     return absl::DataLossError(absl::StrCat("journal ", dir, " ends at record ",
@@ -1131,33 +1147,13 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
   recovered_rules_pending_ = replayer.rules_pending();
 
   recovery_.refused = replayer.refused();
-  // Oldest first, so that the table keeps the newest; an id the table had forgotten and then
-  // answered anew comes back with its newer answer. An answer older than the retention may be
-  // recycled by a newer one; one within it never is: if the table cannot hold them all (it is
-  // smaller, or the retention longer, than when they were answered), recovery fails rather
-  // than start with ids forgotten early.
-  const int64_t now_ns = clock_->NowNs();
-  const int64_t retention_ns = options_.idempotency_retention_ns;
-  auto too_small = [&] {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "idempotency: ", dir, " holds more ids first seen within idempotency_retention_ns (",
-        retention_ns, " ns) than idempotency_window (", options_.idempotency_window,
-        " ids) can remember; raise idempotency_window (or lower idempotency_retention_ns)"));
-  };
+  // An answer the snapshot's shadow could not keep (its window was smaller) and that is still
+  // within the retention is forgotten early: refuse to start, as for a table too small.
   const int64_t dropped_ns = replayer.newest_dropped_unix_ns();
   if (dropped_ns != 0 && dropped_ns + unix_to_mono_ns > now_ns - retention_ns) {
     return too_small();
   }
-  bool restored_all = true;
-  replayer.ForEachAnswer([&](const Replayer::Answer& answer) {
-    if (!restored_all) return;
-    const int64_t received_ns = answer.received_unix_ns + unix_to_mono_ns;
-    restored_all = idempotency_.Restore(answer.id,
-                                        {answer.status, answer.reason, answer.held, answer.seq,
-                                         received_ns, answer.fingerprint},
-                                        now_ns);
-  });
-  if (!restored_all) return too_small();
+  if (!replayer.FinishAnswers().ok()) return too_small();
   // Held ones among the undecided never got their answer; now they are decided asynchronously.
   pending_.assign(replayer.undecided().begin(), replayer.undecided().end());
   for (journal::ConfirmedRecord& pending : pending_) pending.held = false;

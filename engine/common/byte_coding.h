@@ -83,6 +83,15 @@ class ByteReader {
     return bytes;
   }
 
+  // Passes over `size` bytes (not ok if fewer remain).
+  void Skip(uint64_t size) {
+    if (!ok_ || bytes_.size() < size) {
+      ok_ = false;
+      return;
+    }
+    bytes_.remove_prefix(size);
+  }
+
   bool ok() const { return ok_; }
   size_t remaining() const { return bytes_.size(); }
 

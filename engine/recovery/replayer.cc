@@ -49,7 +49,8 @@ Replayer::Replayer(Targets targets, size_t undecided_max, size_t answers_capacit
     : targets_(targets),
       undecided_max_(undecided_max),
       unix_to_mono_ns_(unix_to_mono_ns),
-      answers_(answers_capacity) {
+      answers_capacity_(answers_capacity),
+      answers_(targets.idempotency != nullptr ? 0 : answers_capacity) {
   assert(targets.fraud && targets.ledger && targets.accounts && answers_capacity > 0);
 }
 
@@ -184,18 +185,32 @@ absl::Status Replayer::ApplyConfirmed(const char* payload, size_t size, uint64_t
                                              undecided_max_, ")"));
   }
   confirmed_ = seq;
-  // A held transaction's answer is its outcome's; until then it reads as confirmed.
-  Answer& answer = AnswerFor(seq);
-  if (answer.id != 0) Dropped(answer.received_unix_ns);
-  answer = {};
-  answer.id = record.txn.id;
-  answer.fingerprint = ContentFingerprint(record.txn);
-  answer.seq = seq;
-  answer.held = record.held;
-  answer.received_unix_ns = record.confirmed_unix_ns;
-  answer.source_account = record.txn.source_account;
-  answer.amount_minor = record.txn.amount_minor;
-  answer.currency = record.txn.currency;
+  if (targets_.idempotency != nullptr) {
+    // A held transaction's answer is its outcome's: remembered then (ApplyOutcome).
+    if (!record.held) {
+      if (absl::Status status = Remember(
+              record.txn.id, {ConfirmStatus::kConfirmed, Reason::kNone, false, seq,
+                              record.confirmed_unix_ns + unix_to_mono_ns_,
+                              ContentFingerprint(record.txn)});
+          !status.ok()) {
+        return status;
+      }
+    }
+  } else {
+    // A held transaction's answer is its outcome's; until then it reads as confirmed.
+    Answer& answer = AnswerFor(seq);
+    if (answer.id != 0) Dropped(answer.received_unix_ns);
+    answers_kept_ = std::min<uint64_t>(answers_kept_ + 1, answers_.size());
+    answer = {};
+    answer.id = record.txn.id;
+    answer.fingerprint = ContentFingerprint(record.txn);
+    answer.seq = seq;
+    answer.held = record.held;
+    answer.received_unix_ns = record.confirmed_unix_ns;
+    answer.source_account = record.txn.source_account;
+    answer.amount_minor = record.txn.amount_minor;
+    answer.currency = record.txn.currency;
+  }
   // The source's day so far, as ingest charged it (the day it was received, UTC).
   if (AccountRecord* source = targets_.accounts->FindMutable(record.txn.source_account)) {
     source->daily.ChargeUnchecked(DailyUsage::DayOf(record.confirmed_unix_ns),
@@ -220,7 +235,19 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
   Outcome outcome = record.outcome;
   outcome.confirmed_ns = record.confirmed_unix_ns + unix_to_mono_ns_;
   outcome.decided_ns = record.decided_unix_ns + unix_to_mono_ns_;
-  if (confirmed_ - seq < answers_.size()) {
+  if (targets_.idempotency != nullptr) {
+    if (confirmed.held) {
+      const bool verified = outcome.kind == OutcomeKind::kVerified;
+      if (absl::Status status = Remember(
+              confirmed.txn.id,
+              {verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected, outcome.reason,
+               true, seq, confirmed.confirmed_unix_ns + unix_to_mono_ns_,
+               ContentFingerprint(confirmed.txn)});
+          !status.ok()) {
+        return status;
+      }
+    }
+  } else if (confirmed_ - seq < answers_kept_) {
     Answer& answer = AnswerFor(seq);
     if (confirmed.held) {
       const bool verified = outcome.kind == OutcomeKind::kVerified;
@@ -267,13 +294,49 @@ absl::Status Replayer::ApplyRefused(const char* payload, size_t size,
       record.refused_unix_ns < 0) {
     return Contradiction(where, "undecodable refusal record");
   }
-  if (refusals_.size() == answers_.size()) {
+  const Refusal refusal{record.id, record.reason, record.refused_unix_ns, confirmed_,
+                        record.fingerprint};
+  ++refused_;
+  if (targets_.idempotency != nullptr) return RememberRefusal(refusal);
+  KeepRefusal(refusal);
+  return absl::OkStatus();
+}
+
+void Replayer::KeepRefusal(const Refusal& refusal) {
+  if (refusals_.size() == answers_capacity_) {
     Dropped(refusals_.front().refused_unix_ns);
     refusals_.pop_front();
   }
-  refusals_.push_back(
-      {record.id, record.reason, record.refused_unix_ns, confirmed_, record.fingerprint});
-  ++refused_;
+  refusals_.push_back(refusal);
+}
+
+absl::Status Replayer::Remember(uint64_t id, const StoredAnswer& answer) {
+  if (targets_.idempotency->Restore(id, answer, targets_.idempotency_now_ns)) {
+    return absl::OkStatus();
+  }
+  idempotency_overflowed_ = true;
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the idempotency table (", targets_.idempotency->capacity(), " ids) cannot remember id ",
+      id, " without forgetting one first seen within its retention"));
+}
+
+absl::Status Replayer::RememberRefusal(const Refusal& refusal) {
+  return Remember(refusal.id, {ConfirmStatus::kRejected, refusal.reason, false, 0,
+                               refusal.refused_unix_ns + unix_to_mono_ns_, refusal.fingerprint});
+}
+
+absl::Status Replayer::FinishAnswers() {
+  assert(targets_.idempotency != nullptr);
+  for (const journal::ConfirmedRecord& pending : undecided_) {
+    if (!pending.held) continue;
+    if (absl::Status status = Remember(
+            pending.txn.id, {ConfirmStatus::kConfirmed, Reason::kNone, true, pending.seq,
+                             pending.confirmed_unix_ns + unix_to_mono_ns_,
+                             ContentFingerprint(pending.txn)});
+        !status.ok()) {
+      return status;
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -295,27 +358,8 @@ void Replayer::SwitchRulesFor(Sequence seq) {
   }
 }
 
-void Replayer::ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const {
-  const Sequence kept = confirmed_ < answers_.size() ? confirmed_ : answers_.size();
-  size_t refusal = 0;
-  Sequence seq = confirmed_ - kept + 1;
-  for (; refusal < refusals_.size() || seq <= confirmed_;) {
-    if (refusal < refusals_.size() && (seq > confirmed_ || refusals_[refusal].after_seq < seq)) {
-      const Refusal& r = refusals_[refusal++];
-      Answer answer;
-      answer.id = r.id;
-      answer.status = ConfirmStatus::kRejected;
-      answer.reason = r.reason;
-      answer.received_unix_ns = r.refused_unix_ns;
-      answer.fingerprint = r.fingerprint;
-      fn(answer);
-    } else {
-      fn(answers_[(seq++ - 1) % answers_.size()]);
-    }
-  }
-}
-
 absl::Status Replayer::Save(std::string* out) const {
+  assert(targets_.idempotency == nullptr && "recovery keeps no answers to save");
   out->assign(kMagic, sizeof(kMagic));
   ByteWriter writer(out);
   writer.Put<uint64_t>(confirmed_);
@@ -327,7 +371,7 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.PutBytes(
         absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));
   }
-  const Sequence answers = std::min<uint64_t>(confirmed_, answers_.size());
+  const Sequence answers = answers_kept_;
   writer.Put<uint64_t>(answers);
   for (Sequence seq = confirmed_ - answers + 1; seq <= confirmed_; ++seq) {
     const Answer& a = answers_[(seq - 1) % answers_.size()];
@@ -418,10 +462,21 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
     }
     undecided_.push_back(record);
   }
-  if (absl::Status status = RestoreAnswers(in, format2, format4); !status.ok()) return status;
+  // The refusals follow the answers in the bytes and interleave with them in journal order,
+  // which is the order recovery restores both into the idempotency table: read them first.
+  ByteReader answers_in = in;
+  const uint64_t answer_words = format4 ? 11 : format2 ? 10 : 4;
+  const uint64_t answer_count = in.Get<uint64_t>();
+  if (!in.ok() || answer_count > in.remaining() / (8 * answer_words)) {
+    return InvalidSnapshot("truncated answers");
+  }
+  in.Skip(8 * answer_words * answer_count);
   refusals_.clear();
   if (format3) {
     if (absl::Status status = RestoreRefusals(in, format4); !status.ok()) return status;
+  }
+  if (absl::Status status = RestoreAnswers(answers_in, format2, format4); !status.ok()) {
+    return status;
   }
   newest_dropped_unix_ns_ = format4 ? static_cast<int64_t>(in.Get<uint64_t>()) : 0;
   if (!in.ok() || newest_dropped_unix_ns_ < 0) return InvalidSnapshot("bad dropped time");
@@ -467,10 +522,10 @@ absl::Status Replayer::Restore(absl::string_view bytes) {
 
 absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes,
                                       bool with_fingerprints) {
+  // As many as the saving shadow's window held: the newest answers_capacity are kept.
   const uint64_t answers = in.Get<uint64_t>();
-  if (answers != std::min<uint64_t>(confirmed_, answers_.size())) {
-    return InvalidSnapshot("the answers do not cover the idempotency window");
-  }
+  if (answers > confirmed_) return InvalidSnapshot("more answers than confirmed transactions");
+  answers_kept_ = 0;
   for (uint64_t i = 0; i < answers; ++i) {
     Answer a;
     a.id = in.Get<uint64_t>();
@@ -511,15 +566,38 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes,
     a.outcome_verifier = static_cast<VerifierId>(verifier);
     a.outcome_reason = static_cast<Reason>(outcome_reason);
     a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
-    AnswerFor(a.seq) = a;
     if (a.decided && targets_.history != nullptr) WriteHistory(a);
+    if (targets_.idempotency == nullptr) {
+      Answer& slot = AnswerFor(a.seq);
+      if (slot.id != 0) Dropped(slot.received_unix_ns);
+      answers_kept_ = std::min<uint64_t>(answers_kept_ + 1, answers_.size());
+      slot = a;
+      continue;
+    }
+    // Recovery: the refusals journaled before this transaction go first.
+    for (; !refusals_.empty() && refusals_.front().after_seq < a.seq; refusals_.pop_front()) {
+      if (absl::Status status = RememberRefusal(refusals_.front()); !status.ok()) return status;
+    }
+    // A held transaction still undecided is remembered at its outcome (or FinishAnswers).
+    if (a.held && a.seq > outcomes_) continue;
+    if (absl::Status status = Remember(a.id, {a.status, a.reason, a.held, a.seq,
+                                              a.received_unix_ns + unix_to_mono_ns_,
+                                              a.fingerprint});
+        !status.ok()) {
+      return status;
+    }
+  }
+  if (targets_.idempotency != nullptr) {
+    for (; !refusals_.empty(); refusals_.pop_front()) {
+      if (absl::Status status = RememberRefusal(refusals_.front()); !status.ok()) return status;
+    }
   }
   return absl::OkStatus();
 }
 
 absl::Status Replayer::RestoreRefusals(ByteReader& in, bool with_fingerprints) {
   const uint64_t count = in.Get<uint64_t>();
-  if (!in.ok() || count > answers_.size()) return InvalidSnapshot("bad refusal count");
+  if (!in.ok() || count > in.remaining() / 8) return InvalidSnapshot("bad refusal count");
   for (uint64_t i = 0; i < count; ++i) {
     Refusal r;
     r.id = in.Get<uint64_t>();
@@ -534,7 +612,7 @@ absl::Status Replayer::RestoreRefusals(ByteReader& in, bool with_fingerprints) {
       return InvalidSnapshot("bad refusal");
     }
     r.reason = static_cast<Reason>(reason);
-    refusals_.push_back(r);
+    KeepRefusal(r);
   }
   return absl::OkStatus();
 }

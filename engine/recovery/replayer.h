@@ -26,15 +26,24 @@
 // sequence number is replayed, as the live fraud stage switched just before judging it; a later
 // record for an earlier or equal sequence number supersedes one not applied yet (a restart
 // re-judges what was undecided under its own rules).
-// Each confirmed transaction's idempotency answer is kept in a ring of the last
-// `answers_capacity` transactions (the idempotency table size), indexed by sequence number; each
-// stored refusal's answer in a queue of the last `answers_capacity` refusals, with the confirmed
-// sequence number it followed, so that both kinds come back in journal order. Each answer
-// carries its first-seen time and the ContentFingerprint of its fields (a confirmed
-// transaction's from its record, a refusal's from a kRefusedWithFingerprint record), so that
-// the retention and the content check hold across a restart. The newest first-seen time of an
-// answer that fell out of those bounds is kept too: recovery refuses to start if it is within
-// the retention (the table is too small to keep the promise; see Engine::Recover).
+// Each confirmed transaction's and each stored refusal's idempotency answer carries its
+// first-seen time and the ContentFingerprint of its fields (a confirmed transaction's from its
+// record, a refusal's from a kRefusedWithFingerprint record), so that the retention and the
+// content check hold across a restart. Answers go one of two ways:
+//  - Recovery (Targets::idempotency set): each answer goes into the engine's idempotency table
+//    as soon as it is final, in journal order (oldest first), and the replayer keeps none, so
+//    recovery's memory does not grow with the ids within the retention (10^8 of them fill the
+//    table alone). A transaction's answer is final at its confirmed record, a held one's at its
+//    outcome (what the outcome decided is its answer), or at FinishAnswers for a held one still
+//    undecided. The table judges the retention itself (IdempotencyTable::Restore): an answer
+//    it cannot hold without forgetting one first seen within the retention stops the replay
+//    (idempotency_overflowed).
+//  - The snapshotter's shadow (Targets::idempotency null): the answers are kept, those of the
+//    last `answers_capacity` transactions in a ring indexed by sequence number, the last
+//    `answers_capacity` refusals in a queue with the confirmed sequence number each followed,
+//    so that Save writes both in journal order. The newest first-seen time of an answer that
+//    fell out of those bounds is kept and saved too: recovery refuses to start if it is within
+//    the retention (the table is too small to keep the promise; see Engine::Recover).
 //
 // Thread safety: none; one thread drives a Replayer and owns its targets while it does.
 #ifndef VOUCH_ENGINE_RECOVERY_REPLAYER_H_
@@ -46,7 +55,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "engine/common/byte_coding.h"
 #include "engine/history/history_ring.h"
@@ -67,6 +75,10 @@ class Replayer {
     // Accounts: created and changed by the account records, holds placed and released.
     AccountDirectory* accounts = nullptr;
     HistoryRing* history = nullptr;  // Optional.
+    // Recovery: the table each final answer is restored into (see the class comment), and
+    // the engine time the retention is judged at. Null: answers are kept, for Save.
+    IdempotencyTable* idempotency = nullptr;
+    int64_t idempotency_now_ns = 0;
   };
   // A confirmed transaction's stored answer and, once decided, its outcome; times in Unix ns
   // (they cross processes). Snapshots carry both, so that Query and Engine::FinalOutcome still
@@ -112,21 +124,36 @@ class Replayer {
   const std::string& rules_text() const { return rules_text_; }
   bool rules_pending() const { return !pending_rules_.empty(); }
   const std::deque<journal::ConfirmedRecord>& undecided() const { return undecided_; }
-  // Every kept answer, confirmed (the newest `answers_capacity`) and refused (the newest
-  // `answers_capacity`), in journal order (oldest first). A refusal's has seq 0.
-  void ForEachAnswer(absl::FunctionRef<void(const Answer&)> fn) const;
+  // Recovery, after the last record: restores the answers of the held transactions still
+  // undecided. They read as confirmed (held) until their outcome, which the engine now
+  // decides again, unheld.
+  absl::Status FinishAnswers();
+  // Recovery: the idempotency table could not hold an answer without forgetting one first seen
+  // within its retention, and the replay stopped there (Apply returned ResourceExhausted).
+  bool idempotency_overflowed() const { return idempotency_overflowed_; }
   // The newest first-seen time (Unix ns) of an answer that is no longer kept (it fell out of
   // the bounds above); 0 if none did, or if a snapshot older than format 4 does not say.
   int64_t newest_dropped_unix_ns() const { return newest_dropped_unix_ns_; }
 
-  // The whole replayed state (the targets' state included) as bytes, and back. Restore replaces
-  // the targets' state, and writes the history of every decided answer it restores (the answers
-  // stand in for the history; the verdicts of those records are not kept). InvalidArgument for bytes that are not a snapshot
-  // of this format; the targets' own refusals pass through.
+  // The whole replayed state (the targets' state included) as bytes, and back. Save is for the
+  // shadow (no Targets::idempotency). Restore replaces the targets' state, and writes the
+  // history of every decided answer it restores (the answers stand in for the history; the
+  // verdicts of those records are not kept). A snapshot may hold more or fewer answers than
+  // `answers_capacity` (the window was changed between runs): the newest are kept, and those
+  // that do not fit count as dropped. InvalidArgument for bytes that are not a snapshot of this
+  // format; the targets' own refusals and an idempotency overflow (ResourceExhausted) pass
+  // through.
   absl::Status Save(std::string* out) const;
   absl::Status Restore(absl::string_view bytes);
 
  private:
+  struct Refusal {
+    uint64_t id = 0;
+    Reason reason = Reason::kNone;
+    int64_t refused_unix_ns = 0;
+    Sequence after_seq = 0;  // The confirmed sequence number replayed before it.
+    uint64_t fingerprint = 0;  // 0: unknown (a kRefused record).
+  };
   absl::Status ApplyConfirmed(const char* payload, size_t size, uint64_t seq,
                               const journal::RecordLocation& where);
   absl::Status ApplyOutcome(const char* payload, size_t size, uint64_t seq,
@@ -144,8 +171,13 @@ class Replayer {
                             const journal::RecordLocation& where);
   absl::Status ApplyAccount(journal::RecordType type, const char* payload, size_t size,
                             const journal::RecordLocation& where);
+  // Restores one final answer into Targets::idempotency; ResourceExhausted if it is full.
+  absl::Status Remember(uint64_t id, const StoredAnswer& answer);
+  absl::Status RememberRefusal(const Refusal& refusal);
+  // The answers block of a snapshot, after its refusals (RestoreRefusals) were read.
   absl::Status RestoreAnswers(ByteReader& in, bool with_outcomes, bool with_fingerprints);
   absl::Status RestoreRefusals(ByteReader& in, bool with_fingerprints);
+  void KeepRefusal(const Refusal& refusal);
   void Dropped(int64_t received_unix_ns) {
     if (received_unix_ns > newest_dropped_unix_ns_) newest_dropped_unix_ns_ = received_unix_ns;
   }
@@ -156,6 +188,10 @@ class Replayer {
   const Targets targets_;
   const size_t undecided_max_;
   const int64_t unix_to_mono_ns_;
+  const size_t answers_capacity_;
+  bool idempotency_overflowed_ = false;
+  // The shadow's ring holds the answers of confirmed_ - answers_kept_ + 1 .. confirmed_.
+  uint64_t answers_kept_ = 0;
   Sequence confirmed_ = 0;
   Sequence outcomes_ = 0;
   uint64_t releases_ = 0;
@@ -167,15 +203,11 @@ class Replayer {
   std::string rules_text_;
   std::deque<PendingRules> pending_rules_;  // Ascending from.
   std::deque<journal::ConfirmedRecord> undecided_;
-  struct Refusal {
-    uint64_t id = 0;
-    Reason reason = Reason::kNone;
-    int64_t refused_unix_ns = 0;
-    Sequence after_seq = 0;  // The confirmed sequence number replayed before it.
-    uint64_t fingerprint = 0;  // 0: unknown (a kRefused record).
-  };
-  std::deque<Refusal> refusals_;  // The newest answers_capacity, oldest first.
-  std::vector<Answer> answers_;  // Ring indexed by (seq - 1) % capacity.
+  // The shadow's newest answers_capacity refusals, oldest first (recovery: only those of a
+  // snapshot, until its answers are restored).
+  std::deque<Refusal> refusals_;
+  std::vector<Answer> answers_;  // The shadow's ring, indexed by (seq - 1) % capacity; empty
+                                 // in recovery.
 };
 
 }  // namespace vouch

@@ -6,13 +6,18 @@
 //  - a resubmission with other fields is REJECTED id_reused_with_different_fields, for each
 //    compared field, and not stored (client_timestamp_ns is not compared); refused ids too; on
 //    the BUSY path's lookup too;
-//  - BUSY answers and their retries take no capacity of the table.
+//  - BUSY answers and their retries take no capacity of the table;
+//  - an operator who changes idempotency_window between runs (with a snapshot on disk) gets a
+//    working engine that still knows every id it must, or, if the new table is too small for
+//    the ids within the retention, a refusal to start that says so.
 // A ManualClock makes the time cheap: a table of 1024 and thousands of claims stand in for 2^20
 // and beyond (the benchmark, bench/engine/ingest, does 10^8).
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
+#include "absl/status/statusor.h"
 #include "engine/engine.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -48,9 +53,17 @@ class EngineIdempotencyTest : public ::testing::TestWithParam<Param> {
   }
 
   std::unique_ptr<Engine> Open(RiskLimits risk = {}) {
+    absl::StatusOr<std::unique_ptr<Engine>> engine = Create(risk);
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (!engine.ok()) return nullptr;
+    EXPECT_TRUE((*engine)->Start().ok());
+    return std::move(*engine);
+  }
+
+  absl::StatusOr<std::unique_ptr<Engine>> Create(RiskLimits risk = {}) {
     Options options = BankOptions(20);
     options.in_flight_capacity = 256;
-    options.idempotency_window = kTable;
+    options.idempotency_window = window_;
     options.idempotency_retention_ns = kRetentionNs;
     options.fraud_rules.velocity_enabled = false;
     options.fraud_rules.anomaly_enabled = false;
@@ -63,11 +76,11 @@ class EngineIdempotencyTest : public ::testing::TestWithParam<Param> {
     options.risk.action = RiskAction::kBusy;
     options.durability.ack = ack();
     if (journaled()) options.durability.dir = dir_;
-    auto engine = Engine::Create(std::move(options));
-    EXPECT_TRUE(engine.ok()) << engine.status();
-    if (!engine.ok()) return nullptr;
-    EXPECT_TRUE((*engine)->Start().ok());
-    return std::move(*engine);
+    if (snapshots_) {
+      options.durability.snapshot_interval_records = 1;
+      options.durability.segment_bytes_max = 64 * 1024;  // ~600 records: closed segments.
+    }
+    return Engine::Create(std::move(options));
   }
 
   // Closes the engine and opens it again on the same directory (journaled policies only).
@@ -128,6 +141,8 @@ class EngineIdempotencyTest : public ::testing::TestWithParam<Param> {
     return max;
   }
 
+  size_t window_ = kTable;  // idempotency_window of the next Open.
+  bool snapshots_ = false;  // Small segments, and a snapshot as soon as one closes.
   ManualClock clock_;
   std::string dir_;
   std::unique_ptr<Engine> engine_;
@@ -298,6 +313,68 @@ TEST_P(EngineIdempotencyTest, BusyRetriesAfterAClaimTakeNoCapacity) {
   ASSERT_EQ(Submit(Txn(2)).status, ConfirmStatus::kConfirmed);
   EXPECT_EQ(AdmitUntilRetention(50'000, 2 * kTable), kTable - 2)
       << "BUSY retries took capacity";
+}
+
+// The operator changes idempotency_window between runs, with a snapshot on disk whose answers
+// are those of the old window (and more transactions confirmed than it held):
+//  - raised: the engine starts, and every id within the retention is still a duplicate with its
+//    original seq, from the snapshot and the journal tail alike (the snapshot used to be
+//    refused as damaged, "the answers do not cover the idempotency window");
+//  - lowered below the ids within the retention: Create refuses with FailedPrecondition and
+//    says what to raise (it used to call the snapshot invalid); the directory is untouched, and
+//    the old window opens it again.
+TEST_P(EngineIdempotencyTest, AWindowChangedBetweenRunsKeepsTheIdsOrSaysWhy) {
+  if (!journaled()) GTEST_SKIP() << "nothing survives a restart under memory ack";
+  EXPECT_TRUE(engine_->Stop().drained);
+  engine_.reset();
+  snapshots_ = true;
+  window_ = 2 * kTable;
+  engine_ = Open();
+  ASSERT_NE(engine_, nullptr);
+  // A table's worth that ages out, then 1500 ids within the retention: 3547 confirmed, more
+  // than the window of 2048 that the snapshot's answers cover.
+  ASSERT_EQ(AdmitUntilRetention(1, 2 * kTable - 1), 2 * kTable - 1);
+  clock_.AdvanceNs(kRetentionNs + 1);
+  constexpr uint64_t kYoungFirst = 10'000, kYoung = 1'500;
+  std::vector<Confirmation> young;
+  for (uint64_t n = 0; n < kYoung; ++n) {
+    clock_.AdvanceNs(1'000'000);
+    young.push_back(SubmitBatched(Txn(kYoungFirst + n), n));
+    ASSERT_NE(young.back().status, ConfirmStatus::kBusy) << ReasonName(young.back().reason);
+  }
+  StepUntilIdle(*engine_);
+  DrainOutcomes(*engine_);
+  ASSERT_TRUE(engine_->PollSnapshot().ok());
+  EXPECT_EQ(engine_->Stop().drained, true);
+  engine_.reset();
+  auto check_young = [&](const char* stage) {
+    for (uint64_t n = 0; n < kYoung; ++n) {
+      const Confirmation again = Submit(Txn(kYoungFirst + n));
+      ASSERT_TRUE(again.duplicate) << stage << ": id " << kYoungFirst + n << " forgotten";
+      ASSERT_EQ(again.seq, young[n].seq) << stage;
+    }
+  };
+
+  window_ = kTable;  // The smallest allowed.
+  const absl::StatusOr<std::unique_ptr<Engine>> small = Create();
+  ASSERT_FALSE(small.ok()) << "1024 ids cannot hold 1500 within the retention";
+  ASSERT_EQ(small.status().code(), absl::StatusCode::kFailedPrecondition) << small.status();
+  EXPECT_NE(small.status().message().find("raise idempotency_window"), std::string::npos)
+      << small.status();
+
+  window_ = 4 * kTable;
+  engine_ = Open();
+  ASSERT_NE(engine_, nullptr);
+  EXPECT_FALSE(engine_->recovery().snapshot_file.empty()) << "the restart used no snapshot";
+  check_young("raised window");
+  EXPECT_EQ(Submit(Txn(50'000)).status, ConfirmStatus::kConfirmed) << "room in the larger table";
+  EXPECT_TRUE(engine_->Stop().drained);
+  engine_.reset();
+
+  window_ = 2 * kTable;
+  engine_ = Open();
+  ASSERT_NE(engine_, nullptr);
+  check_young("the old window again");
 }
 
 INSTANTIATE_TEST_SUITE_P(
