@@ -170,7 +170,7 @@ absl::Status Engine::OpenMissingAccounts(ledger::Ledger* ledger) const {
 }
 
 // The snapshotter's shadow: verifiers of its own, in the state the engine recovered from.
-absl::Status Engine::CreateSnapshotter(const std::string& snapshot_state) {
+absl::Status Engine::CreateSnapshotter(absl::string_view snapshot_state) {
   shadow_fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
                                                         options_.fraud_account_capacity);
   shadow_ledger_ = std::make_unique<ledger::Ledger>(
@@ -287,13 +287,20 @@ absl::Status Engine::Init() {
                                                : RemoveSnapshotTemporaries(durability.dir);
     if (!temporaries.ok()) return temporaries.status();
     recovery_.snapshot_temporaries = *temporaries;
-    std::string snapshot_state;
-    if (absl::Status status = Recover(&snapshot_state); !status.ok()) return status;
+    // The snapshot recovery started from (mapped, not read into memory), which the
+    // snapshotter's shadow starts from too.
+    std::optional<LoadedSnapshot> snapshot;
+    if (absl::Status status = Recover(&snapshot); !status.ok()) return status;
     first_seq = recovery_.outcomes + 1;
     if (!durability.read_only) {
       if (durability.snapshot_interval_records > 0) {
-        if (absl::Status status = CreateSnapshotter(snapshot_state); !status.ok()) return status;
+        if (absl::Status status =
+                CreateSnapshotter(snapshot.has_value() ? snapshot->state : absl::string_view());
+            !status.ok()) {
+          return status;
+        }
       }
+      snapshot.reset();
       auto writer = journal::SegmentWriter::Open({durability.dir, durability.segment_bytes_max},
                                                  recovery_.next_record_index);
       if (!writer.ok()) return writer.status();
@@ -1067,7 +1074,7 @@ namespace vouch {
 // records after it, through a Replayer on the engine's own verifiers (see replayer.h). What is
 // left undecided is put back in the ring by Start(), under its original sequence numbers, and
 // the verifiers decide it as if nothing had happened: exactly one outcome each.
-absl::Status Engine::Recover(std::string* snapshot_state) {
+absl::Status Engine::Recover(std::optional<LoadedSnapshot>* loaded) {
   const int64_t start_ns = MonotonicClock::Default()->NowNs();
   const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
   const std::string& dir = options_.durability.dir;
@@ -1096,10 +1103,11 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
     return replayer.opening().has_value() ? CheckOpening(*replayer.opening(), opening, dir)
                                           : absl::OkStatus();
   };
-  absl::StatusOr<std::optional<LoadedSnapshot>> snapshot = LoadNewestSnapshot(dir);
-  if (!snapshot.ok()) return snapshot.status();
-  if (snapshot->has_value()) {
-    if (absl::Status status = replayer.Restore((*snapshot)->state); !status.ok()) {
+  absl::StatusOr<std::optional<LoadedSnapshot>> newest = LoadNewestSnapshot(dir);
+  if (!newest.ok()) return newest.status();
+  *loaded = *std::move(newest);
+  if (const std::optional<LoadedSnapshot>& snapshot = *loaded; snapshot.has_value()) {
+    if (absl::Status status = replayer.Restore(snapshot->state); !status.ok()) {
       if (replayer.idempotency_overflowed()) return too_small();
       // Another opening configuration shows first as accounts the snapshot's directory does
       // not match: say that, not "damaged".
@@ -1107,13 +1115,12 @@ absl::Status Engine::Recover(std::string* snapshot_state) {
         return opening_status;
       }
       return absl::Status(status.code(),
-                          absl::StrCat("snapshot ", (*snapshot)->file, ": ", status.message()));
+                          absl::StrCat("snapshot ", snapshot->file, ": ", status.message()));
     }
     if (absl::Status status = check_opening(); !status.ok()) return status;
     if (absl::Status status = OpenMissingAccounts(ledger_.get()); !status.ok()) return status;
-    recovery_.snapshot_file = (*snapshot)->file;
-    recovery_.snapshot_record_index = (*snapshot)->covered_record_index;
-    *snapshot_state = std::move((*snapshot)->state);
+    recovery_.snapshot_file = snapshot->file;
+    recovery_.snapshot_record_index = snapshot->covered_record_index;
   }
   absl::Status failure;
   auto visit = [&](journal::RecordType type, uint64_t seq, const char* data, size_t size,

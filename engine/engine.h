@@ -412,8 +412,9 @@ class Engine {
  private:
   explicit Engine(Options options);
   absl::Status Init();
-  absl::Status Recover(std::string* snapshot_state);
-  absl::Status CreateSnapshotter(const std::string& snapshot_state);
+  // `loaded`: the snapshot recovery started from, if any, for CreateSnapshotter.
+  absl::Status Recover(std::optional<LoadedSnapshot>* loaded);
+  absl::Status CreateSnapshotter(absl::string_view snapshot_state);
   absl::Status RecordOpening(journal::SegmentWriter& writer) const;
   absl::Status JournalStartupRules(Sequence first_seq);
   absl::Status OpenMissingAccounts(ledger::Ledger* ledger) const;

@@ -358,10 +358,24 @@ void Replayer::SwitchRulesFor(Sequence seq) {
   }
 }
 
-absl::Status Replayer::Save(std::string* out) const {
+absl::Status Replayer::Save(absl::FunctionRef<absl::Status(absl::string_view)> emit) const {
   assert(targets_.idempotency == nullptr && "recovery keeps no answers to save");
-  out->assign(kMagic, sizeof(kMagic));
-  ByteWriter writer(out);
+  constexpr size_t kPieceBytes = 1 << 20;
+  std::string out(kMagic, sizeof(kMagic));
+  ByteWriter writer(&out);
+  // Hands `out` on once it holds a piece's worth (or, with `all`, whatever it holds).
+  auto flush = [&](bool all) -> absl::Status {
+    if (out.size() < kPieceBytes && !(all && !out.empty())) return absl::OkStatus();
+    absl::Status status = emit(out);
+    out.clear();
+    return status;
+  };
+  // What PutBytes writes, without copying a verifier's part into `out`.
+  auto put_part = [&](absl::string_view part) -> absl::Status {
+    writer.Put<uint64_t>(part.size());
+    if (absl::Status status = flush(true); !status.ok()) return status;
+    return part.empty() ? absl::OkStatus() : emit(part);
+  };
   writer.Put<uint64_t>(confirmed_);
   writer.Put<uint64_t>(outcomes_);
   writer.Put<uint64_t>(releases_);
@@ -390,6 +404,7 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(static_cast<uint64_t>(a.amount_minor));
     writer.Put<uint64_t>(a.currency);
     writer.Put<uint64_t>(a.fingerprint);
+    if (absl::Status status = flush(false); !status.ok()) return status;
   }
   writer.Put<uint64_t>(refusals_.size());
   for (const Refusal& r : refusals_) {
@@ -398,13 +413,14 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.Put<uint64_t>(static_cast<uint64_t>(r.refused_unix_ns));
     writer.Put<uint64_t>(r.after_seq);
     writer.Put<uint64_t>(r.fingerprint);
+    if (absl::Status status = flush(false); !status.ok()) return status;
   }
   writer.Put<uint64_t>(static_cast<uint64_t>(newest_dropped_unix_ns_));
   std::string part;
   if (absl::Status status = targets_.fraud->SaveState(&part); !status.ok()) return status;
-  writer.PutBytes(part);
+  if (absl::Status status = put_part(part); !status.ok()) return status;
   if (absl::Status status = targets_.ledger->SaveState(&part); !status.ok()) return status;
-  writer.PutBytes(part);
+  if (absl::Status status = put_part(part); !status.ok()) return status;
   const std::vector<uint64_t> holds = targets_.accounts->Holds();
   writer.Put<uint64_t>(holds.size());
   for (const uint64_t account : holds) writer.Put<uint64_t>(account);
@@ -421,8 +437,8 @@ absl::Status Replayer::Save(std::string* out) const {
     writer.PutBytes(pending.text);
   }
   targets_.accounts->SaveState(-unix_to_mono_ns_, &part);
-  writer.PutBytes(part);
-  return absl::OkStatus();
+  if (absl::Status status = put_part(part); !status.ok()) return status;
+  return flush(true);
 }
 
 absl::Status Replayer::Restore(absl::string_view bytes) {

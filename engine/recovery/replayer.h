@@ -55,6 +55,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "engine/common/byte_coding.h"
 #include "engine/history/history_ring.h"
@@ -136,14 +137,16 @@ class Replayer {
   int64_t newest_dropped_unix_ns() const { return newest_dropped_unix_ns_; }
 
   // The whole replayed state (the targets' state included) as bytes, and back. Save is for the
-  // shadow (no Targets::idempotency). Restore replaces the targets' state, and writes the
+  // shadow (no Targets::idempotency); it hands the bytes to `emit` in pieces of about 1 MiB (and
+  // each verifier's part whole), in order, so that a snapshot of 10^8 answers (8.8 GB) is never
+  // held in memory whole; it stops at the first piece `emit` fails, with that status. Restore replaces the targets' state, and writes the
   // history of every decided answer it restores (the answers stand in for the history; the
   // verdicts of those records are not kept). A snapshot may hold more or fewer answers than
   // `answers_capacity` (the window was changed between runs): the newest are kept, and those
   // that do not fit count as dropped. InvalidArgument for bytes that are not a snapshot of this
   // format; the targets' own refusals and an idempotency overflow (ResourceExhausted) pass
   // through.
-  absl::Status Save(std::string* out) const;
+  absl::Status Save(absl::FunctionRef<absl::Status(absl::string_view)> emit) const;
   absl::Status Restore(absl::string_view bytes);
 
  private:
