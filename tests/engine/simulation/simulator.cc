@@ -231,11 +231,22 @@ class Simulation {
   bool crossed_day_ = false;
 };
 
+// The clock's Unix offset for a seed: its clock starts at a time of day (to the nanosecond) in
+// 2026 that only the seed decides, never the process's real offset. Mixed from the seed rather
+// than drawn from rng_, so that every other choice of the seed is as it was.
+int64_t SeedUnixOffsetNs(uint64_t seed, int64_t clock_start_ns) {
+  constexpr int64_t kDayNs = int64_t{DailyUsage::kSecondsPerDay} * 1'000'000'000;
+  constexpr int64_t k2026UnixNs = int64_t{20'454} * kDayNs;  // 2026-01-01 00:00 UTC.
+  const int64_t into_year_ns = static_cast<int64_t>(Mix64(seed ^ 0x0FF5E7) % (365 * kDayNs));
+  return k2026UnixNs + into_year_ns - clock_start_ns;
+}
+
 Simulation::Simulation(const SimulationOptions& options)
     : options_(options),
       rng_(options.seed),
       seed_dir_(fs::path(options.work_dir) / absl::StrCat("seed-", options.seed)) {
   result_.seed = options.seed;
+  clock_.SetUnixOffsetNs(SeedUnixOffsetNs(options.seed, clock_.NowNs()));
 }
 
 // Everything here comes from the seed, so each seed explores its own corner: tiny rings that fill
@@ -629,16 +640,17 @@ void Simulation::FreezeOrUnfreeze() {
   frozen_[account] = freeze;
 }
 
-// The engine's day: DailyUsage::DayOf of its Unix time, which it takes as the clock plus this
-// process's monotonic-to-Unix offset (engine.cc).
+// The engine's day: DailyUsage::DayOf of its Unix time, the clock plus the clock's Unix offset
+// (fixed per seed: SeedUnixOffsetNs), so a seed crosses midnight at the same step in every
+// process.
 uint32_t Simulation::EngineDay() const {
-  return DailyUsage::DayOf(clock_.NowNs() + MonotonicToUnixOffsetNs());
+  return DailyUsage::DayOf(clock_.NowNs() + clock_.UnixOffsetNs());
 }
 
 // Moves the clock to one second past the next UTC midnight: every daily limit starts afresh.
 void Simulation::CrossDay() {
   constexpr int64_t kDayNs = int64_t{DailyUsage::kSecondsPerDay} * 1'000'000'000;
-  const int64_t unix_ns = clock_.NowNs() + MonotonicToUnixOffsetNs();
+  const int64_t unix_ns = clock_.NowNs() + clock_.UnixOffsetNs();
   clock_.AdvanceNs(kDayNs - unix_ns % kDayNs + 1'000'000'000);
   crossed_day_ = true;
   ++result_.faults.day_crossings;
