@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -126,6 +127,19 @@ class Simulation {
   void SubmitSome();
   Transaction MakeTransfer();
   void OnAnswer(const Transaction& txn, const Confirmation& answer);
+  void CheckKnownAnswer(const Transaction& txn, const Confirmation& answer, Sequence known_seq);
+  // Every Submit of the simulation: engine_->Submit, plus the retention mode's checks of a
+  // BUSY idempotency_retention answer.
+  Confirmation Submit(const Transaction& txn);
+  // Retention mode: the id's answer was first seen a retention ago or more, so the engine may
+  // have forgotten it (IdempotencyTable recycles a node once received_ns <= now - retention).
+  bool Aged(uint64_t id) const;
+  void NoteNewAnswer(uint64_t id);
+  void AgeEveryId();
+  void CheckRetentionCounter();
+  // Engine::Create, and in retention mode the check of a recovery refused because the table
+  // cannot hold the ids within retention, then retried with a doubled window.
+  absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(Options& options);
   // Returns false if the simulated process crashed during the step.
   bool StepStages();
   // Process crash (kill -9), optionally tearing the write in progress, or power loss: the image,
@@ -229,7 +243,23 @@ class Simulation {
   absl::flat_hash_map<uint64_t, AccountLimits> limits_max_;
   bool any_lossy_ = false;  // A power loss under `written` happened: limit changes may be lost.
   bool crossed_day_ = false;
+  // Retention mode (RetentionMode): the first-seen time of each answer in answered_ (the engine's
+  // received_ns for it, the same clock); new ids refused BUSY idempotency_retention, kept for a
+  // retry once every id has aged; the clock time a new id was last refused so in this life (-1:
+  // none); the engine's count of those refusals this life, as the model expects it; and every
+  // new answer ever given (how many, and the newest one's first-seen time).
+  bool retention_mode_ = false;
+  absl::flat_hash_map<uint64_t, int64_t> first_seen_ns_;
+  absl::flat_hash_set<uint64_t> reanswered_;  // Ids answered anew after ageing (older answers).
+  std::vector<Transaction> retention_refused_;
+  int64_t retention_refused_at_ns_ = -1;
+  uint64_t retention_busy_life_ = 0;
+  uint64_t answers_given_ = 0;
+  int64_t newest_answer_ns_ = 0;
 };
+
+// 1 seed in 5, mixed from the seed (not drawn from rng_, so the other seeds run as before).
+bool RetentionMode(uint64_t seed) { return Mix64(seed ^ 0x2E7E17) % 5 == 0; }
 
 // The clock's Unix offset for a seed: its clock starts at a time of day (to the nanosecond) in
 // 2026 that only the seed decides, never the process's real offset. Mixed from the seed rather
@@ -299,6 +329,17 @@ Options Simulation::MakeOptions() {
   options.durability.snapshot_interval_records =
       OneIn(2) || options.durability.ack == AckPolicy::kMemory ? 0 : 64 + Random(512);
   opening_rules_ = current_rules_ = options.fraud_rules;
+  retention_mode_ = RetentionMode(options_.seed);
+  if (retention_mode_) {
+    // The smallest table Options allows (it must also hold in_flight_capacity, at most 1,024),
+    // and a retention of 80 to 320 steps of clock time (a step advances the clock by an eighth
+    // of a deadline on average): at the bursts' rate (SubmitSome) the table fills within the
+    // retention in about half these seeds, and ids age out several times a run in all.
+    ++result_.counts.retention_seeds;
+    options.idempotency_window = 1024;
+    options.idempotency_retention_ns =
+        static_cast<int64_t>(80 + Random(241)) * options.verification_deadline_ns / 8;
+  }
   return options;
 }
 
@@ -311,12 +352,14 @@ bool Simulation::StartLife() {
     // The operator restarts with the rules file as the last reload left it, or as it was.
     engine_options_.fraud_rules = OneIn(2) ? current_rules_ : opening_rules_;
   }
-  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(engine_options_);
+  absl::StatusOr<std::unique_ptr<Engine>> engine = CreateEngine(engine_options_);
   if (!engine.ok()) {
     Fail(absl::StrCat("recovery refused the journal of life ", life_ - 1, ": ",
                       engine.status().ToString()));
     return false;
   }
+  retention_busy_life_ = 0;  // A new engine counts from 0.
+  retention_refused_at_ns_ = -1;
   engine_ = *std::move(engine);
   if (absl::Status status = engine_->Start(); !status.ok()) {
     Fail(absl::StrCat("start: ", status.ToString()));
@@ -355,6 +398,7 @@ void Simulation::Step() {
   NoteAcknowledged();
   CheckMoney();
   CheckDeadlines();
+  CheckRetentionCounter();
   if (OneIn(8)) CheckQuery();
 }
 
@@ -388,6 +432,7 @@ void Simulation::InjectFaults() {
       ++result_.faults.hold_releases;
     }
   }
+  if (retention_mode_ && !retention_refused_.empty() && OneIn(20)) AgeEveryId();
   if (OneIn(25)) CreateAccountMidStream();
   if (!runtime_accounts_.empty() && OneIn(30)) ChangeLimits();
   if (!crossed_day_ && OneIn(150)) CrossDay();
@@ -437,7 +482,9 @@ Transaction Simulation::MakeTransfer() {
 }
 
 void Simulation::SubmitSome() {
-  const int count = static_cast<int>(Random(4));
+  // Retention mode: now and then a burst of 16 to 63, which fills the table within the retention.
+  const int count = retention_mode_ && OneIn(8) ? 16 + static_cast<int>(Random(48))
+                                                : static_cast<int>(Random(4));
   for (int i = 0; i < count && !failed(); ++i) {
     Transaction txn;
     if (!answered_txns_.empty() && OneIn(30) && ResubmitAltered()) continue;
@@ -447,7 +494,7 @@ void Simulation::SubmitSome() {
     } else {
       txn = MakeTransfer();
     }
-    OnAnswer(txn, engine_->Submit(txn, /*origin=*/0, AckWait::kCaller));
+    OnAnswer(txn, Submit(txn));
   }
 }
 
@@ -456,23 +503,35 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
          answer.seq);
   CheckFrozen(txn, answer);
   if (const auto known = answered_.find(txn.id); known != answered_.end()) {
-    if (answer.status == ConfirmStatus::kBusy) return;
+    const bool aged = Aged(txn.id);
+    if (answer.status == ConfirmStatus::kBusy) {
+      // Invariant 2 (retention): an id first seen within the retention is remembered, so the
+      // probe finds it and it never needs a node: never refused for want of room in the table.
+      if (!aged && answer.reason == Reason::kIdempotencyRetention) {
+        Fail(absl::StrCat("id ", txn.id, " first seen ", clock_.NowNs() - first_seen_ns_[txn.id],
+                          " ns ago (retention ", engine_options_.idempotency_retention_ns,
+                          " ns) answered BUSY idempotency_retention: forgotten early"));
+      }
+      return;
+    }
+    if (aged && !answer.duplicate) {
+      // Invariant 2 (retention): only an id first seen a retention ago or more may be forgotten,
+      // and then it is judged as new: its old answer (and its sequence number's outcome) stands,
+      // the new one is the id's from now on. Checked as new below.
+      ++result_.counts.aged_reanswered;
+      reanswered_.insert(txn.id);
+      Log(absl::StrCat("id ", txn.id, " aged out and answered anew"));
+      answered_.erase(known);
+      refusals_.erase(txn.id);
+      first_seen_ns_.erase(txn.id);
+    } else {
+      CheckKnownAnswer(txn, answer, known->second);
+      return;
+    }
+  }
     // A refusal is stored, so its retry is a duplicate, unless the simulated process crashed
     // before the journal kept it (this client does not wait for refusals' ack positions): a
     // malformed one is then refused afresh. Either way nothing was applied.
-    const bool refused_again = known->second == 0 && answer.status == ConfirmStatus::kRejected;
-    if (answer.seq != known->second || !(answer.duplicate || refused_again)) {
-      Fail(absl::StrCat("id ", txn.id, " answered again as new: seq ", answer.seq, " ",
-                        View(ReasonName(answer.reason)), " (first answer seq ", known->second,
-                        "), duplicate=", answer.duplicate));
-    } else if (const auto refusal = refusals_.find(txn.id);
-               refusal != refusals_.end() && answer.reason != refusal->second.reason) {
-      Fail(absl::StrCat("refused id ", txn.id, " refused again as ",
-                        View(ReasonName(answer.reason)), ", first as ",
-                        View(ReasonName(refusal->second.reason))));
-    }
-    return;
-  }
   switch (answer.status) {
     case ConfirmStatus::kConfirmed: {
       if (answer.seq != next_seq_) {
@@ -481,6 +540,7 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
         return;
       }
       ++next_seq_;
+      NoteNewAnswer(txn.id);
       confirmed_[answer.seq] = {txn, answer.deadline_ns};
       confirmed_[answer.seq].day = EngineDay();
       CheckDailyLimits(txn, confirmed_[answer.seq].day);
@@ -497,6 +557,140 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
       ++result_.counts.busy;  // Nothing was recorded: the id is free for a new attempt.
       return;
   }
+}
+
+// A resubmission of an id the engine remembers (within the retention, or aged but still
+// remembered): the original answer, as a duplicate (invariant 2).
+void Simulation::CheckKnownAnswer(const Transaction& txn, const Confirmation& answer,
+                                  Sequence known_seq) {
+  // A refusal is stored, so its retry is a duplicate, unless the simulated process crashed
+  // before the journal kept it (this client does not wait for refusals' ack positions): a
+  // malformed one is then refused afresh. Either way nothing was applied.
+  const bool refused_again = known_seq == 0 && answer.status == ConfirmStatus::kRejected;
+  if (answer.seq != known_seq || !(answer.duplicate || refused_again)) {
+    Fail(absl::StrCat("id ", txn.id, " answered again as new: seq ", answer.seq, " ",
+                      View(ReasonName(answer.reason)), " (first answer seq ", known_seq,
+                      "), duplicate=", answer.duplicate));
+  } else if (const auto refusal = refusals_.find(txn.id);
+             refusal != refusals_.end() && answer.reason != refusal->second.reason) {
+    Fail(absl::StrCat("refused id ", txn.id, " refused again as ",
+                      View(ReasonName(answer.reason)), ", first as ",
+                      View(ReasonName(refusal->second.reason))));
+  }
+}
+
+// --- Idempotency retention ageing (retention mode) -------------------------------------------
+
+Confirmation Simulation::Submit(const Transaction& txn) {
+  const bool known = answered_.contains(txn.id);
+  const int64_t now_ns = clock_.NowNs();
+  const Confirmation answer = engine_->Submit(txn, /*origin=*/0, AckWait::kCaller);
+  if (answer.status == ConfirmStatus::kBusy && answer.reason == Reason::kIdempotencyRetention) {
+    ++retention_busy_life_;
+    ++result_.counts.retention_busy;
+    if (!known) {
+      retention_refused_at_ns_ = now_ns;
+      if (retention_refused_.size() < 16) retention_refused_.push_back(txn);
+    }
+  } else if (!known && !answer.duplicate && retention_refused_at_ns_ == now_ns &&
+             !(answer.status == ConfirmStatus::kBusy && answer.reason == Reason::kQueueFull)) {
+    // The refusal takes no room: the table's cursor stays on the same, too young node, so at the
+    // same instant every new id is refused again (only BUSY queue_full, decided before the
+    // claim, may come first). An answer here means the refusal moved the cursor.
+    Fail(absl::StrCat("new id ", txn.id, " answered ", View(ConfirmStatusName(answer.status)),
+                      " ", View(ReasonName(answer.reason)), " at the instant another new id was "
+                      "refused BUSY idempotency_retention: that refusal took room in the table"));
+  }
+  return answer;
+}
+
+bool Simulation::Aged(uint64_t id) const {
+  const auto it = first_seen_ns_.find(id);
+  return it != first_seen_ns_.end() &&
+         clock_.NowNs() - it->second >= engine_options_.idempotency_retention_ns;
+}
+
+// A new answer for `id`, first seen now (the engine's received_ns: the same clock, read by the
+// same Submit).
+void Simulation::NoteNewAnswer(uint64_t id) {
+  first_seen_ns_[id] = clock_.NowNs();
+  newest_answer_ns_ = clock_.NowNs();
+  ++answers_given_;
+}
+
+// Moves the clock by a whole retention: every id the table holds was first seen before now, so
+// every one is old enough to be recycled. The ids refused BUSY idempotency_retention are sent
+// again: each is claimed now (never BUSY idempotency_retention, as every node ahead of the cursor
+// is recyclable and these few claims take less than a lap), and answered as a new id (never as a
+// duplicate: the refusal recorded nothing).
+void Simulation::AgeEveryId() {
+  clock_.AdvanceNs(engine_options_.idempotency_retention_ns);
+  ++result_.faults.retention_ageings;
+  Log(absl::StrCat("clock moved by the retention; retrying ", retention_refused_.size(),
+                   " ids refused idempotency_retention"));
+  const std::vector<Transaction> retries = std::move(retention_refused_);
+  retention_refused_.clear();
+  for (const Transaction& txn : retries) {
+    if (failed()) return;
+    const Confirmation answer = Submit(txn);
+    if ((answer.status == ConfirmStatus::kBusy &&
+         answer.reason == Reason::kIdempotencyRetention) || answer.duplicate) {
+      Fail(absl::StrCat("id ", txn.id, ", refused BUSY idempotency_retention, retried once every "
+                        "id had aged: ", View(ConfirmStatusName(answer.status)), " ",
+                        View(ReasonName(answer.reason)), " duplicate=", answer.duplicate));
+      return;
+    }
+    if (answer.status != ConfirmStatus::kBusy) ++result_.counts.retention_retries_answered;
+    OnAnswer(txn, answer);
+  }
+}
+
+// The engine's count of BUSY idempotency_retention answers (EngineStats::busy, and the table's
+// own) is exactly the number this life's Submits got.
+void Simulation::CheckRetentionCounter() {
+  if (failed()) return;
+  const uint64_t counted =
+      engine_->Stats().busy[static_cast<int>(Reason::kIdempotencyRetention)];
+  if (counted != retention_busy_life_) {
+    Fail(absl::StrCat("the engine counts ", counted, " BUSY idempotency_retention answers; "
+                      "this life got ", retention_busy_life_));
+  }
+}
+
+// Recovery refuses to start when the table cannot hold every id first seen within the retention
+// (Engine::Recover: FailedPrecondition naming idempotency_window); the operator's remedy is a
+// larger window. In retention mode the table is full of such ids when a crash comes, and the
+// journal gives the answers back in its own order (a step's refusals and confirmations are
+// journaled otherwise than they were claimed), so a restart with the window the crashed process
+// ran with may be refused. The refusal is checked, not avoided: it must be that one, it is only
+// possible when more answers were given than the window holds and the newest is within the
+// retention (otherwise restoring never laps the table onto an id it must keep), and a restart
+// with the window doubled, as the message says, must succeed within three doublings.
+absl::StatusOr<std::unique_ptr<Engine>> Simulation::CreateEngine(Options& options) {
+  absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(options);
+  for (int doublings = 0; !engine.ok() && retention_mode_ && doublings < 3; ++doublings) {
+    const absl::Status& status = engine.status();
+    if (status.code() != absl::StatusCode::kFailedPrecondition ||
+        status.message().find("idempotency_window") == absl::string_view::npos) {
+      break;
+    }
+    const bool possible = answers_given_ > options.idempotency_window &&
+                          clock_.NowNs() - newest_answer_ns_ < options.idempotency_retention_ns;
+    if (!possible) {
+      Fail(absl::StrCat("recovery refused for want of idempotency room, with ", answers_given_,
+                        " answers ever given for a window of ", options.idempotency_window,
+                        ", the newest ", clock_.NowNs() - newest_answer_ns_,
+                        " ns ago (retention ", options.idempotency_retention_ns, " ns): ",
+                        status.ToString()));
+      return status;
+    }
+    ++result_.faults.retention_restart_refusals;
+    options.idempotency_window *= 2;
+    Log(absl::StrCat("recovery refused: ", status.ToString(), "; window doubled to ",
+                     options.idempotency_window));
+    engine = Engine::Create(options);
+  }
+  return engine;
 }
 
 bool Simulation::StepStages() {
@@ -793,22 +987,42 @@ void Simulation::CheckRecovered(bool lossy) {
   for (auto it = confirmed_.begin(); it != confirmed_.end() && !failed();) {
     const Sequence seq = it->first;
     ConfirmedTxn& confirmed = it->second;
-    const std::optional<TransactionStatus> status = engine_->Query(confirmed.txn.id);
+    const uint64_t id = confirmed.txn.id;
+    // The journal keeps a prefix of the confirmations (sequence numbers are gap-free), so the
+    // engine has this one iff it recovered at least up to it.
+    const bool kept = seq <= engine_->recovery().confirmed;
+    const auto newest = answered_.find(id);
+    const bool ids_newest = newest != answered_.end() && newest->second == seq;
     const bool acknowledged = confirmed.acknowledged || confirmed.told;
-    if (!status.has_value() && (!acknowledged || lossy)) {
+    if (!kept && (!acknowledged || lossy)) {
       // Confirmed, never acknowledged: the crash came before the journal kept it. Or the power
       // loss took it from the page cache.
       ++(acknowledged ? result_.counts.written_lost_confirmations
                       : result_.counts.lost_unacknowledged);
-      answered_.erase(confirmed.txn.id);
+      if (ids_newest) {
+        answered_.erase(newest);
+        first_seen_ns_.erase(id);
+      }
       untold_.erase(seq);
       it = confirmed_.erase(it);
       continue;
     }
-    if (!status.has_value() || status->seq != seq) {
-      Fail(absl::StrCat("acknowledged id ", confirmed.txn.id, " seq ", seq,
-                        " lost in the crash (found seq ", status ? status->seq : 0, ")"));
+    if (!kept) {
+      Fail(absl::StrCat("acknowledged id ", id, " seq ", seq, " lost in the crash (recovered up "
+                        "to seq ", engine_->recovery().confirmed, ")"));
       return;
+    }
+    // Invariant 2 across a restart: an id first seen within the retention comes back with this
+    // answer and its first-seen time (from the journal or snapshot). One older than the retention
+    // may be forgotten (retention mode), and one answered anew since is checked by that answer.
+    if (ids_newest && !Aged(id)) {
+      const std::optional<TransactionStatus> status = engine_->Query(id);
+      if (!status.has_value() || status->seq != seq ||
+          status->history.front().at_ns != first_seen_ns_[id]) {
+        Fail(absl::StrCat("id ", id, " seq ", seq, ", first seen at ", first_seen_ns_[id],
+                          ", is ", QueryText(*engine_, id), " after the crash"));
+        return;
+      }
     }
     const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
     if (confirmed.told && lossy && !outcome.has_value()) {
@@ -846,6 +1060,7 @@ void Simulation::CheckRecovered(bool lossy) {
 // --- Refusals, holds and rule reloads across restarts (issue 12) -----------------------------
 
 void Simulation::OnRefusal(const Transaction& txn, const Confirmation& answer) {
+  NoteNewAnswer(txn.id);
   answered_[txn.id] = 0;
   answered_txns_.push_back(txn);
   refusals_[txn.id] = {answer.reason, journal_idle_epoch_};
@@ -960,10 +1175,25 @@ void Simulation::CheckRefusalsRecovered(bool lossy) {
       continue;
     }
     const std::optional<TransactionStatus> status = engine_->Query(id);
-    const bool kept = status.has_value() && status->seq == 0;
-    if (status.has_value() && status->seq != 0) {
-      Fail(absl::StrCat("refused id ", id, " is confirmed as seq ", status->seq,
-                        " after the restart"));
+    if (Aged(id)) {
+      // First seen a retention ago or more: it may be forgotten (or, forgotten and restored from
+      // an older answer of the id, be that one). Either way it is free for a new answer.
+      answered_.erase(id);
+      first_seen_ns_.erase(id);
+      refusals_.erase(it++);
+      continue;
+    }
+    // This refusal, with its first-seen time. An id answered anew after ageing has an older
+    // answer in the journal too: if the crash took this refusal, the engine may give back that
+    // one (aged, so it may be forgotten any time); any other id must show this refusal or none.
+    const bool kept = status.has_value() && status->seq == 0 &&
+                      status->history.front().at_ns == first_seen_ns_[id];
+    if (status.has_value() && !kept && !reanswered_.contains(id)) {
+      Fail(status->seq != 0
+               ? absl::StrCat("refused id ", id, " is confirmed as seq ", status->seq,
+                              " after the restart")
+               : absl::StrCat("refused id ", id, " first seen at ", first_seen_ns_[id],
+                              " comes back first seen at ", status->history.front().at_ns));
       return;
     }
     if (kept && status->history.size() >= 2 && status->history[1].reason != refusal.reason) {
@@ -983,6 +1213,7 @@ void Simulation::CheckRefusalsRecovered(bool lossy) {
       continue;
     }
     answered_.erase(id);  // Free again: a retry is judged afresh.
+    first_seen_ns_.erase(id);
     refusals_.erase(it++);
   }
   std::erase_if(answered_txns_,
@@ -997,6 +1228,7 @@ bool Simulation::ResubmitAltered() {
   Transaction txn = answered_txns_[Random(answered_txns_.size())];
   const auto known = answered_.find(txn.id);
   if (known == answered_.end() || (known->second == 0 && has_journal())) return false;
+  if (Aged(txn.id)) return false;  // May be forgotten: the altered fields would be applied.
   switch (Random(8)) {
     case 0: txn.amount_minor += 1; break;
     case 1: txn.source_account ^= 1; break;
@@ -1009,7 +1241,7 @@ bool Simulation::ResubmitAltered() {
   }
   txn.client_timestamp_ns += 1;  // Not compared.
   ++result_.faults.altered_resubmissions;
-  const Confirmation answer = engine_->Submit(txn, /*origin=*/0, AckWait::kCaller);
+  const Confirmation answer = Submit(txn);
   Digest(txn.id << 24 ^ uint64_t(answer.status) << 16 ^ uint64_t(answer.reason) << 8 ^ 0xA1);
   if (answer.status == ConfirmStatus::kBusy) return true;  // Nothing recorded.
   if (answer.status != ConfirmStatus::kRejected ||
@@ -1034,7 +1266,7 @@ void Simulation::RetryRefused() {
   for (size_t i = 0; i < retries && !failed(); ++i) {
     const Transaction txn = *refused[Random(refused.size())];
     ++result_.faults.refused_retries;
-    OnAnswer(txn, engine_->Submit(txn, /*origin=*/0, AckWait::kCaller));
+    OnAnswer(txn, Submit(txn));
   }
 }
 
@@ -1148,6 +1380,9 @@ void Simulation::CheckQuery() {
   if (confirmed_.empty()) return;
   auto it = confirmed_.lower_bound(1 + Random(next_seq_));
   if (it == confirmed_.end()) return;
+  // Only an id whose newest answer this is, within the retention, must be found (invariant 2).
+  const auto newest = answered_.find(it->second.txn.id);
+  if (newest == answered_.end() || newest->second != it->first || Aged(newest->first)) return;
   const std::optional<TransactionStatus> status = engine_->Query(it->second.txn.id);
   if (!status.has_value() || status->seq != it->first) {
     Fail(absl::StrCat("Query(", it->second.txn.id, ") lost seq ", it->first));
@@ -1221,7 +1456,7 @@ void Simulation::CheckReplay() {
   fs::copy(engine_options_.durability.dir, replay_dir, fs::copy_options::recursive);
   Options options = engine_options_;
   options.durability.dir = replay_dir.string();
-  absl::StatusOr<std::unique_ptr<Engine>> replayed = Engine::Create(options);
+  absl::StatusOr<std::unique_ptr<Engine>> replayed = CreateEngine(options);
   if (!replayed.ok()) {
     Fail(absl::StrCat("replaying the final journal: ", replayed.status().ToString()));
     return;
@@ -1285,6 +1520,8 @@ void FaultCounts::Add(const FaultCounts& o) {
   power_losses_durable += o.power_losses_durable;
   files_cut += o.files_cut;
   entries_vanished += o.entries_vanished;
+  retention_ageings += o.retention_ageings;
+  retention_restart_refusals += o.retention_restart_refusals;
 }
 
 void RunCounts::Add(const RunCounts& o) {
@@ -1303,6 +1540,10 @@ void RunCounts::Add(const RunCounts& o) {
   written_lost_outcomes += o.written_lost_outcomes;
   written_lossy_power_losses += o.written_lossy_power_losses;
   for (int i = 0; i < 3; ++i) seeds_by_ack[i] += o.seeds_by_ack[i];
+  retention_seeds += o.retention_seeds;
+  retention_busy += o.retention_busy;
+  retention_retries_answered += o.retention_retries_answered;
+  aged_reanswered += o.aged_reanswered;
 }
 
 std::string DefaultWorkDir() {
@@ -1336,7 +1577,11 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       c.recovered_outcomes, ", unacknowledged lost ", c.lost_unacknowledged, "\n",
       "power loss under written: acknowledged confirmations lost ", c.written_lost_confirmations,
       ", told outcomes lost ", c.written_lost_outcomes, ", in ", c.written_lossy_power_losses,
-      " of ", f.power_losses - f.power_losses_durable, " power losses\n");
+      " of ", f.power_losses - f.power_losses_durable, " power losses\n",
+      "retention mode: seeds ", c.retention_seeds, ", new ids BUSY idempotency_retention ",
+      c.retention_busy, ", ageings ", f.retention_ageings, " (refused ids retried and answered ",
+      c.retention_retries_answered, "), aged ids answered anew ", c.aged_reanswered,
+      ", restarts refused for idempotency room ", f.retention_restart_refusals, "\n");
 }
 
 std::string ReplayCommand(const SimulationOptions& options) {
