@@ -66,6 +66,8 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(faults.retention_ageings, kSeeds / 20);
   EXPECT_GT(counts.retention_retries_answered, kSeeds);
   EXPECT_GT(counts.aged_reanswered, kSeeds);
+  // Daily limits refused transactions (each checked both ways against the model's charges).
+  EXPECT_GT(counts.daily_limit_refusals, kSeeds);
 }
 
 TEST(SimulationTest, SameSeedSameRun) {

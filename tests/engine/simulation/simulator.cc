@@ -134,6 +134,7 @@ class Simulation {
   // Retention mode: the id's answer was first seen a retention ago or more, so the engine may
   // have forgotten it (IdempotencyTable recycles a node once received_ns <= now - retention).
   bool Aged(uint64_t id) const;
+  bool OutcomeForgotten(const Engine& engine, Sequence seq) const;
   void NoteNewAnswer(uint64_t id);
   void AgeEveryId();
   void CheckRetentionCounter();
@@ -162,7 +163,8 @@ class Simulation {
   void ChangeLimits();
   void CrossDay();
   uint32_t EngineDay() const;
-  void CheckDailyLimits(const Transaction& txn, uint32_t day);
+  void CheckDailyLimit(const Transaction& txn, const Confirmation& answer);
+  void RecountDailySpending();
   std::map<uint64_t, bool> JournaledHolds(Sequence outcomes_kept_below);
   void CheckHoldsRecovered(const std::map<uint64_t, bool>& before);
   std::string HoldHistory(uint64_t account) const;
@@ -237,11 +239,16 @@ class Simulation {
   std::vector<std::pair<uint64_t, CurrencyCode>> runtime_accounts_;
   absl::flat_hash_map<uint64_t, bool> frozen_;
   uint64_t next_account_id_ = 10'000;
-  // Daily limits as last set per account, and the largest of each ever set (0 once: unlimited),
-  // the bound that still holds after a lossy power loss took a change.
+  // Daily limits in force per account: as last set, and after a recovery as the engine has them
+  // (CheckAccountsRecovered: the same unless a lossy power loss took a change). And what the
+  // engine has charged per source account and UTC day: the model's confirmations of it on that
+  // day (RecountDailySpending after a recovery).
   absl::flat_hash_map<uint64_t, AccountLimits> limits_;
-  absl::flat_hash_map<uint64_t, AccountLimits> limits_max_;
-  bool any_lossy_ = false;  // A power loss under `written` happened: limit changes may be lost.
+  struct DaySpending {
+    int64_t minor = 0;
+    uint64_t count = 0;
+  };
+  absl::flat_hash_map<std::pair<uint64_t, uint32_t>, DaySpending> day_spending_;
   bool crossed_day_ = false;
   // Retention mode (RetentionMode): the first-seen time of each answer in answered_ (the engine's
   // received_ns for it, the same clock); new ids refused BUSY idempotency_retention, kept for a
@@ -256,6 +263,7 @@ class Simulation {
   uint64_t retention_busy_life_ = 0;
   uint64_t answers_given_ = 0;
   int64_t newest_answer_ns_ = 0;
+  size_t window_min_ = 0;  // The seed's idempotency_window before any doubling.
 };
 
 // 1 seed in 5, mixed from the seed (not drawn from rng_, so the other seeds run as before).
@@ -330,6 +338,7 @@ Options Simulation::MakeOptions() {
       OneIn(2) || options.durability.ack == AckPolicy::kMemory ? 0 : 64 + Random(512);
   opening_rules_ = current_rules_ = options.fraud_rules;
   retention_mode_ = RetentionMode(options_.seed);
+  window_min_ = options.idempotency_window;
   if (retention_mode_) {
     // The smallest table Options allows (it must also hold in_flight_capacity, at most 1,024),
     // and a retention of 80 to 320 steps of clock time (a step advances the clock by an eighth
@@ -339,6 +348,7 @@ Options Simulation::MakeOptions() {
     options.idempotency_window = 1024;
     options.idempotency_retention_ns =
         static_cast<int64_t>(80 + Random(241)) * options.verification_deadline_ns / 8;
+    window_min_ = options.idempotency_window;
   }
   return options;
 }
@@ -529,9 +539,7 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
       return;
     }
   }
-    // A refusal is stored, so its retry is a duplicate, unless the simulated process crashed
-    // before the journal kept it (this client does not wait for refusals' ack positions): a
-    // malformed one is then refused afresh. Either way nothing was applied.
+  CheckDailyLimit(txn, answer);
   switch (answer.status) {
     case ConfirmStatus::kConfirmed: {
       if (answer.seq != next_seq_) {
@@ -543,7 +551,6 @@ void Simulation::OnAnswer(const Transaction& txn, const Confirmation& answer) {
       NoteNewAnswer(txn.id);
       confirmed_[answer.seq] = {txn, answer.deadline_ns};
       confirmed_[answer.seq].day = EngineDay();
-      CheckDailyLimits(txn, confirmed_[answer.seq].day);
       untold_.insert(answer.seq);
       answered_[txn.id] = answer.seq;
       answered_txns_.push_back(txn);
@@ -602,6 +609,15 @@ Confirmation Simulation::Submit(const Transaction& txn) {
                       "refused BUSY idempotency_retention: that refusal took room in the table"));
   }
   return answer;
+}
+
+// Recovered from a snapshot, an engine knows the outcome (FinalOutcome, Query's final state) of
+// the confirmations whose answers the snapshot kept, the newest idempotency_window of them
+// (Replayer), and of those after it; an older one's outcome it does not know (it is not lost:
+// nothing decides it again). Only retention mode's window is smaller than a run.
+bool Simulation::OutcomeForgotten(const Engine& engine, Sequence seq) const {
+  return !engine.recovery().snapshot_file.empty() &&
+         seq + window_min_ <= engine.recovery().confirmed;
 }
 
 bool Simulation::Aged(uint64_t id) const {
@@ -744,7 +760,6 @@ void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) 
   const fs::path crashed_dir = engine_options_.durability.dir;
   // Under `written` a power loss may take what was acknowledged: the checks are relaxed.
   crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
-  if (crash_.lossy) any_lossy_ = true;
   const Sequence outcomes_kept_below = torn_write != nullptr
                                            ? torn_write->outcomes_acked_below
                                            : engine_->journal()->outcomes_acked_below();
@@ -782,6 +797,7 @@ void Simulation::Recover() {
   // the image holds, so it proves nothing kept.
   journal_idle_epoch_ = crash_.journal_idle_epoch;
   CheckRecovered(crash_.lossy);
+  RecountDailySpending();
   if (!crash_.lossy && options_.check_hold_races) CheckHoldsRecovered(crash_.holds);
   release_epoch_.clear();  // Releases not kept died with the process; the rest are settled.
   CheckRefusalsRecovered(crash_.lossy);
@@ -815,7 +831,7 @@ void Simulation::CreateAccountMidStream() {
   }
   Log(absl::StrCat("account ", account.id, " created"));
   runtime_accounts_.push_back({account.id, account.currency});
-  limits_[account.id] = limits_max_[account.id] = account.limits;
+  limits_[account.id] = account.limits;
   opening_balance_[account.id] = 0;
   frozen_[account.id] = false;
 }
@@ -867,40 +883,73 @@ void Simulation::ChangeLimits() {
   }
   Log(absl::StrCat("account ", account, " daily limits ", limits.daily_minor_max, " minor, ",
                    limits.daily_count_max, " transactions"));
-  limits_[account] = limits;
-  AccountLimits& max = limits_max_[account];
-  auto widen = [](auto& bound, auto value) { bound = bound == 0 || value == 0 ? 0
-                                                   : std::max(bound, value); };
-  widen(max.daily_minor_max, limits.daily_minor_max);
-  widen(max.daily_count_max, limits.daily_count_max);
+  limits_[account] = limits;  // Told once kept (SetAccountLimits waits for the journal).
 }
 
-// The real promise of a daily limit: what the engine still holds confirmed for an account and
-// day never passes the limit that was in force when each was admitted. The model's confirmations
-// of that day (lost ones dropped) are a subset of what the engine charged, so their sum,
-// including the one just admitted, is at most the limit. The other direction (a 52/53 refusal
-// only when the engine's kept charges would really cross) is not exact here: a lossy power loss
-// may have taken charges, or a change of limits, the model cannot see, so the model only checks
-// that such a refusal is stored (refusals_, RetryRefused, CheckRefusalsRecovered).
-void Simulation::CheckDailyLimits(const Transaction& txn, uint32_t day) {
-  const auto it = any_lossy_ ? limits_max_.find(txn.source_account)
-                             : limits_.find(txn.source_account);
-  if (it == (any_lossy_ ? limits_max_.end() : limits_.end())) return;
-  const AccountLimits& limits = it->second;
-  if (limits.daily_minor_max == 0 && limits.daily_count_max == 0) return;
-  int64_t minor = 0;
-  uint64_t count = 0;
-  for (const auto& [seq, confirmed] : confirmed_) {
-    if (confirmed.txn.source_account != txn.source_account || confirmed.day != day) continue;
-    minor += confirmed.txn.amount_minor;
-    ++count;
+// Invariant 6, daily limits (DESIGN.md, "Daily limits"; engine/accounts/daily_usage.h): a
+// transaction debits one account, its source, and ingest charges that account's UTC day (of the
+// engine's clock) with it after every other ingest check passed: admitted only if the day's
+// amount plus its own stays within daily_minor_max and the day's count plus one within
+// daily_count_max (0: no such limit), the amount judged first. Every sequenced transaction stays
+// charged whatever its outcome; a refusal or a BUSY answer is not charged. The model knows the
+// engine's charges exactly (its confirmations of the account and day: what a crash or power loss
+// took is dropped, as the replay recharges only what the journal kept, ApplyConfirmed) and the
+// limits in force, so every new answer is checked both ways:
+//   CONFIRMED:                   within both limits (then charged);
+//   REJECTED daily_amount_limit: the amount would pass its limit;
+//   REJECTED daily_count_limit:  the amount fits, the count would pass its limit;
+//   BUSY risk_limit:             decided after the charge (then taken back): within both.
+// Other refusals come from checks made before the charge, and say nothing about the day.
+void Simulation::CheckDailyLimit(const Transaction& txn, const Confirmation& answer) {
+  if (answer.duplicate) return;  // The original answer: nothing was judged or charged now.
+  const auto limits_it = limits_.find(txn.source_account);
+  const AccountLimits limits = limits_it != limits_.end() ? limits_it->second : AccountLimits{};
+  const uint32_t day = EngineDay();
+  const auto spent_it = day_spending_.find({txn.source_account, day});
+  const DaySpending spent = spent_it != day_spending_.end() ? spent_it->second : DaySpending{};
+  const bool amount_fits = limits.daily_minor_max == 0 ||
+                           spent.minor + txn.amount_minor <= limits.daily_minor_max;
+  const bool count_fits = limits.daily_count_max == 0 || spent.count + 1 <= limits.daily_count_max;
+  bool broken = false;
+  switch (answer.status) {
+    case ConfirmStatus::kConfirmed:
+      broken = !amount_fits || !count_fits;
+      break;
+    case ConfirmStatus::kRejected:
+      broken = (answer.reason == Reason::kDailyAmountLimit && amount_fits) ||
+               (answer.reason == Reason::kDailyCountLimit && (!amount_fits || count_fits));
+      break;
+    case ConfirmStatus::kBusy:
+      broken = answer.reason == Reason::kRiskLimit && (!amount_fits || !count_fits);
+      break;
   }
-  if ((limits.daily_minor_max > 0 && minor > limits.daily_minor_max) ||
-      (limits.daily_count_max > 0 && count > limits.daily_count_max)) {
-    Fail(absl::StrCat("account ", txn.source_account, " day ", day, ": ", count,
-                      " confirmations of ", minor, " minor, past its daily limits ",
-                      limits.daily_minor_max, " minor / ", limits.daily_count_max,
-                      " (id ", txn.id, ")"));
+  if (broken) {
+    Fail(absl::StrCat("id ", txn.id, " of ", txn.amount_minor, " minor from account ",
+                      txn.source_account, " answered ", View(ConfirmStatusName(answer.status)),
+                      " ", View(ReasonName(answer.reason)), " on day ", day, ", which had ",
+                      spent.count, " transactions of ", spent.minor,
+                      " minor charged, under daily limits of ", limits.daily_minor_max,
+                      " minor / ", limits.daily_count_max, " transactions"));
+    return;
+  }
+  if (answer.reason == Reason::kDailyAmountLimit || answer.reason == Reason::kDailyCountLimit) {
+    ++result_.counts.daily_limit_refusals;
+  }
+  if (answer.status == ConfirmStatus::kConfirmed) {
+    DaySpending& charged = day_spending_[{txn.source_account, day}];
+    charged.minor += txn.amount_minor;
+    ++charged.count;
+  }
+}
+
+// After a recovery: the engine's charges are those of the confirmations it kept (the replay
+// recharges each to the day it was received; a snapshot carries the words of those before it).
+void Simulation::RecountDailySpending() {
+  day_spending_.clear();
+  for (const auto& [seq, confirmed] : confirmed_) {
+    DaySpending& charged = day_spending_[{confirmed.txn.source_account, confirmed.day}];
+    charged.minor += confirmed.txn.amount_minor;
+    ++charged.count;
   }
 }
 
@@ -944,6 +993,17 @@ void Simulation::CheckAccountsRecovered(bool lossy) {
       return;
     }
     frozen_[account] = frozen;
+    // The limits in force: every change told was kept, unless a lossy power loss took it.
+    const AccountLimits& recovered = info->fields.limits;
+    AccountLimits& told = limits_[account];
+    if (!lossy && (recovered.daily_minor_max != told.daily_minor_max ||
+                   recovered.daily_count_max != told.daily_count_max)) {
+      Fail(absl::StrCat("account ", account, " recovered with daily limits ",
+                        recovered.daily_minor_max, " / ", recovered.daily_count_max,
+                        ", told ", told.daily_minor_max, " / ", told.daily_count_max));
+      return;
+    }
+    told = recovered;
     ++i;
   }
 }
@@ -1023,6 +1083,10 @@ void Simulation::CheckRecovered(bool lossy) {
                           ", is ", QueryText(*engine_, id), " after the crash"));
         return;
       }
+    }
+    if (confirmed.told && OutcomeForgotten(*engine_, seq)) {
+      ++it;
+      continue;
     }
     const std::optional<Outcome> outcome = engine_->FinalOutcome(seq);
     if (confirmed.told && lossy && !outcome.has_value()) {
@@ -1479,6 +1543,7 @@ void Simulation::CheckReplay() {
   }
   for (const auto& [seq, confirmed] : confirmed_) {
     if (failed()) break;
+    if (OutcomeForgotten(replay, seq)) continue;
     const std::optional<Outcome> outcome = replay.FinalOutcome(seq);
     if (!outcome.has_value() || !SameDecision(*outcome, confirmed.outcome)) {
       Fail(absl::StrCat("replay decides ", outcome ? Describe(*outcome) : "nothing",
@@ -1544,6 +1609,7 @@ void RunCounts::Add(const RunCounts& o) {
   retention_busy += o.retention_busy;
   retention_retries_answered += o.retention_retries_answered;
   aged_reanswered += o.aged_reanswered;
+  daily_limit_refusals += o.daily_limit_refusals;
 }
 
 std::string DefaultWorkDir() {
@@ -1570,7 +1636,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       ", accounts created mid-stream ", f.accounts_created, " (freezes and unfreezes ",
       f.accounts_frozen, ", daily limit changes ", f.limit_changes, "), UTC day crossings ",
       f.day_crossings, "\n",
-      "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, ", busy ", c.busy, "\n",
+      "answers: confirmed ", c.confirmed, ", rejected ", c.rejected, " (daily limits ",
+      c.daily_limit_refusals, "), busy ", c.busy, "\n",
       "outcomes: verified ", c.verified, ", late failed ", c.late_failed, ", late timeout ",
       c.late_timeout, ", late verdicts ", c.late_verdicts, "\n",
       "recovery: pending re-verified ", c.recovered_pending, ", decided but untold ",

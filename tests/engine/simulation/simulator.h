@@ -21,7 +21,13 @@
 //   4. nothing acknowledged is lost across a crash (confirmations, told outcomes, refusals, and
 //      the hold state of every account whose holds and releases were all journaled);
 //   5. replay is identical (the journal of the finished run rebuilds the same ledger, fraud state,
-//      holds and outcomes; and the same seed gives the same digest).
+//      holds and outcomes; and the same seed gives the same digest);
+//   6. daily limits are exact: every new answer for a transaction is checked against the model's
+//      charges of the one account it debits (its source) on the engine's UTC day, both ways
+//      (admitted only within both limits, daily_amount_limit / daily_count_limit only past
+//      them), across restarts too, where the replay recharges what the journal kept.
+// The engine's UTC day comes from the ManualClock's Unix offset, fixed per seed, so a seed
+// crosses midnight at the same step in every process.
 // The seed picks the ack policy: `memory` (no journal, so no crashes: the other invariants),
 // `written` or `durable`. A crash is one of two kinds:
 //   - kill -9: the data directory is copied as the process leaves it (what write(2) returned is
@@ -113,6 +119,9 @@ struct RunCounts {
   uint64_t retention_busy = 0;
   uint64_t retention_retries_answered = 0;
   uint64_t aged_reanswered = 0;
+  // New answers REJECTED daily_amount_limit or daily_count_limit (each checked exactly against
+  // the model's charges of its source account and day).
+  uint64_t daily_limit_refusals = 0;
 
   void Add(const RunCounts& other);
 };
