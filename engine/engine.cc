@@ -136,6 +136,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options) {
 Engine::Engine(Options options)
     : options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : MonotonicClock::Default()),
+      unix_offset_ns_(clock_->UnixOffsetNs()),
       watched_accounts_(options_.policy.watched_accounts.begin(),
                         options_.policy.watched_accounts.end()),
       accounts_(options_.account_capacity),
@@ -187,7 +188,7 @@ absl::Status Engine::CreateSnapshotter(absl::string_view snapshot_state) {
   auto shadow = std::make_unique<Replayer>(
       Replayer::Targets{shadow_fraud_.get(), shadow_ledger_.get(), shadow_accounts_.get(),
                         nullptr},
-      options_.in_flight_capacity, options_.idempotency_window, -MonotonicToUnixOffsetNs());
+      options_.in_flight_capacity, options_.idempotency_window, -unix_offset_ns_);
   if (!snapshot_state.empty()) {
     if (absl::Status status = shadow->Restore(snapshot_state); !status.ok()) return status;
     if (absl::Status status = OpenMissingAccounts(shadow_ledger_.get()); !status.ok()) {
@@ -309,7 +310,7 @@ absl::Status Engine::Init() {
       }
       journal_stage_ = std::make_unique<JournalStage>(
           *std::move(writer), durability.ack, &ring_, recovery_.confirmed + 1,
-          recovery_.outcomes + 1, MonotonicToUnixOffsetNs(), ring_.capacity(), kJournalBatchMax);
+          recovery_.outcomes + 1, unix_offset_ns_, ring_.capacity(), kJournalBatchMax);
       journal_stage_->SetOnFatal(options_.on_fatal);
       if (absl::Status status = JournalStartupRules(first_seq); !status.ok()) return status;
     }
@@ -637,7 +638,7 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   // concurrency: daily_usage.h). Charged whether or not a limit is set, so that a limit set
   // during the day counts the whole day; taken back below if the answer is BUSY.
   const DailyUsage::ChargeResult daily = source->daily.TryCharge(
-      DailyUsage::DayOf(now_ns + MonotonicToUnixOffsetNs()), txn.amount_minor,
+      DailyUsage::DayOf(now_ns + unix_offset_ns_), txn.amount_minor,
       // relaxed: each limit is one value read on its own.
       source->daily_minor_max.load(std::memory_order_relaxed),
       source->daily_count_max.load(std::memory_order_relaxed));
@@ -902,7 +903,7 @@ std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
 AccountTransactionsPage Engine::AccountTransactions(const AccountTransactionsQuery& query) const {
   // The index keeps engine (monotonic) time. 0 stays open; a bound that maps to 0 or below is
   // clamped to 1, before anything the engine received.
-  const int64_t offset_ns = MonotonicToUnixOffsetNs();
+  const int64_t offset_ns = unix_offset_ns_;
   auto engine_ns = [&](int64_t unix_ns) {
     return unix_ns == 0 ? 0 : std::max<int64_t>(unix_ns - offset_ns, 1);
   };
@@ -1076,7 +1077,7 @@ namespace vouch {
 // the verifiers decide it as if nothing had happened: exactly one outcome each.
 absl::Status Engine::Recover(std::optional<LoadedSnapshot>* loaded) {
   const int64_t start_ns = MonotonicClock::Default()->NowNs();
-  const int64_t unix_to_mono_ns = -MonotonicToUnixOffsetNs();
+  const int64_t unix_to_mono_ns = -unix_offset_ns_;
   const std::string& dir = options_.durability.dir;
   recovery_.journal = true;
   // Every answer within the retention goes back into the idempotency table as it is replayed,
@@ -1187,7 +1188,7 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
     // seq_cst: as in AccountsInFlight; nothing runs concurrently yet anyway.
     if (account != nullptr) account->in_flight.fetch_add(1, std::memory_order_seq_cst);
   }
-  entry->payload = {pending.txn, pending.confirmed_unix_ns - MonotonicToUnixOffsetNs(),
+  entry->payload = {pending.txn, pending.confirmed_unix_ns - unix_offset_ns_,
                     now_ns + options_.verification_deadline_ns, false, pending.origin, at_risk};
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
@@ -1336,7 +1337,7 @@ absl::Status Engine::CreateAccounts(absl::Span<const NewAccount> accounts,
     reach_minor = reach_after_minor;
     char payload[journal::kAccountCreatedRecordBytes];
     const size_t size = journal::EncodeAccountCreatedRecord(
-        {account, now_ns + MonotonicToUnixOffsetNs()}, payload);
+        {account, now_ns + unix_offset_ns_}, payload);
     absl::StatusOr<uint64_t> number =
         JournalAccount(journal::RecordType::kAccountCreated, payload, size, deadline);
     // Inserted but not queued: the directory keeps it kCreating and the journal never heard of
@@ -1373,7 +1374,7 @@ absl::Status Engine::SetFrozen(uint64_t id, bool frozen) {
   const int64_t now_ns = clock_->NowNs();
   char payload[journal::kAccountFrozenRecordBytes];
   const size_t size = journal::EncodeAccountFrozenRecord(
-      {id, frozen, now_ns + MonotonicToUnixOffsetNs()}, payload);
+      {id, frozen, now_ns + unix_offset_ns_}, payload);
   absl::StatusOr<uint64_t> number =
       JournalAccount(journal::RecordType::kAccountFrozen, payload, size, deadline);
   if (!number.ok()) return number.status();
@@ -1403,7 +1404,7 @@ absl::Status Engine::SetAccountLimits(uint64_t id, const AccountLimits& limits) 
   const int64_t now_ns = clock_->NowNs();
   char payload[journal::kAccountLimitsRecordBytes];
   const size_t size = journal::EncodeAccountLimitsRecord(
-      {id, limits, now_ns + MonotonicToUnixOffsetNs()}, payload);
+      {id, limits, now_ns + unix_offset_ns_}, payload);
   absl::StatusOr<uint64_t> number =
       JournalAccount(journal::RecordType::kAccountLimits, payload, size, deadline);
   if (!number.ok()) return number.status();
@@ -1467,7 +1468,7 @@ absl::Status Engine::CloseAccount(uint64_t id, absl::Duration timeout) {
   const int64_t now_ns = clock_->NowNs();
   char payload[journal::kAccountClosedRecordBytes];
   const size_t size = journal::EncodeAccountClosedRecord(
-      {id, now_ns + MonotonicToUnixOffsetNs()}, payload);
+      {id, now_ns + unix_offset_ns_}, payload);
   absl::StatusOr<uint64_t> number =
       JournalAccount(journal::RecordType::kAccountClosed, payload, size, deadline);
   if (!number.ok()) return refuse(number.status());

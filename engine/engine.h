@@ -83,7 +83,7 @@ std::string_view StateKindName(StateKind kind);
 
 struct StateChange {
   StateKind kind;
-  int64_t at_ns = 0;  // Engine (monotonic) time; add MonotonicToUnixOffsetNs() for wall time.
+  int64_t at_ns = 0;  // Engine (monotonic) time; add Engine::unix_offset_ns() for wall time.
   Reason reason = Reason::kNone;
   VerifierId verifier = VerifierId::kNone;
   bool pass = false;  // For verdicts.
@@ -390,6 +390,10 @@ class Engine {
   const Snapshotter* snapshotter() const { return snapshotter_.get(); }
   const Options& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
+  // Add to the engine's (monotonic) times for Unix time: its clock's UnixOffsetNs(), read once
+  // at creation. Every Unix time the engine journals or reports, and the UTC day of its daily
+  // limits, use it; so must whoever converts the engine's times (the server does).
+  int64_t unix_offset_ns() const { return unix_offset_ns_; }
   // REQUIRES: inline mode, or Stop() returned.
   const ledger::Ledger& ledger() const { return *ledger_; }
   const fraud::FraudChecker& fraud_checker() const { return *fraud_; }
@@ -452,6 +456,7 @@ class Engine {
 
   const Options options_;
   const Clock* const clock_;
+  const int64_t unix_offset_ns_;  // clock_->UnixOffsetNs() at creation: see unix_offset_ns().
   const absl::flat_hash_set<uint64_t> watched_accounts_;
   // Held for the engine's whole life, so declared before (destroyed after) everything that
   // writes to the directory. Null with ack policy memory.

@@ -174,8 +174,10 @@ void EventLog::WriteOutcome(const Outcome& o) {
 }
 
 void EventLog::WriteLost(Sequence seq) {
-  const std::string ts = FormatUnixTimeNs(MonotonicClock::Default()->NowNs() +
-                                          mono_to_unix_offset_ns_);
+  // Now on the engine's clock, which the offset belongs to (the process's clock without one).
+  const int64_t now_ns =
+      history_ != nullptr ? history_->clock().NowNs() : MonotonicClock::Default()->NowNs();
+  const std::string ts = FormatUnixTimeNs(now_ns + mono_to_unix_offset_ns_);
   JsonWriter line = BeginLine(ts, "outcome_lost");
   line.Uint("seq", seq);
   WriteLine(line);

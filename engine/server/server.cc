@@ -93,7 +93,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   if (!server->options_.event_log.empty()) {
     absl::StatusOr<std::unique_ptr<EventLog>> log =
         EventLog::Open(server->options_.event_log, server->window_.get(),
-                       server->options_.io_threads, MonotonicToUnixOffsetNs(),
+                       server->options_.io_threads, server->engine_->unix_offset_ns(),
                        server->engine_.get());
     if (!log.ok()) return log.status();
     server->event_log_ = *std::move(log);
@@ -164,7 +164,7 @@ absl::Status Server::Start() {
   shared_.listen_fd = listen_fd_;
   shared_.epoch = epoch_;
   shared_.recovered_confirmed = engine_->recovery().confirmed;
-  shared_.mono_to_unix_offset_ns = MonotonicToUnixOffsetNs();
+  shared_.mono_to_unix_offset_ns = engine_->unix_offset_ns();
   shared_.event_log = event_log_.get();
   for (int i = 0; i < options_.io_threads; ++i) {
     io_threads_.push_back(std::make_unique<internal::IoThread>(i, &shared_));

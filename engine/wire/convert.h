@@ -9,7 +9,7 @@
 // Thread safety: every function is stateless; concurrent calls are safe on distinct messages.
 //
 // Times: the engine keeps monotonic nanoseconds, the wire carries Unix nanoseconds. Callers
-// pass the offset between the two (MonotonicToUnixOffsetNs() in engine/types/clock.h); 0 on one
+// pass the offset between the two (Engine::unix_offset_ns(), from its Clock); 0 on one
 // side stays 0 on the other, because 0 means "not set" in both.
 #ifndef VOUCH_ENGINE_WIRE_CONVERT_H_
 #define VOUCH_ENGINE_WIRE_CONVERT_H_

@@ -241,6 +241,35 @@ TEST_P(AccountsTest, DailyAmountAndCountLimits) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// The UTC day is the one of the engine's clock: a ManualClock's fixed Unix offset, not this
+// process's real one, so that a run crossing midnight crosses it at the same clock time in every
+// process. Here the clock puts now 1 s before midnight of 2026-12-04, whatever the real time:
+// the count limit is spent, 2 s later it is a new day. The Unix times the engine reports use the
+// same offset. Fails on an engine that takes its offset from MonotonicToUnixOffsetNs().
+TEST_P(AccountsTest, TheUtcDayIsTheClocks) {
+  constexpr int64_t kSecondNs = 1'000'000'000;
+  constexpr int64_t kMidnightUnixNs = int64_t{20'791} * 86'400 * kSecondNs;  // 2026-12-04.
+  const int64_t offset_ns = kMidnightUnixNs - kSecondNs - clock_.NowNs();
+  clock_.SetUnixOffsetNs(offset_ns);
+  std::unique_ptr<Engine> engine = OpenParam();
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->unix_offset_ns(), offset_ns);
+  NewAccount limited = Account(20, 10'000);
+  limited.limits.daily_count_max = 1;
+  ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
+  EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 10)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 10)), Reason::kDailyCountLimit);
+  clock_.AdvanceNs(2 * kSecondNs);  // 00:00:01 on the clock's day.
+  EXPECT_EQ(Fate(*engine, Transfer(3, 20, 1, 10)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(4, 20, 1, 10)), Reason::kDailyCountLimit);
+  // Received on the clock's Unix timeline: only id 3 since midnight.
+  const AccountTransactionsPage page =
+      engine->AccountTransactions({.account = 20, .since_unix_ns = kMidnightUnixNs});
+  ASSERT_EQ(page.transactions.size(), 1u);
+  EXPECT_EQ(page.transactions[0].id, 3u);
+  EXPECT_EQ(page.transactions[0].received_unix_ns, clock_.NowNs() + offset_ns);
+}
+
 TEST_P(AccountsTest, BalanceFlags) {
   std::unique_ptr<Engine> engine = OpenParam();
   ASSERT_NE(engine, nullptr);
@@ -368,6 +397,40 @@ TEST_P(AccountsRestartTest, TheDaysSpendingSurvives) {
   if (snapshot) EXPECT_FALSE(engine->recovery().snapshot_file.empty());
   EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 101)), Reason::kDailyAmountLimit);
   EXPECT_EQ(Fate(*engine, Transfer(3, 20, 1, 100)), Reason::kNone);
+}
+
+// The replay charges each confirmation to the day it was received on the clock's Unix timeline
+// (the journal's times carry the clock's offset): just before the clock's midnight the day's
+// spending comes back after a restart; past it, a restart finds a fresh day. Fails on an engine
+// that takes the offset from the process (the day then ends at the real midnight).
+TEST_P(AccountsRestartTest, TheReplayedDayIsTheClocks) {
+  const auto [mode, ack, snapshot] = GetParam();
+  const std::string dir = testing::EmptyTestDir("accounts_day_of_clock");
+  const uint64_t snapshot_records = snapshot ? 1 : 0;
+  constexpr int64_t kSecondNs = 1'000'000'000;
+  constexpr int64_t kMidnightUnixNs = int64_t{20'791} * 86'400 * kSecondNs;  // 2026-12-04.
+  clock_.SetUnixOffsetNs(kMidnightUnixNs - kSecondNs - clock_.NowNs());
+  NewAccount limited = Account(20, 100'000);
+  limited.limits.daily_minor_max = 1'000;
+  {
+    std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
+    ASSERT_NE(engine, nullptr);
+    ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
+    EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 900)), Reason::kNone);
+    if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
+    engine->Stop();
+  }
+  {
+    std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
+    ASSERT_NE(engine, nullptr);
+    EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 101)), Reason::kDailyAmountLimit);
+    engine->Stop();
+  }
+  clock_.AdvanceNs(2 * kSecondNs);  // Past the clock's midnight.
+  std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(Fate(*engine, Transfer(3, 20, 1, 1'000)), Reason::kNone);
+  EXPECT_EQ(Fate(*engine, Transfer(4, 20, 1, 1)), Reason::kDailyAmountLimit);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -59,6 +59,15 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   // (under `durable` that fails the seed).
   EXPECT_GT(counts.written_lost_confirmations, 0u);
   EXPECT_GT(counts.written_lost_outcomes, 0u);
+  // Retention mode: the table filled within the retention (new ids BUSY idempotency_retention,
+  // retried and answered once every id had aged), and ids aged out and were answered anew.
+  EXPECT_GT(counts.retention_seeds, kSeeds / 10);
+  EXPECT_GT(counts.retention_busy, kSeeds);
+  EXPECT_GT(faults.retention_ageings, kSeeds / 20);
+  EXPECT_GT(counts.retention_retries_answered, kSeeds);
+  EXPECT_GT(counts.aged_reanswered, kSeeds);
+  // Daily limits refused transactions (each checked both ways against the model's charges).
+  EXPECT_GT(counts.daily_limit_refusals, kSeeds);
 }
 
 TEST(SimulationTest, SameSeedSameRun) {

@@ -21,7 +21,13 @@
 //   4. nothing acknowledged is lost across a crash (confirmations, told outcomes, refusals, and
 //      the hold state of every account whose holds and releases were all journaled);
 //   5. replay is identical (the journal of the finished run rebuilds the same ledger, fraud state,
-//      holds and outcomes; and the same seed gives the same digest).
+//      holds and outcomes; and the same seed gives the same digest);
+//   6. daily limits are exact: every new answer for a transaction is checked against the model's
+//      charges of the one account it debits (its source) on the engine's UTC day, both ways
+//      (admitted only within both limits, daily_amount_limit / daily_count_limit only past
+//      them), across restarts too, where the replay recharges what the journal kept.
+// The engine's UTC day comes from the ManualClock's Unix offset, fixed per seed, so a seed
+// crosses midnight at the same step in every process.
 // The seed picks the ack policy: `memory` (no journal, so no crashes: the other invariants),
 // `written` or `durable`. A crash is one of two kinds:
 //   - kill -9: the data directory is copied as the process leaves it (what write(2) returned is
@@ -30,7 +36,13 @@
 //     (DiskModel, power_loss.h). Under `durable` invariant 4 holds as for kill -9. Under
 //     `written` acknowledged work may be lost (that is the policy's documented difference): the
 //     model drops what did not survive and counts it, and invariants 1, 2, 3 and 5 still hold.
-// Then a new engine recovers from the copy. Other faults: verifier pauses and stalls, clock
+// Then a new engine recovers from the copy.
+// Retention mode (1 seed in 5): the idempotency table holds 1,024 ids and the retention is a few
+// hundred steps of clock time, and bursts of new ids fill the table within the retention. Then
+// new ids are answered BUSY idempotency_retention (counted by the engine, taking no room: a retry
+// once every id has aged is answered), and an id first seen a retention ago or more may be
+// forgotten and answered anew; one within the retention never is (invariant 2, also across
+// restarts and power loss, with its first-seen time). Other faults: verifier pauses and stalls, clock
 // jumps, snapshots, client retries (also of refused ids after a crash), hold releases (also right
 // after the reconciler turn that placed the hold, racing its journal record) and fraud rule
 // reloads.
@@ -69,6 +81,12 @@ struct FaultCounts {
   uint64_t power_losses_durable = 0;  // Of them, under ack policy durable.
   uint64_t files_cut = 0;        // Files that lost unsynced bytes in a power loss.
   uint64_t entries_vanished = 0;  // Files gone in a power loss (directory entry never synced).
+  // Retention mode: the clock moved by a whole retention, so that every id could be forgotten,
+  // and the ids refused BUSY idempotency_retention retried; and restarts recovery refused
+  // because the table could not hold the ids within retention (then retried with a doubled
+  // idempotency_window).
+  uint64_t retention_ageings = 0;
+  uint64_t retention_restart_refusals = 0;
 
   void Add(const FaultCounts& other);
 };
@@ -93,6 +111,17 @@ struct RunCounts {
   uint64_t written_lost_outcomes = 0;
   uint64_t written_lossy_power_losses = 0;
   uint64_t seeds_by_ack[3] = {};  // Indexed by AckPolicy: memory, written, durable.
+  // Retention mode (a small idempotency table and a short retention, 1 seed in 5): its seeds,
+  // new ids answered BUSY idempotency_retention, such ids retried once every id had aged and
+  // then answered (not BUSY), and ids first seen a retention ago or more that were answered
+  // anew (forgotten, as the engine may).
+  uint64_t retention_seeds = 0;
+  uint64_t retention_busy = 0;
+  uint64_t retention_retries_answered = 0;
+  uint64_t aged_reanswered = 0;
+  // New answers REJECTED daily_amount_limit or daily_count_limit (each checked exactly against
+  // the model's charges of its source account and day).
+  uint64_t daily_limit_refusals = 0;
 
   void Add(const RunCounts& other);
 };
