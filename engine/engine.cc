@@ -1018,18 +1018,9 @@ EngineStats Engine::Stats() const {
     stats.value_at_risk_minor[slot] = std::max<int64_t>(
         0, ingest_counters_.SumConfirmedUnheldMinor(slot) - decided_unheld_minor[slot]);
   }
-  for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
-    stats.confirm_to_outcome_counts[b] =
-        rc.confirm_to_outcome.counts[b].load(std::memory_order_relaxed);
-  }
-  stats.confirm_to_outcome_sum_ns = rc.confirm_to_outcome.sum_ns.load(std::memory_order_relaxed);
+  stats.confirm_to_outcome = rc.confirm_to_outcome.ReadExportCounts();
   for (int v = 0; v < kVerifierCount; ++v) {
-    for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
-      stats.confirm_to_verdict_counts[v][b] =
-          rc.confirm_to_verdict[v].counts[b].load(std::memory_order_relaxed);
-    }
-    stats.confirm_to_verdict_sum_ns[v] =
-        rc.confirm_to_verdict[v].sum_ns.load(std::memory_order_relaxed);
+    stats.confirm_to_verdict[v] = rc.confirm_to_verdict[v].ReadExportCounts();
   }
   // runners_ is in Start's order; it is not changed after Start returned.
   const Agent* const agents[EngineStats::kAgentsMax] = {fraud_stage_.get(), ledger_stage_.get(),

@@ -53,6 +53,7 @@
 #include "engine/journal/stage/journal_stage.h"
 #include "engine/recovery/snapshot.h"
 #include "engine/options.h"
+#include "engine/metrics/histogram.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/results.h"
@@ -202,12 +203,11 @@ struct EngineStats {
   // negative); it is exact when the engine is quiet.
   uint64_t at_risk = 0;
   int64_t value_at_risk_minor[kCurrencySlotCount] = {};
-  // Confirm -> outcome decided, in OutcomeLatencyBuckets (not cumulative), and the sum.
-  uint64_t confirm_to_outcome_counts[OutcomeLatencyBuckets::kCount] = {};
-  uint64_t confirm_to_outcome_sum_ns = 0;
+  // Confirm -> outcome decided, at the Prometheus export bounds (cumulative, exact), with the
+  // count and the sum.
+  LatencyHistogram::ExportCounts confirm_to_outcome;
   // Confirm -> each verifier's verdict, likewise; indexed by VerifierId - 1.
-  uint64_t confirm_to_verdict_counts[kVerifierCount][OutcomeLatencyBuckets::kCount] = {};
-  uint64_t confirm_to_verdict_sum_ns[kVerifierCount] = {};
+  LatencyHistogram::ExportCounts confirm_to_verdict[kVerifierCount];
   // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
   struct AgentStats {
     std::string_view role;

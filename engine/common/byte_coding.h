@@ -1,8 +1,15 @@
-// Little-endian field-by-field encoding into and out of strings, for snapshots: never a struct
-// memcpy, so padding, byte order and compiler never reach the bytes. Doubles are stored as their
-// IEEE-754 bit pattern, so a restored double is the same double.
+// Little-endian field-by-field encoding, the one used by every on-disk format (the journal's
+// records and segment framing, the snapshots): never a struct memcpy, so padding, byte order and
+// compiler never reach the bytes. Doubles are stored as their IEEE-754 bit pattern, so a
+// restored double is the same double.
 //
-// Thread safety: ByteWriter and ByteReader are plain values, used by one thread at a time.
+// Two ways in, one encoding: PutFixed/GetFixed write and read a field at a pointer, for formats
+// laid out in a caller's fixed buffer (the journal, which must not allocate); ByteWriter and
+// ByteReader append to a string and read back with bounds checks, for snapshots of any size.
+// The second pair is built on the first.
+//
+// Thread safety: the free functions are pure; ByteWriter and ByteReader are plain values, used
+// by one thread at a time.
 #ifndef VOUCH_ENGINE_COMMON_BYTE_CODING_H_
 #define VOUCH_ENGINE_COMMON_BYTE_CODING_H_
 
@@ -25,6 +32,40 @@ inline uint64_t ToLittleEndian(uint64_t word) {
   return word;
 }
 
+// Writes `value` as sizeof(T) little-endian bytes at `out` and returns the position after them.
+// REQUIRES: `out` has room for sizeof(T) bytes.
+template <typename T>
+inline char* PutFixed(char* out, T value) {
+  static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
+  const uint64_t bits = ToLittleEndian(static_cast<uint64_t>(value));
+  // The low sizeof(T) bytes of a little-endian word are its first ones.
+  std::memcpy(out, &bits, sizeof(T));
+  return out + sizeof(T);
+}
+
+// Reads what PutFixed wrote at `in` into *value and returns the position after it.
+// REQUIRES: `in` has sizeof(T) readable bytes.
+template <typename T>
+inline const char* GetFixed(const char* in, T* value) {
+  static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
+  uint64_t bits = 0;
+  std::memcpy(&bits, in, sizeof(T));
+  *value = static_cast<T>(ToLittleEndian(bits));
+  return in + sizeof(T);
+}
+
+inline uint32_t DecodeFixed32(const char* in) {
+  uint32_t value;
+  GetFixed(in, &value);
+  return value;
+}
+
+inline uint64_t DecodeFixed64(const char* in) {
+  uint64_t value;
+  GetFixed(in, &value);
+  return value;
+}
+
 // Appends fields to a string.
 class ByteWriter {
  public:
@@ -32,10 +73,9 @@ class ByteWriter {
 
   template <typename T>
   void Put(T value) {
-    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
-    const uint64_t bits = ToLittleEndian(static_cast<uint64_t>(value));
-    // The low sizeof(T) bytes of a little-endian word are its first ones.
-    out_->append(reinterpret_cast<const char*>(&bits), sizeof(T));
+    char bytes[sizeof(T)];
+    PutFixed(bytes, value);
+    out_->append(bytes, sizeof(T));
   }
   void PutDouble(double value) { Put(std::bit_cast<uint64_t>(value)); }
   // A u64 length, then the bytes.
@@ -59,16 +99,14 @@ class ByteReader {
 
   template <typename T>
   T Get() {
-    static_assert(std::is_integral_v<T> && sizeof(T) <= 8);
     if (!ok_ || bytes_.size() < sizeof(T)) {
       ok_ = false;
       return 0;
     }
-    uint64_t bits = 0;
-    std::memcpy(&bits, bytes_.data(), sizeof(T));
-    bits = ToLittleEndian(bits);
+    T value;
+    GetFixed(bytes_.data(), &value);
     bytes_.remove_prefix(sizeof(T));
-    return static_cast<T>(bits);
+    return value;
   }
   double GetDouble() { return std::bit_cast<double>(Get<uint64_t>()); }
   // What PutBytes wrote; a view into the reader's bytes.

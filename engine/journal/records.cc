@@ -2,14 +2,11 @@
 
 #include <cassert>
 
-#include "engine/journal/internal/coding.h"
+#include "engine/common/byte_coding.h"
 #include "engine/types/reason.h"
 
 namespace vouch::journal {
 namespace {
-
-using internal::GetFixed;
-using internal::PutFixed;
 
 bool GetBool(const char** in, bool* value) {
   uint8_t byte;

@@ -3,15 +3,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/common/byte_coding.h"
 #include "engine/journal/crc32c.h"
-#include "engine/journal/internal/coding.h"
 
 namespace vouch::journal {
 namespace {
-
-using internal::DecodeFixed32;
-using internal::DecodeFixed64;
-using internal::PutFixed;
 
 constexpr absl::string_view kPrefix = "journal-";
 constexpr absl::string_view kSuffix = ".log";

@@ -6,15 +6,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/journal/internal/coding.h"
+#include "engine/common/byte_coding.h"
 #include "engine/journal/internal/file_util.h"
 #include "engine/journal/segment_format.h"
 
 namespace vouch::journal {
 namespace {
-
-using internal::DecodeFixed32;
-using internal::DecodeFixed64;
 
 enum class RecordCheck { kValid, kIncomplete, kBadLength, kBadCrc };
 

@@ -105,8 +105,8 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
   slot = {true, verdict.pass, record.resolved, verdict.reason, verdict.decided_ns};
   VOUCH_CHECK(verdict.reason != Reason::kDecidedBeforeLedger || slot.late,
               "the ledger skips only a transaction the reconciler already decided");
-  counters_.RecordLatency(counters_.confirm_to_verdict[static_cast<int>(verdict.verifier) - 1],
-                          verdict.decided_ns - entry.payload.confirmed_ns);
+  counters_.confirm_to_verdict[static_cast<int>(verdict.verifier) - 1].Record(
+      verdict.decided_ns - entry.payload.confirmed_ns);
   if (slot.late) {
     counters_.Add(counters_.late_verdicts);
   } else {
@@ -184,7 +184,7 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
       counters_.Add(counters_.failures_by_reason[static_cast<int>(reason)]);
     }
   }
-  counters_.RecordLatency(counters_.confirm_to_outcome, now_ns - entry.payload.confirmed_ns);
+  counters_.confirm_to_outcome.Record(now_ns - entry.payload.confirmed_ns);
   if (!entry.payload.held) {
     counters_.Add(counters_.decided_unheld);
     // Every currency the engine confirms has a slot; a reconciler driven on its own (a

@@ -53,6 +53,7 @@
 #include "engine/accounts/account_directory.h"
 #include "engine/ingest/idempotency_table.h"
 #include "engine/ingest/risk_table.h"
+#include "engine/metrics/histogram.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
 #include "engine/types/results.h"
@@ -79,31 +80,6 @@ int CurrencySlot(CurrencyCode code);
 // The currency in `slot`, or 0 for a slot no currency uses.
 CurrencyCode SlotCurrency(int slot);
 
-// Confirm -> outcome latency (from the confirmation to the reconciler's decision) in fixed
-// buckets, for a Prometheus histogram. A LatencyHistogram (engine/metrics) cannot be read while
-// its thread records (plain fields: a data race), so each bucket here is its own single-writer
-// atomic. A reader gets every bucket without a race but not as one snapshot: a read during a
-// reconciler turn may see some of that turn's outcomes and not others, and sum_ns may run a few
-// outcomes ahead of or behind the buckets. Every value only grows, which is all a Prometheus
-// histogram needs; the reader takes the count as the sum of the buckets it read.
-struct OutcomeLatencyBuckets {
-  // Upper bounds (inclusive); the last bucket, past the array, is +Inf.
-  static constexpr int64_t kUpperNs[] = {
-      10'000,     25'000,     50'000,      100'000,     250'000,     500'000,
-      1'000'000,  2'500'000,  5'000'000,   10'000'000,  25'000'000,  50'000'000,
-      100'000'000, 250'000'000, 1'000'000'000};
-  static constexpr int kCount = static_cast<int>(std::size(kUpperNs)) + 1;
-
-  static int BucketIndex(int64_t latency_ns) {
-    int index = 0;
-    while (index < kCount - 1 && latency_ns > kUpperNs[index]) ++index;
-    return index;
-  }
-
-  std::atomic<uint64_t> counts[kCount] = {};  // Not cumulative.
-  std::atomic<uint64_t> sum_ns{0};
-};
-
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
 // statistics and publish no other data.
 struct ReconcileCounters {
@@ -124,8 +100,11 @@ struct ReconcileCounters {
   // currency slot: the engine subtracts them from what ingest confirmed to get the value at risk.
   std::atomic<uint64_t> decided_unheld{0};
   std::atomic<int64_t> decided_unheld_minor[kCurrencySlotCount] = {};
-  OutcomeLatencyBuckets confirm_to_outcome;
-  OutcomeLatencyBuckets confirm_to_verdict[kVerifierCount];  // Indexed by VerifierId - 1.
+  // Confirm -> outcome decided, and confirm -> each verdict (indexed by VerifierId - 1): what
+  // the Prometheus histograms export (LatencyHistogram::ReadExportCounts, made to be read while
+  // the reconciler records).
+  LatencyHistogram confirm_to_outcome;
+  LatencyHistogram confirm_to_verdict[kVerifierCount];
 
   // A load and a store rather than a read-modify-write: there is one writer.
   void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -133,10 +112,6 @@ struct ReconcileCounters {
   }
   void AddMinor(std::atomic<int64_t>& sum, int64_t amount_minor) {
     sum.store(sum.load(std::memory_order_relaxed) + amount_minor, std::memory_order_relaxed);
-  }
-  void RecordLatency(OutcomeLatencyBuckets& into, int64_t latency_ns) {
-    Add(into.counts[OutcomeLatencyBuckets::BucketIndex(latency_ns)]);
-    Add(into.sum_ns, latency_ns > 0 ? static_cast<uint64_t>(latency_ns) : 0);
   }
 };
 

@@ -4,14 +4,23 @@
 //
 // A snapshot is
 //
-//   magic u64 | format version u32 | payload length u64 | payload | checksum u64
+//   magic u64 | format version u32 | payload length u64 | payload
 //
 // All integers are little-endian and written one field at a time: never a struct memcpy, so
 // padding, byte order and compiler never reach the bytes. Doubles are stored as their
 // IEEE-754 bit pattern, so a restored double is the same double, not a nearby one. The magic
-// says which verifier wrote the snapshot; the version says how to read its payload; the checksum
-// (over everything before it) refuses a damaged snapshot instead of restoring wrong balances or
-// wrong fraud baselines.
+// says which verifier wrote the snapshot; the version says how to read its payload; the length
+// refuses a truncated snapshot or one with bytes after it.
+//
+// No checksum of its own: a verifier snapshot is only ever stored inside the engine's snapshot
+// file (engine/recovery/snapshot.cc), whose CRC32C covers every byte of it, and the file is
+// checked before any part is restored. Damage inside the payload is that CRC's to catch; what
+// the verifiers check is that the bytes decode into a valid state.
+//
+// Older versions ended with an 8-byte checksum (a Mix64 lane sum) after the payload: each
+// verifier's Versions names the first version without it. Such a trailer is skipped, not
+// verified, when an old snapshot is read: it sits inside the same CRC32C'd file as the bytes it
+// covered, so it can catch nothing that CRC has not already refused.
 //
 // Lives in verifiers/common, so that neither verifier reaches into the other's internals; it is
 // visible to the verifiers and to their tests.
@@ -32,23 +41,35 @@ namespace vouch::verifiers::snapshot {
 // The field coding is the engine's shared one (engine/common/byte_coding.h).
 using ::vouch::ByteReader;
 using ::vouch::ByteWriter;
-using ::vouch::ToLittleEndian;
 
-// The fixed part around the payload.
+// The fixed part before the payload.
 inline constexpr size_t kHeaderBytes = 8 + 4 + 8;
-inline constexpr size_t kTrailerBytes = 8;
+// The checksum after the payload in versions before Versions::first_without_trailer.
+inline constexpr size_t kOldTrailerBytes = 8;
+
+// The format versions one verifier reads.
+struct Versions {
+  uint32_t oldest = 0;                  // The oldest version this build still reads.
+  uint32_t current = 0;                 // What SaveState writes.
+  uint32_t first_without_trailer = 0;  // Versions below it end with kOldTrailerBytes.
+};
 
 // Appends a header to `out` and returns the offset of the payload, for FinishSnapshot.
 size_t BeginSnapshot(uint64_t magic, uint32_t version, std::string* out);
-// Fills in the payload length and appends the checksum.
+// Fills in the payload length.
 void FinishSnapshot(size_t payload_offset, std::string* out);
 
-// Checks the framing of `bytes` and returns its payload. InvalidArgument, with a message that
-// starts with `what` ("fraud snapshot"), when the bytes are truncated or carry trailing bytes,
-// the magic is not `magic` (another verifier's snapshot, or not a snapshot at all), the version
-// is not `version`, or the checksum does not match.
-absl::StatusOr<absl::string_view> OpenSnapshot(absl::string_view bytes, uint64_t magic,
-                                               uint32_t version, absl::string_view what);
+struct OpenedSnapshot {
+  uint32_t version = 0;  // In [versions.oldest, versions.current].
+  absl::string_view payload;
+};
+
+// Checks the framing of `bytes` and returns its version and payload. InvalidArgument, with a
+// message that starts with `what` ("fraud snapshot"), when the bytes are truncated or carry
+// trailing bytes, the magic is not `magic` (another verifier's snapshot, or not a snapshot at
+// all), or the version is not one of `versions`.
+absl::StatusOr<OpenedSnapshot> OpenSnapshot(absl::string_view bytes, uint64_t magic,
+                                            const Versions& versions, absl::string_view what);
 
 // InvalidArgument "<what>: <problem>".
 absl::Status Invalid(absl::string_view what, absl::string_view problem);

@@ -14,7 +14,9 @@ namespace snapshot = verifiers::snapshot;
 // The payload: velocity bucket width i64 | checks u64 | failure counter count u32 | that many
 // failure counters u64, in Reason order | the account table (AccountTable::Save).
 constexpr uint64_t kSnapshotMagic = snapshot::Magic("VCHFRAUD");
-constexpr uint32_t kSnapshotVersion = 1;
+// Version 1 ended with a checksum (snapshot_format.h); version 2, the same payload without it.
+constexpr snapshot::Versions kSnapshotVersions = {
+    .oldest = 1, .current = 2, .first_without_trailer = 2};
 constexpr absl::string_view kSnapshotWhat = "fraud snapshot";
 
 }  // namespace
@@ -108,7 +110,7 @@ Reason FraudChecker::CheckAnomaly(const Transaction& txn, const AccountState& st
 
 absl::Status FraudChecker::SaveState(std::string* out) const {
   out->clear();
-  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersion, out);
+  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersions.current, out);
   snapshot::ByteWriter writer(out);
   writer.Put(velocity_bucket_ns_);
   writer.Put(checks_);
@@ -120,10 +122,10 @@ absl::Status FraudChecker::SaveState(std::string* out) const {
 }
 
 absl::Status FraudChecker::RestoreState(absl::string_view bytes) {
-  const absl::StatusOr<absl::string_view> payload =
-      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersion, kSnapshotWhat);
-  if (!payload.ok()) return payload.status();
-  snapshot::ByteReader in(*payload);
+  const absl::StatusOr<snapshot::OpenedSnapshot> opened =
+      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersions, kSnapshotWhat);
+  if (!opened.ok()) return opened.status();
+  snapshot::ByteReader in(opened->payload);
   const auto velocity_bucket_ns = in.Get<int64_t>();
   const auto checks = in.Get<uint64_t>();
   const auto failure_counters = in.Get<uint32_t>();

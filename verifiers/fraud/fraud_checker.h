@@ -110,7 +110,8 @@ class FraudChecker {
   // ReplaceRules does, because the saved buckets have the old width. Refuses:
   //  - FailedPrecondition: the snapshot's account table is larger than this checker's.
   //  - InvalidArgument: not a fraud snapshot, an unknown format version, truncated or trailing
-  //    bytes, a checksum mismatch, or a state that breaks an invariant of the checker.
+  //    bytes, or a state that breaks an invariant of the checker. Damage within the payload is
+  //    the enclosing engine snapshot's CRC32C to catch (snapshot_format.h).
   [[nodiscard]] absl::Status RestoreState(absl::string_view bytes);
 
   // A hash of all per-account state, stable across runs and processes (no pointers, no

@@ -26,12 +26,15 @@ namespace {
 namespace snapshot = verifiers::snapshot;
 
 // The payload: postings u64 | account count u64 | per account, in opening order: id u64,
-// currency u32, balance i64, overdraft limit i64, flags u32 (version 2 only) | reservation
+// currency u32, balance i64, overdraft limit i64, flags u32 (from version 2) | reservation
 // count u64 | per reservation, in sequence order: seq u64, amount i64, source id u64,
 // destination id u64.
 constexpr uint64_t kSnapshotMagic = snapshot::Magic("VCHLEDGR");
-constexpr uint32_t kSnapshotVersion = 2;
-constexpr uint32_t kSnapshotVersionWithoutFlags = 1;
+// Version 1 had no account flags; versions 1 and 2 ended with a checksum (snapshot_format.h);
+// version 3 is version 2 without it.
+constexpr snapshot::Versions kSnapshotVersions = {
+    .oldest = 1, .current = 3, .first_without_trailer = 3};
+constexpr uint32_t kSnapshotFirstVersionWithFlags = 2;
 constexpr absl::string_view kSnapshotWhat = "ledger snapshot";
 constexpr size_t kSavedAccountBytesV1 = 8 + 4 + 8 + 8;
 constexpr size_t kSavedReservationBytes = 8 + 8 + 8 + 8;
@@ -333,7 +336,7 @@ uint64_t Ledger::StateHash() const {
 
 absl::Status Ledger::SaveState(std::string* out) const {
   out->clear();
-  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersion, out);
+  const size_t payload_offset = snapshot::BeginSnapshot(kSnapshotMagic, kSnapshotVersions.current, out);
   snapshot::ByteWriter writer(out);
   writer.Put(postings_);
   writer.Put(uint64_t{accounts_.size()});
@@ -362,17 +365,11 @@ absl::Status Ledger::SaveState(std::string* out) const {
 }
 
 absl::Status Ledger::RestoreState(absl::string_view bytes) {
-  absl::StatusOr<absl::string_view> payload =
-      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersion, kSnapshotWhat);
-  bool with_flags = true;
-  if (!payload.ok()) {
-    absl::StatusOr<absl::string_view> v1 = snapshot::OpenSnapshot(
-        bytes, kSnapshotMagic, kSnapshotVersionWithoutFlags, kSnapshotWhat);
-    if (!v1.ok()) return payload.status();
-    payload = v1;
-    with_flags = false;
-  }
-  snapshot::ByteReader in(*payload);
+  const absl::StatusOr<snapshot::OpenedSnapshot> opened =
+      snapshot::OpenSnapshot(bytes, kSnapshotMagic, kSnapshotVersions, kSnapshotWhat);
+  if (!opened.ok()) return opened.status();
+  const bool with_flags = opened->version >= kSnapshotFirstVersionWithFlags;
+  snapshot::ByteReader in(opened->payload);
   const auto postings = in.Get<uint64_t>();
   const absl::StatusOr<size_t> account_count = ReadCount(
       in, kSavedAccountBytesV1 + (with_flags ? 4 : 0), "accounts", account_capacity_);

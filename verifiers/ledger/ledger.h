@@ -22,7 +22,9 @@
 // Allocation: the constructor sizes every table. Reserve, Commit and Void never allocate.
 //
 // Snapshots: SaveState writes every account (id, currency, balance, overdraft limit, flags, in
-// opening order; format version 2, version 1 without flags is still read), every pending reservation and the postings count; RestoreState puts them back. The
+// opening order), every pending reservation and the postings count; RestoreState puts them back.
+// Format version 3 is written; versions 2 (with the old checksum trailer) and 1 (also without
+// flags) are still read. The
 // clearing accounts and per-currency totals are not written: they follow from the rest
 // (invariants 1 and 2), and RestoreState rebuilds them through OpenAccount and Reserve, so a
 // snapshot must pass the very checks the saved ledger passed.
@@ -144,7 +146,8 @@ class Ledger {
   // the tables while it builds the new state aside. Refuses:
   //  - FailedPrecondition: more accounts or reservations than this ledger's capacities.
   //  - InvalidArgument: not a ledger snapshot, an unknown format version, truncated or trailing
-  //    bytes, a checksum mismatch, or a state that OpenAccount or Reserve would have refused.
+  //    bytes, or a state that OpenAccount or Reserve would have refused. Damage within the
+  //    payload is the enclosing engine snapshot's CRC32C to catch (snapshot_format.h).
   [[nodiscard]] absl::Status RestoreState(absl::string_view bytes);
 
  private:

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/journal/stage/journal_stage.h"
+#include "engine/metrics/histogram.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/types/reason.h"
 #include "engine/types/results.h"
@@ -207,20 +208,16 @@ void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
              static_cast<double>(engine.Holds().size()));
 }
 
-// A Prometheus histogram from OutcomeLatencyBuckets counts (not cumulative) and their sum.
-void FillHistogram(const uint64_t (&counts)[OutcomeLatencyBuckets::kCount], uint64_t sum_ns,
-                   ClientMetric& metric) {
-  uint64_t cumulative = 0;
-  for (int b = 0; b < OutcomeLatencyBuckets::kCount; ++b) {
-    cumulative += counts[b];
-    const double upper = b < OutcomeLatencyBuckets::kCount - 1
-                             ? OutcomeLatencyBuckets::kUpperNs[b] / kNsPerSecond
-                             : std::numeric_limits<double>::infinity();
-    metric.histogram.bucket.push_back({cumulative, upper});
+// A Prometheus histogram from a LatencyHistogram's export counts (already cumulative).
+void FillHistogram(const LatencyHistogram::ExportCounts& counts, ClientMetric& metric) {
+  for (int b = 0; b < LatencyHistogram::kExportBoundCount; ++b) {
+    metric.histogram.bucket.push_back(
+        {counts.at_or_below[b], LatencyHistogram::ExportBoundNs(b) / kNsPerSecond});
   }
+  metric.histogram.bucket.push_back({counts.count, std::numeric_limits<double>::infinity()});
   // The count is the sum of the buckets as read, so that the +Inf bucket always equals it.
-  metric.histogram.sample_count = cumulative;
-  metric.histogram.sample_sum = sum_ns / kNsPerSecond;
+  metric.histogram.sample_count = counts.count;
+  metric.histogram.sample_sum = counts.sum_ns / kNsPerSecond;
 }
 
 void AddLatency(const EngineStats& stats, Families& out) {
@@ -228,8 +225,7 @@ void AddLatency(const EngineStats& stats, Families& out) {
       "vouch_confirm_to_outcome_seconds",
       "Time from a transaction's confirmation to its outcome being decided by the reconciler.",
       MetricType::Histogram);
-  FillHistogram(stats.confirm_to_outcome_counts, stats.confirm_to_outcome_sum_ns,
-                outcome.metric.emplace_back());
+  FillHistogram(stats.confirm_to_outcome, outcome.metric.emplace_back());
   MetricFamily& verdict = out.Add(
       "vouch_confirm_to_verdict_seconds",
       "Time from a transaction's confirmation to each verifier's verdict (per-stage latency).",
@@ -237,7 +233,7 @@ void AddLatency(const EngineStats& stats, Families& out) {
   for (int v = 0; v < kVerifierCount; ++v) {
     ClientMetric& metric = verdict.metric.emplace_back();
     metric.label.push_back({"verifier", v == 0 ? "fraud" : "ledger"});
-    FillHistogram(stats.confirm_to_verdict_counts[v], stats.confirm_to_verdict_sum_ns[v], metric);
+    FillHistogram(stats.confirm_to_verdict[v], metric);
   }
 }
 

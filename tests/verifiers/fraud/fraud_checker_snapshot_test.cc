@@ -6,7 +6,9 @@
 // not enough, because the hash could miss a field: the real test is that both checkers then
 // give the same verdict to every one of thousands of further calls, and keep equal hashes and
 // counters. Damage is tested exhaustively on a small snapshot: every truncation and every
-// single flipped byte must be refused and leave the target unchanged.
+// single flipped header byte must be refused and leave the target unchanged (damage inside the
+// payload is the engine snapshot file's CRC32C's to catch). An old-format snapshot, written by
+// the build before the format's checksum was dropped, is kept under testdata/ and must restore.
 #include <cstdint>
 #include <random>
 #include <string>
@@ -26,8 +28,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using verifiers::testing::EditPayload;
+using verifiers::testing::ExpectOldFormatReadsAsCurrent;
 using verifiers::testing::ExpectRefusesDamage;
 using verifiers::testing::Overwrite;
+using verifiers::testing::ReadTestFile;
 using verifiers::testing::WithVersion;
 
 constexpr int64_t kSecondNs = 1'000'000'000;
@@ -238,14 +242,28 @@ class FraudDamageTest : public ::testing::Test {
   FraudChecker target_{Rules(), 64};
 };
 
-TEST_F(FraudDamageTest, RefusesEveryTruncationAndFlippedByte) {
+// Format version 1 (with the checksum trailer), as written by the build before version 2, of the
+// state SmallSnapshot() makes: it restores, and saves as version 2 exactly as SmallSnapshot().
+// Fails if version 1 is no longer read or its trailer is taken for trailing bytes.
+TEST(FraudSnapshot, RestoresVersion1WithItsChecksumTrailer) {
+  ExpectOldFormatReadsAsCurrent(
+      ReadTestFile("tests/verifiers/fraud/testdata/fraud_snapshot_v1.bin"), /*old_version=*/1,
+      SmallSnapshot(), [](absl::string_view bytes) -> absl::StatusOr<std::string> {
+        FraudChecker restored(Rules(), 64);
+        if (absl::Status status = restored.RestoreState(bytes); !status.ok()) return status;
+        return Save(restored);
+      });
+}
+
+TEST_F(FraudDamageTest, RefusesEveryTruncationAndFlippedHeaderByte) {
   ExpectRefusesDamage(
       SmallSnapshot(), [&](absl::string_view bytes) { return Restore(bytes); },
       [&] { return target_.StateHash(); });
 }
 
 TEST_F(FraudDamageTest, RefusesAnUnknownVersion) {
-  ExpectRefused(WithVersion(SmallSnapshot(), 2), "unsupported format version 2");
+  ExpectRefused(WithVersion(SmallSnapshot(), 3), "unsupported format version 3");
+  ExpectRefused(WithVersion(SmallSnapshot(), 0), "unsupported format version 0");
 }
 
 TEST_F(FraudDamageTest, RefusesALedgerSnapshot) {

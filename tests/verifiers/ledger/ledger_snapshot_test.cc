@@ -5,9 +5,11 @@
 // settled by commit or void a varying lag behind, so a hundred or so reservations are open at
 // any time) drives a ledger; its snapshot is restored into a second one. Equal StateHash is not
 // enough: both ledgers then run the same further workload and must agree on every Reserve
-// verdict, every IsPending, and on the hash, balances and totals at checkpoints. Damage is tested
-// exhaustively on a small snapshot, and states that OpenAccount or Reserve would refuse are
-// written into otherwise valid snapshots.
+// verdict, every IsPending, and on the hash, balances and totals at checkpoints. Damage to the
+// framing is tested exhaustively on a small snapshot (damage inside the payload is the engine
+// snapshot file's CRC32C's to catch), and states that OpenAccount or Reserve would refuse are
+// written into otherwise valid snapshots. An old-format snapshot, written by the build before the
+// format's checksum was dropped, is kept under testdata/ and must restore.
 #include <cstdint>
 #include <random>
 #include <string>
@@ -27,8 +29,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using verifiers::testing::EditPayload;
+using verifiers::testing::ExpectOldFormatReadsAsCurrent;
 using verifiers::testing::ExpectRefusesDamage;
 using verifiers::testing::Overwrite;
+using verifiers::testing::ReadTestFile;
 using verifiers::testing::WithVersion;
 
 const CurrencyCode kUsd = PackCurrency("USD");
@@ -314,7 +318,20 @@ TEST_F(LedgerDamageTest, SmallSnapshotRestores) {
   EXPECT_EQ(target_.Find(6)->balance_minor, 1'300);
 }
 
-TEST_F(LedgerDamageTest, RefusesEveryTruncationAndFlippedByte) {
+// Format version 2 (with the checksum trailer), as written by the build before version 3, of the
+// state SmallSnapshot() makes: it restores, and saves as version 3 exactly as SmallSnapshot().
+// Fails if version 2 is no longer read or its trailer is taken for trailing bytes.
+TEST(LedgerSnapshot, RestoresVersion2WithItsChecksumTrailer) {
+  ExpectOldFormatReadsAsCurrent(
+      ReadTestFile("tests/verifiers/ledger/testdata/ledger_snapshot_v2.bin"), /*old_version=*/2,
+      SmallSnapshot(), [](absl::string_view bytes) -> absl::StatusOr<std::string> {
+        Ledger restored(8, 8);
+        if (absl::Status status = restored.RestoreState(bytes); !status.ok()) return status;
+        return Save(restored);
+      });
+}
+
+TEST_F(LedgerDamageTest, RefusesEveryTruncationAndFlippedHeaderByte) {
   ExpectRefusesDamage(
       SmallSnapshot(), [&](absl::string_view bytes) { return target_.RestoreState(bytes); },
       [&] { return target_.StateHash(); });

@@ -257,6 +257,19 @@ TEST_F(MetricsTest, ScrapeCountsConfirmationsOutcomesAndTheLateFailure) {
   EXPECT_EQ(Value(samples, "vouch_confirm_to_outcome_seconds_count"), 3);
   EXPECT_EQ(Value(samples, "vouch_confirm_to_outcome_seconds_bucket", {{"le", "+Inf"}}), 3);
   EXPECT_GT(Value(samples, "vouch_confirm_to_outcome_seconds_sum"), 0);
+  // The bucket bounds are part of the metric's contract (docs/OPERATIONS.md): 10 us to 1 s.
+  const std::vector<double> expected_bounds_s = {1e-5,  2.5e-5, 5e-5, 1e-4,   2.5e-4,
+                                                 5e-4,  1e-3,   2.5e-3, 5e-3, 1e-2,
+                                                 2.5e-2, 5e-2,  0.1,  0.25,   1};
+  std::vector<double> bounds_s;
+  for (const Sample& sample : samples) {
+    if (sample.name != "vouch_confirm_to_outcome_seconds_bucket") continue;
+    if (sample.labels.at("le") != "+Inf") bounds_s.push_back(std::stod(sample.labels.at("le")));
+  }
+  ASSERT_EQ(bounds_s.size(), expected_bounds_s.size());
+  for (size_t b = 0; b < bounds_s.size(); ++b) {
+    EXPECT_NEAR(bounds_s[b], expected_bounds_s[b], expected_bounds_s[b] * 1e-9) << b;
+  }
   EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "fraud"}}), 3);
   EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "ledger"}}), 3);
   EXPECT_EQ(Value(samples, "vouch_queue_depth", {{"queue", "fraud_verdicts"}}), 0);

@@ -86,8 +86,9 @@ TEST_F(ValueAtRiskTest, ConfirmedAmountsAreAtRiskUntilTheirOutcomeWhateverItIs) 
     EXPECT_EQ(stats.value_at_risk_minor[slot], 0) << slot;
   }
   // All three were decided within the first bucket's bound (the clock moved 1 us).
-  EXPECT_EQ(stats.confirm_to_outcome_counts[0], 3u);
-  EXPECT_EQ(stats.confirm_to_outcome_sum_ns, 3'000u);
+  EXPECT_EQ(stats.confirm_to_outcome.at_or_below[0], 3u);
+  EXPECT_EQ(stats.confirm_to_outcome.count, 3u);
+  EXPECT_EQ(stats.confirm_to_outcome.sum_ns, 3'000u);
 }
 
 TEST_F(ValueAtRiskTest, TimedOutTransactionLeavesTheValueAtRisk) {
