@@ -97,6 +97,7 @@ std::string_view StateKindName(StateKind kind) {
     case StateKind::kCompensated: return "COMPENSATED";
     case StateKind::kAccountHeld: return "ACCOUNT_HELD";
     case StateKind::kLateVerdict: return "LATE_VERDICT";
+    case StateKind::kVerifierVerdict: return "VERIFIER_VERDICT";
   }
   return "UNKNOWN";
 }
@@ -273,6 +274,19 @@ absl::Status Engine::Init() {
                                               batch_max, &rules_handoff_);
   ledger_stage_ = std::make_unique<LedgerStage>(ledger_.get(), &settlements_, &ring_,
                                                 &ledger_verdicts_, clock_, batch_max);
+  stages_[VerifierSlot(VerifierId::kFraud)] = fraud_stage_.get();
+  stages_[VerifierSlot(VerifierId::kLedger)] = ledger_stage_.get();
+  for (size_t i = 0; i < options_.verifiers.size(); ++i) {
+    const VerifierSpec& spec = options_.verifiers[i];
+    // One verdict per live ring entry at most, so the ring capacity bounds the queue.
+    custom_verdicts_.push_back(std::make_unique<VerdictQueue>(options_.in_flight_capacity));
+    std::string role = std::string("vouch-").append(spec.name.data(), spec.name.size());
+    role.resize(std::min(role.size(), kThreadNameLengthMax));
+    custom_stages_.push_back(std::make_unique<CustomVerifierStage>(
+        CustomVerifierId(static_cast<int>(i)), std::move(role), spec.verifier.get(), &ring_,
+        custom_verdicts_.back().get(), clock_, batch_max));
+    stages_[verifier_count_++] = custom_stages_.back().get();
+  }
   Sequence first_seq = 1;
   if (const DurabilityOptions& durability = options_.durability;
       durability.ack != AckPolicy::kMemory) {
@@ -315,8 +329,7 @@ absl::Status Engine::Init() {
       if (absl::Status status = JournalStartupRules(first_seq); !status.ok()) return status;
     }
     ring_.StartAt(first_seq);
-    fraud_stage_->StartAt(first_seq);
-    ledger_stage_->StartAt(first_seq);
+    for (int slot = 0; slot < verifier_count_; ++slot) stages_[slot]->StartAt(first_seq);
   }
   {
     // Recovery may have created accounts (replayed or restored): every one is open now, in the
@@ -335,8 +348,15 @@ absl::Status Engine::Init() {
   ports.risk = risk_.enabled() ? &risk_ : nullptr;
   ports.rules = &rules_handoff_;
   ports.ring = &ring_;
-  ports.fraud_verdicts = &fraud_verdicts_;
-  ports.ledger_verdicts = &ledger_verdicts_;
+  ports.verifier_count = verifier_count_;
+  ports.verdicts[VerifierSlot(VerifierId::kFraud)] = &fraud_verdicts_;
+  ports.verdicts[VerifierSlot(VerifierId::kLedger)] = &ledger_verdicts_;
+  for (size_t i = 0; i < custom_verdicts_.size(); ++i) {
+    const int slot = VerifierSlot(CustomVerifierId(static_cast<int>(i)));
+    const VerifierSpec& spec = options_.verifiers[i];
+    ports.verdicts[slot] = custom_verdicts_[i].get();
+    ports.roles[slot] = {spec.policy == VerifierPolicy::kRequired, spec.hold_account_on_failure};
+  }
   ports.settlements = &settlements_;
   ports.accounts = &accounts_;
   ports.history = &history_;
@@ -362,15 +382,21 @@ absl::Status Engine::Start() {
                                                   {ledger_stage_.get(), options_.cpus.ledger},
                                                   {reconciler_.get(), options_.cpus.reconcile}};
     if (journal_stage_ != nullptr) stages.push_back({journal_stage_.get(), -1});
+    for (size_t i = 0; i < custom_stages_.size(); ++i) {
+      stages.push_back({custom_stages_[i].get(), options_.verifiers[i].cpu});
+    }
     for (const auto& [agent, cpu] : stages) {
       runners_.push_back(std::make_unique<AgentRunner>(agent, options_.idle, cpu));
+      agents_.push_back(agent);
     }
     // Verdicts wake the reconciler; settlements need no wake-up (the ledger has its own work).
     // The journal wakes the reconciler when outcomes may be told; producers wake every stage.
-    fraud_stage_->SetDownstream(runners_[2]->parker());
-    ledger_stage_->SetDownstream(runners_[2]->parker());
+    Parker* const reconciler_parker = runners_[kReconcilerRunner]->parker();
+    for (int slot = 0; slot < verifier_count_; ++slot) {
+      stages_[slot]->SetDownstream(reconciler_parker);
+    }
     if (journal_stage_ != nullptr) {
-      journal_stage_->SetParkers(runners_[3]->parker(), runners_[2]->parker());
+      journal_stage_->SetParkers(runners_[3]->parker(), reconciler_parker);
     }
     for (auto& runner : runners_) {
       if (absl::Status status = runner->Start(); !status.ok()) {
@@ -617,8 +643,7 @@ Confirmation Engine::Answer(const Transaction& txn, uint64_t origin, Shard& shar
   // refusal, which needs no room in the ring, is still told.
   const int64_t backlog_max_ns = options_.admission_backlog_max_ns;
   if (refusal == Reason::kNone &&
-      (ring_.LooksFull() || Backlogged(*fraud_stage_, ring_.claimed(), now_ns, backlog_max_ns) ||
-       Backlogged(*ledger_stage_, ring_.claimed(), now_ns, backlog_max_ns))) {
+      (ring_.LooksFull() || AnyVerifierBacklogged(now_ns, backlog_max_ns))) {
     if (const std::optional<StoredAnswer> original = idempotency_.Find(txn.id)) {
       return duplicate(*original);
     }
@@ -818,14 +843,31 @@ absl::Status Engine::JournalStartupRules(Sequence first_seq) {
   return absl::OkStatus();
 }
 
+bool Engine::AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const {
+  if (backlog_max_ns == 0) return false;
+  const Sequence claimed = ring_.claimed();
+  for (int slot = 0; slot < verifier_count_; ++slot) {
+    if (Backlogged(*stages_[slot], claimed, now_ns, backlog_max_ns)) return true;
+  }
+  return false;
+}
+
+std::string_view Engine::VerifierName(VerifierId verifier) const {
+  const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
+  if (custom >= 0 && static_cast<size_t>(custom) < options_.verifiers.size()) {
+    return options_.verifiers[custom].name;
+  }
+  return vouch::VerifierName(verifier);
+}
+
 void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
-  if (verifier == VerifierId::kFraud) fraud_stage_->SetCostPerTransaction(cost_ns);
-  if (verifier == VerifierId::kLedger) ledger_stage_->SetCostPerTransaction(cost_ns);
+  const int slot = VerifierSlot(verifier);
+  if (slot >= 0 && slot < verifier_count_) stages_[slot]->SetCostPerTransaction(cost_ns);
 }
 
 void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
-  if (verifier == VerifierId::kFraud) fraud_stage_->StallFor(duration_ns);
-  if (verifier == VerifierId::kLedger) ledger_stage_->StallFor(duration_ns);
+  const int slot = VerifierSlot(verifier);
+  if (slot >= 0 && slot < verifier_count_) stages_[slot]->StallFor(duration_ns);
 }
 
 // --- Balance reads ---------------------------------------------------------------------------
@@ -839,15 +881,15 @@ absl::Status Engine::ReadBalances(absl::Span<const uint64_t> accounts, BalanceSn
     // Only this thread steps, so the read is served by the time Step returns.
     return ledger_stage_->ReadBalances(accounts, out, absl::ZeroDuration(), [this] { Step(); });
   }
-  // runners_[1] runs the ledger stage (Start's order).
   return ledger_stage_->ReadBalances(accounts, out, timeout,
-                                     [this] { runners_[1]->parker()->Unpark(); });
+                                     [this] { runners_[kLedgerRunner]->parker()->Unpark(); });
 }
 // ---------------------------------------------------------------------------------------------
 
 int Engine::Step() {
   return StepStage(InlineStage::kFraud) + StepStage(InlineStage::kLedger) +
-         StepStage(InlineStage::kReconcile) + StepStage(InlineStage::kJournal);
+         StepStage(InlineStage::kCustom) + StepStage(InlineStage::kReconcile) +
+         StepStage(InlineStage::kJournal);
 }
 
 int Engine::StepStage(InlineStage stage) {
@@ -857,6 +899,13 @@ int Engine::StepStage(InlineStage stage) {
     case InlineStage::kLedger: return ledger_stage_->DoWork();
     case InlineStage::kReconcile: return reconciler_->DoWork();
     case InlineStage::kJournal: return journal_stage_ != nullptr ? journal_stage_->DoWork() : 0;
+    case InlineStage::kCustom: {
+      int work = 0;
+      for (const std::unique_ptr<CustomVerifierStage>& stage : custom_stages_) {
+        work += stage->DoWork();
+      }
+      return work;
+    }
   }
   return 0;
 }
@@ -888,10 +937,10 @@ absl::StatusOr<bool> Engine::ReleaseHold(uint64_t account) {
     // journal is kOperatorEntriesQueuedMax releases behind: DeadlineExceeded, retry).
     return reconciler_->ReleaseHold(account, absl::ZeroDuration(), [this] { Step(); });
   }
-  // runners_[2] runs the reconciler (Start's order); none before Start.
+  // None before Start.
   if (runners_.empty()) return absl::UnavailableError("the engine is not running");
   return reconciler_->ReleaseHold(account, absl::Seconds(5),
-                                  [this] { runners_[2]->parker()->Unpark(); });
+                                  [this] { runners_[kReconcilerRunner]->parker()->Unpark(); });
 }
 
 std::optional<Outcome> Engine::FinalOutcome(Sequence seq) const {
@@ -941,6 +990,7 @@ AccountTransactionsPage Engine::AccountTransactions(const AccountTransactionsQue
                                                            : AccountTxnState::kLateTimeout;
     txn.reason = outcome.reason;
     txn.verifier = outcome.verifier;
+    txn.verifier_code = outcome.verifier_code;
     txn.decided_unix_ns = outcome.decided_ns + offset_ns;
   }
   return page;
@@ -963,13 +1013,16 @@ std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
       {answer->held ? StateKind::kHeld : StateKind::kConfirmed, answer->received_ns});
   const std::optional<HistoryRecord> record = history_.Read(answer->seq);
   if (!record.has_value()) return status;  // Not reconciled yet, or older than the history.
-  for (const VerifierId verifier : {VerifierId::kFraud, VerifierId::kLedger}) {
-    const VerdictRecord& verdict = record->verdicts[static_cast<int>(verifier) - 1];
+  for (int slot = 0; slot < verifier_count_; ++slot) {
+    const VerifierId verifier = VerifierAtSlot(slot);
+    const VerdictRecord& verdict = record->verdicts[slot];
     if (!verdict.received) continue;
-    const StateKind kind = verdict.late                       ? StateKind::kLateVerdict
-                           : verifier == VerifierId::kFraud ? StateKind::kFraudVerdict
-                                                            : StateKind::kLedgerVerdict;
-    history.push_back({kind, verdict.decided_ns, verdict.reason, verifier, verdict.pass});
+    const StateKind kind = verdict.late                         ? StateKind::kLateVerdict
+                           : verifier == VerifierId::kFraud  ? StateKind::kFraudVerdict
+                           : verifier == VerifierId::kLedger ? StateKind::kLedgerVerdict
+                                                             : StateKind::kVerifierVerdict;
+    history.push_back(
+        {kind, verdict.decided_ns, verdict.reason, verifier, verdict.pass, verdict.code});
   }
   if (record->resolved) {
     const Outcome& outcome = record->outcome;
@@ -978,7 +1031,8 @@ std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
                            : outcome.held                             ? StateKind::kRejected
                            : outcome.kind == OutcomeKind::kLateFailed ? StateKind::kLateFailed
                                                                       : StateKind::kLateTimeout;
-    history.push_back({kind, outcome.decided_ns, outcome.reason, outcome.verifier});
+    history.push_back({kind, outcome.decided_ns, outcome.reason, outcome.verifier, false,
+                       outcome.verifier_code});
     if (outcome.compensation & kCompensationAccountHeld) {
       history.push_back({StateKind::kAccountHeld, outcome.decided_ns, outcome.reason});
     }
@@ -1019,15 +1073,22 @@ EngineStats Engine::Stats() const {
         0, ingest_counters_.SumConfirmedUnheldMinor(slot) - decided_unheld_minor[slot]);
   }
   stats.confirm_to_outcome = rc.confirm_to_outcome.ReadExportCounts();
-  for (int v = 0; v < kVerifierCount; ++v) {
-    stats.confirm_to_verdict[v] = rc.confirm_to_verdict[v].ReadExportCounts();
+  stats.verifier_count = verifier_count_;
+  stats.verdict_queue[VerifierSlot(VerifierId::kFraud)] = stats.fraud_verdict_queue;
+  stats.verdict_queue[VerifierSlot(VerifierId::kLedger)] = stats.ledger_verdict_queue;
+  for (size_t i = 0; i < custom_verdicts_.size(); ++i) {
+    stats.verdict_queue[VerifierSlot(CustomVerifierId(static_cast<int>(i)))] =
+        custom_verdicts_[i]->size_approx();
   }
-  // runners_ is in Start's order; it is not changed after Start returned.
-  const Agent* const agents[EngineStats::kAgentsMax] = {fraud_stage_.get(), ledger_stage_.get(),
-                                                        reconciler_.get(), journal_stage_.get()};
-  for (const std::unique_ptr<AgentRunner>& runner : runners_) {
-    const int i = stats.agent_count++;
-    stats.agents[i] = {agents[i]->role_name(), runner->duty_cycle_max_ns(), runner->work_total()};
+  for (int v = 0; v < verifier_count_; ++v) {
+    stats.confirm_to_verdict[v] = rc.confirm_to_verdict[v].ReadExportCounts();
+    stats.verdict_failures[v] = rc.verdict_failures[v].load(std::memory_order_relaxed);
+  }
+  // runners_ and agents_ are in Start's order; neither changes after Start returned.
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    stats.agents[stats.agent_count++] = {agents_[i]->role_name(),
+                                         runners_[i]->duty_cycle_max_ns(),
+                                         runners_[i]->work_total()};
   }
   for (int r = 0; r < kReasonCount; ++r) {
     stats.rejected[r] = ingest_counters_.SumRejected(static_cast<Reason>(r));

@@ -79,6 +79,7 @@ enum class StateKind : uint8_t {
   kCompensated = 10,   // The ledger reservation was reversed.
   kAccountHeld = 11,   // The source account was put on hold.
   kLateVerdict = 12,   // A verdict after the outcome: recorded, no second outcome.
+  kVerifierVerdict = 13,  // One of the embedder's verifiers decided (Options::verifiers).
 };
 std::string_view StateKindName(StateKind kind);
 
@@ -88,6 +89,7 @@ struct StateChange {
   Reason reason = Reason::kNone;
   VerifierId verifier = VerifierId::kNone;
   bool pass = false;  // For verdicts.
+  uint16_t verifier_code = 0;  // An embedder's verifier's own reason code (kVerifierRejected).
 };
 
 struct TransactionStatus {
@@ -127,6 +129,7 @@ struct AccountTransaction {
   AccountTxnState state = AccountTxnState::kPending;
   Reason reason = Reason::kNone;        // Why it failed (kLateFailed, kLateTimeout, kRejected).
   VerifierId verifier = VerifierId::kNone;  // Which verifier failed or timed out.
+  uint16_t verifier_code = 0;           // Outcome::verifier_code.
   int64_t decided_unix_ns = 0;          // When the outcome became final; 0 before.
 };
 
@@ -206,15 +209,20 @@ struct EngineStats {
   // Confirm -> outcome decided, at the Prometheus export bounds (cumulative, exact), with the
   // count and the sum.
   LatencyHistogram::ExportCounts confirm_to_outcome;
-  // Confirm -> each verifier's verdict, likewise; indexed by VerifierId - 1.
-  LatencyHistogram::ExportCounts confirm_to_verdict[kVerifierCount];
+  // Per verifier, at VerifierSlot (the first verifier_count are used): confirm -> its verdict,
+  // likewise, and its failing verdicts (an advisory verifier's decide nothing).
+  int verifier_count = kBuiltinVerifierCount;
+  LatencyHistogram::ExportCounts confirm_to_verdict[kVerifiersMax];
+  uint64_t verdict_failures[kVerifiersMax] = {};
+  size_t verdict_queue[kVerifiersMax] = {};  // Verdicts waiting for the reconciler.
   // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
   struct AgentStats {
     std::string_view role;
     int64_t duty_cycle_max_ns = 0;
     uint64_t work_total = 0;
   };
-  static constexpr int kAgentsMax = 4;  // Fraud, ledger, reconcile, journal.
+  // Fraud, ledger, reconcile, journal, then the embedder's verifiers.
+  static constexpr int kAgentsMax = 4 + kVerifiersMax - kBuiltinVerifierCount;
   AgentStats agents[kAgentsMax] = {};
   int agent_count = 0;
   uint64_t unverified() const;  // Sequenced, no outcome (or held answer) yet.
@@ -252,7 +260,8 @@ struct RecoveryReport {
 
 // The stages, for stepping one at a time in inline mode (Engine::StepStage): a simulation pauses
 // a verifier by not stepping it, and interleaves the others in any order it likes.
-enum class InlineStage : uint8_t { kFraud, kLedger, kReconcile, kJournal };
+// kCustom steps every one of the embedder's verifiers (Options::verifiers) once.
+enum class InlineStage : uint8_t { kFraud, kLedger, kReconcile, kJournal, kCustom };
 
 // Who waits for the journal before a confirmation is returned (ack policy written / durable).
 enum class AckWait {
@@ -370,6 +379,10 @@ class Engine {
   // posted and apply when the stages resume.
   absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
 
+  // The name of a verifier: "fraud", "ledger", or the embedder's VerifierSpec::name.
+  std::string_view VerifierName(VerifierId verifier) const;
+  int verifier_count() const { return verifier_count_; }
+
   // Fault injection: the verifier does no work for `duration_ns` from now.
   void StallVerifier(VerifierId verifier, int64_t duration_ns);
   // Fault injection: the verifier takes `cost_ns` per transaction from now on (a slow fraud
@@ -453,6 +466,8 @@ class Engine {
                      internal::IngestCounters::Shard& shard, int64_t now_ns);
   Outcome AwaitHeld(InFlightEntry& entry);
   void WakeStages();
+  // Options::admission_backlog_max_ns: some verifier's backlog is older than the bound.
+  bool AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const;
 
   const Options options_;
   const Clock* const clock_;
@@ -488,6 +503,12 @@ class Engine {
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<FraudStage> fraud_stage_;
   std::unique_ptr<LedgerStage> ledger_stage_;
+  // The embedder's verifiers (Options::verifiers), each with its queue, in order.
+  std::vector<std::unique_ptr<VerdictQueue>> custom_verdicts_;
+  std::vector<std::unique_ptr<CustomVerifierStage>> custom_stages_;
+  // Every verifier stage at its VerifierSlot: fraud, ledger, then the embedder's.
+  int verifier_count_ = kBuiltinVerifierCount;
+  VerifierStage* stages_[kVerifiersMax] = {};
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<JournalStage> journal_stage_;  // Null with ack policy memory.
   // The snapshotter and its shadow verifiers; null without snapshots.
@@ -509,6 +530,11 @@ class Engine {
   bool recovered_rules_pending_ = false;
   RecoveryReport recovery_;
   std::vector<std::unique_ptr<AgentRunner>> runners_;  // Empty in inline mode.
+  // The agent each runner runs, in Start's order; runners_[kReconcilerRunner] is the
+  // reconciler's and runners_[kLedgerRunner] the ledger's.
+  std::vector<const Agent*> agents_;
+  static constexpr size_t kLedgerRunner = 1;
+  static constexpr size_t kReconcilerRunner = 2;
 
   internal::IngestCounters ingest_counters_;
   std::atomic<bool> accepting_{false};

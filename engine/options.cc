@@ -1,5 +1,7 @@
 #include "engine/options.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace vouch {
@@ -31,6 +33,35 @@ std::string_view PolicyModeName(PolicyMode mode) {
 }
 
 absl::Status Options::Validate() const {
+  if (verifiers.size() > static_cast<size_t>(kVerifiersMax - kBuiltinVerifierCount)) {
+    return Invalid("verifiers", absl::StrCat("at most ", kVerifiersMax - kBuiltinVerifierCount,
+                                             " (with fraud and ledger, ", kVerifiersMax, ")"));
+  }
+  for (size_t i = 0; i < verifiers.size(); ++i) {
+    const VerifierSpec& spec = verifiers[i];
+    const std::string& name = spec.name;
+    const bool name_ok =
+        !name.empty() && name.size() <= 32 && name[0] >= 'a' && name[0] <= 'z' &&
+        std::all_of(name.begin(), name.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        });
+    if (!name_ok || name == "fraud" || name == "ledger" || name == "none") {
+      return Invalid("verifiers", absl::StrCat("name \"", name, "\" must be 1 to 32 characters of ",
+                                               "[a-z0-9_] starting with a letter, and not fraud, ",
+                                               "ledger or none"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (verifiers[j].name == name) {
+        return Invalid("verifiers", absl::StrCat("name \"", name, "\" is used twice"));
+      }
+    }
+    if (spec.verifier == nullptr) {
+      return Invalid("verifiers", absl::StrCat("\"", name, "\" has no Verifier"));
+    }
+    if (spec.policy != VerifierPolicy::kRequired && spec.policy != VerifierPolicy::kAdvisory) {
+      return Invalid("verifiers", absl::StrCat("\"", name, "\" has an unknown policy"));
+    }
+  }
   if (!IsPowerOfTwo(in_flight_capacity) || in_flight_capacity > (size_t{1} << 24)) {
     return Invalid("in_flight_capacity", "must be a power of two in [2, 2^24]");
   }

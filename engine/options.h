@@ -16,6 +16,8 @@
 #include "engine/ingest/risk_table.h"
 #include "engine/journal/stage/ack_policy.h"
 #include "engine/types/clock.h"
+#include "engine/types/results.h"
+#include "engine/verify/verifier.h"
 #include "verifiers/fraud/fraud_rules.h"
 #include "verifiers/ledger/ledger.h"
 
@@ -136,6 +138,11 @@ struct Options {
   HybridPolicy policy;
   RiskOptions risk;
   fraud::FraudRules fraud_rules;
+  // The embedder's own verifiers (engine/verify/verifier.h), after the built-in fraud and
+  // ledger verifiers: at most kVerifiersMax - 2 (6). Each runs on its own stage thread and joins
+  // the outcome as its policy says. Keep their order across restarts: the journal records a
+  // failure by the verifier's number (VerifierId 3 + its index).
+  std::vector<VerifierSpec> verifiers;
   std::vector<ledger::AccountSpec> accounts;  // Opened before Start.
 
   // Threads.

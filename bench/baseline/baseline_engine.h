@@ -197,7 +197,7 @@ class BaselineEngine {
     CurrencyCode currency = 0;
     int64_t confirmed_ns = 0;
     int64_t deadline_ns = 0;
-    Verdict verdicts[kVerifierCount];  // Indexed by VerifierId - 1; seq 0 until received.
+    Verdict verdicts[kBuiltinVerifierCount];  // At VerifierSlot; seq 0 until received.
     bool decided = false;
     OutcomeKind kind = OutcomeKind::kVerified;  // Once decided.
   };

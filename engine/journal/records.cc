@@ -91,11 +91,12 @@ size_t EncodeOutcomeRecord(const OutcomeRecord& record, char* out) {
   p = PutFixed(p, record.decided_unix_ns);
   p = PutFixed(p, record.confirmed_unix_ns);
   assert(static_cast<size_t>(p - out) == kOutcomeRecordBytes);
+  if (o.verifier_code != 0) p = PutFixed(p, o.verifier_code);
   return static_cast<size_t>(p - out);
 }
 
 bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record) {
-  if (size != kOutcomeRecordBytes) return false;
+  if (size != kOutcomeRecordBytes && size != kOutcomeWithCodeRecordBytes) return false;
   Outcome& o = record->outcome;
   uint8_t kind, verifier, reason;
   const char* p = GetFixed(data, &o.id);
@@ -114,11 +115,16 @@ bool DecodeOutcomeRecord(const char* data, size_t size, OutcomeRecord* record) {
   p = GetFixed(p, &record->decided_unix_ns);
   p = GetFixed(p, &record->confirmed_unix_ns);
   assert(static_cast<size_t>(p - data) == kOutcomeRecordBytes);
+  o.verifier_code = 0;
+  if (size == kOutcomeWithCodeRecordBytes) {
+    GetFixed(p, &o.verifier_code);
+    if (o.verifier_code == 0) return false;  // Written only when set.
+  }
   if (kind < static_cast<uint8_t>(OutcomeKind::kVerified) ||
       kind > static_cast<uint8_t>(OutcomeKind::kLateTimeout)) {
     return false;
   }
-  if (verifier > static_cast<uint8_t>(VerifierId::kLedger)) return false;
+  if (verifier > kVerifiersMax) return false;
   if (reason >= kReasonCount) return false;
   constexpr uint8_t kCompensationAll = kCompensationReversed | kCompensationAccountHeld;
   if ((o.compensation & ~kCompensationAll) != 0) return false;

@@ -166,7 +166,10 @@ size_t EncodeAccountLimitsRecord(const AccountLimitsRecord& record, char* out);
                                              AccountLimitsRecord* record);
 
 inline constexpr size_t kConfirmedRecordBytes = 91;
+// 81 bytes; 83 when Outcome::verifier_code is set (an embedder's verifier failed it), which
+// follows as a uint16. Both are read.
 inline constexpr size_t kOutcomeRecordBytes = 81;
+inline constexpr size_t kOutcomeWithCodeRecordBytes = 83;
 inline constexpr size_t kHoldReleasedRecordBytes = 16;
 inline constexpr size_t kOpeningRecordBytesMax = 20 + 28 * kOpeningCurrenciesMax;
 inline constexpr size_t kRefusedRecordBytes = 17;              // kRefused.

@@ -40,9 +40,12 @@ const CurrencySlots& Slots() {
 // Decided, and complete: an outcome decided while the ledger was reserving waits for its verdict.
 bool Final(const ReconcileState& state) { return state.record.resolved && !state.awaiting_ledger; }
 
-VerdictRecord& SlotFor(HistoryRecord& record, VerifierId verifier) {
-  assert(verifier == VerifierId::kFraud || verifier == VerifierId::kLedger);
-  return record.verdicts[static_cast<int>(verifier) - 1];
+// Every verifier has judged the entry (advisory ones included): no stage reads it any more.
+bool AllJudged(const HistoryRecord& record, int verifier_count) {
+  for (int slot = 0; slot < verifier_count; ++slot) {
+    if (!record.verdicts[slot].received) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -60,8 +63,9 @@ CurrencyCode SlotCurrency(int slot) {
 
 Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
     : ports_(ports), batch_max_(batch_max) {
-  assert(ports.ring && ports.fraud_verdicts && ports.ledger_verdicts && ports.settlements &&
-         ports.accounts && ports.history && ports.clock);
+  assert(ports.ring && ports.settlements && ports.accounts && ports.history && ports.clock);
+  assert(ports.verifier_count >= kBuiltinVerifierCount && ports.verifier_count <= kVerifiersMax);
+  for (int slot = 0; slot < ports.verifier_count; ++slot) assert(ports.verdicts[slot] != nullptr);
   assert((ports.sink == nullptr) != (ports.poll_queue == nullptr));
   if (ports.poll_queue != nullptr) {
     poll_token_ = std::make_unique<moodycamel::ProducerToken>(*ports.poll_queue);
@@ -71,8 +75,9 @@ Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
 int Reconciler::DoWork() {
   int64_t now_ns = ports_.clock->NowNs();  // Moved on by DrainVerdicts: see OnVerdict.
   int work = ServeReleases(now_ns);
-  work += DrainVerdicts(ports_.fraud_verdicts, now_ns);
-  work += DrainVerdicts(ports_.ledger_verdicts, now_ns);
+  for (int slot = 0; slot < ports_.verifier_count; ++slot) {
+    work += DrainVerdicts(ports_.verdicts[slot], now_ns);
+  }
   work += ExpireDeadlines(now_ns);
   work += JournalInOrder();
   work += EmitInOrder();
@@ -99,17 +104,24 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
   InFlightEntry& entry = ports_.ring->At(verdict.seq);
   HistoryRecord& record = entry.reconcile.record;
   VOUCH_CHECK(record.seq == verdict.seq, "a verdict judges the transaction in its entry");
-  VerdictRecord& slot = SlotFor(record, verdict.verifier);
+  const int verifier_slot = VerifierSlot(verdict.verifier);
+  VOUCH_CHECK(verifier_slot >= 0 && verifier_slot < ports_.verifier_count,
+              "a verdict comes from a registered verifier");
+  const bool required = ports_.roles[verifier_slot].required;
+  VerdictRecord& slot = record.verdicts[verifier_slot];
   // A second ledger verdict could settle one reservation twice.
   VOUCH_CHECK(!slot.received, "each verifier sends one verdict per sequence number");
-  slot = {true, verdict.pass, record.resolved, verdict.reason, verdict.decided_ns};
+  // An advisory verdict decides nothing, so it is never late.
+  slot = {true, verdict.pass, required && record.resolved, verdict.reason, verdict.code,
+          verdict.decided_ns};
   VOUCH_CHECK(verdict.reason != Reason::kDecidedBeforeLedger || slot.late,
               "the ledger skips only a transaction the reconciler already decided");
-  counters_.confirm_to_verdict[static_cast<int>(verdict.verifier) - 1].Record(
-      verdict.decided_ns - entry.payload.confirmed_ns);
+  counters_.confirm_to_verdict[verifier_slot].Record(verdict.decided_ns -
+                                                     entry.payload.confirmed_ns);
+  if (!verdict.pass) counters_.Add(counters_.verdict_failures[verifier_slot]);
   if (slot.late) {
     counters_.Add(counters_.late_verdicts);
-  } else {
+  } else if (required && !record.resolved) {
     TryResolve(entry, now_ns);
   }
   if (verdict.verifier == VerifierId::kLedger && verdict.pass) {
@@ -130,14 +142,20 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
 
 void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
   const HistoryRecord& record = entry.reconcile.record;
-  const VerdictRecord& fraud = record.verdicts[0];
-  const VerdictRecord& ledger = record.verdicts[1];
-  if (fraud.received && !fraud.pass) {
-    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, fraud.reason, now_ns);
-  } else if (ledger.received && !ledger.pass) {
-    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kLedger, ledger.reason, now_ns);
-  } else if (fraud.received && ledger.received) {
-    // Its account was put on hold after it was confirmed (a fraud failure of another of its
+  // The first required verifier, in verifier order, that failed it or has not judged it yet.
+  VerifierId missing = VerifierId::kNone;
+  for (int slot = 0; slot < ports_.verifier_count; ++slot) {
+    if (!ports_.roles[slot].required) continue;
+    const VerdictRecord& verdict = record.verdicts[slot];
+    if (verdict.received && !verdict.pass) {
+      Resolve(entry, OutcomeKind::kLateFailed, VerifierAtSlot(slot), verdict.reason, now_ns,
+              verdict.code);
+      return;
+    }
+    if (!verdict.received && missing == VerifierId::kNone) missing = VerifierAtSlot(slot);
+  }
+  if (missing == VerifierId::kNone) {
+    // Its account was put on hold after it was confirmed (a failure of another of its
     // transactions), and it was not in the ring window FailInFlight scanned then.
     if (ports_.fail_in_flight_on_hold && ports_.accounts->IsHeld(entry.payload.txn.source_account)) {
       Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
@@ -146,20 +164,19 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
       Resolve(entry, OutcomeKind::kVerified, VerifierId::kNone, Reason::kNone, now_ns);
     }
   } else if (now_ns >= entry.payload.deadline_ns) {
-    const VerifierId missing = fraud.received ? VerifierId::kLedger : VerifierId::kFraud;
     Resolve(entry, OutcomeKind::kLateTimeout, missing, Reason::kDeadlineExceeded, now_ns);
   }
 }
 
 void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier,
-                         Reason reason, int64_t now_ns) {
+                         Reason reason, int64_t now_ns, uint16_t verifier_code) {
   HistoryRecord& record = entry.reconcile.record;
   VOUCH_CHECK(!record.resolved, "one outcome per sequence number");
   const Transaction& txn = entry.payload.txn;
   Outcome& outcome = record.outcome;
   outcome = {txn.id, record.seq, kind, verifier, reason, kCompensationNone, entry.payload.held,
              txn.source_account, txn.amount_minor, txn.currency, entry.payload.confirmed_ns,
-             now_ns, entry.payload.origin};
+             now_ns, entry.payload.origin, verifier_code};
   record.resolved = true;
   if (entry.payload.at_risk && ports_.risk != nullptr) {
     ports_.risk->Remove(ports_.accounts->FindMutable(txn.source_account), txn.currency,
@@ -175,8 +192,8 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
   if (entry.payload.held) {
     counters_.Add(counters_.held_results[static_cast<int>(kind)]);
   } else {
-    if (kind == OutcomeKind::kLateFailed && verifier == VerifierId::kFraud &&
-        reason != Reason::kAccountHeldInFlight) {
+    if (kind == OutcomeKind::kLateFailed && reason != Reason::kAccountHeldInFlight &&
+        ports_.roles[VerifierSlot(verifier)].holds_account) {
       placed_hold = PlaceHold(txn, record.seq, outcome, now_ns);
     }
     counters_.Add(counters_.outcomes[static_cast<int>(kind)]);
@@ -192,7 +209,9 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     const int slot = CurrencySlot(txn.currency);
     if (slot >= 0) counters_.AddMinor(counters_.decided_unheld_minor[slot], txn.amount_minor);
   }
-  if (placed_hold && ports_.fail_in_flight_on_hold) FailInFlight(txn.source_account, now_ns);
+  if (placed_hold && ports_.fail_in_flight_on_hold) {
+    FailInFlight(txn.source_account, verifier, now_ns);
+  }
 }
 
 
@@ -205,7 +224,7 @@ void Reconciler::CloseLedgerGate(InFlightEntry& entry) {
   }
 }
 
-void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
+void Reconciler::FailInFlight(uint64_t account, VerifierId verifier, int64_t now_ns) {
   // The window of entries not retired yet, at most the ring's capacity; a fraud failure is rare.
   // An entry claimed but not published yet is left to the hold check in TryResolve.
   const Sequence claimed = ports_.ring->claimed();
@@ -218,8 +237,7 @@ void Reconciler::FailInFlight(uint64_t account, int64_t now_ns) {
     if (entry.payload.confirmed_ns > now_ns) {
       now_ns = std::max(ports_.clock->NowNs(), entry.payload.confirmed_ns);
     }
-    Resolve(entry, OutcomeKind::kLateFailed, VerifierId::kFraud, Reason::kAccountHeldInFlight,
-            now_ns);
+    Resolve(entry, OutcomeKind::kLateFailed, verifier, Reason::kAccountHeldInFlight, now_ns);
     ports_.history->Write(entry.reconcile.record);
   }
 }
@@ -454,7 +472,7 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
     ReconcileState& state = entry.reconcile;
     // Settling before telling could move money for an outcome nobody was told.
     VOUCH_CHECK(state.emitted, "an entry retires only after its outcome was told");
-    if (!state.record.verdicts[0].received || !state.record.verdicts[1].received) break;
+    if (!AllJudged(state.record, ports_.verifier_count)) break;
     if (ports_.journal != nullptr && next_retire_ >= ports_.journal->read_below()) break;
     // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
     // (kNotHeld: nobody reads it; a HeldAnswer::kLater transaction left with its Outcome.)

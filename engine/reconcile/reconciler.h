@@ -1,18 +1,24 @@
-// Reconciler: turns the two verdicts of every confirmed transaction into exactly one Outcome.
+// Reconciler: joins the verdicts of every confirmed transaction into exactly one Outcome.
 //
-// Per DoWork turn it (1) drains both verdict queues, (2) times out transactions whose deadline
-// passed without both verdicts, (3) emits outcomes in sequence order, and (4) retires entries in
-// sequence order: settles the ledger reservation (commit when VERIFIED, reverse otherwise) and
-// frees the ring entry. Outcome rules:
-//   - a failing verdict decides at once: LATE_FAILED(verifier, reason);
-//   - two passing verdicts: VERIFIED;
-//   - deadline reached first: LATE_TIMEOUT(the missing verifier);
-//   - a verdict that arrives after the outcome is recorded as late and never makes a second
-//     outcome;
-//   - a fraud failure that puts the source account on hold also fails every undecided
-//     transaction of that account: LATE_FAILED(fraud, kAccountHeldInFlight), at once for those
-//     in the ring (FailInFlight) and at their decision for any published later, so that a held
-//     account is never VERIFIED (ports.fail_in_flight_on_hold, on by default).
+// There is one verdict per verifier (ports.verifier_count: fraud, ledger and the embedder's,
+// engine/verify/verifier.h). Per DoWork turn the reconciler (1) drains every verdict queue,
+// (2) times out transactions whose deadline passed before their required verdicts, (3) emits
+// outcomes in sequence order, and (4) retires entries in sequence order once every verifier,
+// advisory ones included, has judged them: settles the ledger reservation (commit when
+// VERIFIED, reverse otherwise) and frees the ring entry. Outcome rules (N-way join):
+//   - a failing verdict of a required verifier decides at once: LATE_FAILED(verifier, reason,
+//     code);
+//   - passing verdicts of every required verifier: VERIFIED;
+//   - deadline reached first: LATE_TIMEOUT(the first required verifier still missing);
+//   - an advisory verifier's verdict is recorded and its failure counted; it decides nothing;
+//   - a required verdict that arrives after the outcome is recorded as late and never makes a
+//     second outcome;
+//   - a failure that puts the source account on hold (fraud's, or a verifier's with
+//     hold_account_on_failure) also fails every undecided transaction of that account:
+//     LATE_FAILED(that verifier, kAccountHeldInFlight), at once for those in the ring
+//     (FailInFlight), and LATE_FAILED(fraud, kAccountHeldInFlight) at their decision for any
+//     published later, so that a held account is never VERIFIED
+//     (ports.fail_in_flight_on_hold, on by default).
 // Compensation: a transaction that is not VERIFIED leaves no money moved, and a fraud failure
 // of a transaction that was confirmed before verification puts the source account on hold. A
 // transaction decided before the ledger judged it is never reserved (LedgerGate); one the ledger
@@ -86,7 +92,9 @@ struct ReconcileCounters {
   std::atomic<uint64_t> outcomes[4] = {};  // Not held, indexed by OutcomeKind.
   std::atomic<uint64_t> held_results[4] = {};  // Held (final answers), indexed by OutcomeKind.
   std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};  // Late (not held) failures.
-  std::atomic<uint64_t> late_verdicts{0};
+  std::atomic<uint64_t> late_verdicts{0};  // Required verifiers' verdicts after the outcome.
+  // Failing verdicts per verifier slot, whatever they decided (advisory ones decide nothing).
+  std::atomic<uint64_t> verdict_failures[kVerifiersMax] = {};
   std::atomic<uint64_t> holds_placed{0};
   // Always 0: holds are a flag in the account's own record (no table to fill). Kept for the
   // metric vouch_hold_table_full_total, which is documented as obsolete.
@@ -100,11 +108,11 @@ struct ReconcileCounters {
   // currency slot: the engine subtracts them from what ingest confirmed to get the value at risk.
   std::atomic<uint64_t> decided_unheld{0};
   std::atomic<int64_t> decided_unheld_minor[kCurrencySlotCount] = {};
-  // Confirm -> outcome decided, and confirm -> each verdict (indexed by VerifierId - 1): what
+  // Confirm -> outcome decided, and confirm -> each verdict (at VerifierSlot): what
   // the Prometheus histograms export (LatencyHistogram::ReadExportCounts, made to be read while
   // the reconciler records).
   LatencyHistogram confirm_to_outcome;
-  LatencyHistogram confirm_to_verdict[kVerifierCount];
+  LatencyHistogram confirm_to_verdict[kVerifiersMax];
 
   // A load and a store rather than a read-modify-write: there is one writer.
   void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
@@ -150,10 +158,19 @@ class OutcomeJournal {
   virtual Sequence read_below() const = 0;
 };
 
+// What a verifier's verdict does in the join (Verifier policies, engine/verify/verifier.h).
+struct VerifierRole {
+  bool required = true;        // A failure decides; VERIFIED waits for its pass. Else advisory.
+  bool holds_account = false;  // A deciding failure puts the source account on hold.
+};
+
 struct ReconcilerPorts {
   InFlightRing* ring = nullptr;
-  VerdictQueue* fraud_verdicts = nullptr;
-  VerdictQueue* ledger_verdicts = nullptr;
+  // One queue per verifier, at VerifierSlot: fraud, ledger, then the embedder's in order.
+  int verifier_count = kBuiltinVerifierCount;
+  VerdictQueue* verdicts[kVerifiersMax] = {};
+  // The built-in fraud and ledger verifiers are required, and a fraud failure holds the account.
+  VerifierRole roles[kVerifiersMax] = {{true, true}, {true, false}};
   SettlementQueue* settlements = nullptr;
   // Accounts: the hold flag (placed here, released by operators), the exposure released when
   // decided, and the in-flight count released when an entry retires.
@@ -216,12 +233,13 @@ class Reconciler final : public Agent {
   void OnVerdict(const Verdict& verdict, int64_t& now_ns);
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
-               int64_t now_ns);
+               int64_t now_ns, uint16_t verifier_code = 0);
   // Decided before the ledger's verdict: stops the ledger from reserving it, or, if the ledger
   // took it first, marks the outcome to wait for that verdict (see LedgerGate).
   void CloseLedgerGate(InFlightEntry& entry);
-  // A fraud failure put `account` on hold: fails its undecided transactions in the ring.
-  void FailInFlight(uint64_t account, int64_t now_ns);
+  // A failure of `verifier` (fraud, or one that holds accounts) put `account` on hold: fails
+  // its undecided transactions in the ring, LATE_FAILED(verifier, kAccountHeldInFlight).
+  void FailInFlight(uint64_t account, VerifierId verifier, int64_t now_ns);
   int ExpireDeadlines(int64_t now_ns);
   int JournalInOrder();
   int EmitInOrder();

@@ -258,6 +258,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     answer.outcome_kind = outcome.kind;
     answer.outcome_verifier = outcome.verifier;
     answer.outcome_reason = outcome.reason;
+    answer.outcome_verifier_code = outcome.verifier_code;
     answer.compensation = outcome.compensation;
     answer.decided_unix_ns = record.decided_unix_ns;
     answer.origin = outcome.origin;
@@ -397,7 +398,8 @@ absl::Status Replayer::Save(absl::FunctionRef<absl::Status(absl::string_view)> e
     writer.Put<uint64_t>(uint64_t{a.decided} | uint64_t{static_cast<uint8_t>(a.outcome_kind)} << 8 |
                          uint64_t{static_cast<uint8_t>(a.outcome_verifier)} << 16 |
                          uint64_t{static_cast<uint8_t>(a.outcome_reason)} << 24 |
-                         uint64_t{a.compensation} << 32);
+                         uint64_t{a.compensation} << 32 |
+                         uint64_t{a.outcome_verifier_code} << 40);
     writer.Put<uint64_t>(static_cast<uint64_t>(a.decided_unix_ns));
     writer.Put<uint64_t>(a.origin);
     writer.Put<uint64_t>(a.source_account);
@@ -569,7 +571,7 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes,
     }
     if (a.decided && (kind < static_cast<uint64_t>(OutcomeKind::kVerified) ||
                       kind > static_cast<uint64_t>(OutcomeKind::kLateTimeout) ||
-                      verifier > static_cast<uint64_t>(VerifierId::kLedger) ||
+                      verifier > static_cast<uint64_t>(kVerifiersMax) ||
                       outcome_reason >= kReasonCount || a.decided_unix_ns < 0)) {
       return InvalidSnapshot("bad outcome");
     }
@@ -581,6 +583,8 @@ absl::Status Replayer::RestoreAnswers(ByteReader& in, bool with_outcomes,
     a.outcome_kind = static_cast<OutcomeKind>(kind);
     a.outcome_verifier = static_cast<VerifierId>(verifier);
     a.outcome_reason = static_cast<Reason>(outcome_reason);
+    // Bits 40..55: written since embedders' verifiers (0 in older snapshots: no code).
+    a.outcome_verifier_code = static_cast<uint16_t>((outcome >> 40) & 0xffff);
     a.compensation = static_cast<uint8_t>((outcome >> 32) & 0xff);
     if (a.decided && targets_.history != nullptr) WriteHistory(a);
     if (targets_.idempotency == nullptr) {
@@ -667,6 +671,7 @@ void Replayer::WriteHistory(const Answer& a) {
   history.outcome.kind = a.outcome_kind;
   history.outcome.verifier = a.outcome_verifier;
   history.outcome.reason = a.outcome_reason;
+  history.outcome.verifier_code = a.outcome_verifier_code;
   history.outcome.compensation = a.compensation;
   history.outcome.held = a.held;
   history.outcome.confirmed_ns = a.received_unix_ns + unix_to_mono_ns_;

@@ -96,6 +96,7 @@ class Replayer {
     OutcomeKind outcome_kind = OutcomeKind::kVerified;
     VerifierId outcome_verifier = VerifierId::kNone;
     Reason outcome_reason = Reason::kNone;
+    uint16_t outcome_verifier_code = 0;  // Outcome::verifier_code.
     uint8_t compensation = kCompensationNone;
     int64_t decided_unix_ns = 0;
     uint64_t origin = 0;

@@ -1,4 +1,4 @@
-// What reconciliation knows about one confirmed transaction: both verdicts and the outcome.
+// What reconciliation knows about one confirmed transaction: its verdicts and the outcome.
 // The reconciler keeps it in the in-flight entry while it works and copies it to the history
 // ring for Query; one shape serves both.
 #ifndef VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
@@ -16,13 +16,14 @@ struct VerdictRecord {
   bool pass = false;
   bool late = false;  // Arrived after the outcome was decided; recorded, never a second outcome.
   Reason reason = Reason::kNone;
+  uint16_t code = 0;  // An embedder's verifier's own reason code (Verdict::code).
   int64_t decided_ns = 0;
 };
 
 struct HistoryRecord {
   Sequence seq = 0;
   uint64_t id = 0;
-  VerdictRecord verdicts[kVerifierCount];  // Indexed by VerifierId - 1.
+  VerdictRecord verdicts[kVerifiersMax];  // At VerifierSlot(verifier).
   bool resolved = false;
   Outcome outcome;             // Valid when resolved.
   int64_t compensated_ns = 0;  // When the reversal was sent to the ledger; 0 if none.

@@ -35,6 +35,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kDeadlineExceeded: return "deadline_exceeded";
     case Reason::kAccountHeldInFlight: return "account_held_in_flight";
     case Reason::kDecidedBeforeLedger: return "decided_before_ledger";
+    case Reason::kVerifierRejected: return "verifier_rejected";
     case Reason::kIdReusedWithDifferentFields: return "id_reused_with_different_fields";
   }
   return "unknown";

@@ -62,6 +62,9 @@ enum class Reason : uint8_t {
   // A ledger verdict only: the transaction was decided before the ledger reached it, so the
   // ledger reserved nothing (always a late verdict).
   kDecidedBeforeLedger = 42,
+  // An embedder's verifier (Options::verifiers) failed the transaction; the verifier's own
+  // reason code, in its namespace, is Outcome::verifier_code (Verdict::code).
+  kVerifierRejected = 43,
   // Ingest (Confirmation REJECTED, not stored): the id is remembered with other fields (amount,
   // accounts, currency, merchant, category, country or device; not client_timestamp_ns). The
   // id's stored answer stays the first submission's; a resubmission with the original fields

@@ -47,15 +47,29 @@ struct [[nodiscard]] Confirmation {
   AckPosition ack;           // Empty for BUSY; Engine::AwaitAck waits for it.
 };
 
+// Which verifier judged a transaction. The two built-in verifiers keep 1 and 2; an embedder's
+// verifiers (Options::verifiers, engine/verify/verifier.h) are numbered from 3 in the order
+// they are registered, up to kVerifiersMax in all. The number is what the journal and the wire
+// carry, so keep the registration order across restarts.
 enum class VerifierId : uint8_t { kNone = 0, kFraud = 1, kLedger = 2 };
-inline constexpr int kVerifierCount = 2;
+inline constexpr int kBuiltinVerifierCount = 2;
+inline constexpr int kVerifiersMax = 8;  // Built-in and embedder's verifiers together.
+// Options::verifiers[i] is CustomVerifierId(i).
+constexpr VerifierId CustomVerifierId(int i) {
+  return static_cast<VerifierId>(kBuiltinVerifierCount + 1 + i);
+}
+// The verifier's slot in per-verifier arrays (HistoryRecord::verdicts, the verdict queues).
+// REQUIRES: verifier != kNone.
+constexpr int VerifierSlot(VerifierId verifier) { return static_cast<int>(verifier) - 1; }
+constexpr VerifierId VerifierAtSlot(int slot) { return static_cast<VerifierId>(slot + 1); }
 
 struct Verdict {
   Sequence seq = 0;
   VerifierId verifier = VerifierId::kNone;
   bool pass = false;
-  Reason reason = Reason::kNone;  // Set when !pass.
+  Reason reason = Reason::kNone;  // Set when !pass; kVerifierRejected for an embedder's verifier.
   int64_t decided_ns = 0;
+  uint16_t code = 0;  // An embedder's verifier: its own reason code (> 0) when !pass; else 0.
 };
 
 enum class OutcomeKind : uint8_t {
@@ -91,6 +105,9 @@ struct Outcome {
   int64_t confirmed_ns = 0;
   int64_t decided_ns = 0;
   uint64_t origin = 0;  // As passed to Engine::Submit: tells an embedder where to route it.
+  // LATE_FAILED by an embedder's verifier (reason kVerifierRejected): that verifier's own reason
+  // code, in its namespace (Verifier::Check). 0 otherwise.
+  uint16_t verifier_code = 0;
 };
 
 std::string_view ConfirmStatusName(ConfirmStatus status);

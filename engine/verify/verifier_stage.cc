@@ -102,8 +102,9 @@ int VerifierStage::DoWork() {
     // Published after this turn read the clock: read it again, so that the verdict is never
     // stamped before the confirmation it judges (a history is in causal order by construction).
     if (payload.confirmed_ns > now_ns) now_ns = std::max(clock_->NowNs(), payload.confirmed_ns);
-    const Reason reason = Check(next_, entry, now_ns);
-    const Verdict verdict{next_, verifier_, reason == Reason::kNone, reason, now_ns};
+    const Judgement judgement = Check(next_, entry, now_ns);
+    const Verdict verdict{next_,           verifier_, judgement.reason == Reason::kNone,
+                          judgement.reason, now_ns,    judgement.code};
     ++next_;
     ++checked;
     // The queue holds one verdict per live ring entry, so it is full only in a transient; keep
@@ -137,16 +138,16 @@ int FraudStage::Mailbox() {
   return 1;
 }
 
-Reason LedgerStage::Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) {
+Judgement LedgerStage::Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) {
   LedgerGate open = LedgerGate::kOpen;
   // relaxed: the two CASes on this one word decide who was first; no other data rides on it
   // (the verdict carries the result through the verdict queue's release).
   if (!entry.ledger_gate.compare_exchange_strong(open, LedgerGate::kTaken,
                                                  std::memory_order_relaxed)) {
-    return Reason::kDecidedBeforeLedger;
+    return {Reason::kDecidedBeforeLedger};
   }
   CatchUpAccounts();
-  return ledger_->Reserve(seq, entry.payload.txn);
+  return {ledger_->Reserve(seq, entry.payload.txn)};
 }
 
 void LedgerStage::CatchUpAccounts() {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -30,16 +31,24 @@
 #include "engine/types/clock.h"
 #include "engine/verify/queues.h"
 #include "engine/verify/rules_handoff.h"
+#include "engine/verify/verifier.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "engine/accounts/account_directory.h"
 #include "verifiers/ledger/ledger.h"
 
 namespace vouch {
 
+// A stage's judgement of one transaction: reason kNone passes it. `code` is an embedder's
+// verifier's own reason code (reason kVerifierRejected); 0 for the built-in verifiers.
+struct Judgement {
+  Reason reason = Reason::kNone;
+  uint16_t code = 0;
+};
+
 class VerifierStage : public Agent {
  public:
   int DoWork() final;
-  std::string_view role_name() const final { return role_name_; }
+  std::string_view role_name() const override { return role_name_; }
 
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
@@ -85,8 +94,8 @@ class VerifierStage : public Agent {
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
   virtual bool CanCheck() const { return true; }
-  // Returns Reason::kNone to pass. `entry` is published and not freed before the verdict.
-  virtual Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) = 0;
+  // `entry` is published and not freed before the verdict.
+  virtual Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) = 0;
 
  private:
   bool SendPending();
@@ -145,12 +154,12 @@ class FraudStage final : public VerifierStage {
     fraud::FraudRules rules;
   };
   int Mailbox() override ABSL_LOCKS_EXCLUDED(rules_->mu);
-  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+  Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
     while (!pending_.empty() && seq >= pending_.front().from) {
       checker_->ReplaceRules(pending_.front().rules);
       pending_.pop_front();
     }
-    return checker_->Check(entry.payload.txn, entry.payload.confirmed_ns);
+    return {checker_->Check(entry.payload.txn, entry.payload.confirmed_ns)};
   }
   fraud::FraudChecker* const checker_;
   RulesHandoff* const rules_;
@@ -245,7 +254,7 @@ class LedgerStage final : public VerifierStage {
   bool CanCheck() const override { return ledger_->HasPendingRoom(); }
   // Reserves only through the entry's ledger gate (see LedgerGate): a transaction the
   // reconciler decided first gets a failing verdict, kDecidedBeforeLedger, and no reservation.
-  Reason Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
+  Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
   void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CatchUpAccounts();
 
@@ -258,6 +267,31 @@ class LedgerStage final : public VerifierStage {
   mutable absl::Mutex mu_;
   ReadSlot slots_[kBalanceReadSlots] ABSL_GUARDED_BY(mu_);
   BalanceReadCounters counters_ ABSL_GUARDED_BY(mu_);
+};
+
+// Runs one of the embedder's verifiers (Options::verifiers, verifier.h): hands it each
+// transaction in sequence order on this stage's thread, and turns its code into a verdict
+// (kVerifierRejected with the code when it is not 0).
+class CustomVerifierStage final : public VerifierStage {
+ public:
+  // `verifier` outlives the stage.
+  CustomVerifierStage(VerifierId id, std::string role_name, Verifier* verifier,
+                      InFlightRing* ring, VerdictQueue* verdicts, const Clock* clock,
+                      int batch_max)
+      : VerifierStage(id, std::string_view(), ring, verdicts, clock, batch_max),
+        role_name_(std::move(role_name)),
+        verifier_(verifier) {}
+  std::string_view role_name() const override { return role_name_; }
+
+ private:
+  Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+    const uint16_t code = verifier_->Check(entry.payload.txn, entry.payload.confirmed_ns);
+    if (code == 0) return {};
+    return {Reason::kVerifierRejected, code};
+  }
+
+  const std::string role_name_;
+  Verifier* const verifier_;
 };
 
 }  // namespace vouch

@@ -61,7 +61,9 @@ static_assert(v1::OutcomeKind_ARRAYSIZE == 4);
 static_assert(SameValue(VerifierId::kNone, v1::VERIFIER_NONE));
 static_assert(SameValue(VerifierId::kFraud, v1::VERIFIER_FRAUD));
 static_assert(SameValue(VerifierId::kLedger, v1::VERIFIER_LEDGER));
-static_assert(v1::Verifier_ARRAYSIZE == kVerifierCount + 1);
+static_assert(SameValue(CustomVerifierId(0), v1::VERIFIER_EMBEDDER_1));
+static_assert(SameValue(CustomVerifierId(5), v1::VERIFIER_EMBEDDER_6));
+static_assert(v1::Verifier_ARRAYSIZE == kVerifiersMax + 1);
 
 // 0 means "not set" on both timelines.
 int64_t ToUnixNs(int64_t mono_ns, int64_t mono_to_unix_offset_ns) {
@@ -116,6 +118,7 @@ void ToProto(const Outcome& in, int64_t mono_to_unix_offset_ns, v1::Outcome* out
   out->set_kind(ToProto(in.kind));
   out->set_verifier(ToProto(in.verifier));
   out->set_reason(ToProto(in.reason));
+  out->set_verifier_reason(in.verifier_code);
   out->set_reversed((in.compensation & kCompensationReversed) != 0);
   out->set_account_held((in.compensation & kCompensationAccountHeld) != 0);
   out->set_held(in.held);

@@ -72,8 +72,8 @@ class Pipeline {
     }
     ReconcilerPorts ports;
     ports.ring = &ring_;
-    ports.fraud_verdicts = &fraud_verdicts_;
-    ports.ledger_verdicts = &ledger_verdicts_;
+    ports.verdicts[VerifierSlot(VerifierId::kFraud)] = &fraud_verdicts_;
+    ports.verdicts[VerifierSlot(VerifierId::kLedger)] = &ledger_verdicts_;
     ports.settlements = &settlements_;
     for (uint64_t id = 1; id <= kAccounts; ++id) {
       accounts_.Insert({.id = id, .currency = PackCurrency("USD")}, 0);

@@ -13,7 +13,7 @@ namespace {
 
 // The largest payload of any record type.
 constexpr size_t kPayloadBytesMax =
-    std::max({journal::kConfirmedRecordBytes, journal::kOutcomeRecordBytes,
+    std::max({journal::kConfirmedRecordBytes, journal::kOutcomeWithCodeRecordBytes,
               journal::kHoldReleasedRecordBytes, journal::kHoldPlacedRecordBytes,
               journal::kRefusedWithFingerprintRecordBytes});
 

@@ -77,6 +77,7 @@ v1::StateKind ToWire(StateKind kind) {
     case StateKind::kCompensated: return v1::STATE_KIND_COMPENSATED;
     case StateKind::kAccountHeld: return v1::STATE_KIND_ACCOUNT_HELD;
     case StateKind::kLateVerdict: return v1::STATE_KIND_LATE_VERDICT;
+    case StateKind::kVerifierVerdict: return v1::STATE_KIND_VERIFIER_VERDICT;
   }
   return v1::STATE_KIND_UNSPECIFIED;
 }
@@ -519,6 +520,7 @@ void RequestHandler::OnQuery(Connection& connection) {
       out->set_reason(wire::ToProto(change.reason));
       out->set_verifier(wire::ToProto(change.verifier));
       out->set_pass(change.pass);
+      out->set_verifier_reason(change.verifier_code);
     }
   }
   Append(connection, v1::ServerMessage::kStatus, status);
@@ -585,6 +587,7 @@ void RequestHandler::OnQueryAccount(Connection& connection) {
     out->set_state(ToWire(txn.state));
     out->set_reason(wire::ToProto(txn.reason));
     out->set_verifier(wire::ToProto(txn.verifier));
+    out->set_verifier_reason(txn.verifier_code);
     out->set_decided_unix_ns(txn.decided_unix_ns);
   }
   Append(connection, v1::ServerMessage::kAccountTransactions, answer);

@@ -220,7 +220,7 @@ void FillHistogram(const LatencyHistogram::ExportCounts& counts, ClientMetric& m
   metric.histogram.sample_sum = counts.sum_ns / kNsPerSecond;
 }
 
-void AddLatency(const EngineStats& stats, Families& out) {
+void AddLatency(const Engine& engine, const EngineStats& stats, Families& out) {
   MetricFamily& outcome = out.Add(
       "vouch_confirm_to_outcome_seconds",
       "Time from a transaction's confirmation to its outcome being decided by the reconciler.",
@@ -230,10 +230,30 @@ void AddLatency(const EngineStats& stats, Families& out) {
       "vouch_confirm_to_verdict_seconds",
       "Time from a transaction's confirmation to each verifier's verdict (per-stage latency).",
       MetricType::Histogram);
-  for (int v = 0; v < kVerifierCount; ++v) {
+  for (int slot = 0; slot < stats.verifier_count; ++slot) {
     ClientMetric& metric = verdict.metric.emplace_back();
-    metric.label.push_back({"verifier", v == 0 ? "fraud" : "ledger"});
-    FillHistogram(stats.confirm_to_verdict[v], metric);
+    metric.label.push_back({"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))});
+    FillHistogram(stats.confirm_to_verdict[slot], metric);
+  }
+  MetricFamily& failures = out.Add(
+      "vouch_verifier_failures_total",
+      "Failing verdicts of each verifier, whatever they decided: an advisory verifier's "
+      "failures decide nothing, and a failure after the outcome is also a late verdict.",
+      MetricType::Counter);
+  for (int slot = 0; slot < stats.verifier_count; ++slot) {
+    Families::Sample(failures,
+                     {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))}},
+                     static_cast<double>(stats.verdict_failures[slot]));
+  }
+  MetricFamily& queues = out.Add(
+      "vouch_verdict_queue_depth",
+      "Verdicts waiting for the reconciler, per verifier (fraud and ledger are also "
+      "vouch_queue_depth{queue=\"fraud_verdicts\"|\"ledger_verdicts\"}).",
+      MetricType::Gauge);
+  for (int slot = 0; slot < stats.verifier_count; ++slot) {
+    Families::Sample(queues,
+                     {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))}},
+                     static_cast<double>(stats.verdict_queue[slot]));
   }
 }
 
@@ -386,7 +406,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   AddConfirmations(stats, out);
   AddOutcomes(stats, out);
   AddRisk(*engine_, stats, out);
-  AddLatency(stats, out);
+  AddLatency(*engine_, stats, out);
   AddAgents(stats, out);
   if (const JournalStage* journal = engine_->journal()) {
     AddJournal(*journal, out);

@@ -1,0 +1,69 @@
+// Verifier: the contract for an embedder's own check (a fraud-scoring model, a sanctions list,
+// a KYC limit, a risk engine), run by the engine next to its built-in fraud and ledger
+// verifiers. Register it in Options::verifiers; the engine gives it its own stage thread,
+// named "vouch-<name>", and hands it every confirmed transaction in sequence order.
+//
+// What a verdict does depends on the verifier's policy:
+//   - kRequired: a failure decides the transaction LATE_FAILED(this verifier,
+//     kVerifierRejected, code); the outcome VERIFIED waits for this verifier's pass; a verdict
+//     that misses the deadline makes it LATE_TIMEOUT(this verifier) (the first missing one, in
+//     verifier order, when several are missing).
+//   - kAdvisory: a failure is recorded (Query shows the verdict) and counted
+//     (vouch_verifier_failures_total{verifier}), and decides nothing; the outcome does not wait
+//     for it.
+// With hold_account_on_failure, a failure that decides (kRequired) also puts the source
+// account on hold, as a fraud failure does (and, with Options::fail_in_flight_on_hold, fails
+// the account's other undecided transactions).
+//
+// Thread safety: Check is called on the verifier's own stage thread only, one transaction at a
+// time, so a verifier is a plain single-threaded class; it must not call back into the engine.
+// A verifier that takes longer than the load allows builds a backlog, which the deadline turns
+// into LATE_TIMEOUT and Options::admission_backlog_max_ns into BUSY at ingest: it cannot wedge
+// the pipeline, but a Check that never returns stops its stage (and, once the in-flight ring is
+// full, new confirmations).
+//
+// After a restart, a verifier is asked again about every transaction the journal left
+// undecided: it keeps no state the engine restores, so a stateful check must rebuild its own.
+// The engine journals each outcome with the verifier's number (VerifierId, from 3 in
+// registration order) and code: keep the order of Options::verifiers across restarts.
+#ifndef VOUCH_ENGINE_VERIFY_VERIFIER_H_
+#define VOUCH_ENGINE_VERIFY_VERIFIER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/types/transaction.h"
+
+namespace vouch {
+
+class Verifier {
+ public:
+  virtual ~Verifier() = default;
+  // 0 passes the transaction; any other value fails it with that reason code, in this
+  // verifier's own namespace (1..65535): it is carried in Outcome::verifier_code, the journal,
+  // Query and the wire. `confirmed_ns` is engine (monotonic) time.
+  virtual uint16_t Check(const Transaction& txn, int64_t confirmed_ns) = 0;
+};
+
+enum class VerifierPolicy : uint8_t {
+  kRequired = 1,  // A failure decides LATE_FAILED; VERIFIED waits for its pass.
+  kAdvisory = 2,  // A failure is recorded and counted; it decides nothing.
+};
+
+// One of Options::verifiers.
+struct VerifierSpec {
+  // 1 to 32 characters of [a-z0-9_], starting with a letter, unique, and not "fraud", "ledger"
+  // or "none": the metrics' verifier label, and the stage's role ("vouch-" + name, cut to the
+  // 15 characters a Linux thread name holds).
+  std::string name;
+  VerifierPolicy policy = VerifierPolicy::kRequired;
+  bool hold_account_on_failure = false;
+  int cpu = -1;  // The CPU its stage is pinned to (-1: unpinned), as StageCpus.
+  // Shared so that Options stays copyable; the engine calls it only from the stage thread.
+  std::shared_ptr<Verifier> verifier;
+};
+
+}  // namespace vouch
+
+#endif  // VOUCH_ENGINE_VERIFY_VERIFIER_H_
