@@ -4,12 +4,13 @@
 #include <cassert>
 #include <pthread.h>
 
-#include <cstdio>
 #include <deque>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "engine/common/check.h"
+#include "engine/common/logger.h"
 #include "engine/journal/segment_format.h"
 #include "engine/recovery/opening.h"
 #include "engine/recovery/replayer.h"
@@ -219,8 +220,8 @@ void Engine::RunSnapshots() {
     if (snapshotter_->broken()) return;
     wait = status.ok() ? kPollInterval : std::min(2 * wait, kBackOffMax);
     if (!status.ok()) {
-      std::fprintf(stderr, "vouch: snapshot failed, trying again in %s: %s\n",
-                   absl::FormatDuration(wait).c_str(), status.ToString().c_str());
+      Log(LogSeverity::kWarning, absl::StrFormat("snapshot failed, trying again in %s: %s",
+                                                 absl::FormatDuration(wait), status.ToString()));
     }
     snapshot_mu_.AwaitWithTimeout(absl::Condition(&snapshot_stop_), wait);
   }
@@ -235,8 +236,8 @@ absl::Status Engine::PollSnapshot() {
   snapshot_failures_.fetch_add(1, std::memory_order_relaxed);
   if (snapshotter_->broken() && !snapshots_stopped_.load(std::memory_order_relaxed)) {
     snapshots_stopped_.store(true, std::memory_order_relaxed);
-    std::fprintf(stderr, "vouch: snapshots stopped for this process (recovery replays the "
-                 "journal instead): %s\n", status.ToString().c_str());
+    Log(LogSeverity::kError, absl::StrCat("snapshots stopped for this process (recovery "
+                                          "replays the journal instead): ", status.ToString()));
   }
   return status;
 }

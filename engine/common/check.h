@@ -15,7 +15,8 @@
 #include "absl/base/optimization.h"
 
 namespace vouch::internal {
-// Prints "vouch: check failed at FILE:LINE: CONDITION (MESSAGE)" to stderr and aborts.
+// Prints "vouch: check failed at FILE:LINE: CONDITION (MESSAGE)" to stderr, hands the same
+// message to the log sink (engine/common/logger.h) at kFatal if one is installed, and aborts.
 [[noreturn]] void CheckFailed(const char* file, int line, const char* condition,
                               const char* message);
 }  // namespace vouch::internal

@@ -25,6 +25,10 @@
 //   rules_reloaded, rules_reload_refused, daily_limit (a transaction refused by its source
 //   account's daily limit: account, id, reason).
 //
+// This is vouchd's operator log, written only where the server was told to write it
+// (`--event_log`; empty by default: no log). It is not the library's log: the engine's own
+// messages go to the sink of engine/common/logger.h.
+//
 // Thread safety: Event() from any thread; Start/Stop by the owner.
 #ifndef VOUCH_ENGINE_SERVER_EVENT_LOG_H_
 #define VOUCH_ENGINE_SERVER_EVENT_LOG_H_

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/logger.h"
 #include "engine/journal/records.h"
 
 namespace vouch {
@@ -324,8 +324,8 @@ void JournalStage::Flush() {
 }
 
 void JournalStage::Fail(const absl::Status& status) {
-  std::fprintf(stderr, "vouch: journal I/O failed; nothing more is acknowledged: %s\n",
-               status.ToString().c_str());
+  Log(LogSeverity::kError,
+      absl::StrCat("journal I/O failed; nothing more is acknowledged: ", status.ToString()));
   status_ = status;
   // Before the failure is published: a caller that sees it ("not kept") knows the embedder was
   // already told why.
