@@ -18,9 +18,10 @@ std::string_view VerifierName(VerifierId verifier) {
     case VerifierId::kFraud: return "fraud";
     case VerifierId::kLedger: return "ledger";
   }
-  // An embedder's verifier: its number, since its name is the engine's (Engine::VerifierName).
-  static constexpr std::string_view kCustom[] = {"verifier_3", "verifier_4", "verifier_5",
-                                                 "verifier_6", "verifier_7", "verifier_8"};
+  // An embedder's verifier, by its place (the wire's VERIFIER_EMBEDDER_n); its own name is the
+  // engine's (Engine::VerifierName).
+  static constexpr std::string_view kCustom[] = {"embedder_1", "embedder_2", "embedder_3",
+                                                 "embedder_4", "embedder_5", "embedder_6"};
   const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
   if (custom >= 0 && custom < kVerifiersMax - kBuiltinVerifierCount) return kCustom[custom];
   return "unknown";

@@ -77,6 +77,32 @@ TEST(RecordsTest, ConfirmedRoundTripsEveryField) {
   EXPECT_EQ(out.origin, in.origin);
 }
 
+// An embedder's verifier's failure carries its own code: two more bytes, only then, so that
+// every other outcome keeps the 81-byte format (and older journals read as they are).
+TEST(RecordsTest, AnOutcomeWithAVerifierCodeRoundTripsInTheLongerForm) {
+  OutcomeRecord in = SampleOutcome();
+  in.outcome.verifier = CustomVerifierId(5);
+  in.outcome.reason = Reason::kVerifierRejected;
+  in.outcome.verifier_code = 65'535;
+  char buffer[kOutcomeWithCodeRecordBytes];
+  ASSERT_EQ(EncodeOutcomeRecord(in, buffer), kOutcomeWithCodeRecordBytes);
+  OutcomeRecord out;
+  ASSERT_TRUE(DecodeOutcomeRecord(buffer, sizeof(buffer), &out));
+  EXPECT_EQ(out.outcome.verifier, CustomVerifierId(5));
+  EXPECT_EQ(out.outcome.reason, Reason::kVerifierRejected);
+  EXPECT_EQ(out.outcome.verifier_code, 65'535);
+  // The short form of the same record has no code.
+  ASSERT_TRUE(DecodeOutcomeRecord(buffer, kOutcomeRecordBytes, &out));
+  EXPECT_EQ(out.outcome.verifier_code, 0);
+  // A long form whose code is 0 was never written; a verifier past the eighth does not exist.
+  buffer[kOutcomeRecordBytes] = 0;
+  buffer[kOutcomeRecordBytes + 1] = 0;
+  EXPECT_FALSE(DecodeOutcomeRecord(buffer, sizeof(buffer), &out));
+  in.outcome.verifier = static_cast<VerifierId>(kVerifiersMax + 1);
+  EncodeOutcomeRecord(in, buffer);
+  EXPECT_FALSE(DecodeOutcomeRecord(buffer, sizeof(buffer), &out));
+}
+
 TEST(RecordsTest, OutcomeRoundTripsEveryField) {
   const OutcomeRecord in = SampleOutcome();
   char buffer[kOutcomeRecordBytes];
@@ -200,7 +226,7 @@ TEST(RecordsTest, DecodersRefuseOutOfRangeFields) {
   constexpr size_t kKindOffset = 16, kVerifierOffset = 17, kReasonOffset = 18,
                    kCompensationOffset = 19, kHeldOffset = 20;
   const std::pair<size_t, char> bad_fields[] = {
-      {kKindOffset, 0},          {kKindOffset, 4},         {kVerifierOffset, 3},
+      {kKindOffset, 0},          {kKindOffset, 4},         {kVerifierOffset, kVerifiersMax + 1},
       {kReasonOffset, kReasonCount}, {kCompensationOffset, 4}, {kHeldOffset, 7}};
   for (const auto& [offset, value] : bad_fields) {
     char outcome[kOutcomeRecordBytes];

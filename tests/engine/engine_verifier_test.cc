@@ -1,0 +1,351 @@
+// The embedder's own verifiers (Options::verifiers, engine/verify/verifier.h): the N-way join
+// with eight verifiers in all, required and advisory policies, a verifier's own reason codes in
+// outcomes and Query, account holds, timeouts and late verdicts, and restarts (every policy
+// mode, every ack policy, a clean stop and a crash).
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/engine.h"
+#include "engine/verify/verifier.h"
+#include "gtest/gtest.h"
+#include "tests/engine/engine_test_util.h"
+
+namespace vouch {
+namespace {
+
+using testing::BankOptions;
+using testing::DrainOutcomes;
+using testing::StepUntilIdle;
+using testing::Transfer;
+
+namespace fs = std::filesystem;
+
+constexpr uint64_t kSanctionedMerchant = 999;
+constexpr uint16_t kSanctionsHit = 7;      // The sanctions verifier's own code.
+constexpr int64_t kKycFailingAmount = 4'242;
+constexpr uint16_t kKycOverLimit = 300;    // The KYC verifier's own code.
+constexpr int64_t kModelDoubtsAbove = 500;
+constexpr uint16_t kModelScoreHigh = 2;    // The advisory model's own code.
+
+// Fails transactions to one merchant: a sanctions list.
+class SanctionsList final : public Verifier {
+ public:
+  uint16_t Check(const Transaction& txn, int64_t) override {
+    checked.fetch_add(1, std::memory_order_relaxed);  // relaxed: a test counter.
+    return txn.merchant_id == kSanctionedMerchant ? kSanctionsHit : 0;
+  }
+  std::atomic<int> checked{0};
+};
+
+class KycLimit final : public Verifier {
+ public:
+  uint16_t Check(const Transaction& txn, int64_t) override {
+    return txn.amount_minor == kKycFailingAmount ? kKycOverLimit : 0;
+  }
+};
+
+// Advisory: doubts every amount above kModelDoubtsAbove, and decides nothing.
+class ScoringModel final : public Verifier {
+ public:
+  uint16_t Check(const Transaction& txn, int64_t) override {
+    return txn.amount_minor > kModelDoubtsAbove ? kModelScoreHigh : 0;
+  }
+};
+
+class PassEverything final : public Verifier {
+ public:
+  uint16_t Check(const Transaction&, int64_t) override { return 0; }
+};
+
+// Eight verifiers in all: fraud, ledger, then these six, at VerifierIds 3..8.
+constexpr VerifierId kSanctions = CustomVerifierId(0);
+constexpr VerifierId kKyc = CustomVerifierId(1);
+constexpr VerifierId kModel = CustomVerifierId(2);
+
+enum class Restart { kClean, kCrash };
+
+class VerifierTestBase {
+ protected:
+  std::vector<VerifierSpec> Verifiers() {
+    std::vector<VerifierSpec> verifiers;
+    verifiers.push_back({"sanctions", VerifierPolicy::kRequired, false, -1, sanctions_});
+    verifiers.push_back({"kyc", VerifierPolicy::kRequired, true, -1, std::make_shared<KycLimit>()});
+    verifiers.push_back(
+        {"model", VerifierPolicy::kAdvisory, false, -1, std::make_shared<ScoringModel>()});
+    for (const char* name : {"pass_a", "pass_b", "pass_c"}) {
+      verifiers.push_back(
+          {name, VerifierPolicy::kRequired, false, -1, std::make_shared<PassEverything>()});
+    }
+    return verifiers;
+  }
+  std::unique_ptr<Engine> Open(PolicyMode mode, AckPolicy ack, const std::string& dir) {
+    Options options = BankOptions(20);
+    options.fraud_rules.velocity_enabled = false;
+    options.inline_mode = true;
+    options.clock = &clock_;
+    options.policy.mode = mode;
+    options.policy.hold_amount_minor_min = kModelDoubtsAbove;  // Hybrid holds the larger half.
+    options.durability.ack = ack;
+    if (ack != AckPolicy::kMemory) options.durability.dir = dir;
+    options.verifiers = Verifiers();
+    auto engine = Engine::Create(std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (!engine.ok()) return nullptr;
+    EXPECT_TRUE((*engine)->Start().ok());
+    return std::move(*engine);
+  }
+
+  ManualClock clock_;
+  std::shared_ptr<SanctionsList> sanctions_ = std::make_shared<SanctionsList>();
+};
+
+const StateChange* Find(const TransactionStatus& status, StateKind kind, VerifierId verifier) {
+  for (const StateChange& change : status.history) {
+    if (change.kind == kind && change.verifier == verifier) return &change;
+  }
+  return nullptr;
+}
+
+// The final state Query reports: VERIFIED, LATE_FAILED (REJECTED when held) or LATE_TIMEOUT.
+const StateChange* FinalChange(const TransactionStatus& status) {
+  for (const StateChange& change : status.history) {
+    if (change.kind == StateKind::kVerified || change.kind == StateKind::kLateFailed ||
+        change.kind == StateKind::kLateTimeout ||
+        (change.kind == StateKind::kRejected && status.seq != 0)) {
+      return &change;
+    }
+  }
+  return nullptr;
+}
+
+struct Case {
+  Transaction txn;
+  bool verified;
+  VerifierId verifier;  // Failed by; kNone when verified.
+  uint16_t code;
+};
+
+std::vector<Case> Cases() {
+  Transaction sanctioned = Transfer(2, 1, 2, 100);
+  sanctioned.merchant_id = kSanctionedMerchant;
+  return {
+      {Transfer(1, 1, 2, 100), true, VerifierId::kNone, 0},
+      {sanctioned, false, kSanctions, kSanctionsHit},
+      {Transfer(3, 3, 4, kKycFailingAmount), false, kKyc, kKycOverLimit},
+      // The advisory model doubts it; it is verified all the same.
+      {Transfer(4, 5, 6, kModelDoubtsAbove + 1), true, VerifierId::kNone, 0},
+  };
+}
+
+void ExpectDecided(const Engine& engine, const Case& c, bool held) {
+  const std::optional<TransactionStatus> status = engine.Query(c.txn.id);
+  ASSERT_TRUE(status.has_value()) << c.txn.id;
+  ASSERT_TRUE(status->final) << c.txn.id;
+  const StateChange* final_change = FinalChange(*status);
+  ASSERT_NE(final_change, nullptr) << c.txn.id;
+  if (c.verified) {
+    EXPECT_EQ(final_change->kind, StateKind::kVerified) << c.txn.id;
+    return;
+  }
+  EXPECT_EQ(final_change->kind, held ? StateKind::kRejected : StateKind::kLateFailed) << c.txn.id;
+  EXPECT_EQ(final_change->reason, Reason::kVerifierRejected) << c.txn.id;
+  EXPECT_EQ(final_change->verifier, c.verifier) << c.txn.id;
+  EXPECT_EQ(final_change->verifier_code, c.code) << c.txn.id;
+}
+
+// --- Every policy mode and ack policy, across a restart ---------------------------------------
+
+class VerifierJoinTest
+    : public VerifierTestBase,
+      public ::testing::TestWithParam<std::tuple<PolicyMode, AckPolicy, Restart>> {};
+
+TEST_P(VerifierJoinTest, EightVerifiersJoinAndTheirCodesSurviveARestart) {
+  const auto [mode, ack, restart] = GetParam();
+  const std::string dir = testing::EmptyTestDir("live");
+  const std::string crashed = testing::EmptyTestDir("crashed");
+  std::vector<bool> held;
+  {
+    auto engine = Open(mode, ack, dir);
+    ASSERT_NE(engine, nullptr);
+    ASSERT_EQ(engine->verifier_count(), kVerifiersMax);
+    EXPECT_EQ(engine->VerifierName(kSanctions), "sanctions");
+    EXPECT_EQ(engine->VerifierName(VerifierId::kFraud), "fraud");
+    for (const Case& c : Cases()) {
+      const Confirmation answer = engine->Submit(c.txn);
+      held.push_back(answer.held);
+      if (answer.held) {  // The policy held it: the answer is the verdict of all eight.
+        EXPECT_EQ(answer.status, c.verified ? ConfirmStatus::kConfirmed : ConfirmStatus::kRejected)
+            << c.txn.id;
+        if (!c.verified) {
+          EXPECT_EQ(answer.reason, Reason::kVerifierRejected) << c.txn.id;
+        }
+      } else {
+        EXPECT_EQ(answer.status, ConfirmStatus::kConfirmed) << c.txn.id;
+      }
+    }
+    StepUntilIdle(*engine);
+    DrainOutcomes(*engine);
+    for (size_t i = 0; i < Cases().size(); ++i) ExpectDecided(*engine, Cases()[i], held[i]);
+    EXPECT_EQ(mode == PolicyMode::kSync, held[0]);
+
+    // Query shows each verifier's verdict; the advisory model's failure is recorded.
+    const std::optional<TransactionStatus> doubted = engine->Query(4);
+    ASSERT_TRUE(doubted.has_value());
+    const StateChange* model = Find(*doubted, StateKind::kVerifierVerdict, kModel);
+    ASSERT_NE(model, nullptr);
+    EXPECT_FALSE(model->pass);
+    EXPECT_EQ(model->reason, Reason::kVerifierRejected);
+    EXPECT_EQ(model->verifier_code, kModelScoreHigh);
+    int verdicts = 0;
+    for (const StateChange& change : doubted->history) {
+      verdicts += change.kind == StateKind::kFraudVerdict ||
+                  change.kind == StateKind::kLedgerVerdict ||
+                  change.kind == StateKind::kVerifierVerdict;
+    }
+    EXPECT_EQ(verdicts, kVerifiersMax);
+
+    const EngineStats stats = engine->Stats();
+    EXPECT_EQ(stats.verifier_count, kVerifiersMax);
+    EXPECT_EQ(stats.verdict_failures[VerifierSlot(kModel)], 2u);  // Cases 3 and 4.
+    EXPECT_EQ(stats.verdict_failures[VerifierSlot(kSanctions)], 1u);
+    EXPECT_EQ(stats.verdict_failures[VerifierSlot(kKyc)], 1u);
+    // Late failures only: a held transaction's failure is its answer.
+    EXPECT_EQ(stats.failures_by_reason[static_cast<int>(Reason::kVerifierRejected)],
+              (held[1] ? 0u : 1u) + (held[2] ? 0u : 1u));
+    // A required failure decides at once: the required verdicts drained after it in the same
+    // turn are late (recorded, no second outcome). Sanctions (slot 3) fails case 2 before KYC
+    // and the three pass verifiers report; KYC (slot 4) fails case 3 before the three.
+    EXPECT_EQ(stats.late_verdicts, 4u + 3u);
+    // The KYC verifier holds accounts; a held transaction places no hold.
+    EXPECT_EQ(engine->IsOnHold(3), !held[2]);
+    EXPECT_FALSE(engine->IsOnHold(1));
+    if (ack == AckPolicy::kMemory) return;
+    if (restart == Restart::kCrash) {
+      fs::copy(dir, crashed, fs::copy_options::recursive);
+    } else {
+      EXPECT_TRUE(engine->Stop().drained);
+    }
+  }
+  auto engine = Open(mode, ack, restart == Restart::kCrash ? crashed : dir);
+  ASSERT_NE(engine, nullptr);
+  // The journal kept each outcome with its verifier and code.
+  for (size_t i = 0; i < Cases().size(); ++i) ExpectDecided(*engine, Cases()[i], held[i]);
+  EXPECT_EQ(engine->IsOnHold(3), !held[2]) << "the KYC hold survived the restart";
+  // A resubmission gets the original answer.
+  const Confirmation again = engine->Submit(Cases()[1].txn);
+  EXPECT_TRUE(again.duplicate);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ModesAndAckPolicies, VerifierJoinTest,
+    ::testing::Combine(::testing::Values(PolicyMode::kAsync, PolicyMode::kHybrid,
+                                         PolicyMode::kSync),
+                       ::testing::Values(AckPolicy::kMemory, AckPolicy::kWritten,
+                                         AckPolicy::kDurable),
+                       ::testing::Values(Restart::kClean, Restart::kCrash)),
+    [](const auto& info) {
+      return std::string(PolicyModeName(std::get<0>(info.param))) + "_" +
+             std::string(AckPolicyName(std::get<1>(info.param))) +
+             (std::get<2>(info.param) == Restart::kClean ? "_clean" : "_crash");
+    });
+
+// --- Deadlines, late verdicts, and asking again after a crash ---------------------------------
+
+class VerifierDeadlineTest : public VerifierTestBase, public ::testing::Test {};
+
+TEST_F(VerifierDeadlineTest, AStalledVerifierTimesOutAndItsLateVerdictMakesNoSecondOutcome) {
+  auto engine = Open(PolicyMode::kAsync, AckPolicy::kMemory, "");
+  const int64_t deadline_ns = engine->options().verification_deadline_ns;
+  engine->StallVerifier(kKyc, 10 * deadline_ns);
+  ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);
+  EXPECT_TRUE(DrainOutcomes(*engine).empty()) << "KYC is required: no outcome without it";
+  clock_.AdvanceNs(deadline_ns);
+  StepUntilIdle(*engine);
+  std::vector<Outcome> outcomes = DrainOutcomes(*engine);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, OutcomeKind::kLateTimeout);
+  EXPECT_EQ(outcomes[0].verifier, kKyc);
+  EXPECT_EQ(outcomes[0].reason, Reason::kDeadlineExceeded);
+
+  clock_.AdvanceNs(10 * deadline_ns);  // The stall ends; KYC passes it, too late.
+  StepUntilIdle(*engine);
+  EXPECT_TRUE(DrainOutcomes(*engine).empty());
+  EXPECT_EQ(engine->Stats().late_verdicts, 1u);
+  const std::optional<TransactionStatus> status = engine->Query(1);
+  ASSERT_TRUE(status.has_value());
+  const StateChange* late = Find(*status, StateKind::kLateVerdict, kKyc);
+  ASSERT_NE(late, nullptr);
+  EXPECT_TRUE(late->pass);
+  EXPECT_EQ(engine->Stats().retired, 1u) << "the entry retired once every verifier judged it";
+}
+
+TEST_F(VerifierDeadlineTest, AStalledAdvisoryVerifierDelaysNoOutcome) {
+  auto engine = Open(PolicyMode::kAsync, AckPolicy::kMemory, "");
+  engine->StallVerifier(kModel, 10 * engine->options().verification_deadline_ns);
+  ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);
+  std::vector<Outcome> outcomes = DrainOutcomes(*engine);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, OutcomeKind::kVerified);
+  EXPECT_EQ(engine->Stats().retired, 0u) << "the model still reads the entry";
+  clock_.AdvanceNs(11 * engine->options().verification_deadline_ns);
+  StepUntilIdle(*engine);
+  EXPECT_EQ(engine->Stats().retired, 1u);
+  EXPECT_EQ(engine->Stats().late_verdicts, 0u) << "an advisory verdict is never late";
+}
+
+TEST_F(VerifierDeadlineTest, AfterACrashTheUndecidedAreAskedAgain) {
+  const std::string dir = testing::EmptyTestDir("asked_again");
+  const std::string crashed = testing::EmptyTestDir("asked_again_crashed");
+  {
+    auto engine = Open(PolicyMode::kAsync, AckPolicy::kWritten, dir);
+    engine->StallVerifier(kSanctions, 1'000 * engine->options().verification_deadline_ns);
+    Transaction sanctioned = Transfer(1, 1, 2, 100);
+    sanctioned.merchant_id = kSanctionedMerchant;
+    ASSERT_EQ(engine->Submit(sanctioned).status, ConfirmStatus::kConfirmed);
+    ASSERT_EQ(engine->Submit(Transfer(2, 3, 4, 100)).status, ConfirmStatus::kConfirmed);
+    StepUntilIdle(*engine);
+    EXPECT_EQ(sanctions_->checked.load(), 0);
+    fs::copy(dir, crashed, fs::copy_options::recursive);
+  }
+  sanctions_ = std::make_shared<SanctionsList>();  // A new process, a new verifier.
+  auto engine = Open(PolicyMode::kAsync, AckPolicy::kWritten, crashed);
+  EXPECT_EQ(engine->recovery().reverified, 2u);
+  StepUntilIdle(*engine);
+  EXPECT_EQ(sanctions_->checked.load(), 2);
+  ExpectDecided(*engine, {Transaction{.id = 1}, false, kSanctions, kSanctionsHit}, false);
+  ExpectDecided(*engine, {Transaction{.id = 2}, true, VerifierId::kNone, 0}, false);
+}
+
+// --- Options -------------------------------------------------------------------------------------
+
+TEST(VerifierOptionsTest, BadRegistrationsAreRefusedAndNamed) {
+  auto pass = std::make_shared<PassEverything>();
+  auto refused = [&](std::vector<VerifierSpec> verifiers) {
+    Options options = BankOptions(4);
+    options.verifiers = std::move(verifiers);
+    return options.Validate();
+  };
+  std::vector<VerifierSpec> seven;
+  for (int i = 0; i < 7; ++i) seven.push_back({"v" + std::to_string(i), VerifierPolicy::kRequired, false, -1, pass});
+  EXPECT_EQ(refused(seven).code(), absl::StatusCode::kInvalidArgument);
+  seven.pop_back();
+  EXPECT_TRUE(refused(seven).ok()) << refused(seven);
+  for (const char* bad : {"", "Sanctions", "9lives", "fraud", "ledger", "none", "a-b",
+                          "a_name_longer_than_thirty_two_chars"}) {
+    const absl::Status status = refused({{bad, VerifierPolicy::kRequired, false, -1, pass}});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("verifiers"), std::string::npos) << status;
+  }
+  EXPECT_FALSE(refused({{"twice", VerifierPolicy::kRequired, false, -1, pass}, {"twice", VerifierPolicy::kRequired, false, -1, pass}}).ok());
+  EXPECT_FALSE(refused({{"empty", VerifierPolicy::kRequired, false, -1, nullptr}}).ok());
+  EXPECT_FALSE(refused({{"odd", static_cast<VerifierPolicy>(9), false, -1, pass}}).ok());
+}
+
+}  // namespace
+}  // namespace vouch
