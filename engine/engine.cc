@@ -137,6 +137,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options) {
 
 Engine::Engine(Options options)
     : options_(std::move(options)),
+      verifier_specs_(options_.AllVerifiers()),
       clock_(options_.clock != nullptr ? options_.clock : MonotonicClock::Default()),
       unix_offset_ns_(clock_->UnixOffsetNs()),
       watched_accounts_(options_.policy.watched_accounts.begin(),
@@ -145,7 +146,9 @@ Engine::Engine(Options options)
       ring_(options_.in_flight_capacity),
       idempotency_(options_.idempotency_window, options_.idempotency_retention_ns),
       risk_(options_.risk.limits),
-      history_(options_.history_capacity),
+      history_(options_.history_capacity,
+               HistoryRecordBytes(kBuiltinVerifierCount +
+                                  static_cast<int>(verifier_specs_.size()))),
       // Its capacity (>= in_flight_capacity, Validate) is what lets Submit threads write it.
       activity_(options_.history_capacity),
       // One verdict per live ring entry at most, so the ring capacity bounds these queues.
@@ -277,8 +280,8 @@ absl::Status Engine::Init() {
                                                 &ledger_verdicts_, clock_, batch_max);
   stages_[VerifierSlot(VerifierId::kFraud)] = fraud_stage_.get();
   stages_[VerifierSlot(VerifierId::kLedger)] = ledger_stage_.get();
-  for (size_t i = 0; i < options_.verifiers.size(); ++i) {
-    const VerifierSpec& spec = options_.verifiers[i];
+  for (size_t i = 0; i < verifier_specs_.size(); ++i) {
+    const VerifierSpec& spec = verifier_specs_[i];
     // One verdict per live ring entry at most, so the ring capacity bounds the queue.
     custom_verdicts_.push_back(std::make_unique<VerdictQueue>(options_.in_flight_capacity));
     std::string role = std::string("vouch-").append(spec.name.data(), spec.name.size());
@@ -354,9 +357,10 @@ absl::Status Engine::Init() {
   ports.verdicts[VerifierSlot(VerifierId::kLedger)] = &ledger_verdicts_;
   for (size_t i = 0; i < custom_verdicts_.size(); ++i) {
     const int slot = VerifierSlot(CustomVerifierId(static_cast<int>(i)));
-    const VerifierSpec& spec = options_.verifiers[i];
+    const VerifierSpec& spec = verifier_specs_[i];
     ports.verdicts[slot] = custom_verdicts_[i].get();
-    ports.roles[slot] = {spec.policy == VerifierPolicy::kRequired, spec.hold_account_on_failure};
+    ports.roles[slot] = {spec.policy == VerifierPolicy::kRequired, spec.hold_account_on_failure,
+                         spec.policy == VerifierPolicy::kShadow};
   }
   ports.settlements = &settlements_;
   ports.accounts = &accounts_;
@@ -384,7 +388,7 @@ absl::Status Engine::Start() {
                                                   {reconciler_.get(), options_.cpus.reconcile}};
     if (journal_stage_ != nullptr) stages.push_back({journal_stage_.get(), -1});
     for (size_t i = 0; i < custom_stages_.size(); ++i) {
-      stages.push_back({custom_stages_[i].get(), options_.verifiers[i].cpu});
+      stages.push_back({custom_stages_[i].get(), verifier_specs_[i].cpu});
     }
     for (const auto& [agent, cpu] : stages) {
       runners_.push_back(std::make_unique<AgentRunner>(agent, options_.idle, cpu));
@@ -770,6 +774,13 @@ size_t Engine::PollOutcomes(Outcome* out, size_t max) {
   return poll_queue_->try_dequeue_bulk(out, max);
 }
 
+absl::StatusOr<Sequence> Engine::PromoteShadowFraudRules() {
+  if (!options_.shadow_fraud_rules.has_value()) {
+    return absl::FailedPreconditionError("no shadow fraud rules to promote (shadow_fraud_rules)");
+  }
+  return ReplaceFraudRules(*options_.shadow_fraud_rules);
+}
+
 absl::StatusOr<Sequence> Engine::ReplaceFraudRules(fraud::FraudRules rules) {
   if (absl::Status status = rules.Validate(); !status.ok()) return status;
   std::string text = fraud::FormatFraudRules(rules);
@@ -853,10 +864,18 @@ bool Engine::AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const
   return false;
 }
 
+VerifierPolicy Engine::VerifierPolicyOf(VerifierId verifier) const {
+  const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
+  if (custom >= 0 && static_cast<size_t>(custom) < verifier_specs_.size()) {
+    return verifier_specs_[custom].policy;
+  }
+  return VerifierPolicy::kRequired;
+}
+
 std::string_view Engine::VerifierName(VerifierId verifier) const {
   const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
-  if (custom >= 0 && static_cast<size_t>(custom) < options_.verifiers.size()) {
-    return options_.verifiers[custom].name;
+  if (custom >= 0 && static_cast<size_t>(custom) < verifier_specs_.size()) {
+    return verifier_specs_[custom].name;
   }
   return vouch::VerifierName(verifier);
 }
@@ -1084,6 +1103,9 @@ EngineStats Engine::Stats() const {
   for (int v = 0; v < verifier_count_; ++v) {
     stats.confirm_to_verdict[v] = rc.confirm_to_verdict[v].ReadExportCounts();
     stats.verdict_failures[v] = rc.verdict_failures[v].load(std::memory_order_relaxed);
+    for (int c = 0; c < kShadowComparisonCount; ++c) {
+      stats.shadow_verdicts[v][c] = rc.shadow_verdicts[v][c].load(std::memory_order_relaxed);
+    }
   }
   // runners_ and agents_ are in Start's order; neither changes after Start returned.
   for (size_t i = 0; i < runners_.size(); ++i) {

@@ -214,6 +214,8 @@ struct EngineStats {
   int verifier_count = kBuiltinVerifierCount;
   LatencyHistogram::ExportCounts confirm_to_verdict[kVerifiersMax];
   uint64_t verdict_failures[kVerifiersMax] = {};
+  // Shadow verifiers' verdicts compared with the outcome, by ShadowComparison (reconciler.h).
+  uint64_t shadow_verdicts[kVerifiersMax][kShadowComparisonCount] = {};
   size_t verdict_queue[kVerifiersMax] = {};  // Verdicts waiting for the reconciler.
   // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
   struct AgentStats {
@@ -378,9 +380,15 @@ class Engine {
   // DeadlineExceeded if the stages did not take them within 5 s: they are
   // posted and apply when the stages resume.
   absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
+  // Makes Options::shadow_fraud_rules the live rule set: ReplaceFraudRules with them (journaled,
+  // from the returned sequence number on). The shadow keeps judging with the same rules, so it
+  // agrees from then on. FailedPrecondition without shadow rules; otherwise as ReplaceFraudRules.
+  absl::StatusOr<Sequence> PromoteShadowFraudRules();
 
   // The name of a verifier: "fraud", "ledger", or the embedder's VerifierSpec::name.
   std::string_view VerifierName(VerifierId verifier) const;
+  // kRequired for fraud and ledger; else the embedder's VerifierSpec::policy.
+  VerifierPolicy VerifierPolicyOf(VerifierId verifier) const;
   int verifier_count() const { return verifier_count_; }
 
   // Fault injection: the verifier does no work for `duration_ns` from now.
@@ -470,6 +478,9 @@ class Engine {
   bool AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const;
 
   const Options options_;
+  // options_.AllVerifiers(): the embedder's verifiers and the shadow fraud rules', in place
+  // order (VerifierId 3 on).
+  const std::vector<VerifierSpec> verifier_specs_;
   const Clock* const clock_;
   const int64_t unix_offset_ns_;  // clock_->UnixOffsetNs() at creation: see unix_offset_ns().
   const absl::flat_hash_set<uint64_t> watched_accounts_;

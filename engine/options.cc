@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "verifiers/fraud/fraud_checker.h"
 
 namespace vouch {
 namespace {
@@ -32,10 +33,45 @@ std::string_view PolicyModeName(PolicyMode mode) {
   return "unknown";
 }
 
+namespace {
+
+// Judges with a candidate rule set of its own; see Options::shadow_fraud_rules.
+class ShadowFraudRules final : public Verifier {
+ public:
+  ShadowFraudRules(const fraud::FraudRules& rules, size_t account_capacity)
+      : checker_(rules, account_capacity) {}
+  uint16_t Check(const Transaction& txn, int64_t confirmed_ns) override {
+    // The fraud reason codes keep their numbers in this verifier's namespace.
+    return static_cast<uint16_t>(checker_.Check(txn, confirmed_ns));
+  }
+
+ private:
+  fraud::FraudChecker checker_;
+};
+
+}  // namespace
+
+std::vector<VerifierSpec> Options::AllVerifiers() const {
+  std::vector<VerifierSpec> all = verifiers;
+  if (shadow_fraud_rules.has_value()) {
+    all.push_back({"fraud_shadow", VerifierPolicy::kShadow, false, -1,
+                   std::make_shared<ShadowFraudRules>(*shadow_fraud_rules,
+                                                      fraud_account_capacity)});
+  }
+  return all;
+}
+
 absl::Status Options::Validate() const {
-  if (verifiers.size() > static_cast<size_t>(kVerifiersMax - kBuiltinVerifierCount)) {
+  const size_t verifier_count = verifiers.size() + (shadow_fraud_rules.has_value() ? 1 : 0);
+  if (verifier_count > static_cast<size_t>(kVerifiersMax - kBuiltinVerifierCount)) {
     return Invalid("verifiers", absl::StrCat("at most ", kVerifiersMax - kBuiltinVerifierCount,
-                                             " (with fraud and ledger, ", kVerifiersMax, ")"));
+                                             " with shadow_fraud_rules (with fraud and ledger, ",
+                                             kVerifiersMax, ")"));
+  }
+  if (shadow_fraud_rules.has_value()) {
+    if (absl::Status status = shadow_fraud_rules->Validate(); !status.ok()) {
+      return Invalid("shadow_fraud_rules", std::string(status.message()));
+    }
   }
   for (size_t i = 0; i < verifiers.size(); ++i) {
     const VerifierSpec& spec = verifiers[i];
@@ -45,10 +81,11 @@ absl::Status Options::Validate() const {
         std::all_of(name.begin(), name.end(), [](char c) {
           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
         });
-    if (!name_ok || name == "fraud" || name == "ledger" || name == "none") {
+    if (!name_ok || name == "fraud" || name == "ledger" || name == "none" ||
+        name == "fraud_shadow") {
       return Invalid("verifiers", absl::StrCat("name \"", name, "\" must be 1 to 32 characters of ",
                                                "[a-z0-9_] starting with a letter, and not fraud, ",
-                                               "ledger or none"));
+                                               "ledger, none or fraud_shadow"));
     }
     for (size_t j = 0; j < i; ++j) {
       if (verifiers[j].name == name) {
@@ -58,8 +95,13 @@ absl::Status Options::Validate() const {
     if (spec.verifier == nullptr) {
       return Invalid("verifiers", absl::StrCat("\"", name, "\" has no Verifier"));
     }
-    if (spec.policy != VerifierPolicy::kRequired && spec.policy != VerifierPolicy::kAdvisory) {
+    if (spec.policy != VerifierPolicy::kRequired && spec.policy != VerifierPolicy::kAdvisory &&
+        spec.policy != VerifierPolicy::kShadow) {
       return Invalid("verifiers", absl::StrCat("\"", name, "\" has an unknown policy"));
+    }
+    if (spec.hold_account_on_failure && spec.policy != VerifierPolicy::kRequired) {
+      return Invalid("verifiers", absl::StrCat("\"", name, "\" holds accounts but decides ",
+                                               "nothing: hold_account_on_failure needs kRequired"));
     }
   }
   if (!IsPowerOfTwo(in_flight_capacity) || in_flight_capacity > (size_t{1} << 24)) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -143,6 +144,15 @@ struct Options {
   // the outcome as its policy says. Keep their order across restarts: the journal records a
   // failure by the verifier's number (VerifierId 3 + its index).
   std::vector<VerifierSpec> verifiers;
+  // A candidate fraud rule set judged in shadow next to the live fraud_rules: a shadow verifier
+  // named "fraud_shadow" after `verifiers` (it takes one of their six places), whose verdicts
+  // are compared with the outcomes (docs/VERIFIERS.md, "Shadow"). Engine::
+  // PromoteShadowFraudRules makes it the live rule set, journaled as a rule reload. Its
+  // velocity and travel state starts empty at each start (it is not snapshotted).
+  std::optional<fraud::FraudRules> shadow_fraud_rules;
+  // The verifiers the engine runs after fraud and ledger: `verifiers`, then the shadow fraud
+  // rules' if set. Their places are their VerifierIds (3 on).
+  std::vector<VerifierSpec> AllVerifiers() const;
   std::vector<ledger::AccountSpec> accounts;  // Opened before Start.
 
   // Threads.

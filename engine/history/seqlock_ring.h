@@ -6,7 +6,10 @@
 // seqlock: the writer makes the version odd, rewrites the value's words and makes it even again;
 // a reader retries until it sees the same even version before and after copying.
 //
-// T is trivially copyable and has a `Sequence seq` member, non-zero once written.
+// T is trivially copyable and has a `Sequence seq` member, non-zero once written. A ring may
+// keep only the first `stored_bytes` of each value (a record whose tail is unused in this
+// process, as HistoryRecord's verdict slots beyond the registered verifiers): the rest is not
+// stored, not copied, and reads as zero.
 //
 // Thread safety: Write from one writer thread only. Read from any thread, lock-free; it may retry
 // while a write is in progress. Memory ordering: every word is an atomic; the writer's stores are
@@ -15,8 +18,10 @@
 #ifndef VOUCH_ENGINE_HISTORY_SEQLOCK_RING_H_
 #define VOUCH_ENGINE_HISTORY_SEQLOCK_RING_H_
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstddef>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -32,14 +37,17 @@ class SeqlockRing {
   static_assert(std::is_trivially_copyable_v<T>);
 
  public:
-  // `capacity` is rounded up to a power of two.
-  explicit SeqlockRing(size_t capacity)
+  // `capacity` is rounded up to a power of two. REQUIRES: `stored_bytes` covers `seq`.
+  explicit SeqlockRing(size_t capacity, size_t stored_bytes = sizeof(T))
       : capacity_(std::bit_ceil(capacity < 2 ? size_t{2} : capacity)),
         mask_(capacity_ - 1),
-        slots_(new Slot[capacity_]) {
-    for (size_t i = 0; i < capacity_; ++i) {
+        words_((std::min(stored_bytes, sizeof(T)) + 7) / 8),
+        slot_words_(1 + words_),
+        slots_(new std::atomic<uint64_t>[capacity_ * slot_words_]) {
+    assert(offsetof(T, seq) + sizeof(T::seq) <= words_ * 8);
+    for (size_t i = 0; i < capacity_ * slot_words_; ++i) {
       // relaxed: construction happens-before the ring is shared.
-      for (auto& word : slots_[i].words) word.store(0, std::memory_order_relaxed);
+      slots_[i].store(0, std::memory_order_relaxed);
     }
   }
   SeqlockRing(const SeqlockRing&) = delete;
@@ -52,28 +60,29 @@ class SeqlockRing {
     assert(value.seq != 0);
     uint64_t words[kWords] = {};
     std::memcpy(words, &value, sizeof(value));
-    Slot& slot = slots_[value.seq & mask_];
+    std::atomic<uint64_t>* const slot = SlotAt(value.seq);
+    std::atomic<uint64_t>& version_word = slot[0];
     // relaxed: single writer; the release stores below order this odd version before the data.
-    const uint64_t version = slot.version.load(std::memory_order_relaxed);
-    slot.version.store(version + 1, std::memory_order_relaxed);
-    for (size_t i = 0; i < kWords; ++i) {
-      slot.words[i].store(words[i], std::memory_order_release);  // release: see the class comment.
+    const uint64_t version = version_word.load(std::memory_order_relaxed);
+    version_word.store(version + 1, std::memory_order_relaxed);
+    for (size_t i = 0; i < words_; ++i) {
+      slot[1 + i].store(words[i], std::memory_order_release);  // release: see the class comment.
     }
     // release: a reader that sees the even version sees every word written before it.
-    slot.version.store(version + 2, std::memory_order_release);
+    version_word.store(version + 2, std::memory_order_release);
   }
 
   // The value for `seq`, if it is still in the ring.
   std::optional<T> Read(uint64_t seq) const {
-    const Slot& slot = slots_[seq & mask_];
-    uint64_t words[kWords];
+    const std::atomic<uint64_t>* const slot = SlotAt(seq);
+    uint64_t words[kWords] = {};
     for (;;) {
-      const uint64_t before = slot.version.load(std::memory_order_acquire);  // acquire: see Write.
+      const uint64_t before = slot[0].load(std::memory_order_acquire);  // acquire: see Write.
       if (before & 1) continue;  // A write is in progress; it is a few dozen stores long.
-      for (size_t i = 0; i < kWords; ++i) {
-        words[i] = slot.words[i].load(std::memory_order_acquire);  // acquire: keeps loads in order.
+      for (size_t i = 0; i < words_; ++i) {
+        words[i] = slot[1 + i].load(std::memory_order_acquire);  // acquire: keeps loads in order.
       }
-      if (slot.version.load(std::memory_order_acquire) == before) break;
+      if (slot[0].load(std::memory_order_acquire) == before) break;
     }
     T value;
     std::memcpy(&value, words, sizeof(value));
@@ -83,14 +92,15 @@ class SeqlockRing {
 
  private:
   static constexpr size_t kWords = (sizeof(T) + 7) / 8;
-  struct Slot {
-    std::atomic<uint64_t> version{0};  // Odd while a write is in progress.
-    std::atomic<uint64_t> words[kWords];
-  };
+  // A slot is slot_words_ words: the version (odd while a write is in progress), then the first
+  // words_ words of the value.
+  std::atomic<uint64_t>* SlotAt(uint64_t seq) const { return &slots_[(seq & mask_) * slot_words_]; }
 
   const size_t capacity_;
   const uint64_t mask_;
-  std::unique_ptr<Slot[]> slots_;
+  const size_t words_;       // Words of each value stored.
+  const size_t slot_words_;  // 1 + words_.
+  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
 };
 
 }  // namespace vouch

@@ -124,6 +124,9 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
   } else if (required && !record.resolved) {
     TryResolve(entry, now_ns);
   }
+  if (ports_.roles[verifier_slot].shadow && record.resolved) {
+    CompareShadow(verifier_slot, slot, record.outcome);
+  }
   if (verdict.verifier == VerifierId::kLedger && verdict.pass) {
     entry.reconcile.settle_owed = true;
     // Decided before the reservation was known (a fraud failure earlier in this turn, or a
@@ -168,6 +171,23 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
   }
 }
 
+std::string_view ShadowComparisonName(ShadowComparison comparison) {
+  switch (comparison) {
+    case ShadowComparison::kAgreed: return "agreed";
+    case ShadowComparison::kWouldHaveFailed: return "would_have_failed";
+    case ShadowComparison::kWouldHavePassed: return "would_have_passed";
+  }
+  return "unknown";
+}
+
+void Reconciler::CompareShadow(int slot, const VerdictRecord& verdict, const Outcome& outcome) {
+  const bool verified = outcome.kind == OutcomeKind::kVerified;
+  const ShadowComparison comparison = verdict.pass == verified ? ShadowComparison::kAgreed
+                                      : verified ? ShadowComparison::kWouldHaveFailed
+                                                 : ShadowComparison::kWouldHavePassed;
+  counters_.Add(counters_.shadow_verdicts[slot][static_cast<int>(comparison)]);
+}
+
 void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier,
                          Reason reason, int64_t now_ns, uint16_t verifier_code) {
   HistoryRecord& record = entry.reconcile.record;
@@ -202,6 +222,12 @@ void Reconciler::Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId veri
     }
   }
   counters_.confirm_to_outcome.Record(now_ns - entry.payload.confirmed_ns);
+  // Shadow verdicts that came before the outcome are compared now; later ones as they come.
+  for (int slot = 0; slot < ports_.verifier_count; ++slot) {
+    if (ports_.roles[slot].shadow && record.verdicts[slot].received) {
+      CompareShadow(slot, record.verdicts[slot], outcome);
+    }
+  }
   if (!entry.payload.held) {
     counters_.Add(counters_.decided_unheld);
     // Every currency the engine confirms has a slot; a reconciler driven on its own (a

@@ -86,6 +86,15 @@ int CurrencySlot(CurrencyCode code);
 // The currency in `slot`, or 0 for a slot no currency uses.
 CurrencyCode SlotCurrency(int slot);
 
+// How a shadow verifier's verdict compares with the outcome decided without it.
+enum class ShadowComparison : uint8_t {
+  kAgreed = 0,           // Both passed (VERIFIED), or both failed.
+  kWouldHaveFailed = 1,  // It failed a transaction that was VERIFIED.
+  kWouldHavePassed = 2,  // It passed a transaction that failed or timed out.
+};
+inline constexpr int kShadowComparisonCount = 3;
+std::string_view ShadowComparisonName(ShadowComparison comparison);
+
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
 // statistics and publish no other data.
 struct ReconcileCounters {
@@ -95,6 +104,9 @@ struct ReconcileCounters {
   std::atomic<uint64_t> late_verdicts{0};  // Required verifiers' verdicts after the outcome.
   // Failing verdicts per verifier slot, whatever they decided (advisory ones decide nothing).
   std::atomic<uint64_t> verdict_failures[kVerifiersMax] = {};
+  // Shadow verifiers' verdicts, once both the verdict and the outcome are known, per verifier
+  // slot and ShadowComparison.
+  std::atomic<uint64_t> shadow_verdicts[kVerifiersMax][kShadowComparisonCount] = {};
   std::atomic<uint64_t> holds_placed{0};
   // Always 0: holds are a flag in the account's own record (no table to fill). Kept for the
   // metric vouch_hold_table_full_total, which is documented as obsolete.
@@ -162,7 +174,9 @@ class OutcomeJournal {
 struct VerifierRole {
   bool required = true;        // A failure decides; VERIFIED waits for its pass. Else advisory.
   bool holds_account = false;  // A deciding failure puts the source account on hold.
+  bool shadow = false;         // Not required, and each verdict is compared with the outcome.
 };
+
 
 struct ReconcilerPorts {
   InFlightRing* ring = nullptr;
@@ -232,6 +246,8 @@ class Reconciler final : public Agent {
   int DrainVerdicts(VerdictQueue* queue, int64_t& now_ns);
   void OnVerdict(const Verdict& verdict, int64_t& now_ns);
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
+  // Counts a shadow verifier's verdict against the decided outcome. REQUIRES: both known.
+  void CompareShadow(int slot, const VerdictRecord& verdict, const Outcome& outcome);
   void Resolve(InFlightEntry& entry, OutcomeKind kind, VerifierId verifier, Reason reason,
                int64_t now_ns, uint16_t verifier_code = 0);
   // Decided before the ledger's verdict: stops the ledger from reserving it, or, if the ledger

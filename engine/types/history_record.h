@@ -4,6 +4,7 @@
 #ifndef VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
 #define VOUCH_ENGINE_TYPES_HISTORY_RECORD_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -23,12 +24,19 @@ struct VerdictRecord {
 struct HistoryRecord {
   Sequence seq = 0;
   uint64_t id = 0;
-  VerdictRecord verdicts[kVerifiersMax];  // At VerifierSlot(verifier).
   bool resolved = false;
   Outcome outcome;             // Valid when resolved.
   int64_t compensated_ns = 0;  // When the reversal was sent to the ledger; 0 if none.
+  // At VerifierSlot(verifier). Last, so that the history ring keeps only the slots of the
+  // verifiers an engine has (HistoryRecordBytes).
+  VerdictRecord verdicts[kVerifiersMax];
 };
 static_assert(std::is_trivially_copyable_v<HistoryRecord>);
+
+// The bytes of a HistoryRecord in use with `verifier_count` verifiers.
+constexpr size_t HistoryRecordBytes(int verifier_count) {
+  return offsetof(HistoryRecord, verdicts) + sizeof(VerdictRecord) * verifier_count;
+}
 
 }  // namespace vouch
 

@@ -11,6 +11,11 @@
 //   - kAdvisory: a failure is recorded (Query shows the verdict) and counted
 //     (vouch_verifier_failures_total{verifier}), and decides nothing; the outcome does not wait
 //     for it.
+//   - kShadow: as advisory, and each verdict is also compared with the outcome that was
+//     decided without it (vouch_shadow_verdicts_total{verifier, comparison}): agreed (both
+//     passed, or both failed), would_have_failed (it failed a VERIFIED transaction) or
+//     would_have_passed (it passed one that failed or timed out). For trying a check, or a
+//     candidate rule set (Options::shadow_fraud_rules), on live traffic before it decides.
 // With hold_account_on_failure, a failure that decides (kRequired) also puts the source
 // account on hold, as a fraud failure does (and, with Options::fail_in_flight_on_hold, fails
 // the account's other undecided transactions).
@@ -49,6 +54,7 @@ class Verifier {
 enum class VerifierPolicy : uint8_t {
   kRequired = 1,  // A failure decides LATE_FAILED; VERIFIED waits for its pass.
   kAdvisory = 2,  // A failure is recorded and counted; it decides nothing.
+  kShadow = 3,    // As advisory, and compared with the outcome decided without it.
 };
 
 // One of Options::verifiers.

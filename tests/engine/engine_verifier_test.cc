@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/reconcile/reconciler.h"
 #include "engine/verify/verifier.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -322,6 +323,151 @@ TEST_F(VerifierDeadlineTest, AfterACrashTheUndecidedAreAskedAgain) {
   ExpectDecided(*engine, {Transaction{.id = 2}, true, VerifierId::kNone, 0}, false);
 }
 
+// --- Shadow verifiers and shadow fraud rules ----------------------------------------------------
+
+class ShadowTest : public VerifierTestBase, public ::testing::TestWithParam<PolicyMode> {};
+
+// A shadow verifier judges every transaction, decides none, and each of its verdicts is compared
+// with the outcome decided without it.
+TEST_P(ShadowTest, AShadowVerdictIsComparedWithTheOutcomeAndDecidesNothing) {
+  Options options = BankOptions(20);
+  options.fraud_rules.velocity_enabled = false;
+  options.inline_mode = true;
+  options.clock = &clock_;
+  options.policy.mode = GetParam();
+  options.policy.hold_amount_minor_min = kModelDoubtsAbove;
+  options.verifiers.push_back({"sanctions", VerifierPolicy::kRequired, false, -1, sanctions_});
+  options.verifiers.push_back(
+      {"model", VerifierPolicy::kShadow, false, -1, std::make_shared<ScoringModel>()});
+  auto created = Engine::Create(std::move(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  Engine& engine = **created;
+  ASSERT_TRUE(engine.Start().ok());
+  const VerifierId model = CustomVerifierId(1);
+  EXPECT_EQ(engine.VerifierPolicyOf(model), VerifierPolicy::kShadow);
+  Transaction sanctioned_small = Transfer(3, 5, 6, 100);
+  sanctioned_small.merchant_id = kSanctionedMerchant;
+  Transaction sanctioned_large = Transfer(4, 7, 8, kModelDoubtsAbove + 1);
+  sanctioned_large.merchant_id = kSanctionedMerchant;
+  for (const Transaction& txn : {Transfer(1, 1, 2, 100),                     // both pass
+                                 Transfer(2, 3, 4, kModelDoubtsAbove + 1),   // model alone fails
+                                 sanctioned_small,                            // sanctions alone
+                                 sanctioned_large}) {                         // both fail
+    (void)engine.Submit(txn);
+  }
+  StepUntilIdle(engine);
+  DrainOutcomes(engine);
+  ExpectDecided(engine, {Transfer(2, 3, 4, 0), true, VerifierId::kNone, 0}, false);
+  const EngineStats stats = engine.Stats();
+  const auto& compared = stats.shadow_verdicts[VerifierSlot(model)];
+  EXPECT_EQ(compared[static_cast<int>(ShadowComparison::kAgreed)], 2u);  // 1 and 4.
+  EXPECT_EQ(compared[static_cast<int>(ShadowComparison::kWouldHaveFailed)], 1u);  // 2.
+  EXPECT_EQ(compared[static_cast<int>(ShadowComparison::kWouldHavePassed)], 1u);  // 3.
+  EXPECT_EQ(stats.verdict_failures[VerifierSlot(model)], 2u);
+  const std::optional<TransactionStatus> status = engine.Query(2);
+  ASSERT_TRUE(status.has_value());
+  const StateChange* verdict = Find(*status, StateKind::kVerifierVerdict, model);
+  ASSERT_NE(verdict, nullptr);
+  EXPECT_FALSE(verdict->pass);
+  EXPECT_EQ(verdict->verifier_code, kModelScoreHigh);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ShadowTest,
+                         ::testing::Values(PolicyMode::kAsync, PolicyMode::kHybrid,
+                                           PolicyMode::kSync),
+                         [](const auto& info) { return std::string(PolicyModeName(info.param)); });
+
+// A candidate rule set runs in shadow next to the live rules; promoting it is one journaled rule
+// reload, which a restart replays for the transactions it judged.
+class ShadowFraudRulesTest : public VerifierTestBase,
+                             public ::testing::TestWithParam<AckPolicy> {
+ protected:
+  static constexpr uint64_t kCandidateBlocks = 777;
+  std::unique_ptr<Engine> OpenWithCandidate(AckPolicy ack, const std::string& dir) {
+    Options options = BankOptions(20);
+    options.fraud_rules.velocity_enabled = false;
+    fraud::FraudRules candidate = options.fraud_rules;
+    candidate.blocked_merchants.push_back(kCandidateBlocks);
+    options.shadow_fraud_rules = candidate;
+    options.inline_mode = true;
+    options.clock = &clock_;
+    options.durability.ack = ack;
+    if (ack != AckPolicy::kMemory) options.durability.dir = dir;
+    auto engine = Engine::Create(std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (!engine.ok()) return nullptr;
+    EXPECT_TRUE((*engine)->Start().ok());
+    return std::move(*engine);
+  }
+};
+
+TEST_P(ShadowFraudRulesTest, TheCandidateShowsWhatItWouldFlagAndPromotingItMakesItLive) {
+  const std::string dir = testing::EmptyTestDir("shadow_rules");
+  auto engine = OpenWithCandidate(GetParam(), dir);
+  ASSERT_NE(engine, nullptr);
+  const VerifierId shadow = CustomVerifierId(0);
+  EXPECT_EQ(engine->VerifierName(shadow), "fraud_shadow");
+  Transaction flagged = Transfer(1, 1, 2, 100);
+  flagged.merchant_id = kCandidateBlocks;
+  ASSERT_EQ(engine->Submit(flagged).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);
+  std::vector<Outcome> outcomes = DrainOutcomes(*engine);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, OutcomeKind::kVerified) << "the live rules pass it";
+  EXPECT_EQ(engine->Stats().shadow_verdicts[VerifierSlot(shadow)]
+                                           [static_cast<int>(ShadowComparison::kWouldHaveFailed)],
+            1u);
+  const std::optional<TransactionStatus> status = engine->Query(1);
+  ASSERT_TRUE(status.has_value());
+  const StateChange* verdict = Find(*status, StateKind::kVerifierVerdict, shadow);
+  ASSERT_NE(verdict, nullptr);
+  EXPECT_EQ(verdict->verifier_code, static_cast<uint16_t>(Reason::kBlockedMerchant));
+
+  const absl::StatusOr<Sequence> from = engine->PromoteShadowFraudRules();
+  ASSERT_TRUE(from.ok()) << from.status();
+  EXPECT_EQ(*from, 2u);
+  flagged.id = 2;
+  ASSERT_EQ(engine->Submit(flagged).status, ConfirmStatus::kConfirmed);
+  StepUntilIdle(*engine);
+  outcomes = DrainOutcomes(*engine);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].kind, OutcomeKind::kLateFailed);
+  EXPECT_EQ(outcomes[0].verifier, VerifierId::kFraud);
+  EXPECT_EQ(outcomes[0].reason, Reason::kBlockedMerchant);
+  EXPECT_EQ(engine->Stats().shadow_verdicts[VerifierSlot(shadow)]
+                                           [static_cast<int>(ShadowComparison::kAgreed)],
+            1u);
+  if (GetParam() == AckPolicy::kMemory) return;
+  EXPECT_TRUE(engine->Stop().drained);
+  engine.reset();
+  // The promotion was journaled where it applied: the replay judges 1 by the old rules and 2 by
+  // the promoted ones, and both outcomes are kept as they were.
+  engine = OpenWithCandidate(GetParam(), dir);
+  ASSERT_NE(engine, nullptr);
+  ExpectDecided(*engine, {Transaction{.id = 1}, true, VerifierId::kNone, 0}, false);
+  const std::optional<TransactionStatus> second = engine->Query(2);
+  ASSERT_TRUE(second.has_value());
+  const StateChange* final_change = FinalChange(*second);
+  ASSERT_NE(final_change, nullptr);
+  EXPECT_EQ(final_change->kind, StateKind::kLateFailed);
+  EXPECT_EQ(final_change->reason, Reason::kBlockedMerchant);
+}
+
+TEST(ShadowFraudRulesOptionsTest, NothingToPromoteWithoutShadowRules) {
+  Options options = BankOptions(4);
+  options.inline_mode = true;
+  auto engine = Engine::Create(std::move(options));
+  ASSERT_TRUE(engine.ok());
+  ASSERT_TRUE((*engine)->Start().ok());
+  EXPECT_EQ((*engine)->PromoteShadowFraudRules().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+INSTANTIATE_TEST_SUITE_P(AckPolicies, ShadowFraudRulesTest,
+                         ::testing::Values(AckPolicy::kMemory, AckPolicy::kWritten,
+                                           AckPolicy::kDurable),
+                         [](const auto& info) { return std::string(AckPolicyName(info.param)); });
+
 // --- Options -------------------------------------------------------------------------------------
 
 TEST(VerifierOptionsTest, BadRegistrationsAreRefusedAndNamed) {
@@ -345,6 +491,16 @@ TEST(VerifierOptionsTest, BadRegistrationsAreRefusedAndNamed) {
   EXPECT_FALSE(refused({{"twice", VerifierPolicy::kRequired, false, -1, pass}, {"twice", VerifierPolicy::kRequired, false, -1, pass}}).ok());
   EXPECT_FALSE(refused({{"empty", VerifierPolicy::kRequired, false, -1, nullptr}}).ok());
   EXPECT_FALSE(refused({{"odd", static_cast<VerifierPolicy>(9), false, -1, pass}}).ok());
+  EXPECT_FALSE(refused({{"fraud_shadow", VerifierPolicy::kShadow, false, -1, pass}}).ok());
+  EXPECT_FALSE(refused({{"holds", VerifierPolicy::kAdvisory, true, -1, pass}}).ok())
+      << "an advisory verifier decides nothing, so it cannot hold accounts";
+  // The shadow fraud rules take one of the six places.
+  Options options = BankOptions(4);
+  options.verifiers = seven;  // Six now.
+  options.shadow_fraud_rules = options.fraud_rules;
+  EXPECT_EQ(options.Validate().code(), absl::StatusCode::kInvalidArgument);
+  options.verifiers.pop_back();
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate();
 }
 
 }  // namespace

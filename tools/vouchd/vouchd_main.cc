@@ -105,6 +105,11 @@ ABSL_FLAG(std::string, fraud_rules_file, "",
           "Fraud rules (thresholds, block lists; format in verifiers/fraud/rules_file.h). Empty: "
           "the embedded demo rules. SIGHUP re-reads it; a bad file is refused and the old rules "
           "stay.");
+ABSL_FLAG(std::string, shadow_fraud_rules_file, "",
+          "A candidate fraud rule set (same format) judged in shadow next to the live rules: its "
+          "verdicts decide nothing and are compared with the outcomes "
+          "(vouch_shadow_verdicts_total{verifier=\"fraud_shadow\"}). SIGUSR2 promotes it to "
+          "live (journaled); a restart starts from --fraud_rules_file again.");
 ABSL_FLAG(int64_t, segment_bytes_max, 64 << 20, "Journal segment size before a new file starts.");
 ABSL_FLAG(int64_t, snapshot_interval_records, 4'000'000,
           "Journal records between snapshots (0: never); covered segments are removed.");
@@ -222,6 +227,11 @@ absl::StatusOr<Options> EngineOptionsFromFlags() {
     absl::StatusOr<fraud::FraudRules> rules = fraud::LoadFraudRulesFile(path);
     if (!rules.ok()) return rules.status();
     options.fraud_rules = *std::move(rules);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_shadow_fraud_rules_file); !path.empty()) {
+    absl::StatusOr<fraud::FraudRules> rules = fraud::LoadFraudRulesFile(path);
+    if (!rules.ok()) return rules.status();
+    options.shadow_fraud_rules = *std::move(rules);
   }
   options.accounts = workload::Accounts(bank);
   options.account_capacity = static_cast<size_t>(absl::GetFlag(FLAGS_account_capacity));
@@ -357,6 +367,18 @@ void ReloadFraudRules(Engine& engine, server::EventLog* log) {
   std::fflush(stdout);
 }
 
+// SIGUSR2: the shadow rules (--shadow_fraud_rules_file, as loaded at start) become the live ones.
+void PromoteShadowFraudRules(Engine& engine, server::EventLog* log) {
+  if (absl::StatusOr<Sequence> from = engine.PromoteShadowFraudRules(); !from.ok()) {
+    std::printf("vouchd: SIGUSR2: %s\n", from.status().ToString().c_str());
+  } else {
+    std::printf("vouchd: SIGUSR2: shadow fraud rules promoted to live; they apply from seq %llu\n",
+                static_cast<unsigned long long>(*from));
+    if (log != nullptr) log->Event("shadow_rules_promoted", absl::StrCat("from seq ", *from));
+  }
+  std::fflush(stdout);
+}
+
 int Run() {
   absl::StatusOr<server::ServerOptions> server_options = ServerOptionsFromFlags();
   absl::StatusOr<Options> engine_options =
@@ -382,6 +404,7 @@ int Run() {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGUSR1);  // Raised by the engine's on_fatal: the journal failed.
+  sigaddset(&signals, SIGUSR2);  // Promote the shadow fraud rules.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // The journal's thread only raises the signal; the main thread below stops the server.
   engine_options->on_fatal = [](const absl::Status&) { kill(getpid(), SIGUSR1); };
@@ -447,8 +470,13 @@ int Run() {
   std::fflush(stdout);
 
   int signal_number = 0;
-  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
-    ReloadFraudRules((*server)->engine(), (*server)->event_log());
+  while (sigwait(&signals, &signal_number) == 0 &&
+         (signal_number == SIGHUP || signal_number == SIGUSR2)) {
+    if (signal_number == SIGHUP) {
+      ReloadFraudRules((*server)->engine(), (*server)->event_log());
+    } else {
+      PromoteShadowFraudRules((*server)->engine(), (*server)->event_log());
+    }
   }
   const bool journal_failed = signal_number == SIGUSR1;
   if (journal_failed) {

@@ -65,7 +65,7 @@ class Pipeline {
         ledger_verdicts_(kInFlightCapacity),
         settlements_(kInFlightCapacity),
         accounts_(kAccounts),
-        history_(kHistoryCapacity) {
+        history_(kHistoryCapacity, HistoryRecordBytes(kBuiltinVerifierCount)) {
     if (emit == Emit::kPollQueue) {
       // As Engine::Init: one explicit producer, so try_enqueue never allocates.
       poll_queue_ = std::make_unique<OutcomeQueue>(kOutcomeQueueCapacity, 1, 0);

@@ -245,6 +245,22 @@ void AddLatency(const Engine& engine, const EngineStats& stats, Families& out) {
                      {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))}},
                      static_cast<double>(stats.verdict_failures[slot]));
   }
+  MetricFamily& shadow = out.Add(
+      "vouch_shadow_verdicts_total",
+      "Shadow verifiers' verdicts compared with the outcome decided without them: agreed, "
+      "would_have_failed (it failed a VERIFIED transaction), would_have_passed (it passed one "
+      "that failed or timed out).",
+      MetricType::Counter);
+  for (int slot = 0; slot < stats.verifier_count; ++slot) {
+    if (engine.VerifierPolicyOf(VerifierAtSlot(slot)) != VerifierPolicy::kShadow) continue;
+    for (int c = 0; c < kShadowComparisonCount; ++c) {
+      Families::Sample(
+          shadow,
+          {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))},
+           {"comparison", std::string(ShadowComparisonName(static_cast<ShadowComparison>(c)))}},
+          static_cast<double>(stats.shadow_verdicts[slot][c]));
+    }
+  }
   MetricFamily& queues = out.Add(
       "vouch_verdict_queue_depth",
       "Verdicts waiting for the reconciler, per verifier (fraud and ledger are also "

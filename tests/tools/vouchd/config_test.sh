@@ -52,4 +52,19 @@ grep -q "reload refused, the old rules stay" "${vouchd_log}" || fail "bad reload
 cli submit 3 15 16 100 --merchant=777 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
   || fail "the old rules did not stay"
 stop_vouchd
+
+# A candidate rule set in shadow: it flags merchant 555, which the live rules pass; SIGUSR2
+# promotes it (journaled) and the same merchant then fails LATE_FAILED.
+shadow="${TEST_TMPDIR}/shadow.conf"
+echo "blocked_merchants = 555" >"${shadow}"
+expect_refused "line 1" --shadow_fraud_rules_file="${TEST_TMPDIR}/bad.conf"
+start_vouchd --accounts=1000 --shadow_fraud_rules_file="${shadow}" --metrics_port=0
+cli submit 11 21 22 100 --merchant=555 | grep -q "VERIFIED" \
+  || fail "the shadow rules decided a transaction"
+kill -USR2 "${vouchd_pid}"
+for _ in $(seq 50); do grep -q "shadow fraud rules promoted" "${vouchd_log}" && break; sleep 0.1; done
+grep -q "promoted to live; they apply from seq 2" "${vouchd_log}" || fail "no promotion line"
+cli submit 12 23 24 100 --merchant=555 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
+  || fail "merchant 555 not blocked after the promotion"
+stop_vouchd
 echo "PASS"

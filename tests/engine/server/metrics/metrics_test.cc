@@ -157,6 +157,10 @@ class MetricsTest : public ::testing::Test {
   void SetUp() override {
     Options engine = BankOptions(100);
     engine.verification_deadline_ns = 10'000'000'000;  // Only the blocked merchant fails.
+    // A candidate rule set in shadow that blocks nothing: it passes the blocked merchant that
+    // the live rules fail (would_have_passed) and agrees on the rest.
+    engine.shadow_fraud_rules = engine.fraud_rules;
+    engine.shadow_fraud_rules->blocked_merchants.clear();
     ServerOptions options;
     options.port = 0;
     auto server = Server::Create(options, std::move(engine));
@@ -272,6 +276,20 @@ TEST_F(MetricsTest, ScrapeCountsConfirmationsOutcomesAndTheLateFailure) {
   }
   EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "fraud"}}), 3);
   EXPECT_EQ(Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "ledger"}}), 3);
+  EXPECT_EQ(
+      Value(samples, "vouch_confirm_to_verdict_seconds_count", {{"verifier", "fraud_shadow"}}), 3);
+  EXPECT_EQ(Value(samples, "vouch_verifier_failures_total", {{"verifier", "fraud"}}), 1);
+  EXPECT_EQ(Value(samples, "vouch_verifier_failures_total", {{"verifier", "fraud_shadow"}}), 0);
+  EXPECT_EQ(Value(samples, "vouch_shadow_verdicts_total",
+                  {{"verifier", "fraud_shadow"}, {"comparison", "agreed"}}),
+            2);
+  EXPECT_EQ(Value(samples, "vouch_shadow_verdicts_total",
+                  {{"verifier", "fraud_shadow"}, {"comparison", "would_have_passed"}}),
+            1);
+  EXPECT_EQ(Value(samples, "vouch_shadow_verdicts_total",
+                  {{"verifier", "fraud_shadow"}, {"comparison", "would_have_failed"}}),
+            0);
+  EXPECT_EQ(Value(samples, "vouch_verdict_queue_depth", {{"verifier", "fraud_shadow"}}), 0);
   EXPECT_EQ(Value(samples, "vouch_queue_depth", {{"queue", "fraud_verdicts"}}), 0);
   EXPECT_EQ(Value(samples, "vouch_risk_holds_total"), 0);
   EXPECT_EQ(Value(samples, "vouch_server_connections_open"), 1);
