@@ -282,13 +282,23 @@ absl::Status Engine::Init() {
   stages_[VerifierSlot(VerifierId::kLedger)] = ledger_stage_.get();
   for (size_t i = 0; i < verifier_specs_.size(); ++i) {
     const VerifierSpec& spec = verifier_specs_[i];
-    // One verdict per live ring entry at most, so the ring capacity bounds the queue.
+    // One verdict per live ring entry at most, so the ring capacity bounds the queue (an
+    // asynchronous verifier's answers wait in its stage when it is full).
     custom_verdicts_.push_back(std::make_unique<VerdictQueue>(options_.in_flight_capacity));
     std::string role = std::string("vouch-").append(spec.name.data(), spec.name.size());
     role.resize(std::min(role.size(), kThreadNameLengthMax));
-    custom_stages_.push_back(std::make_unique<CustomVerifierStage>(
-        CustomVerifierId(static_cast<int>(i)), std::move(role), spec.verifier.get(), &ring_,
-        custom_verdicts_.back().get(), clock_, batch_max));
+    const VerifierId id = CustomVerifierId(static_cast<int>(i));
+    if (spec.async_verifier != nullptr) {
+      auto stage = std::make_unique<AsyncVerifierStage>(
+          id, std::move(role), spec.async_verifier.get(), &ring_, custom_verdicts_.back().get(),
+          clock_, batch_max, options_.in_flight_capacity);
+      async_stages_[VerifierSlot(id)] = stage.get();
+      custom_stages_.push_back(std::move(stage));
+    } else {
+      custom_stages_.push_back(std::make_unique<CustomVerifierStage>(
+          id, std::move(role), spec.verifier.get(), &ring_, custom_verdicts_.back().get(),
+          clock_, batch_max));
+    }
     stages_[verifier_count_++] = custom_stages_.back().get();
   }
   Sequence first_seq = 1;
@@ -360,7 +370,7 @@ absl::Status Engine::Init() {
     const VerifierSpec& spec = verifier_specs_[i];
     ports.verdicts[slot] = custom_verdicts_[i].get();
     ports.roles[slot] = {spec.policy == VerifierPolicy::kRequired, spec.hold_account_on_failure,
-                         spec.policy == VerifierPolicy::kShadow};
+                         spec.policy == VerifierPolicy::kShadow, async_stages_[slot]};
   }
   ports.settlements = &settlements_;
   ports.accounts = &accounts_;
@@ -921,7 +931,7 @@ int Engine::StepStage(InlineStage stage) {
     case InlineStage::kJournal: return journal_stage_ != nullptr ? journal_stage_->DoWork() : 0;
     case InlineStage::kCustom: {
       int work = 0;
-      for (const std::unique_ptr<CustomVerifierStage>& stage : custom_stages_) {
+      for (const std::unique_ptr<VerifierStage>& stage : custom_stages_) {
         work += stage->DoWork();
       }
       return work;
@@ -1123,6 +1133,10 @@ EngineStats Engine::Stats() const {
     stats.held_results[k] = rc.held_results[k].load(std::memory_order_relaxed);
   }
   stats.late_verdicts = rc.late_verdicts.load(std::memory_order_relaxed);
+  stats.ignored_answers = rc.ignored_verdicts.load(std::memory_order_relaxed);
+  for (const AsyncVerifierStage* stage : async_stages_) {
+    if (stage != nullptr) stats.ignored_answers += stage->ignored_answers();
+  }
   stats.holds_placed = rc.holds_placed.load(std::memory_order_relaxed);
   stats.hold_table_full = rc.hold_table_full.load(std::memory_order_relaxed);
   stats.accounts = accounts_.opened_below();

@@ -214,6 +214,9 @@ struct EngineStats {
   int verifier_count = kBuiltinVerifierCount;
   LatencyHistogram::ExportCounts confirm_to_verdict[kVerifiersMax];
   uint64_t verdict_failures[kVerifiersMax] = {};
+  // Asynchronous verifiers' answers ignored: a second answer for a seq, or one for a seq never
+  // handed out (VerdictSink::Answer).
+  uint64_t ignored_answers = 0;
   // Shadow verifiers' verdicts compared with the outcome, by ShadowComparison (reconciler.h).
   uint64_t shadow_verdicts[kVerifiersMax][kShadowComparisonCount] = {};
   size_t verdict_queue[kVerifiersMax] = {};  // Verdicts waiting for the reconciler.
@@ -516,7 +519,9 @@ class Engine {
   std::unique_ptr<LedgerStage> ledger_stage_;
   // The embedder's verifiers (Options::verifiers), each with its queue, in order.
   std::vector<std::unique_ptr<VerdictQueue>> custom_verdicts_;
-  std::vector<std::unique_ptr<CustomVerifierStage>> custom_stages_;
+  std::vector<std::unique_ptr<VerifierStage>> custom_stages_;
+  // The asynchronous ones among them, at their VerifierSlot; null elsewhere.
+  AsyncVerifierStage* async_stages_[kVerifiersMax] = {};
   // Every verifier stage at its VerifierSlot: fraud, ledger, then the embedder's.
   int verifier_count_ = kBuiltinVerifierCount;
   VerifierStage* stages_[kVerifiersMax] = {};

@@ -92,8 +92,9 @@ absl::Status Options::Validate() const {
         return Invalid("verifiers", absl::StrCat("name \"", name, "\" is used twice"));
       }
     }
-    if (spec.verifier == nullptr) {
-      return Invalid("verifiers", absl::StrCat("\"", name, "\" has no Verifier"));
+    if ((spec.verifier == nullptr) == (spec.async_verifier == nullptr)) {
+      return Invalid("verifiers", absl::StrCat("\"", name, "\" needs exactly one of verifier ",
+                                               "and async_verifier"));
     }
     if (spec.policy != VerifierPolicy::kRequired && spec.policy != VerifierPolicy::kAdvisory &&
         spec.policy != VerifierPolicy::kShadow) {

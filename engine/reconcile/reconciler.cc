@@ -40,13 +40,6 @@ const CurrencySlots& Slots() {
 // Decided, and complete: an outcome decided while the ledger was reserving waits for its verdict.
 bool Final(const ReconcileState& state) { return state.record.resolved && !state.awaiting_ledger; }
 
-// Every verifier has judged the entry (advisory ones included): no stage reads it any more.
-bool AllJudged(const HistoryRecord& record, int verifier_count) {
-  for (int slot = 0; slot < verifier_count; ++slot) {
-    if (!record.verdicts[slot].received) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -99,16 +92,27 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
   // A verdict stamped after this turn read the clock: read it again, so that what the reconciler
   // decides and compensates from here on is never stamped before the verdicts it acts on.
   if (verdict.decided_ns > now_ns) now_ns = std::max(ports_.clock->NowNs(), verdict.decided_ns);
-  // The entry cannot have been freed: freeing waits for this very verdict.
+  const int verifier_slot = VerifierSlot(verdict.verifier);
+  VOUCH_CHECK(verifier_slot >= 0 && verifier_slot < ports_.verifier_count,
+              "a verdict comes from a registered verifier");
+  if (verdict.seq < next_retire_) {
+    VOUCH_CHECK(ports_.roles[verifier_slot].async != nullptr,
+                "only an asynchronous verifier's entries retire before its verdict");
+    OnRetiredVerdict(verdict);
+    return;
+  }
+  // The entry cannot have been freed: freeing waits for this very verdict (or, for an
+  // asynchronous verifier, for the outcome: the seq would be below next_retire_).
   VOUCH_CHECK(ports_.ring->IsPublished(verdict.seq), "a verdict's entry is live until retired");
   InFlightEntry& entry = ports_.ring->At(verdict.seq);
   HistoryRecord& record = entry.reconcile.record;
   VOUCH_CHECK(record.seq == verdict.seq, "a verdict judges the transaction in its entry");
-  const int verifier_slot = VerifierSlot(verdict.verifier);
-  VOUCH_CHECK(verifier_slot >= 0 && verifier_slot < ports_.verifier_count,
-              "a verdict comes from a registered verifier");
   const bool required = ports_.roles[verifier_slot].required;
   VerdictRecord& slot = record.verdicts[verifier_slot];
+  if (slot.received && ports_.roles[verifier_slot].async != nullptr) {
+    counters_.Add(counters_.ignored_verdicts);  // A second answer: the first one stands.
+    return;
+  }
   // A second ledger verdict could settle one reservation twice.
   VOUCH_CHECK(!slot.received, "each verifier sends one verdict per sequence number");
   // An advisory verdict decides nothing, so it is never late.
@@ -141,6 +145,35 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
     entry.reconcile.awaiting_ledger = false;
   }
   ports_.history->Write(record);
+}
+
+bool Reconciler::Judged(const HistoryRecord& record) const {
+  for (int slot = 0; slot < ports_.verifier_count; ++slot) {
+    if (record.verdicts[slot].received) continue;
+    const HandOffCursor* async = ports_.roles[slot].async;
+    if (async == nullptr || !record.resolved || async->handed_below() <= record.seq) return false;
+  }
+  return true;
+}
+
+void Reconciler::OnRetiredVerdict(const Verdict& verdict) {
+  const int verifier_slot = VerifierSlot(verdict.verifier);
+  const VerifierRole& role = ports_.roles[verifier_slot];
+  std::optional<HistoryRecord> record = ports_.history->Read(verdict.seq);
+  if (record.has_value() && record->verdicts[verifier_slot].received) {
+    counters_.Add(counters_.ignored_verdicts);  // A second answer: the first one stands.
+    return;
+  }
+  // Retired, so decided: a required verdict is late; an advisory one is just recorded.
+  if (role.required) counters_.Add(counters_.late_verdicts);
+  if (!verdict.pass) counters_.Add(counters_.verdict_failures[verifier_slot]);
+  if (!record.has_value()) return;  // Older than the history: counted only.
+  VerdictRecord& slot = record->verdicts[verifier_slot];
+  slot = {true, verdict.pass, role.required, verdict.reason, verdict.code, verdict.decided_ns};
+  counters_.confirm_to_verdict[verifier_slot].Record(verdict.decided_ns -
+                                                     record->outcome.confirmed_ns);
+  if (role.shadow) CompareShadow(verifier_slot, slot, record->outcome);
+  ports_.history->Write(*record);
 }
 
 void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
@@ -498,7 +531,7 @@ int Reconciler::RetireInOrder(int64_t now_ns) {
     ReconcileState& state = entry.reconcile;
     // Settling before telling could move money for an outcome nobody was told.
     VOUCH_CHECK(state.emitted, "an entry retires only after its outcome was told");
-    if (!AllJudged(state.record, ports_.verifier_count)) break;
+    if (!Judged(state.record)) break;
     if (ports_.journal != nullptr && next_retire_ >= ports_.journal->read_below()) break;
     // acquire: pairs with the submitter's release of kDone; it has finished reading the entry.
     // (kNotHeld: nobody reads it; a HeldAnswer::kLater transaction left with its Outcome.)

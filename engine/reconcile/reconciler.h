@@ -102,6 +102,8 @@ struct ReconcileCounters {
   std::atomic<uint64_t> held_results[4] = {};  // Held (final answers), indexed by OutcomeKind.
   std::atomic<uint64_t> failures_by_reason[kReasonCount] = {};  // Late (not held) failures.
   std::atomic<uint64_t> late_verdicts{0};  // Required verifiers' verdicts after the outcome.
+  // Asynchronous verifiers' second answers for a seq: ignored.
+  std::atomic<uint64_t> ignored_verdicts{0};
   // Failing verdicts per verifier slot, whatever they decided (advisory ones decide nothing).
   std::atomic<uint64_t> verdict_failures[kVerifiersMax] = {};
   // Shadow verifiers' verdicts, once both the verdict and the outcome are known, per verifier
@@ -175,6 +177,9 @@ struct VerifierRole {
   bool required = true;        // A failure decides; VERIFIED waits for its pass. Else advisory.
   bool holds_account = false;  // A deciding failure puts the source account on hold.
   bool shadow = false;         // Not required, and each verdict is compared with the outcome.
+  // Set for an asynchronous verifier (AsyncVerifier): a decided entry the stage has handed out
+  // retires without its answer, and an answer may come after the entry retired.
+  const HandOffCursor* async = nullptr;
 };
 
 
@@ -245,6 +250,11 @@ class Reconciler final : public Agent {
   // Both may move now_ns on, to no earlier than the verdicts taken.
   int DrainVerdicts(VerdictQueue* queue, int64_t& now_ns);
   void OnVerdict(const Verdict& verdict, int64_t& now_ns);
+  // An asynchronous verifier's answer after its entry retired: recorded in the history only.
+  void OnRetiredVerdict(const Verdict& verdict);
+  // Every verifier judged it, or (asynchronous ones) it is decided and handed out: no stage
+  // reads the entry, and no verdict is owed to it.
+  bool Judged(const HistoryRecord& record) const;
   void TryResolve(InFlightEntry& entry, int64_t now_ns);
   // Counts a shadow verifier's verdict against the decided outcome. REQUIRES: both known.
   void CompareShadow(int slot, const VerdictRecord& verdict, const Outcome& outcome);

@@ -19,6 +19,15 @@ struct Settlement {
 };
 using SettlementQueue = moodycamel::ReaderWriterQueue<Settlement>;
 
+// An asynchronous verifier's stage, as the reconciler sees it: which ring entries the stage no
+// longer reads, so that a decided entry may retire without its answer (AsyncVerifierStage).
+class HandOffCursor {
+ public:
+  virtual ~HandOffCursor() = default;
+  // Any thread; acquire: the stage's reads of the entries below are done.
+  virtual Sequence handed_below() const = 0;
+};
+
 // Reconciler -> embedder threads that poll for outcomes (one producer, any consumers).
 using OutcomeQueue = moodycamel::ConcurrentQueue<Outcome>;
 

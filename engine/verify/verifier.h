@@ -51,6 +51,33 @@ class Verifier {
   virtual uint16_t Check(const Transaction& txn, int64_t confirmed_ns) = 0;
 };
 
+// Where an AsyncVerifier answers. Thread safety: any thread, any order, lock-free.
+class VerdictSink {
+ public:
+  virtual ~VerdictSink() = default;
+  // The verdict on `seq` (as handed to AsyncVerifier::Begin): 0 passes, any other value fails
+  // with that code. False when the engine's queue of answers is full (back-pressure: answer
+  // again shortly; meanwhile the deadline runs). An answer after the outcome is a late verdict,
+  // and a second answer for the same seq, or one for a seq never handed out, is ignored and
+  // counted (EngineStats::ignored_answers).
+  [[nodiscard]] virtual bool Answer(uint64_t seq, uint16_t code) = 0;
+};
+
+// An asynchronous verifier: a check that answers later (a scoring service, a sanctions screen
+// that takes hundreds of milliseconds). The engine hands it each confirmed transaction, in
+// sequence order, on the verifier's stage thread; the verifier answers through the sink from
+// any thread, in any order. One that never answers cannot wedge the pipeline: at the deadline a
+// required verifier's missing verdict decides LATE_TIMEOUT, and the transaction's ring entry
+// retires without it (the engine never waits for an answer to free memory).
+class AsyncVerifier {
+ public:
+  virtual ~AsyncVerifier() = default;
+  // Must not block. `txn` is valid only during the call: copy what the check needs. `sink`
+  // outlives the engine's Stop().
+  virtual void Begin(uint64_t seq, const Transaction& txn, int64_t confirmed_ns,
+                     VerdictSink& sink) = 0;
+};
+
 enum class VerifierPolicy : uint8_t {
   kRequired = 1,  // A failure decides LATE_FAILED; VERIFIED waits for its pass.
   kAdvisory = 2,  // A failure is recorded and counted; it decides nothing.
@@ -66,8 +93,10 @@ struct VerifierSpec {
   VerifierPolicy policy = VerifierPolicy::kRequired;
   bool hold_account_on_failure = false;
   int cpu = -1;  // The CPU its stage is pinned to (-1: unpinned), as StageCpus.
-  // Shared so that Options stays copyable; the engine calls it only from the stage thread.
+  // Exactly one of the two. Shared so that Options stays copyable; the engine calls either only
+  // from the verifier's stage thread.
   std::shared_ptr<Verifier> verifier;
+  std::shared_ptr<AsyncVerifier> async_verifier;  // Answers later (see AsyncVerifier).
 };
 
 }  // namespace vouch

@@ -107,6 +107,7 @@ int VerifierStage::DoWork() {
                           judgement.reason, now_ns,    judgement.code};
     ++next_;
     ++checked;
+    if (judgement.deferred) continue;  // The verifier answers later.
     // The queue holds one verdict per live ring entry, so it is full only in a transient; keep
     // the verdict and stop rather than drop it.
     if (!verdicts_->try_enqueue(verdict)) {
@@ -119,6 +120,39 @@ int VerifierStage::DoWork() {
   // The queue's release store is enough: the Parker's fences make the wake-up certain.
   if (checked > 0 && downstream_ != nullptr) downstream_->Unpark();
   return work + checked;
+}
+
+bool AsyncVerifierStage::Answer(uint64_t seq, uint16_t code) {
+  // Never allocates: past the preallocated producers or the capacity it fails.
+  return answers_.try_enqueue(AnswerItem{seq, code});
+}
+
+int AsyncVerifierStage::Mailbox() {
+  int forwarded = 0;
+  if (unforwarded_.has_value()) {
+    if (!verdicts()->try_enqueue(*unforwarded_)) return 0;
+    unforwarded_.reset();
+    ++forwarded;
+  }
+  const int64_t now_ns = clock()->NowNs();
+  AnswerItem answer;
+  while (forwarded < batch_max() && answers_.try_dequeue(answer)) {
+    if (answer.seq == 0 || answer.seq >= next_seq()) {
+      ignored_.store(ignored_.load(std::memory_order_relaxed) + 1,  // relaxed: a statistic;
+                     std::memory_order_relaxed);                    // one writer.
+      continue;
+    }
+    const bool pass = answer.code == 0;
+    const Verdict verdict{answer.seq, verifier(), pass,
+                          pass ? Reason::kNone : Reason::kVerifierRejected, now_ns, answer.code};
+    if (!verdicts()->try_enqueue(verdict)) {
+      unforwarded_ = verdict;
+      break;
+    }
+    ++forwarded;
+  }
+  if (forwarded > 0) WakeDownstream();
+  return forwarded;
 }
 
 int FraudStage::Mailbox() {

@@ -29,6 +29,7 @@
 #include "engine/agent/parker.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
+#include "concurrentqueue/concurrentqueue.h"
 #include "engine/verify/queues.h"
 #include "engine/verify/rules_handoff.h"
 #include "engine/verify/verifier.h"
@@ -43,6 +44,7 @@ namespace vouch {
 struct Judgement {
   Reason reason = Reason::kNone;
   uint16_t code = 0;
+  bool deferred = false;  // No verdict now: an AsyncVerifier answers later.
 };
 
 class VerifierStage : public Agent {
@@ -76,12 +78,16 @@ class VerifierStage : public Agent {
   void StartAt(Sequence first_seq) {
     next_ = first_seq;
     checked_below_.store(first_seq, std::memory_order_relaxed);  // relaxed: before it runs.
+    OnStartAt(first_seq);
   }
 
  protected:
   VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
                 VerdictQueue* verdicts, const Clock* clock, int batch_max);
   int batch_max() const { return batch_max_; }
+  VerifierId verifier() const { return verifier_; }
+  const Clock* clock() const { return clock_; }
+  VerdictQueue* verdicts() const { return verdicts_; }
   // The next sequence number this stage will check. Stage thread only.
   Sequence next_seq() const { return next_; }
   // Wakes the reconciler (a rule reload it waits for is decided).
@@ -90,6 +96,7 @@ class VerifierStage : public Agent {
   }
   // Requests served at the start of every turn, stalled or not; returns the work done.
   virtual int Mailbox() { return 0; }
+  virtual void OnStartAt(Sequence /*first_seq*/) {}
   // Work the stage does before checking new transactions; returns the work done.
   virtual int Housekeeping() { return 0; }
   // False while the verifier cannot take another transaction (back-pressure).
@@ -267,6 +274,64 @@ class LedgerStage final : public VerifierStage {
   mutable absl::Mutex mu_;
   ReadSlot slots_[kBalanceReadSlots] ABSL_GUARDED_BY(mu_);
   BalanceReadCounters counters_ ABSL_GUARDED_BY(mu_);
+};
+
+// Runs one of the embedder's asynchronous verifiers (VerifierSpec::async_verifier): hands it
+// each transaction in sequence order (Check calls AsyncVerifier::Begin and sends no verdict),
+// and is its VerdictSink. Answers come from any thread into a bounded MPMC queue
+// (moodycamel::ConcurrentQueue, preallocated for kAnswerThreadsMax answering threads; past
+// them, or when full, Answer returns false and allocates nothing); the stage forwards them to
+// its verdict queue at the start of every turn, stalled or not (Mailbox), stamped with the time
+// it took them. The stage's last read of a ring entry is its Begin call: handed_below() says
+// which entries it no longer reads, so that the reconciler may retire a decided entry without
+// its answer. An answer for a seq never handed out is dropped here and counted.
+//
+// Thread safety: as VerifierStage; Answer is called from any thread; handed_below() and
+// ignored_answers() are read from any thread.
+class AsyncVerifierStage final : public VerifierStage, public VerdictSink, public HandOffCursor {
+ public:
+  static constexpr size_t kAnswerThreadsMax = 16;
+  // `verifier` outlives the stage; `answers_capacity` bounds the answers not yet forwarded.
+  AsyncVerifierStage(VerifierId id, std::string role_name, AsyncVerifier* verifier,
+                     InFlightRing* ring, VerdictQueue* verdicts, const Clock* clock,
+                     int batch_max, size_t answers_capacity)
+      : VerifierStage(id, std::string_view(), ring, verdicts, clock, batch_max),
+        role_name_(std::move(role_name)),
+        verifier_(verifier),
+        answers_(answers_capacity, 0, kAnswerThreadsMax) {}
+  std::string_view role_name() const override { return role_name_; }
+
+  bool Answer(uint64_t seq, uint16_t code) override;
+  // Every seq below this was handed to the verifier, which the stage no longer reads.
+  Sequence handed_below() const override {
+    // acquire: pairs with the release in Check; the stage's reads of those entries are done.
+    return handed_below_.load(std::memory_order_acquire);
+  }
+  // Answers for a seq never handed out (dropped here). relaxed: a statistic.
+  uint64_t ignored_answers() const { return ignored_.load(std::memory_order_relaxed); }
+
+ private:
+  struct AnswerItem {
+    uint64_t seq = 0;
+    uint16_t code = 0;
+  };
+  int Mailbox() override;
+  void OnStartAt(Sequence first_seq) override {
+    handed_below_.store(first_seq, std::memory_order_relaxed);  // relaxed: before it runs.
+  }
+  Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
+    verifier_->Begin(seq, entry.payload.txn, entry.payload.confirmed_ns, *this);
+    // release: see handed_below(). Once per transaction; an async verifier is slow anyway.
+    handed_below_.store(seq + 1, std::memory_order_release);
+    return {Reason::kNone, 0, true};
+  }
+
+  const std::string role_name_;
+  AsyncVerifier* const verifier_;
+  moodycamel::ConcurrentQueue<AnswerItem> answers_;
+  std::optional<Verdict> unforwarded_;  // Stage thread: a verdict the full queue refused.
+  std::atomic<Sequence> handed_below_{1};
+  std::atomic<uint64_t> ignored_{0};
 };
 
 // Runs one of the embedder's verifiers (Options::verifiers, verifier.h): hands it each

@@ -4,11 +4,14 @@
 // mode, every ack policy, a clean stop and a crash).
 #include <atomic>
 #include <filesystem>
+#include <thread>
+#include <utility>
 #include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/verify/verifier.h"
@@ -468,6 +471,224 @@ INSTANTIATE_TEST_SUITE_P(AckPolicies, ShadowFraudRulesTest,
                                            AckPolicy::kDurable),
                          [](const auto& info) { return std::string(AckPolicyName(info.param)); });
 
+// --- Asynchronous verifiers ----------------------------------------------------------------------
+
+// Keeps what it was handed; the test answers for it, in any order, when it likes.
+class AnswersLater final : public AsyncVerifier {
+ public:
+  struct Handed {
+    uint64_t seq;
+    Transaction txn;
+  };
+  void Begin(uint64_t seq, const Transaction& txn, int64_t, VerdictSink& sink) override {
+    handed.push_back({seq, txn});
+    sink_ = &sink;
+  }
+  bool Answer(uint64_t seq, uint16_t code) { return sink_->Answer(seq, code); }
+  std::vector<Handed> handed;
+
+ private:
+  VerdictSink* sink_ = nullptr;
+};
+
+class AsyncVerifierTest : public VerifierTestBase, public ::testing::Test {
+ protected:
+  std::unique_ptr<Engine> OpenAsync(VerifierPolicy policy, AckPolicy ack = AckPolicy::kMemory,
+                                    const std::string& dir = "", size_t in_flight = 1 << 12) {
+    Options options = BankOptions(20);
+    options.fraud_rules.velocity_enabled = false;
+    options.inline_mode = true;
+    options.clock = &clock_;
+    options.in_flight_capacity = in_flight;
+    options.durability.ack = ack;
+    if (ack != AckPolicy::kMemory) options.durability.dir = dir;
+    options.verifiers.push_back({"screen", policy, false, -1, nullptr, screen_});
+    auto engine = Engine::Create(std::move(options));
+    EXPECT_TRUE(engine.ok()) << engine.status();
+    if (!engine.ok()) return nullptr;
+    EXPECT_TRUE((*engine)->Start().ok());
+    return std::move(*engine);
+  }
+  static constexpr VerifierId kScreen = CustomVerifierId(0);
+  std::shared_ptr<AnswersLater> screen_ = std::make_shared<AnswersLater>();
+};
+
+TEST_F(AsyncVerifierTest, AnswersInAnyOrderDecideTheirOwnTransactions) {
+  auto engine = OpenAsync(VerifierPolicy::kRequired);
+  for (uint64_t id = 1; id <= 4; ++id) {
+    ASSERT_EQ(engine->Submit(Transfer(id, id, id + 10, 100)).status, ConfirmStatus::kConfirmed);
+  }
+  StepUntilIdle(*engine);
+  ASSERT_EQ(screen_->handed.size(), 4u);
+  EXPECT_TRUE(DrainOutcomes(*engine).empty()) << "the screen has not answered";
+  // Backwards; 3 fails with the screen's own code.
+  for (auto it = screen_->handed.rbegin(); it != screen_->handed.rend(); ++it) {
+    ASSERT_TRUE(screen_->Answer(it->seq, it->txn.id == 3 ? 55 : 0));
+  }
+  StepUntilIdle(*engine);
+  const std::vector<Outcome> outcomes = DrainOutcomes(*engine);
+  ASSERT_EQ(outcomes.size(), 4u);
+  for (const Outcome& outcome : outcomes) {  // Emitted in sequence order, whatever the answers'.
+    if (outcome.id == 3) {
+      EXPECT_EQ(outcome.kind, OutcomeKind::kLateFailed);
+      EXPECT_EQ(outcome.verifier, kScreen);
+      EXPECT_EQ(outcome.verifier_code, 55);
+    } else {
+      EXPECT_EQ(outcome.kind, OutcomeKind::kVerified) << outcome.id;
+    }
+  }
+  EXPECT_EQ(engine->Stats().retired, 4u);
+}
+
+// A verifier that never answers cannot wedge the pipeline: each transaction times out at its
+// deadline and its entry retires, many times round a ring of 16 entries. An answer after the
+// entry retired is a late verdict in the history; a second one, or one for a seq never handed
+// out, is ignored and counted.
+TEST_F(AsyncVerifierTest, ANeverAnsweringVerifierTimesOutAndTheRingKeepsTurning) {
+  auto engine = OpenAsync(VerifierPolicy::kRequired, AckPolicy::kMemory, "", 16);
+  const int64_t deadline_ns = engine->options().verification_deadline_ns;
+  uint64_t timeouts = 0;
+  for (uint64_t id = 1; id <= 200; ++id) {
+    ASSERT_EQ(engine->Submit(Transfer(id, 1 + id % 10, 11 + id % 10, 1)).status,
+              ConfirmStatus::kConfirmed)
+        << "a full ring would answer BUSY: " << id;
+    StepUntilIdle(*engine);
+    clock_.AdvanceNs(deadline_ns);
+    StepUntilIdle(*engine);
+    for (const Outcome& outcome : DrainOutcomes(*engine)) {
+      EXPECT_EQ(outcome.kind, OutcomeKind::kLateTimeout);
+      EXPECT_EQ(outcome.verifier, kScreen);
+      ++timeouts;
+    }
+  }
+  EXPECT_EQ(timeouts, 200u);
+  EXPECT_EQ(engine->Stats().retired, 200u);
+  ASSERT_TRUE(screen_->Answer(screen_->handed.back().seq, 9));  // Late, after retirement.
+  ASSERT_TRUE(screen_->Answer(screen_->handed.back().seq, 0));  // A second answer.
+  ASSERT_TRUE(screen_->Answer(10'000, 0));                       // Never handed out.
+  StepUntilIdle(*engine);
+  EXPECT_TRUE(DrainOutcomes(*engine).empty()) << "no second outcome";
+  const EngineStats stats = engine->Stats();
+  EXPECT_EQ(stats.late_verdicts, 1u);
+  EXPECT_EQ(stats.ignored_answers, 2u);
+  const std::optional<TransactionStatus> status = engine->Query(200);
+  ASSERT_TRUE(status.has_value());
+  const StateChange* late = Find(*status, StateKind::kLateVerdict, kScreen);
+  ASSERT_NE(late, nullptr);
+  EXPECT_FALSE(late->pass);
+  EXPECT_EQ(late->verifier_code, 9);
+}
+
+TEST_F(AsyncVerifierTest, AnAdvisoryVerifierThatNeverAnswersHoldsNothingBack) {
+  auto engine = OpenAsync(VerifierPolicy::kAdvisory, AckPolicy::kMemory, "", 16);
+  for (uint64_t id = 1; id <= 100; ++id) {
+    ASSERT_EQ(engine->Submit(Transfer(id, 1 + id % 10, 11 + id % 10, 1)).status,
+              ConfirmStatus::kConfirmed);
+    StepUntilIdle(*engine);
+  }
+  EXPECT_EQ(engine->Stats().retired, 100u);
+  EXPECT_EQ(engine->Stats().outcomes[static_cast<int>(OutcomeKind::kVerified)], 100u);
+  ASSERT_TRUE(screen_->Answer(screen_->handed.back().seq, 4));  // After it retired: recorded.
+  StepUntilIdle(*engine);
+  const std::optional<TransactionStatus> status = engine->Query(100);
+  ASSERT_TRUE(status.has_value());
+  const StateChange* verdict = Find(*status, StateKind::kVerifierVerdict, kScreen);
+  ASSERT_NE(verdict, nullptr);
+  EXPECT_EQ(verdict->verifier_code, 4);
+  EXPECT_EQ(engine->Stats().late_verdicts, 0u);
+}
+
+TEST_F(AsyncVerifierTest, AfterACrashTheUnansweredAreHandedOutAgain) {
+  const std::string dir = testing::EmptyTestDir("async_again");
+  const std::string crashed = testing::EmptyTestDir("async_again_crashed");
+  {
+    auto engine = OpenAsync(VerifierPolicy::kRequired, AckPolicy::kWritten, dir);
+    ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
+    ASSERT_EQ(engine->Submit(Transfer(2, 3, 4, 100)).status, ConfirmStatus::kConfirmed);
+    StepUntilIdle(*engine);
+    ASSERT_TRUE(screen_->Answer(screen_->handed[0].seq, 0));
+    StepUntilIdle(*engine);
+    ASSERT_EQ(DrainOutcomes(*engine).size(), 1u);
+    fs::copy(dir, crashed, fs::copy_options::recursive);
+  }
+  screen_ = std::make_shared<AnswersLater>();
+  auto engine = OpenAsync(VerifierPolicy::kRequired, AckPolicy::kWritten, crashed);
+  StepUntilIdle(*engine);
+  ASSERT_EQ(screen_->handed.size(), 1u) << "only the undecided one";
+  EXPECT_EQ(screen_->handed[0].txn.id, 2u);
+  ASSERT_TRUE(screen_->Answer(screen_->handed[0].seq, 7));
+  StepUntilIdle(*engine);
+  ExpectDecided(*engine, {Transaction{.id = 2}, false, kScreen, 7}, false);
+}
+
+// Threads: the verifier answers from a thread of its own, while the stages run on theirs.
+class WorkerPoolVerifier final : public AsyncVerifier {
+ public:
+  ~WorkerPoolVerifier() override { Join(); }
+  void Begin(uint64_t seq, const Transaction& txn, int64_t, VerdictSink& sink) override {
+    absl::MutexLock lock(&mu_);
+    if (!worker_.joinable()) worker_ = std::thread([this] { Run(); });
+    work_.push_back({seq, txn.amount_minor == 13 ? uint16_t{13} : uint16_t{0}});
+    sink_ = &sink;
+  }
+  void Join() {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    if (worker_.joinable()) worker_.join();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::vector<std::pair<uint64_t, uint16_t>> batch;
+      VerdictSink* sink = nullptr;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](WorkerPoolVerifier* v) { return v->done_ || !v->work_.empty(); }, this));
+        if (work_.empty() && done_) return;
+        batch.swap(work_);
+        sink = sink_;
+      }
+      for (const auto& [seq, code] : batch) {
+        while (!sink->Answer(seq, code)) std::this_thread::yield();
+      }
+    }
+  }
+  absl::Mutex mu_;
+  std::vector<std::pair<uint64_t, uint16_t>> work_ ABSL_GUARDED_BY(mu_);
+  VerdictSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+TEST(AsyncVerifierThreadsTest, AnswersFromAnotherThreadDecideEveryTransaction) {
+  Options options = BankOptions(20);
+  options.fraud_rules.velocity_enabled = false;
+  options.verification_deadline_ns = 10'000'000'000;
+  auto pool = std::make_shared<WorkerPoolVerifier>();
+  options.verifiers.push_back({"pool", VerifierPolicy::kRequired, false, -1, nullptr, pool});
+  auto engine = Engine::Create(std::move(options));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  ASSERT_TRUE((*engine)->Start().ok());
+  constexpr uint64_t kTransactions = 2'000;
+  for (uint64_t id = 1; id <= kTransactions; ++id) {
+    const int64_t amount = id % 100 == 0 ? 13 : 1;
+    while ((*engine)->Submit(Transfer(id, 1 + id % 10, 11 + id % 10, amount)).status ==
+           ConfirmStatus::kBusy) {
+      std::this_thread::yield();
+    }
+  }
+  EXPECT_TRUE((*engine)->Stop().drained);
+  pool->Join();
+  const EngineStats stats = (*engine)->Stats();
+  EXPECT_EQ(stats.outcomes[static_cast<int>(OutcomeKind::kVerified)], kTransactions - 20);
+  EXPECT_EQ(stats.outcomes[static_cast<int>(OutcomeKind::kLateFailed)], 20u);
+  EXPECT_EQ(stats.retired, kTransactions);
+}
+
 // --- Options -------------------------------------------------------------------------------------
 
 TEST(VerifierOptionsTest, BadRegistrationsAreRefusedAndNamed) {
@@ -490,6 +711,9 @@ TEST(VerifierOptionsTest, BadRegistrationsAreRefusedAndNamed) {
   }
   EXPECT_FALSE(refused({{"twice", VerifierPolicy::kRequired, false, -1, pass}, {"twice", VerifierPolicy::kRequired, false, -1, pass}}).ok());
   EXPECT_FALSE(refused({{"empty", VerifierPolicy::kRequired, false, -1, nullptr}}).ok());
+  EXPECT_FALSE(refused({{"both", VerifierPolicy::kRequired, false, -1, pass,
+                         std::make_shared<AnswersLater>()}})
+                   .ok());
   EXPECT_FALSE(refused({{"odd", static_cast<VerifierPolicy>(9), false, -1, pass}}).ok());
   EXPECT_FALSE(refused({{"fraud_shadow", VerifierPolicy::kShadow, false, -1, pass}}).ok());
   EXPECT_FALSE(refused({{"holds", VerifierPolicy::kAdvisory, true, -1, pass}}).ok())

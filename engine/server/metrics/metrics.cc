@@ -261,6 +261,10 @@ void AddLatency(const Engine& engine, const EngineStats& stats, Families& out) {
           static_cast<double>(stats.shadow_verdicts[slot][c]));
     }
   }
+  out.AddOne("vouch_verifier_answers_ignored_total",
+             "Asynchronous verifiers' answers ignored: a second answer for a transaction, or one "
+             "for a transaction never handed out.",
+             MetricType::Counter, static_cast<double>(stats.ignored_answers));
   MetricFamily& queues = out.Add(
       "vouch_verdict_queue_depth",
       "Verdicts waiting for the reconciler, per verifier (fraud and ledger are also "
