@@ -30,6 +30,9 @@
 ABSL_FLAG(std::string, rates, "100000,250000,500000,1000000,2000000",
           "Offered rates in transactions per second, comma-separated, run in this order.");
 ABSL_FLAG(double, duration_s, 2, "Seconds of offered load per step.");
+ABSL_FLAG(int, verifiers, 2,
+          "Verifiers in all for the vouch designs (2 to 8): fraud, ledger and pass-through "
+          "embedder's verifiers (docs/VERIFIERS.md). The baseline keeps its two.");
 ABSL_FLAG(int, producers, 1, "Submitting threads (the machine has 2 cores: fewer is better).");
 ABSL_FLAG(std::string, designs, "async,hybrid,sync,baseline",
           "Designs to run at each rate: async, hybrid, sync (vouch's policy modes), baseline.");
@@ -80,6 +83,8 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
     if (!design.ok()) return BadFlag("designs", std::string(design.status().message()));
     config.designs.push_back(*design);
   }
+  config.verifiers = absl::GetFlag(FLAGS_verifiers);
+  if (config.verifiers < 2 || config.verifiers > 8) return BadFlag("verifiers", "must be in [2, 8]");
   config.producers = absl::GetFlag(FLAGS_producers);
   if (config.producers < 1 || config.producers > 64) {
     return BadFlag("producers", "must be in [1, 64]");
@@ -109,9 +114,11 @@ absl::StatusOr<RunConfig> ConfigFromFlags() {
 
 int Run(const RunConfig& config, const std::string& json_path) {
   std::printf(
-      "vouch-bench: %zu rates x %zu designs, %.2f s per step, %d producer(s), %zu accounts, "
-      "fraud %.1f%%, insufficient funds %.1f%%; open loop, stage times sampled 1 in %lu ids\n",
-      config.rates.size(), config.designs.size(), config.duration_s, config.producers,
+      "vouch-bench: %zu rates x %zu designs, %d verifiers, %.2f s per step, %d producer(s), "
+      "%zu accounts, fraud %.1f%%, insufficient funds %.1f%%; open loop, stage times sampled 1 "
+      "in %lu ids\n",
+      config.rates.size(), config.designs.size(), config.verifiers, config.duration_s,
+      config.producers,
       config.workload.accounts, 100 * config.workload.fraud_share,
       100 * config.workload.insufficient_funds_share, config.sample_every);
   RunReport report;
@@ -125,6 +132,7 @@ int Run(const RunConfig& config, const std::string& json_path) {
       step.rate = rate;
       step.duration_s = config.duration_s;
       step.producers = config.producers;
+      step.verifiers = config.verifiers;
       step.workload = config.workload;
       step.sample_every = config.sample_every;
       absl::StatusOr<StepResult> result = RunStep(step);

@@ -167,6 +167,7 @@ void JsonConfig(JsonWriter& json, const RunConfig& config) {
   json.EndArray();
   json.Double("duration_s", config.duration_s);
   json.Int("producers", config.producers);
+  json.Int("verifiers", config.verifiers);
   json.Uint("accounts", config.workload.accounts);
   json.Double("fraud_share", config.workload.fraud_share);
   json.Double("insufficient_share", config.workload.insufficient_funds_share);

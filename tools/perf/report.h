@@ -19,6 +19,7 @@ namespace vouch::perf {
 inline constexpr int kJsonSchemaVersion = 1;
 
 struct RunConfig {
+  int verifiers = 2;  // StepConfig::verifiers.
   std::vector<double> rates;  // Offered rates, in step order.
   std::vector<Design> designs;
   double duration_s = 0;

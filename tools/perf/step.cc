@@ -197,7 +197,7 @@ bool StepResult::passed() const {
 
 absl::StatusOr<StepResult> RunStep(const StepConfig& config) {
   absl::StatusOr<std::unique_ptr<Subject>> made =
-      MakeSubject(config.design, config.workload, kPollBatchMax);
+      MakeSubject(config.design, config.workload, kPollBatchMax, config.verifiers);
   if (!made.ok()) return made.status();
   Subject& subject = **made;
   if (absl::Status status = subject.Start(); !status.ok()) return status;

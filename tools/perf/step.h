@@ -38,6 +38,9 @@ struct StepConfig {
   double rate = 0;        // Offered transactions per second, over all producers.
   double duration_s = 0;  // Of offered load.
   int producers = 1;
+  // Verifiers in all for the vouch designs: fraud, ledger and verifiers - 2 pass-through
+  // embedder's verifiers that read the transaction (docs/VERIFIERS.md); 2 to 8.
+  int verifiers = 2;
   workload::WorkloadConfig workload;  // Producer p uses seed + p and ids from p << 40.
   uint64_t sample_every = 64;
   int64_t drain_timeout_ns = 10'000'000'000;

@@ -114,9 +114,17 @@ absl::StatusOr<Design> ParseDesign(std::string_view name) {
                    "' (async|hybrid|sync|baseline)"));
 }
 
+// An embedder's verifier that does the least a real check does: reads the transaction.
+class ReadsTheTransaction final : public Verifier {
+ public:
+  uint16_t Check(const Transaction& txn, int64_t) override {
+    return txn.amount_minor < 0 ? 1 : 0;  // Never: amounts are positive.
+  }
+};
+
 absl::StatusOr<std::unique_ptr<Subject>> MakeSubject(Design design,
                                                      const workload::WorkloadConfig& workload,
-                                                     size_t poll_batch_max) {
+                                                     size_t poll_batch_max, int verifiers) {
   if (design == Design::kBaseline) {
     baseline::BaselineOptions options;
     options.accounts = workload::Accounts(workload);
@@ -135,6 +143,10 @@ absl::StatusOr<std::unique_ptr<Subject>> MakeSubject(Design design,
   options.policy.mode = design == Design::kAsync    ? PolicyMode::kAsync
                         : design == Design::kHybrid ? PolicyMode::kHybrid
                                                     : PolicyMode::kSync;
+  for (int i = 0; i < verifiers - kBuiltinVerifierCount; ++i) {
+    options.verifiers.push_back({absl::StrCat("check_", i), VerifierPolicy::kRequired, false, -1,
+                                 std::make_shared<ReadsTheTransaction>()});
+  }
   absl::StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(std::move(options));
   if (!engine.ok()) return engine.status();
   return std::make_unique<VouchSubject>(*std::move(engine), poll_batch_max);

@@ -53,9 +53,10 @@ class Subject {
 
 // A started-ready subject over workload::Accounts(workload) and workload::DemoFraudRules().
 // `poll_batch_max` bounds Poll's `max`.
+// `verifiers`: in all, as StepConfig::verifiers (the baseline ignores it).
 absl::StatusOr<std::unique_ptr<Subject>> MakeSubject(Design design,
                                                      const workload::WorkloadConfig& workload,
-                                                     size_t poll_batch_max);
+                                                     size_t poll_batch_max, int verifiers = 2);
 
 }  // namespace vouch::perf
 
