@@ -290,7 +290,7 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Starts the stage threads (not in inline mode) and begins accepting.
-  absl::Status Start();
+  [[nodiscard]] absl::Status Start();
   // Stops accepting (Submit answers BUSY/shutting_down), waits for every confirmed transaction
   // to reach its outcome and settle, up to drain_timeout_ns, then stops the stage threads.
   DrainReport Stop();
@@ -347,7 +347,7 @@ class Engine {
   // the records within `timeout`; Unavailable: the engine is not running or the journal failed)
   // means "unknown, retry the same batch". kBusy results (the engine is stopping, read-only or
   // its journal failed) created nothing.
-  absl::Status CreateAccounts(absl::Span<const NewAccount> accounts,
+  [[nodiscard]] absl::Status CreateAccounts(absl::Span<const NewAccount> accounts,
                               std::vector<CreateResult>* results,
                               absl::Duration timeout = absl::Seconds(5));
   // A frozen account's new transactions are refused at ingest (REJECTED account_frozen), as
@@ -355,16 +355,16 @@ class Engine {
   // account is closed; freezing a frozen one (unfreezing an open one) is OK and journals
   // nothing. Unavailable when not running; DeadlineExceeded if the record was not kept within
   // 5 s (the change is made and queued: it is kept unless the journal fails).
-  absl::Status FreezeAccount(uint64_t id);
-  absl::Status UnfreezeAccount(uint64_t id);
+  [[nodiscard]] absl::Status FreezeAccount(uint64_t id);
+  [[nodiscard]] absl::Status UnfreezeAccount(uint64_t id);
   // Refuses new transactions (account_closed) at once, waits up to `timeout` until none of the
   // account's transactions is in flight, then reads its balance on the ledger stage: closed
   // (journaled, final) if the balance is 0 and no reservation names it; otherwise the account
   // goes back to its state and FailedPrecondition. Closing a closed one is OK. NotFound.
-  absl::Status CloseAccount(uint64_t id, absl::Duration timeout = absl::Seconds(5));
+  [[nodiscard]] absl::Status CloseAccount(uint64_t id, absl::Duration timeout = absl::Seconds(5));
   // InvalidArgument for a negative limit; NotFound; FailedPrecondition if closed. Applies to
   // transactions submitted after it returns.
-  absl::Status SetAccountLimits(uint64_t id, const AccountLimits& limits);
+  [[nodiscard]] absl::Status SetAccountLimits(uint64_t id, const AccountLimits& limits);
   // NotFound (also while its creation is not kept yet); Unavailable / DeadlineExceeded from the
   // balance read (ReadBalances).
   absl::StatusOr<AccountInfo> LookupAccount(uint64_t id,
@@ -410,7 +410,7 @@ class Engine {
   const JournalStage* journal() const { return journal_stage_.get(); }
   // Snapshots (ack policy written/durable, snapshot_interval_records > 0): a background thread
   // polls; in inline mode, or to force one, call PollSnapshot (not concurrently with the thread).
-  absl::Status PollSnapshot();
+  [[nodiscard]] absl::Status PollSnapshot();
   const Snapshotter* snapshotter() const { return snapshotter_.get(); }
   const Options& options() const { return options_; }
   const Clock& clock() const { return *clock_; }
