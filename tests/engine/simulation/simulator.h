@@ -87,6 +87,10 @@ struct FaultCounts {
   // idempotency_window).
   uint64_t retention_ageings = 0;
   uint64_t retention_restart_refusals = 0;
+  // The embedder's verifiers (Options::verifiers): InlineStage::kCustom not stepped for a few
+  // steps, and one of them stalled (StallVerifier) past the deadline.
+  uint64_t custom_pauses = 0;
+  uint64_t custom_stalls = 0;
 
   void Add(const FaultCounts& other);
 };
@@ -122,6 +126,19 @@ struct RunCounts {
   // New answers REJECTED daily_amount_limit or daily_count_limit (each checked exactly against
   // the model's charges of its source account and day).
   uint64_t daily_limit_refusals = 0;
+  // The embedder's verifiers: seeds with any, how many registered by policy; outcomes they
+  // decided (LATE_FAILED verifier_rejected, of them with an account hold; LATE_FAILED
+  // account_held_in_flight; LATE_TIMEOUT), each checked against the model; advisory failures
+  // (the engine's count; they decided nothing); their verdicts checked in Query.
+  uint64_t custom_verifier_seeds = 0;
+  uint64_t custom_required = 0;
+  uint64_t custom_advisory = 0;
+  uint64_t custom_rejections = 0;
+  uint64_t custom_holds = 0;
+  uint64_t custom_held_in_flight = 0;
+  uint64_t custom_timeouts = 0;
+  uint64_t advisory_failures = 0;
+  uint64_t custom_verdicts_queried = 0;
 
   void Add(const RunCounts& other);
 };
