@@ -82,6 +82,7 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(counts.custom_timeouts, kSeeds);
   EXPECT_GT(counts.advisory_failures, kSeeds);
   EXPECT_GT(counts.custom_verdicts_queried, kSeeds);
+  EXPECT_GT(counts.joins_checked, kSeeds);  // Outcomes against the verdicts Query shows.
 }
 
 TEST(SimulationTest, SameSeedSameRun) {

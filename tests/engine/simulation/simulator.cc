@@ -47,6 +47,7 @@ struct ConfirmedTxn {
   int overdue_steps_max = 0;  // Steps its outcome may take once overdue (CheckDeadlines).
   bool acknowledged = false;  // The journal kept it, so the confirmation could be told.
   bool told = false;          // Its outcome reached the client.
+  int told_life = -1;         // The life whose reconciler decided and told it (-1: recovered).
   uint32_t day = 0;           // The engine's UTC day when it was confirmed (daily limits).
   Outcome outcome;
 };
@@ -243,6 +244,8 @@ class Simulation {
   void InjectCustomVerifierFaults();
   void CheckCustomDecision(const Transaction& txn, const Outcome& outcome);
   void CheckCustomVerdicts(const Transaction& txn, const TransactionStatus& status);
+  void CheckJoin(const ConfirmedTxn& confirmed, const TransactionStatus& status);
+  bool Required(int slot) const;
   void CountLife();  // Adds the engine's per-life counters to the run's.
   void PollOutcomes();
   void OnOutcome(const Outcome& outcome);
@@ -1323,11 +1326,22 @@ void Simulation::CheckHoldsRecovered(const std::map<uint64_t, bool>& before) {
 void Simulation::CheckRefusalsRecovered(bool lossy) {
   for (auto it = refusals_.begin(); it != refusals_.end() && !failed();) {
     const auto& [id, refusal] = *it;
+    const std::optional<TransactionStatus> status = engine_->Query(id);
     if (IsMalformed(refusal.reason)) {
-      ++it;
+      // Refused again whatever is remembered of the id, so never checked for being kept. But
+      // one the crash took (not journaled yet) is an id the engine has never seen: its retry is
+      // judged as new, and in retention mode may be BUSY idempotency_retention like any new id.
+      const bool remembered = status.has_value() && status->seq == 0 &&
+                              status->history.front().at_ns == first_seen_ns_[id];
+      if (remembered) {
+        ++it;
+      } else {
+        answered_.erase(id);
+        first_seen_ns_.erase(id);
+        refusals_.erase(it++);
+      }
       continue;
     }
-    const std::optional<TransactionStatus> status = engine_->Query(id);
     if (Aged(id)) {
       // First seen a retention ago or more: it may be forgotten (or, forgotten and restored from
       // an older answer of the id, be that one). Either way it is free for a new answer.
@@ -1460,6 +1474,7 @@ void Simulation::OnOutcome(const Outcome& outcome) {
   }
   CheckCustomDecision(txn, outcome);
   if (failed()) return;
+  confirmed.told_life = life_;
   Tell(confirmed, outcome);
 }
 
@@ -1613,6 +1628,65 @@ void Simulation::CheckCustomVerdicts(const Transaction& txn, const TransactionSt
   }
 }
 
+bool Simulation::Required(int slot) const {
+  return slot < kBuiltinVerifierCount || custom_plans_[slot - kBuiltinVerifierCount].required();
+}
+
+// The N-way join, as Query shows the verdicts it joined: a verdict the reconciler had before the
+// outcome is on time (FRAUD_VERDICT, LEDGER_VERDICT, VERIFIER_VERDICT), one after it is a
+// LATE_VERDICT. Only for an outcome this life's reconciler decided (a recovered one has no
+// verdicts in the history). Then:
+//   - VERIFIED: every required verifier passed it on time;
+//   - LATE_TIMEOUT(V): every required verifier before V, in verifier order, judged it on time
+//     and passed it, and V did not judge it on time (V is the first required one missing);
+//   - LATE_FAILED(V, reason), but account_held_in_flight (another transaction's failure): V
+//     failed it on time, with that reason and code (a failure decides at once, so the others
+//     may not have judged it yet).
+void Simulation::CheckJoin(const ConfirmedTxn& confirmed, const TransactionStatus& status) {
+  if (!confirmed.told || confirmed.told_life != life_) return;
+  const Outcome& outcome = confirmed.outcome;
+  if (outcome.kind == OutcomeKind::kLateFailed &&
+      outcome.reason == Reason::kAccountHeldInFlight) {
+    return;  // Decided by another transaction's failure.
+  }
+  const int verifier_count = kBuiltinVerifierCount + static_cast<int>(custom_plans_.size());
+  const int named = outcome.kind == OutcomeKind::kVerified ? verifier_count
+                                                           : VerifierSlot(outcome.verifier);
+  for (int slot = 0; slot < verifier_count; ++slot) {
+    if (!Required(slot) && slot != named) continue;
+    // A failure decides at once, whatever the others have said.
+    if (outcome.kind == OutcomeKind::kLateFailed && slot != named) continue;
+    const StateChange* on_time = nullptr;
+    for (const StateChange& change : status.history) {
+      const bool verdict = change.kind == StateKind::kFraudVerdict ||
+                           change.kind == StateKind::kLedgerVerdict ||
+                           change.kind == StateKind::kVerifierVerdict;
+      if (verdict && change.verifier == VerifierAtSlot(slot)) on_time = &change;
+    }
+    std::string broken;
+    if (slot < named) {
+      if (on_time == nullptr || !on_time->pass) {
+        broken = on_time == nullptr ? "had not judged it in time" : "had failed it in time";
+      }
+    } else if (slot == named) {
+      if (outcome.kind == OutcomeKind::kLateTimeout && on_time != nullptr) {
+        broken = "had judged it in time";
+      } else if (outcome.kind == OutcomeKind::kLateFailed &&
+                 (on_time == nullptr || on_time->pass || on_time->reason != outcome.reason ||
+                  on_time->verifier_code != outcome.verifier_code)) {
+        broken = "did not fail it in time with that reason and code";
+      }
+    }
+    if (!broken.empty()) {
+      Fail(absl::StrCat("outcome ", Describe(outcome), ", but verifier slot ", slot,
+                        " (required ", Required(slot), ") ", broken, "; Query says ",
+                        QueryText(*engine_, confirmed.txn.id)));
+      return;
+    }
+  }
+  ++result_.counts.joins_checked;
+}
+
 void Simulation::CountLife() {
   const EngineStats stats = engine_->Stats();
   result_.counts.late_verdicts += stats.late_verdicts;
@@ -1694,6 +1768,7 @@ void Simulation::CheckQuery() {
     Fail(absl::StrCat("Query(", it->second.txn.id, ") is not final after its outcome"));
   } else {
     CheckCustomVerdicts(it->second.txn, *status);
+    CheckJoin(it->second, *status);
   }
 }
 
@@ -1864,6 +1939,7 @@ void RunCounts::Add(const RunCounts& o) {
   custom_timeouts += o.custom_timeouts;
   advisory_failures += o.advisory_failures;
   custom_verdicts_queried += o.custom_verdicts_queried;
+  joins_checked += o.joins_checked;
 }
 
 std::string DefaultWorkDir() {
@@ -1908,7 +1984,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       f.custom_stalls, "; decided verifier_rejected ", c.custom_rejections, " (holding ",
       c.custom_holds, "), account_held_in_flight ", c.custom_held_in_flight, ", timeouts ",
       c.custom_timeouts, "; advisory failures ", c.advisory_failures,
-      ", verdicts checked in Query ", c.custom_verdicts_queried, "\n");
+      ", verdicts checked in Query ", c.custom_verdicts_queried, "; outcomes checked against "
+      "the verdicts they joined ", c.joins_checked, "\n");
 }
 
 std::string ReplayCommand(const SimulationOptions& options) {
