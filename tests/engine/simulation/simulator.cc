@@ -134,8 +134,8 @@ class SimVerifier final : public Verifier {
   const CustomVerifierPlan plan_;
 };
 
-// Mixed from the seed (not drawn from rng_): a seed without verifiers runs as it did before
-// they existed. About one seed in seven has none; two in three are required; one in three
+// Mixed from the seed (not drawn from rng_): in a seed without verifiers the mode draws nothing
+// from rng_, so its run is as it was before they existed. About one seed in seven has none; two in three are required; one in three
 // holds the account on failure (advisory ones too, which must place no hold).
 std::vector<CustomVerifierPlan> CustomVerifierPlans(uint64_t seed) {
   std::mt19937_64 rng(Mix64(seed ^ 0xC057E1F1E5ull));
@@ -1449,6 +1449,7 @@ void Simulation::PollOutcomes() {
 void Simulation::OnOutcome(const Outcome& outcome) {
   Digest(outcome.seq << 16 ^ uint64_t(outcome.kind) << 8 ^ uint64_t(outcome.reason));
   Digest(static_cast<uint64_t>(outcome.decided_ns));
+  Digest(uint64_t{outcome.verifier_code} << 8 ^ static_cast<uint64_t>(outcome.verifier));
   const auto it = confirmed_.find(outcome.seq);
   if (it == confirmed_.end()) {
     Fail(absl::StrCat("outcome for a sequence number never confirmed: ", Describe(outcome)));
