@@ -68,6 +68,21 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(counts.aged_reanswered, kSeeds);
   // Daily limits refused transactions (each checked both ways against the model's charges).
   EXPECT_GT(counts.daily_limit_refusals, kSeeds);
+  // The embedder's verifiers, required and advisory, were paused and stalled, decided outcomes
+  // of every kind they may decide (failures with their codes and holds, holds' in-flight
+  // failures, timeouts), and failed transactions as advisors, deciding nothing.
+  EXPECT_GT(counts.custom_verifier_seeds, kSeeds / 2);
+  EXPECT_GT(counts.custom_required, kSeeds / 2);
+  EXPECT_GT(counts.custom_advisory, kSeeds / 4);
+  EXPECT_GT(faults.custom_pauses, kSeeds);
+  EXPECT_GT(faults.custom_stalls, kSeeds);
+  EXPECT_GT(counts.custom_rejections, kSeeds);
+  EXPECT_GT(counts.custom_holds, kSeeds / 2);
+  EXPECT_GT(counts.custom_held_in_flight, 0u);
+  EXPECT_GT(counts.custom_timeouts, kSeeds);
+  EXPECT_GT(counts.advisory_failures, kSeeds);
+  EXPECT_GT(counts.custom_verdicts_queried, kSeeds);
+  EXPECT_GT(counts.joins_checked, kSeeds);  // Outcomes against the verdicts Query shows.
 }
 
 TEST(SimulationTest, SameSeedSameRun) {

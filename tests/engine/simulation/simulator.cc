@@ -22,6 +22,7 @@
 #include "engine/journal/segment_format.h"
 #include "engine/types/clock.h"
 #include "engine/types/mix.h"
+#include "engine/verify/verifier.h"
 #include "tests/engine/simulation/power_loss.h"
 
 namespace vouch::simulation {
@@ -46,6 +47,7 @@ struct ConfirmedTxn {
   int overdue_steps_max = 0;  // Steps its outcome may take once overdue (CheckDeadlines).
   bool acknowledged = false;  // The journal kept it, so the confirmation could be told.
   bool told = false;          // Its outcome reached the client.
+  int told_life = -1;         // The life whose reconciler decided and told it (-1: recovered).
   uint32_t day = 0;           // The engine's UTC day when it was confirmed (daily limits).
   Outcome outcome;
 };
@@ -92,15 +94,78 @@ struct Refusal {
 
 bool SameDecision(const Outcome& a, const Outcome& b) {
   return a.id == b.id && a.seq == b.seq && a.kind == b.kind && a.verifier == b.verifier &&
-         a.reason == b.reason;
+         a.reason == b.reason && a.verifier_code == b.verifier_code;
+}
+
+// --- The embedder's verifiers (Options::verifiers, engine/verify/verifier.h) -----------------
+// Each seed registers 0 to 6 of them, chosen from the seed alone (CustomVerifierPlans). Each
+// fails a seeded subset of the transactions with codes of its own, as a pure function of the
+// transaction's fields (CustomVerdictCode), so the model knows every verdict before the engine
+// gives it, whatever the order the stages run in, and across restarts (where every life
+// registers fresh verifiers from the same plans, in the same order: the journal records a
+// failure by the verifier's number).
+struct CustomVerifierPlan {
+  VerifierPolicy policy = VerifierPolicy::kRequired;
+  bool hold_account_on_failure = false;  // Also given to advisory ones: they must never hold.
+  uint64_t salt = 0;
+  uint64_t fail_one_in = 1;  // Fails about one transaction in this many.
+  uint16_t code_base = 0;    // Its codes are code_base .. code_base + 2.
+  bool required() const { return policy == VerifierPolicy::kRequired; }
+};
+
+constexpr int kCustomVerifiersMax = kVerifiersMax - kBuiltinVerifierCount;  // 6.
+
+// 0 (pass) or the verifier's own code for `txn`: a hash of the fields ingest keeps.
+uint16_t CustomVerdictCode(const CustomVerifierPlan& plan, const Transaction& txn) {
+  const uint64_t hash = Mix64(plan.salt ^ Mix64(txn.id ^ uint64_t(txn.amount_minor) << 20 ^
+                                                txn.source_account << 44));
+  if (hash % plan.fail_one_in != 0) return 0;
+  return static_cast<uint16_t>(plan.code_base + (hash >> 40) % 3);
+}
+
+class SimVerifier final : public Verifier {
+ public:
+  explicit SimVerifier(const CustomVerifierPlan& plan) : plan_(plan) {}
+  uint16_t Check(const Transaction& txn, int64_t) override {
+    return CustomVerdictCode(plan_, txn);
+  }
+
+ private:
+  const CustomVerifierPlan plan_;
+};
+
+// Mixed from the seed (not drawn from rng_): in a seed without verifiers the mode draws nothing
+// from rng_, so its run is as it was before they existed. About one seed in seven has none; two in three are required; one in three
+// holds the account on failure (advisory ones too, which must place no hold).
+std::vector<CustomVerifierPlan> CustomVerifierPlans(uint64_t seed) {
+  std::mt19937_64 rng(Mix64(seed ^ 0xC057E1F1E5ull));
+  std::vector<CustomVerifierPlan> plans(rng() % (kCustomVerifiersMax + 1));
+  for (size_t i = 0; i < plans.size(); ++i) {
+    CustomVerifierPlan& plan = plans[i];
+    plan.policy = rng() % 3 == 0 ? VerifierPolicy::kAdvisory : VerifierPolicy::kRequired;
+    plan.hold_account_on_failure = rng() % 3 == 0;
+    plan.salt = rng();
+    plan.fail_one_in = 4 + rng() % 60;
+    plan.code_base = static_cast<uint16_t>(100 * (i + 1) + 1);
+  }
+  return plans;
+}
+
+// The index in Options::verifiers of a custom VerifierId; -1 for fraud, ledger and none.
+int CustomIndex(VerifierId verifier) {
+  return static_cast<int>(verifier) - static_cast<int>(CustomVerifierId(0));
 }
 
 // Debian's Abseil predates absl::string_view being std::string_view.
 absl::string_view View(std::string_view text) { return {text.data(), text.size()}; }
 
 std::string Describe(const Outcome& o) {
+  const std::string verifier = CustomIndex(o.verifier) >= 0
+                                   ? absl::StrCat("custom_", CustomIndex(o.verifier))
+                                   : std::string(View(VerifierName(o.verifier)));
   return absl::StrCat("{id ", o.id, " seq ", o.seq, " ", View(OutcomeKindName(o.kind)), " ",
-                      View(VerifierName(o.verifier)), " ", View(ReasonName(o.reason)), "}");
+                      verifier, " ", View(ReasonName(o.reason)), " code ", o.verifier_code,
+                      "}");
 }
 
 // Query's history of `id`, for failure messages.
@@ -173,6 +238,15 @@ class Simulation {
   // Resubmits a remembered id with one field changed; false if there was none to pick.
   bool ResubmitAltered();
   bool has_journal() const { return engine_options_.durability.ack != AckPolicy::kMemory; }
+  // The embedder's verifiers: registered afresh each life from custom_plans_; the checks of
+  // each outcome and of Query's verdicts against CustomVerdictCode.
+  std::vector<VerifierSpec> MakeCustomVerifiers() const;
+  void InjectCustomVerifierFaults();
+  void CheckCustomDecision(const Transaction& txn, const Outcome& outcome);
+  void CheckCustomVerdicts(const Transaction& txn, const TransactionStatus& status);
+  void CheckJoin(const ConfirmedTxn& confirmed, const TransactionStatus& status);
+  bool Required(int slot) const;
+  void CountLife();  // Adds the engine's per-life counters to the run's.
   void PollOutcomes();
   void OnOutcome(const Outcome& outcome);
   void Tell(ConfirmedTxn& confirmed, const Outcome& outcome);
@@ -215,6 +289,9 @@ class Simulation {
   absl::flat_hash_map<uint64_t, int64_t> opening_balance_;
   absl::flat_hash_map<CurrencyCode, int64_t> opening_total_;
   int pause_steps_[2] = {0, 0};  // Fraud, ledger: steps left without a turn.
+  // The embedder's verifiers (fixed per seed), and the steps left without a kCustom turn.
+  const std::vector<CustomVerifierPlan> custom_plans_;
+  int custom_pause_steps_ = 0;
 
   // Power loss: what the disk has synced of the current life's directory.
   DiskModel disk_;
@@ -282,8 +359,13 @@ int64_t SeedUnixOffsetNs(uint64_t seed, int64_t clock_start_ns) {
 Simulation::Simulation(const SimulationOptions& options)
     : options_(options),
       rng_(options.seed),
-      seed_dir_(fs::path(options.work_dir) / absl::StrCat("seed-", options.seed)) {
+      seed_dir_(fs::path(options.work_dir) / absl::StrCat("seed-", options.seed)),
+      custom_plans_(CustomVerifierPlans(options.seed)) {
   result_.seed = options.seed;
+  if (!custom_plans_.empty()) ++result_.counts.custom_verifier_seeds;
+  for (const CustomVerifierPlan& plan : custom_plans_) {
+    ++(plan.required() ? result_.counts.custom_required : result_.counts.custom_advisory);
+  }
   clock_.SetUnixOffsetNs(SeedUnixOffsetNs(options.seed, clock_.NowNs()));
 }
 
@@ -362,6 +444,8 @@ bool Simulation::StartLife() {
     // The operator restarts with the rules file as the last reload left it, or as it was.
     engine_options_.fraud_rules = OneIn(2) ? current_rules_ : opening_rules_;
   }
+  // A restarted process registers its verifiers again, in the same order.
+  engine_options_.verifiers = MakeCustomVerifiers();
   absl::StatusOr<std::unique_ptr<Engine>> engine = CreateEngine(engine_options_);
   if (!engine.ok()) {
     Fail(absl::StrCat("recovery refused the journal of life ", life_ - 1, ": ",
@@ -377,6 +461,7 @@ bool Simulation::StartLife() {
   }
   next_seq_ = engine_->recovery().confirmed + 1;
   pause_steps_[0] = pause_steps_[1] = 0;  // A new process: nothing is paused or stalled.
+  custom_pause_steps_ = 0;
   fraud_stalled_until_ns_ = 0;
   return true;
 }
@@ -429,6 +514,7 @@ void Simulation::InjectFaults() {
     ++result_.faults.verifier_stalls;
     Log(absl::StrCat("stall ", View(VerifierName(verifier)), " for ", stall_ns, " ns"));
   }
+  if (!custom_plans_.empty()) InjectCustomVerifierFaults();
   if (OneIn(200)) {
     clock_.AdvanceNs(deadline_ns + static_cast<int64_t>(Random(2 * deadline_ns)));
     ++result_.faults.clock_jumps;
@@ -710,18 +796,22 @@ absl::StatusOr<std::unique_ptr<Engine>> Simulation::CreateEngine(Options& option
 }
 
 bool Simulation::StepStages() {
-  InlineStage order[4] = {kStages[0], kStages[1], kStages[2], kStages[3]};
-  std::shuffle(order, order + 4, rng_);
+  // The embedder's verifiers take one turn among the others (a seed without them steps the four
+  // stages exactly as before they existed).
+  const int stages = custom_plans_.empty() ? 4 : 5;
+  InlineStage order[5] = {kStages[0], kStages[1], kStages[2], kStages[3], InlineStage::kCustom};
+  std::shuffle(order, order + stages, rng_);
   // A crash may come after any stage's turn; one right after the journal's turn may tear the
   // write that turn made (the kill landed during write(2)).
   // A power loss keeps only what was synced, and any part of the rest. It may cut the turn short
   // at one of its syncs (between a journal write and its fdatasync, say), or come after it.
-  const int crash_after = has_journal() && OneIn(150) ? static_cast<int>(Random(4)) : -1;
+  const int crash_after = has_journal() && OneIn(150) ? static_cast<int>(Random(stages)) : -1;
   const bool power_loss = crash_after >= 0 && OneIn(2);
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < stages; ++i) {
     const InlineStage stage = order[i];
     const int verifier = stage == InlineStage::kFraud ? 0 : stage == InlineStage::kLedger ? 1 : -1;
     if (verifier >= 0 && pause_steps_[verifier] > 0) continue;
+    if (stage == InlineStage::kCustom && custom_pause_steps_ > 0) continue;
     SegmentMark before;
     const bool tear =
         i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
@@ -750,6 +840,7 @@ bool Simulation::StepStages() {
     }
   }
   for (int& steps : pause_steps_) steps = std::max(0, steps - 1);
+  custom_pause_steps_ = std::max(0, custom_pause_steps_ - 1);
   return true;
 }
 
@@ -788,7 +879,7 @@ void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) 
 void Simulation::Recover() {
   crash_.taken = false;
   ++life_;
-  result_.counts.late_verdicts += engine_->Stats().late_verdicts;
+  CountLife();
   engine_.reset();  // Its shutdown writes to the old directory, which nobody reads again.
   Log(absl::StrCat(crash_.what, "; life ", life_));
   if (!StartLife()) return;
@@ -1104,6 +1195,7 @@ void Simulation::CheckRecovered(bool lossy) {
       }
     } else if (outcome.has_value()) {
       ++result_.counts.recovered_outcomes;
+      CheckCustomDecision(confirmed.txn, *outcome);
       Tell(confirmed, *outcome);
     } else {
       ++result_.counts.recovered_pending;
@@ -1234,11 +1326,22 @@ void Simulation::CheckHoldsRecovered(const std::map<uint64_t, bool>& before) {
 void Simulation::CheckRefusalsRecovered(bool lossy) {
   for (auto it = refusals_.begin(); it != refusals_.end() && !failed();) {
     const auto& [id, refusal] = *it;
+    const std::optional<TransactionStatus> status = engine_->Query(id);
     if (IsMalformed(refusal.reason)) {
-      ++it;
+      // Refused again whatever is remembered of the id, so never checked for being kept. But
+      // one the crash took (not journaled yet) is an id the engine has never seen: its retry is
+      // judged as new, and in retention mode may be BUSY idempotency_retention like any new id.
+      const bool remembered = status.has_value() && status->seq == 0 &&
+                              status->history.front().at_ns == first_seen_ns_[id];
+      if (remembered) {
+        ++it;
+      } else {
+        answered_.erase(id);
+        first_seen_ns_.erase(id);
+        refusals_.erase(it++);
+      }
       continue;
     }
-    const std::optional<TransactionStatus> status = engine_->Query(id);
     if (Aged(id)) {
       // First seen a retention ago or more: it may be forgotten (or, forgotten and restored from
       // an older answer of the id, be that one). Either way it is free for a new answer.
@@ -1346,6 +1449,7 @@ void Simulation::PollOutcomes() {
 void Simulation::OnOutcome(const Outcome& outcome) {
   Digest(outcome.seq << 16 ^ uint64_t(outcome.kind) << 8 ^ uint64_t(outcome.reason));
   Digest(static_cast<uint64_t>(outcome.decided_ns));
+  Digest(uint64_t{outcome.verifier_code} << 8 ^ static_cast<uint64_t>(outcome.verifier));
   const auto it = confirmed_.find(outcome.seq);
   if (it == confirmed_.end()) {
     Fail(absl::StrCat("outcome for a sequence number never confirmed: ", Describe(outcome)));
@@ -1369,6 +1473,9 @@ void Simulation::OnOutcome(const Outcome& outcome) {
     Fail(absl::StrCat("VERIFIED a transaction a verifier must fail: ", Describe(outcome)));
     return;
   }
+  CheckCustomDecision(txn, outcome);
+  if (failed()) return;
+  confirmed.told_life = life_;
   Tell(confirmed, outcome);
 }
 
@@ -1380,6 +1487,214 @@ void Simulation::Tell(ConfirmedTxn& confirmed, const Outcome& outcome) {
     case OutcomeKind::kVerified: ++result_.counts.verified; break;
     case OutcomeKind::kLateFailed: ++result_.counts.late_failed; break;
     case OutcomeKind::kLateTimeout: ++result_.counts.late_timeout; break;
+  }
+}
+
+// --- The embedder's verifiers -------------------------------------------------------------------
+
+std::vector<VerifierSpec> Simulation::MakeCustomVerifiers() const {
+  std::vector<VerifierSpec> verifiers;
+  for (size_t i = 0; i < custom_plans_.size(); ++i) {
+    const CustomVerifierPlan& plan = custom_plans_[i];
+    verifiers.push_back({absl::StrCat("custom_", i), plan.policy, plan.hold_account_on_failure,
+                         /*cpu=*/-1, std::make_shared<SimVerifier>(plan)});
+  }
+  return verifiers;
+}
+
+// As for fraud and ledger: a pause (InlineStage::kCustom not stepped: every custom verifier
+// answers late, out of order with the built-in ones) and a stall of one custom verifier for half
+// a deadline to 3.5 deadlines of clock time (it answers after the deadline: LATE_TIMEOUT if it
+// is required, then a late verdict; nothing if it is advisory, whose verdict never is late).
+void Simulation::InjectCustomVerifierFaults() {
+  const int64_t deadline_ns = engine_options_.verification_deadline_ns;
+  if (OneIn(50)) {
+    custom_pause_steps_ = 1 + static_cast<int>(Random(24));
+    ++result_.faults.custom_pauses;
+    Log(absl::StrCat("pause the custom verifiers for ", custom_pause_steps_, " steps"));
+  }
+  if (OneIn(60)) {
+    const int index = static_cast<int>(Random(custom_plans_.size()));
+    const int64_t stall_ns = deadline_ns / 2 + static_cast<int64_t>(Random(3 * deadline_ns));
+    engine_->StallVerifier(CustomVerifierId(index), stall_ns);
+    ++result_.faults.custom_stalls;
+    Log(absl::StrCat("stall custom_", index, " for ", stall_ns, " ns"));
+  }
+}
+
+// Checks one outcome against the model of the embedder's verifiers (docs/VERIFIERS.md,
+// "Policies"); fraud and ledger decisions are checked by OnOutcome as before:
+//   - only kVerifierRejected carries a verifier_code, and only a custom verifier gives it;
+//   - VERIFIED: no required custom verifier fails the transaction;
+//   - an advisory verifier decides nothing (no outcome names it);
+//   - LATE_FAILED(custom, verifier_rejected, code): that verifier fails it with that code;
+//     LATE_FAILED(custom, account_held_in_flight): that verifier holds accounts;
+//   - LATE_TIMEOUT(custom): a required one, deadline_exceeded;
+//   - an account hold is placed only by a deciding failure of fraud or of a required verifier
+//     with hold_account_on_failure, and always by the latter.
+void Simulation::CheckCustomDecision(const Transaction& txn, const Outcome& outcome) {
+  const int index = CustomIndex(outcome.verifier);
+  const bool rejected = outcome.reason == Reason::kVerifierRejected;
+  if ((outcome.verifier_code != 0) != rejected || (rejected && index < 0)) {
+    Fail(absl::StrCat("outcome ", Describe(outcome), ": a verifier code goes with "
+                      "verifier_rejected from an embedder's verifier, and only then"));
+    return;
+  }
+  if (index >= static_cast<int>(custom_plans_.size())) {
+    Fail(absl::StrCat("outcome ", Describe(outcome), " names a verifier never registered (",
+                      custom_plans_.size(), " custom verifiers)"));
+    return;
+  }
+  const bool held = (outcome.compensation & kCompensationAccountHeld) != 0;
+  if (outcome.kind == OutcomeKind::kVerified) {
+    for (size_t i = 0; i < custom_plans_.size(); ++i) {
+      const uint16_t code = CustomVerdictCode(custom_plans_[i], txn);
+      if (custom_plans_[i].required() && code != 0) {
+        Fail(absl::StrCat("VERIFIED ", Describe(outcome), " although required custom_", i,
+                          " fails it with code ", code));
+        return;
+      }
+    }
+  }
+  if (index < 0) {
+    if (held && (outcome.verifier != VerifierId::kFraud ||
+                 outcome.kind != OutcomeKind::kLateFailed ||
+                 outcome.reason == Reason::kAccountHeldInFlight)) {
+      Fail(absl::StrCat("outcome ", Describe(outcome), " put the account on hold"));
+    }
+    return;
+  }
+  const CustomVerifierPlan& plan = custom_plans_[index];
+  const uint16_t expected = CustomVerdictCode(plan, txn);
+  std::string broken;
+  if (!plan.required()) {
+    broken = "advisory, it decides nothing";
+  } else if (outcome.kind == OutcomeKind::kLateTimeout) {
+    if (outcome.reason != Reason::kDeadlineExceeded) broken = "a timeout is deadline_exceeded";
+    ++result_.counts.custom_timeouts;
+  } else if (outcome.kind != OutcomeKind::kLateFailed) {
+    broken = "it names no verifier";
+  } else if (rejected) {
+    if (outcome.verifier_code != expected) {
+      broken = absl::StrCat("the verifier answers code ", expected, " for it");
+    } else if (plan.hold_account_on_failure && !held && !outcome.held) {
+      broken = "the verifier holds the account on failure, and the outcome placed no hold";
+    }
+    ++result_.counts.custom_rejections;
+    if (held) ++result_.counts.custom_holds;
+  } else if (outcome.reason == Reason::kAccountHeldInFlight) {
+    if (!plan.hold_account_on_failure) broken = "the verifier places no holds";
+    ++result_.counts.custom_held_in_flight;
+  } else {
+    broken = "an embedder's verifier fails with verifier_rejected";
+  }
+  if (broken.empty() && held && (!rejected || !plan.hold_account_on_failure)) {
+    broken = "it put the account on hold";
+  }
+  if (!broken.empty()) {
+    Fail(absl::StrCat("outcome ", Describe(outcome), " by custom_", index, " (",
+                      plan.required() ? "required" : "advisory",
+                      plan.hold_account_on_failure ? ", holds accounts" : "", "): ", broken));
+  }
+}
+
+// Query's verdicts of the embedder's verifiers are the model's: pass, or fail with its code
+// (advisory ones too, whose verdict is recorded though it decides nothing); and only a required
+// verifier's verdict can be late.
+void Simulation::CheckCustomVerdicts(const Transaction& txn, const TransactionStatus& status) {
+  for (const StateChange& change : status.history) {
+    if (change.kind != StateKind::kVerifierVerdict && change.kind != StateKind::kLateVerdict) {
+      continue;
+    }
+    const int index = CustomIndex(change.verifier);
+    if (index < 0) continue;  // A late verdict of fraud or ledger.
+    if (index >= static_cast<int>(custom_plans_.size())) {
+      Fail(absl::StrCat("Query(", txn.id, ") shows a verdict of verifier ",
+                        static_cast<int>(change.verifier), ", never registered"));
+      return;
+    }
+    const CustomVerifierPlan& plan = custom_plans_[index];
+    const uint16_t expected = CustomVerdictCode(plan, txn);
+    const bool late_advisory = change.kind == StateKind::kLateVerdict && !plan.required();
+    if (late_advisory || change.pass != (expected == 0) || change.verifier_code != expected ||
+        (expected != 0 && change.reason != Reason::kVerifierRejected)) {
+      Fail(absl::StrCat("Query(", txn.id, ") shows custom_", index, "'s verdict as ",
+                        View(StateKindName(change.kind)), " pass ", change.pass, " code ",
+                        change.verifier_code, " ", View(ReasonName(change.reason)),
+                        "; the verifier answers code ", expected,
+                        plan.required() ? "" : " and is advisory"));
+      return;
+    }
+    ++result_.counts.custom_verdicts_queried;
+  }
+}
+
+bool Simulation::Required(int slot) const {
+  return slot < kBuiltinVerifierCount || custom_plans_[slot - kBuiltinVerifierCount].required();
+}
+
+// The N-way join, as Query shows the verdicts it joined: a verdict the reconciler had before the
+// outcome is on time (FRAUD_VERDICT, LEDGER_VERDICT, VERIFIER_VERDICT), one after it is a
+// LATE_VERDICT. Only for an outcome this life's reconciler decided (a recovered one has no
+// verdicts in the history). Then:
+//   - VERIFIED: every required verifier passed it on time;
+//   - LATE_TIMEOUT(V): every required verifier before V, in verifier order, judged it on time
+//     and passed it, and V did not judge it on time (V is the first required one missing);
+//   - LATE_FAILED(V, reason), but account_held_in_flight (another transaction's failure): V
+//     failed it on time, with that reason and code (a failure decides at once, so the others
+//     may not have judged it yet).
+void Simulation::CheckJoin(const ConfirmedTxn& confirmed, const TransactionStatus& status) {
+  if (!confirmed.told || confirmed.told_life != life_) return;
+  const Outcome& outcome = confirmed.outcome;
+  if (outcome.kind == OutcomeKind::kLateFailed &&
+      outcome.reason == Reason::kAccountHeldInFlight) {
+    return;  // Decided by another transaction's failure.
+  }
+  const int verifier_count = kBuiltinVerifierCount + static_cast<int>(custom_plans_.size());
+  const int named = outcome.kind == OutcomeKind::kVerified ? verifier_count
+                                                           : VerifierSlot(outcome.verifier);
+  for (int slot = 0; slot < verifier_count; ++slot) {
+    if (!Required(slot) && slot != named) continue;
+    // A failure decides at once, whatever the others have said.
+    if (outcome.kind == OutcomeKind::kLateFailed && slot != named) continue;
+    const StateChange* on_time = nullptr;
+    for (const StateChange& change : status.history) {
+      const bool verdict = change.kind == StateKind::kFraudVerdict ||
+                           change.kind == StateKind::kLedgerVerdict ||
+                           change.kind == StateKind::kVerifierVerdict;
+      if (verdict && change.verifier == VerifierAtSlot(slot)) on_time = &change;
+    }
+    std::string broken;
+    if (slot < named) {
+      if (on_time == nullptr || !on_time->pass) {
+        broken = on_time == nullptr ? "had not judged it in time" : "had failed it in time";
+      }
+    } else if (slot == named) {
+      if (outcome.kind == OutcomeKind::kLateTimeout && on_time != nullptr) {
+        broken = "had judged it in time";
+      } else if (outcome.kind == OutcomeKind::kLateFailed &&
+                 (on_time == nullptr || on_time->pass || on_time->reason != outcome.reason ||
+                  on_time->verifier_code != outcome.verifier_code)) {
+        broken = "did not fail it in time with that reason and code";
+      }
+    }
+    if (!broken.empty()) {
+      Fail(absl::StrCat("outcome ", Describe(outcome), ", but verifier slot ", slot,
+                        " (required ", Required(slot), ") ", broken, "; Query says ",
+                        QueryText(*engine_, confirmed.txn.id)));
+      return;
+    }
+  }
+  ++result_.counts.joins_checked;
+}
+
+void Simulation::CountLife() {
+  const EngineStats stats = engine_->Stats();
+  result_.counts.late_verdicts += stats.late_verdicts;
+  for (size_t i = 0; i < custom_plans_.size(); ++i) {
+    if (custom_plans_[i].required()) continue;
+    result_.counts.advisory_failures +=
+        stats.verdict_failures[VerifierSlot(CustomVerifierId(static_cast<int>(i)))];
   }
 }
 
@@ -1452,6 +1767,9 @@ void Simulation::CheckQuery() {
     Fail(absl::StrCat("Query(", it->second.txn.id, ") lost seq ", it->first));
   } else if (it->second.told && !status->final) {
     Fail(absl::StrCat("Query(", it->second.txn.id, ") is not final after its outcome"));
+  } else {
+    CheckCustomVerdicts(it->second.txn, *status);
+    CheckJoin(it->second, *status);
   }
 }
 
@@ -1475,7 +1793,7 @@ void Simulation::Finish() {
                       *untold_.begin()));
     return;
   }
-  result_.counts.late_verdicts += engine_->Stats().late_verdicts;
+  CountLife();
   const DrainReport drain = engine_->Stop();
   PollOutcomes();
   if (!drain.drained) {
@@ -1520,6 +1838,7 @@ void Simulation::CheckReplay() {
   fs::copy(engine_options_.durability.dir, replay_dir, fs::copy_options::recursive);
   Options options = engine_options_;
   options.durability.dir = replay_dir.string();
+  options.verifiers = MakeCustomVerifiers();
   absl::StatusOr<std::unique_ptr<Engine>> replayed = CreateEngine(options);
   if (!replayed.ok()) {
     Fail(absl::StrCat("replaying the final journal: ", replayed.status().ToString()));
@@ -1587,6 +1906,8 @@ void FaultCounts::Add(const FaultCounts& o) {
   entries_vanished += o.entries_vanished;
   retention_ageings += o.retention_ageings;
   retention_restart_refusals += o.retention_restart_refusals;
+  custom_pauses += o.custom_pauses;
+  custom_stalls += o.custom_stalls;
 }
 
 void RunCounts::Add(const RunCounts& o) {
@@ -1610,6 +1931,16 @@ void RunCounts::Add(const RunCounts& o) {
   retention_retries_answered += o.retention_retries_answered;
   aged_reanswered += o.aged_reanswered;
   daily_limit_refusals += o.daily_limit_refusals;
+  custom_verifier_seeds += o.custom_verifier_seeds;
+  custom_required += o.custom_required;
+  custom_advisory += o.custom_advisory;
+  custom_rejections += o.custom_rejections;
+  custom_holds += o.custom_holds;
+  custom_held_in_flight += o.custom_held_in_flight;
+  custom_timeouts += o.custom_timeouts;
+  advisory_failures += o.advisory_failures;
+  custom_verdicts_queried += o.custom_verdicts_queried;
+  joins_checked += o.joins_checked;
 }
 
 std::string DefaultWorkDir() {
@@ -1648,7 +1979,14 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       "retention mode: seeds ", c.retention_seeds, ", new ids BUSY idempotency_retention ",
       c.retention_busy, ", ageings ", f.retention_ageings, " (refused ids retried and answered ",
       c.retention_retries_answered, "), aged ids answered anew ", c.aged_reanswered,
-      ", restarts refused for idempotency room ", f.retention_restart_refusals, "\n");
+      ", restarts refused for idempotency room ", f.retention_restart_refusals, "\n",
+      "custom verifiers: seeds ", c.custom_verifier_seeds, " (required ", c.custom_required,
+      ", advisory ", c.custom_advisory, "), pauses ", f.custom_pauses, ", stalls ",
+      f.custom_stalls, "; decided verifier_rejected ", c.custom_rejections, " (holding ",
+      c.custom_holds, "), account_held_in_flight ", c.custom_held_in_flight, ", timeouts ",
+      c.custom_timeouts, "; advisory failures ", c.advisory_failures,
+      ", verdicts checked in Query ", c.custom_verdicts_queried, "; outcomes checked against "
+      "the verdicts they joined ", c.joins_checked, "\n");
 }
 
 std::string ReplayCommand(const SimulationOptions& options) {

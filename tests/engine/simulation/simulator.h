@@ -28,6 +28,15 @@
 //      them), across restarts too, where the replay recharges what the journal kept.
 // The engine's UTC day comes from the ManualClock's Unix offset, fixed per seed, so a seed
 // crosses midnight at the same step in every process.
+//   7. the N-way join of the embedder's verifiers (Options::verifiers): a seed registers 0 to 6
+//      of them (mixed from the seed: required or advisory, some holding the account on
+//      failure), each failing a seeded subset of transactions with codes of its own, as a pure
+//      function of the transaction, so the model knows every verdict. VERIFIED only if no
+//      required verifier fails it; LATE_FAILED(custom, verifier_rejected) only by a required
+//      one that fails it, with its code (kept across crashes and in replay); an advisory one
+//      decides nothing and places no hold; LATE_TIMEOUT names the first required verifier that
+//      had not judged it (checked against Query's verdicts); Query shows each custom verdict
+//      with its code.
 // The seed picks the ack policy: `memory` (no journal, so no crashes: the other invariants),
 // `written` or `durable`. A crash is one of two kinds:
 //   - kill -9: the data directory is copied as the process leaves it (what write(2) returned is
@@ -45,7 +54,8 @@
 // restarts and power loss, with its first-seen time). Other faults: verifier pauses and stalls, clock
 // jumps, snapshots, client retries (also of refused ids after a crash), hold releases (also right
 // after the reconciler turn that placed the hold, racing its journal record) and fraud rule
-// reloads.
+// reloads. The embedder's verifiers are paused (InlineStage::kCustom not stepped) and stalled
+// (StallVerifier of a custom VerifierId) as fraud and ledger are.
 #ifndef VOUCH_TESTS_ENGINE_SIMULATION_SIMULATOR_H_
 #define VOUCH_TESTS_ENGINE_SIMULATION_SIMULATOR_H_
 
@@ -87,6 +97,10 @@ struct FaultCounts {
   // idempotency_window).
   uint64_t retention_ageings = 0;
   uint64_t retention_restart_refusals = 0;
+  // The embedder's verifiers (Options::verifiers): InlineStage::kCustom not stepped for a few
+  // steps, and one of them stalled (StallVerifier) past the deadline.
+  uint64_t custom_pauses = 0;
+  uint64_t custom_stalls = 0;
 
   void Add(const FaultCounts& other);
 };
@@ -122,6 +136,21 @@ struct RunCounts {
   // New answers REJECTED daily_amount_limit or daily_count_limit (each checked exactly against
   // the model's charges of its source account and day).
   uint64_t daily_limit_refusals = 0;
+  // The embedder's verifiers: seeds with any, how many registered by policy; outcomes they
+  // decided (LATE_FAILED verifier_rejected, of them with an account hold; LATE_FAILED
+  // account_held_in_flight; LATE_TIMEOUT), each checked against the model; advisory failures
+  // (the engine's count; they decided nothing); their verdicts checked in Query.
+  uint64_t custom_verifier_seeds = 0;
+  uint64_t custom_required = 0;
+  uint64_t custom_advisory = 0;
+  uint64_t custom_rejections = 0;
+  uint64_t custom_holds = 0;
+  uint64_t custom_held_in_flight = 0;
+  uint64_t custom_timeouts = 0;
+  uint64_t advisory_failures = 0;
+  uint64_t custom_verdicts_queried = 0;
+  // Outcomes checked against the verdicts Query shows they joined (every verifier).
+  uint64_t joins_checked = 0;
 
   void Add(const RunCounts& other);
 };
