@@ -106,7 +106,7 @@ bool SameDecision(const Outcome& a, const Outcome& b) {
 // failure by the verifier's number).
 struct CustomVerifierPlan {
   VerifierPolicy policy = VerifierPolicy::kRequired;
-  bool hold_account_on_failure = false;  // Also given to advisory ones: they must never hold.
+  bool hold_account_on_failure = false;  // Required ones only (Options::Validate).
   uint64_t salt = 0;
   uint64_t fail_one_in = 1;  // Fails about one transaction in this many.
   uint16_t code_base = 0;    // Its codes are code_base .. code_base + 2.
@@ -143,7 +143,10 @@ std::vector<CustomVerifierPlan> CustomVerifierPlans(uint64_t seed) {
   for (size_t i = 0; i < plans.size(); ++i) {
     CustomVerifierPlan& plan = plans[i];
     plan.policy = rng() % 3 == 0 ? VerifierPolicy::kAdvisory : VerifierPolicy::kRequired;
-    plan.hold_account_on_failure = rng() % 3 == 0;
+    // Drawn for every verifier, kept for required ones only: Options::Validate refuses a
+    // verifier that holds accounts but decides nothing.
+    const bool holds = rng() % 3 == 0;
+    plan.hold_account_on_failure = holds && plan.policy == VerifierPolicy::kRequired;
     plan.salt = rng();
     plan.fail_one_in = 4 + rng() % 60;
     plan.code_base = static_cast<uint16_t>(100 * (i + 1) + 1);
