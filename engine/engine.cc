@@ -36,6 +36,32 @@ bool Backlogged(const VerifierStage& stage, Sequence claimed, int64_t now_ns, in
   return static_cast<int64_t>(backlog) * stage.ns_per_check() > max_ns;
 }
 
+// Judges with a candidate rule set of its own; see Options::shadow_fraud_rules.
+class ShadowFraudRules final : public Verifier {
+ public:
+  ShadowFraudRules(const fraud::FraudRules& rules, size_t account_capacity)
+      : checker_(rules, account_capacity) {}
+  uint16_t Check(const Transaction& txn, int64_t confirmed_ns) override {
+    // The fraud reason codes keep their numbers in this verifier's namespace.
+    return static_cast<uint16_t>(checker_.Check(txn, confirmed_ns));
+  }
+
+ private:
+  fraud::FraudChecker checker_;
+};
+
+// The verifiers the engine runs after fraud and ledger: Options::verifiers, then the shadow fraud
+// rules' if set. Their places are their VerifierIds (3 on).
+std::vector<VerifierSpec> RegisteredVerifiers(const Options& options) {
+  std::vector<VerifierSpec> all = options.verifiers;
+  if (options.shadow_fraud_rules.has_value()) {
+    all.push_back({"fraud_shadow", VerifierPolicy::kShadow, false, -1,
+                   std::make_shared<ShadowFraudRules>(*options.shadow_fraud_rules,
+                                                      options.fraud_account_capacity)});
+  }
+  return all;
+}
+
 Confirmation Busy(uint64_t id, Reason reason) {
   return {id, ConfirmStatus::kBusy, reason, 0, 0, false, false};
 }
@@ -137,7 +163,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(Options options) {
 
 Engine::Engine(Options options)
     : options_(std::move(options)),
-      verifier_specs_(options_.AllVerifiers()),
+      verifier_specs_(RegisteredVerifiers(options_)),
       clock_(options_.clock != nullptr ? options_.clock : MonotonicClock::Default()),
       unix_offset_ns_(clock_->UnixOffsetNs()),
       watched_accounts_(options_.policy.watched_accounts.begin(),
@@ -874,20 +900,20 @@ bool Engine::AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const
   return false;
 }
 
+const VerifierSpec* Engine::CustomSpec(VerifierId verifier) const {
+  const int custom = CustomVerifierIndex(verifier);
+  if (custom < 0 || static_cast<size_t>(custom) >= verifier_specs_.size()) return nullptr;
+  return &verifier_specs_[custom];
+}
+
 VerifierPolicy Engine::VerifierPolicyOf(VerifierId verifier) const {
-  const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
-  if (custom >= 0 && static_cast<size_t>(custom) < verifier_specs_.size()) {
-    return verifier_specs_[custom].policy;
-  }
-  return VerifierPolicy::kRequired;
+  const VerifierSpec* spec = CustomSpec(verifier);
+  return spec != nullptr ? spec->policy : VerifierPolicy::kRequired;
 }
 
 std::string_view Engine::VerifierName(VerifierId verifier) const {
-  const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
-  if (custom >= 0 && static_cast<size_t>(custom) < verifier_specs_.size()) {
-    return verifier_specs_[custom].name;
-  }
-  return vouch::VerifierName(verifier);
+  const VerifierSpec* spec = CustomSpec(verifier);
+  return spec != nullptr ? std::string_view(spec->name) : vouch::VerifierName(verifier);
 }
 
 void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {

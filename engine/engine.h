@@ -479,9 +479,11 @@ class Engine {
   void WakeStages();
   // Options::admission_backlog_max_ns: some verifier's backlog is older than the bound.
   bool AnyVerifierBacklogged(int64_t now_ns, int64_t backlog_max_ns) const;
+  // The spec of one of verifier_specs_; null for the built-in verifiers and unknown ids.
+  const VerifierSpec* CustomSpec(VerifierId verifier) const;
 
   const Options options_;
-  // options_.AllVerifiers(): the embedder's verifiers and the shadow fraud rules', in place
+  // RegisteredVerifiers(options_): the embedder's verifiers and the shadow fraud rules', in place
   // order (VerifierId 3 on).
   const std::vector<VerifierSpec> verifier_specs_;
   const Clock* const clock_;

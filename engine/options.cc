@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "verifiers/fraud/fraud_checker.h"
 
 namespace vouch {
 namespace {
@@ -31,34 +30,6 @@ std::string_view PolicyModeName(PolicyMode mode) {
     case PolicyMode::kSync: return "sync";
   }
   return "unknown";
-}
-
-namespace {
-
-// Judges with a candidate rule set of its own; see Options::shadow_fraud_rules.
-class ShadowFraudRules final : public Verifier {
- public:
-  ShadowFraudRules(const fraud::FraudRules& rules, size_t account_capacity)
-      : checker_(rules, account_capacity) {}
-  uint16_t Check(const Transaction& txn, int64_t confirmed_ns) override {
-    // The fraud reason codes keep their numbers in this verifier's namespace.
-    return static_cast<uint16_t>(checker_.Check(txn, confirmed_ns));
-  }
-
- private:
-  fraud::FraudChecker checker_;
-};
-
-}  // namespace
-
-std::vector<VerifierSpec> Options::AllVerifiers() const {
-  std::vector<VerifierSpec> all = verifiers;
-  if (shadow_fraud_rules.has_value()) {
-    all.push_back({"fraud_shadow", VerifierPolicy::kShadow, false, -1,
-                   std::make_shared<ShadowFraudRules>(*shadow_fraud_rules,
-                                                      fraud_account_capacity)});
-  }
-  return all;
 }
 
 absl::Status Options::Validate() const {

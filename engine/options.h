@@ -150,9 +150,6 @@ struct Options {
   // PromoteShadowFraudRules makes it the live rule set, journaled as a rule reload. Its
   // velocity and travel state starts empty at each start (it is not snapshotted).
   std::optional<fraud::FraudRules> shadow_fraud_rules;
-  // The verifiers the engine runs after fraud and ledger: `verifiers`, then the shadow fraud
-  // rules' if set. Their places are their VerifierIds (3 on).
-  std::vector<VerifierSpec> AllVerifiers() const;
   std::vector<ledger::AccountSpec> accounts;  // Opened before Start.
 
   // Threads.

@@ -115,19 +115,12 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
   }
   // A second ledger verdict could settle one reservation twice.
   VOUCH_CHECK(!slot.received, "each verifier sends one verdict per sequence number");
-  // An advisory verdict decides nothing, so it is never late.
-  slot = {true, verdict.pass, required && record.resolved, verdict.reason, verdict.code,
-          verdict.decided_ns};
+  slot = TakeVerdict(verdict, record.resolved);
   VOUCH_CHECK(verdict.reason != Reason::kDecidedBeforeLedger || slot.late,
               "the ledger skips only a transaction the reconciler already decided");
   counters_.confirm_to_verdict[verifier_slot].Record(verdict.decided_ns -
                                                      entry.payload.confirmed_ns);
-  if (!verdict.pass) counters_.Add(counters_.verdict_failures[verifier_slot]);
-  if (slot.late) {
-    counters_.Add(counters_.late_verdicts);
-  } else if (required && !record.resolved) {
-    TryResolve(entry, now_ns);
-  }
+  if (required && !record.resolved) TryResolve(entry, now_ns);
   if (ports_.roles[verifier_slot].shadow && record.resolved) {
     CompareShadow(verifier_slot, slot, record.outcome);
   }
@@ -145,6 +138,15 @@ void Reconciler::OnVerdict(const Verdict& verdict, int64_t& now_ns) {
     entry.reconcile.awaiting_ledger = false;
   }
   ports_.history->Write(record);
+}
+
+VerdictRecord Reconciler::TakeVerdict(const Verdict& verdict, bool decided) {
+  const int slot = VerifierSlot(verdict.verifier);
+  // An advisory or shadow verdict decides nothing, so it is never late.
+  const bool late = ports_.roles[slot].required && decided;
+  if (late) counters_.Add(counters_.late_verdicts);
+  if (!verdict.pass) counters_.Add(counters_.verdict_failures[slot]);
+  return {true, verdict.pass, late, verdict.reason, verdict.code, verdict.decided_ns};
 }
 
 bool Reconciler::Judged(const HistoryRecord& record) const {
@@ -165,11 +167,10 @@ void Reconciler::OnRetiredVerdict(const Verdict& verdict) {
     return;
   }
   // Retired, so decided: a required verdict is late; an advisory one is just recorded.
-  if (role.required) counters_.Add(counters_.late_verdicts);
-  if (!verdict.pass) counters_.Add(counters_.verdict_failures[verifier_slot]);
+  const VerdictRecord taken = TakeVerdict(verdict, /*decided=*/true);
   if (!record.has_value()) return;  // Older than the history: counted only.
   VerdictRecord& slot = record->verdicts[verifier_slot];
-  slot = {true, verdict.pass, role.required, verdict.reason, verdict.code, verdict.decided_ns};
+  slot = taken;
   counters_.confirm_to_verdict[verifier_slot].Record(verdict.decided_ns -
                                                      record->outcome.confirmed_ns);
   if (role.shadow) CompareShadow(verifier_slot, slot, record->outcome);

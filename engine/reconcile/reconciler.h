@@ -250,6 +250,9 @@ class Reconciler final : public Agent {
   // Both may move now_ns on, to no earlier than the verdicts taken.
   int DrainVerdicts(VerdictQueue* queue, int64_t& now_ns);
   void OnVerdict(const Verdict& verdict, int64_t& now_ns);
+  // The record of a verdict, late if a required verifier's and `decided` (the outcome came
+  // first); counts it among the failures and the late verdicts.
+  VerdictRecord TakeVerdict(const Verdict& verdict, bool decided);
   // An asynchronous verifier's answer after its entry retired: recorded in the history only.
   void OnRetiredVerdict(const Verdict& verdict);
   // Every verifier judged it, or (asynchronous ones) it is decided and handed out: no stage

@@ -22,7 +22,7 @@ std::string_view VerifierName(VerifierId verifier) {
   // engine's (Engine::VerifierName).
   static constexpr std::string_view kCustom[] = {"embedder_1", "embedder_2", "embedder_3",
                                                  "embedder_4", "embedder_5", "embedder_6"};
-  const int custom = static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
+  const int custom = CustomVerifierIndex(verifier);
   if (custom >= 0 && custom < kVerifiersMax - kBuiltinVerifierCount) return kCustom[custom];
   return "unknown";
 }

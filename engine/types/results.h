@@ -54,9 +54,13 @@ struct [[nodiscard]] Confirmation {
 enum class VerifierId : uint8_t { kNone = 0, kFraud = 1, kLedger = 2 };
 inline constexpr int kBuiltinVerifierCount = 2;
 inline constexpr int kVerifiersMax = 8;  // Built-in and embedder's verifiers together.
-// Options::verifiers[i] is CustomVerifierId(i).
+// Options::verifiers[i] is CustomVerifierId(i), and CustomVerifierIndex is its inverse (< 0 for
+// kNone and the built-in verifiers).
 constexpr VerifierId CustomVerifierId(int i) {
   return static_cast<VerifierId>(kBuiltinVerifierCount + 1 + i);
+}
+constexpr int CustomVerifierIndex(VerifierId verifier) {
+  return static_cast<int>(verifier) - kBuiltinVerifierCount - 1;
 }
 // The verifier's slot in per-verifier arrays (HistoryRecord::verdicts, the verdict queues).
 // REQUIRES: verifier != kNone.

@@ -2,16 +2,17 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/check.h"
 
 namespace vouch {
 
-VerifierStage::VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
+VerifierStage::VerifierStage(VerifierId verifier, std::string role_name, InFlightRing* ring,
                              VerdictQueue* verdicts, const Clock* clock, int batch_max)
     : verifier_(verifier),
-      role_name_(role_name),
+      role_name_(std::move(role_name)),
       ring_(ring),
       verdicts_(verdicts),
       clock_(clock),

@@ -50,7 +50,7 @@ struct Judgement {
 class VerifierStage : public Agent {
  public:
   int DoWork() final;
-  std::string_view role_name() const override { return role_name_; }
+  std::string_view role_name() const final { return role_name_; }
 
   // The verifier does no work until clock time now + duration_ns (a stalled verifier).
   void StallFor(int64_t duration_ns);
@@ -82,7 +82,7 @@ class VerifierStage : public Agent {
   }
 
  protected:
-  VerifierStage(VerifierId verifier, std::string_view role_name, InFlightRing* ring,
+  VerifierStage(VerifierId verifier, std::string role_name, InFlightRing* ring,
                 VerdictQueue* verdicts, const Clock* clock, int batch_max);
   int batch_max() const { return batch_max_; }
   VerifierId verifier() const { return verifier_; }
@@ -115,7 +115,7 @@ class VerifierStage : public Agent {
   void MeasurePace(int64_t now_ns, bool backlogged, int checked);
 
   const VerifierId verifier_;
-  const std::string_view role_name_;
+  const std::string role_name_;  // "vouch-<name>", at most kThreadNameLengthMax characters.
   InFlightRing* const ring_;
   VerdictQueue* const verdicts_;
   const Clock* const clock_;
@@ -295,11 +295,9 @@ class AsyncVerifierStage final : public VerifierStage, public VerdictSink, publi
   AsyncVerifierStage(VerifierId id, std::string role_name, AsyncVerifier* verifier,
                      InFlightRing* ring, VerdictQueue* verdicts, const Clock* clock,
                      int batch_max, size_t answers_capacity)
-      : VerifierStage(id, std::string_view(), ring, verdicts, clock, batch_max),
-        role_name_(std::move(role_name)),
+      : VerifierStage(id, std::move(role_name), ring, verdicts, clock, batch_max),
         verifier_(verifier),
         answers_(answers_capacity, 0, kAnswerThreadsMax) {}
-  std::string_view role_name() const override { return role_name_; }
 
   bool Answer(uint64_t seq, uint16_t code) override;
   // Every seq below this was handed to the verifier, which the stage no longer reads.
@@ -326,7 +324,6 @@ class AsyncVerifierStage final : public VerifierStage, public VerdictSink, publi
     return {Reason::kNone, 0, true};
   }
 
-  const std::string role_name_;
   AsyncVerifier* const verifier_;
   moodycamel::ConcurrentQueue<AnswerItem> answers_;
   std::optional<Verdict> unforwarded_;  // Stage thread: a verdict the full queue refused.
@@ -343,10 +340,8 @@ class CustomVerifierStage final : public VerifierStage {
   CustomVerifierStage(VerifierId id, std::string role_name, Verifier* verifier,
                       InFlightRing* ring, VerdictQueue* verdicts, const Clock* clock,
                       int batch_max)
-      : VerifierStage(id, std::string_view(), ring, verdicts, clock, batch_max),
-        role_name_(std::move(role_name)),
+      : VerifierStage(id, std::move(role_name), ring, verdicts, clock, batch_max),
         verifier_(verifier) {}
-  std::string_view role_name() const override { return role_name_; }
 
  private:
   Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
@@ -355,7 +350,6 @@ class CustomVerifierStage final : public VerifierStage {
     return {Reason::kVerifierRejected, code};
   }
 
-  const std::string role_name_;
   Verifier* const verifier_;
 };
 

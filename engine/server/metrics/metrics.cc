@@ -230,33 +230,36 @@ void AddLatency(const Engine& engine, const EngineStats& stats, Families& out) {
       "vouch_confirm_to_verdict_seconds",
       "Time from a transaction's confirmation to each verifier's verdict (per-stage latency).",
       MetricType::Histogram);
-  for (int slot = 0; slot < stats.verifier_count; ++slot) {
-    ClientMetric& metric = verdict.metric.emplace_back();
-    metric.label.push_back({"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))});
-    FillHistogram(stats.confirm_to_verdict[slot], metric);
-  }
   MetricFamily& failures = out.Add(
       "vouch_verifier_failures_total",
       "Failing verdicts of each verifier, whatever they decided: an advisory verifier's "
       "failures decide nothing, and a failure after the outcome is also a late verdict.",
       MetricType::Counter);
-  for (int slot = 0; slot < stats.verifier_count; ++slot) {
-    Families::Sample(failures,
-                     {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))}},
-                     static_cast<double>(stats.verdict_failures[slot]));
-  }
   MetricFamily& shadow = out.Add(
       "vouch_shadow_verdicts_total",
       "Shadow verifiers' verdicts compared with the outcome decided without them: agreed, "
       "would_have_failed (it failed a VERIFIED transaction), would_have_passed (it passed one "
       "that failed or timed out).",
       MetricType::Counter);
+  MetricFamily& queues = out.Add(
+      "vouch_verdict_queue_depth",
+      "Verdicts waiting for the reconciler, per verifier (fraud and ledger are also "
+      "vouch_queue_depth{queue=\"fraud_verdicts\"|\"ledger_verdicts\"}).",
+      MetricType::Gauge);
   for (int slot = 0; slot < stats.verifier_count; ++slot) {
-    if (engine.VerifierPolicyOf(VerifierAtSlot(slot)) != VerifierPolicy::kShadow) continue;
+    const VerifierId verifier = VerifierAtSlot(slot);
+    const std::string name(engine.VerifierName(verifier));
+    ClientMetric& metric = verdict.metric.emplace_back();
+    metric.label.push_back({"verifier", name});
+    FillHistogram(stats.confirm_to_verdict[slot], metric);
+    Families::Sample(failures, {{"verifier", name}},
+                     static_cast<double>(stats.verdict_failures[slot]));
+    Families::Sample(queues, {{"verifier", name}}, static_cast<double>(stats.verdict_queue[slot]));
+    if (engine.VerifierPolicyOf(verifier) != VerifierPolicy::kShadow) continue;
     for (int c = 0; c < kShadowComparisonCount; ++c) {
       Families::Sample(
           shadow,
-          {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))},
+          {{"verifier", name},
            {"comparison", std::string(ShadowComparisonName(static_cast<ShadowComparison>(c)))}},
           static_cast<double>(stats.shadow_verdicts[slot][c]));
     }
@@ -265,16 +268,6 @@ void AddLatency(const Engine& engine, const EngineStats& stats, Families& out) {
              "Asynchronous verifiers' answers ignored: a second answer for a transaction, or one "
              "for a transaction never handed out.",
              MetricType::Counter, static_cast<double>(stats.ignored_answers));
-  MetricFamily& queues = out.Add(
-      "vouch_verdict_queue_depth",
-      "Verdicts waiting for the reconciler, per verifier (fraud and ledger are also "
-      "vouch_queue_depth{queue=\"fraud_verdicts\"|\"ledger_verdicts\"}).",
-      MetricType::Gauge);
-  for (int slot = 0; slot < stats.verifier_count; ++slot) {
-    Families::Sample(queues,
-                     {{"verifier", std::string(engine.VerifierName(VerifierAtSlot(slot)))}},
-                     static_cast<double>(stats.verdict_queue[slot]));
-  }
 }
 
 void AddAgents(const EngineStats& stats, Families& out) {
