@@ -9,7 +9,8 @@ set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
 
-start_vouchd --accounts=1000
+# A long deadline: a starved machine must not turn VERIFIED into LATE_TIMEOUT.
+start_vouchd --accounts=1000 --deadline_ms=10000
 # The feed first, so it sees the failure as it is decided.
 cli watch --count=1 --duration_s=10 >"${TEST_TMPDIR}/watch.txt" &
 watcher=$!

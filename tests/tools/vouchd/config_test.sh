@@ -34,23 +34,24 @@ grep -q -- "--fraud_rules_file" <<<"${help}" || fail "--help lacks --fraud_rules
 # A config file through --flagfile, and a rules file.
 rules="${TEST_TMPDIR}/rules.conf"
 echo "blocked_merchants = 9900001" >"${rules}"
-printf -- "--accounts=1000\n--fraud_rules_file=%s\n" "${rules}" >"${TEST_TMPDIR}/vouchd.flags"
+printf -- "--accounts=1000\n--deadline_ms=10000\n--fraud_rules_file=%s\n" "${rules}" >"${TEST_TMPDIR}/vouchd.flags"
 start_vouchd --flagfile="${TEST_TMPDIR}/vouchd.flags"
 
-cli submit 1 11 12 100 --merchant=777 | grep -q "VERIFIED" || fail "merchant 777 blocked already"
+out="$(cli submit 1 11 12 100 --merchant=777)"; grep -q "VERIFIED" <<<"${out}" \
+  || fail "merchant 777 blocked already: ${out}"
 echo "blocked_merchants = 9900001, 777" >"${rules}"
 kill -HUP "${vouchd_pid}"
 for _ in $(seq 50); do grep -q "rules reloaded" "${vouchd_log}" && break; sleep 0.1; done
 grep -q "they apply from seq 2" "${vouchd_log}" || fail "no reload line with the seq"
-cli submit 2 13 14 100 --merchant=777 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
-  || fail "merchant 777 not blocked after the reload"
+out="$(cli submit 2 13 14 100 --merchant=777)"; grep -q "LATE_FAILED .*BLOCKED_MERCHANT" <<<"${out}" \
+  || fail "merchant 777 not blocked after the reload: ${out}"
 
 echo "velocity_count_max = lots" >"${rules}"
 kill -HUP "${vouchd_pid}"
 for _ in $(seq 50); do grep -q "reload refused" "${vouchd_log}" && break; sleep 0.1; done
 grep -q "reload refused, the old rules stay" "${vouchd_log}" || fail "bad reload not refused"
-cli submit 3 15 16 100 --merchant=777 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
-  || fail "the old rules did not stay"
+out="$(cli submit 3 15 16 100 --merchant=777)"; grep -q "LATE_FAILED .*BLOCKED_MERCHANT" <<<"${out}" \
+  || fail "the old rules did not stay: ${out}"
 stop_vouchd
 
 # A candidate rule set in shadow: it flags merchant 555, which the live rules pass; SIGUSR2
@@ -58,13 +59,14 @@ stop_vouchd
 shadow="${TEST_TMPDIR}/shadow.conf"
 echo "blocked_merchants = 555" >"${shadow}"
 expect_refused "line 1" --shadow_fraud_rules_file="${TEST_TMPDIR}/bad.conf"
-start_vouchd --accounts=1000 --shadow_fraud_rules_file="${shadow}" --metrics_port=0
-cli submit 11 21 22 100 --merchant=555 | grep -q "VERIFIED" \
-  || fail "the shadow rules decided a transaction"
+start_vouchd --accounts=1000 --deadline_ms=10000 --shadow_fraud_rules_file="${shadow}" \
+  --metrics_port=0
+out="$(cli submit 11 21 22 100 --merchant=555)"; grep -q "VERIFIED" <<<"${out}" \
+  || fail "the shadow rules decided a transaction: ${out}"
 kill -USR2 "${vouchd_pid}"
 for _ in $(seq 50); do grep -q "shadow fraud rules promoted" "${vouchd_log}" && break; sleep 0.1; done
 grep -q "promoted to live; they apply from seq 2" "${vouchd_log}" || fail "no promotion line"
-cli submit 12 23 24 100 --merchant=555 | grep -q "LATE_FAILED .*BLOCKED_MERCHANT" \
-  || fail "merchant 555 not blocked after the promotion"
+out="$(cli submit 12 23 24 100 --merchant=555)"; grep -q "LATE_FAILED .*BLOCKED_MERCHANT" <<<"${out}" \
+  || fail "merchant 555 not blocked after the promotion: ${out}"
 stop_vouchd
 echo "PASS"
