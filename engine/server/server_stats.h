@@ -7,7 +7,7 @@
 namespace vouch::server {
 
 // One more than the highest vouch.v1.ErrorCode value (asserted in io_thread.cc).
-inline constexpr int kErrorCodeCount = 16;
+inline constexpr int kErrorCodeCount = 17;
 
 struct ServerStats {
   uint64_t connections_accepted = 0;
