@@ -1,6 +1,11 @@
 // Remote verifiers over real loopback sockets (vouch.proto "Remote verifiers"): a test plays the
 // verifier service with raw frames, so that every rule of the protocol is checked from the wire.
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
 #include <map>
 #include <set>
 #include <string>
@@ -20,6 +25,7 @@ Options Bank(PolicyMode mode = PolicyMode::kAsync, int64_t deadline_ns = 10'000'
   engine.fraud_rules.velocity_enabled = false;
   engine.fraud_rules.anomaly_enabled = false;
   engine.verification_deadline_ns = deadline_ns;
+  engine.drain_timeout_ns = 500'000'000;  // Tests that leave requests unanswered stop sooner.
   return engine;
 }
 
@@ -372,6 +378,87 @@ TEST_F(ServerTest, AdvisoryRemoteFailureDoesNotDecide) {
   ASSERT_EQ(outcomes.size(), 1u);
   EXPECT_EQ(outcomes.begin()->second.kind(), v1::OUTCOME_KIND_VERIFIED);
 }
+
+// After a restart the journal's undecided transactions are asked about again: the verifier
+// gets the same seqs, and its verdicts decide them.
+class RemoteRestartTest : public ServerTest, public ::testing::WithParamInterface<AckPolicy> {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    dir_ = std::string(tmp != nullptr ? tmp : "/tmp") + "/remote-" + name;
+    std::filesystem::remove_all(dir_);
+  }
+  Options Engine() const {
+    Options engine = Bank();
+    engine.durability.ack = GetParam();
+    engine.durability.dir = dir_;
+    engine.drain_timeout_ns = 200'000'000;  // Stop with the verifier's transactions undecided.
+    return engine;
+  }
+  std::string dir_;
+};
+
+TEST_P(RemoteRestartTest, UndecidedTransactionsAreAskedAgainAfterARestart) {
+  StartServer(WithRemote(), Engine());
+  std::vector<uint64_t> seqs;
+  {
+    FakeVerifier verifier(port());
+    ASSERT_TRUE(verifier.Hello());
+    v1::VerifierWelcome welcome;
+    ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+    TestClient client(port());
+    ASSERT_TRUE(client.Hello("payer"));
+    seqs = SubmitTransfers(client, 1, 3);
+    ASSERT_EQ(seqs.size(), 3u);
+    ASSERT_EQ(verifier.ReadRequests(3).size(), 3u);  // Received, never answered.
+    EXPECT_FALSE(Shutdown().engine.drained);
+  }
+  server_.reset();
+  report_.reset();
+  StartServer(WithRemote(), Engine());
+  FakeVerifier verifier(port());
+  ASSERT_TRUE(verifier.Hello());
+  v1::VerifierWelcome welcome;
+  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  const std::vector<v1::VerifyRequest> requests = verifier.ReadRequests(3);
+  ASSERT_EQ(requests.size(), 3u);
+  std::vector<std::pair<uint64_t, uint32_t>> verdicts;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].seq(), seqs[i]);
+    EXPECT_EQ(requests[i].transaction().id(), 1 + i);
+    verdicts.push_back({requests[i].seq(), requests[i].transaction().id() == 2 ? 5u : 0u});
+  }
+  ASSERT_TRUE(verifier.Answer(verdicts));
+  TestClient client(port());
+  ASSERT_TRUE(client.Hello());
+  for (uint64_t id = 1; id <= 3; ++id) {
+    const v1::StateKind expected =
+        id == 2 ? v1::STATE_KIND_LATE_FAILED : v1::STATE_KIND_VERIFIED;
+    v1::StateKind last = v1::STATE_KIND_UNSPECIFIED;
+    for (int attempt = 0; attempt < 200 && last != expected; ++attempt) {
+      v1::ClientMessage query;
+      query.mutable_query()->set_transaction_id(id);
+      ASSERT_TRUE(client.Send(query));
+      v1::ServerMessage message;
+      while (client.Read(&message) && !message.has_status()) {}
+      ASSERT_TRUE(message.has_status());
+      for (const v1::StateChange& change : message.status().history()) {
+        if (change.state() == v1::STATE_KIND_VERIFIED ||
+            change.state() == v1::STATE_KIND_LATE_FAILED ||
+            change.state() == v1::STATE_KIND_LATE_TIMEOUT) {
+          last = change.state();
+        }
+      }
+      if (last != expected) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(last, expected) << "transaction " << id;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Acks, RemoteRestartTest,
+                         ::testing::Values(AckPolicy::kWritten, AckPolicy::kDurable));
 
 TEST(RemoteVerifierOptionsTest, ParsesTheFlag) {
   auto parsed = ParseRemoteVerifiers("sanctions,score:shadow,kyc:required:hold,aml:advisory");
