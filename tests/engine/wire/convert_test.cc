@@ -183,7 +183,7 @@ TEST(EnumTest, VerifierMatchesTheEngine) {
 
 TEST(EnumTest, FromProtoLeavesOutUnchangedForValuesWithoutEngineMeaning) {
   Reason reason = Reason::kOverLimit;
-  EXPECT_FALSE(FromProto(static_cast<v1::Reason>(7), &reason));  // A gap in the numbering.
+  EXPECT_FALSE(FromProto(static_cast<v1::Reason>(8), &reason));  // A gap in the numbering.
   EXPECT_FALSE(FromProto(static_cast<v1::Reason>(1000), &reason));  // From a newer peer.
   EXPECT_EQ(reason, Reason::kOverLimit);
 

@@ -22,7 +22,7 @@ expect_refused "expected hold or busy" --risk_action=maybe
 expect_refused "risk" --risk_account_count_max=-1
 # A batch maximum whose Submit cannot fit the frame maximum (94 bytes a transaction).
 expect_refused "submit_batch_max" --submit_batch_max=4096
-expect_refused "lower it to at most 10" --frame_bytes_max=1024
+expect_refused "lower it to at most 8" --frame_bytes_max=1024
 # max_connections above what the hard RLIMIT_NOFILE allows.
 expect_refused "RLIMIT_NOFILE" --max_connections=100000000
 expect_refused "cannot open" --fraud_rules_file=/nonexistent.conf
