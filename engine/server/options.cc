@@ -1,6 +1,7 @@
 #include "engine/server/options.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace vouch::server {
 namespace {
@@ -10,6 +11,42 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<RemoteVerifierOptions>> ParseRemoteVerifiers(absl::string_view list) {
+  std::vector<RemoteVerifierOptions> remotes;
+  if (list.empty()) return remotes;
+  for (const absl::string_view entry : absl::StrSplit(list, ',')) {
+    const std::vector<absl::string_view> parts = absl::StrSplit(entry, ':');
+    auto invalid = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(absl::StrCat("--remote_verifiers entry \"", entry,
+                                                     "\": ", why,
+                                                     " (name[:required|advisory|shadow][:hold])"));
+    };
+    if (parts.size() > 3 || parts[0].empty()) return invalid("malformed");
+    RemoteVerifierOptions remote;
+    remote.name = std::string(parts[0]);
+    if (parts.size() >= 2) {
+      if (parts[1] == "required") {
+        remote.policy = VerifierPolicy::kRequired;
+      } else if (parts[1] == "advisory") {
+        remote.policy = VerifierPolicy::kAdvisory;
+      } else if (parts[1] == "shadow") {
+        remote.policy = VerifierPolicy::kShadow;
+      } else {
+        return invalid(absl::StrCat("unknown policy \"", parts[1], "\""));
+      }
+    }
+    if (parts.size() == 3) {
+      if (parts[2] != "hold") return invalid(absl::StrCat("unknown flag \"", parts[2], "\""));
+      remote.hold_account_on_failure = true;
+    }
+    for (const RemoteVerifierOptions& earlier : remotes) {
+      if (earlier.name == remote.name) return invalid("the name is listed twice");
+    }
+    remotes.push_back(std::move(remote));
+  }
+  return remotes;
+}
 
 absl::Status ServerOptions::Validate() const {
   if (host.empty()) return Invalid("host", "must not be empty");
@@ -44,6 +81,11 @@ absl::Status ServerOptions::Validate() const {
   }
   if (linger_ns < 0) return Invalid("linger", "must not be negative");
   if (retained_outcomes < 1024) return Invalid("retained_outcomes", "must be at least 1024");
+  if (!remote_verifiers.empty() && VerifyBatchMax(frame_bytes_max) < 1) {
+    return Invalid("frame_bytes_max", absl::StrCat("with remote verifiers it must hold one "
+                                                   "VerifyRequest: at least ",
+                                                   kVerifyEntryBytesMax + kSubmitEnvelopeBytesMax));
+  }
   if (flush_timeout_ns < 0) return Invalid("flush_timeout", "must not be negative");
   return absl::OkStatus();
 }

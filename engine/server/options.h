@@ -6,8 +6,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/verify/verifier.h"
 
 namespace vouch::server {
 
@@ -26,6 +30,31 @@ inline constexpr size_t kFrameBytesMaxDefault = 64 * 1024;
 inline constexpr size_t kSubmitBatchMaxDefault = 512;
 static_assert(SubmitFrameBytesMax(kSubmitBatchMaxDefault) <= kFrameBytesMaxDefault,
               "the default batch maximum must fit in the default frame maximum");
+
+// A VerifyBatch entry of a realistic transaction (as kSubmitEntryBytesMax) takes at most this:
+// the Transaction, seq, two times and the redelivered flag, with their tags and lengths.
+inline constexpr size_t kVerifyEntryBytesMax = kSubmitEntryBytesMax + 40;
+inline constexpr size_t kVerifyBatchMaxDefault = 256;
+// The most requests in one VerifyBatch: as many as fit a frame, at most kVerifyBatchMaxDefault.
+constexpr size_t VerifyBatchMax(size_t frame_bytes_max) {
+  const size_t fit = (frame_bytes_max - kSubmitEnvelopeBytesMax) / kVerifyEntryBytesMax;
+  return fit < kVerifyBatchMaxDefault ? fit : kVerifyBatchMaxDefault;
+}
+inline constexpr uint32_t kVerifierWindowDefault = 256;
+inline constexpr uint32_t kVerifierWindowMax = 65536;
+
+// A verifier served over the wire (remote_verifier.h; vouch.proto "Remote verifiers").
+struct RemoteVerifierOptions {
+  std::string name;  // As VerifierSpec::name: what VerifierHello.verifier names.
+  VerifierPolicy policy = VerifierPolicy::kRequired;
+  bool hold_account_on_failure = false;
+};
+
+// Parses vouchd's --remote_verifiers: a comma-separated list of name[:policy][:hold], policy
+// one of required (the default), advisory, shadow; "hold": a failure holds the source account.
+// Empty: none. InvalidArgument naming the entry for anything else (a name's own rules are
+// checked by the engine, as VerifierSpec::name).
+absl::StatusOr<std::vector<RemoteVerifierOptions>> ParseRemoteVerifiers(absl::string_view list);
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // Loopback by default: exposing the port is a decision.
@@ -66,6 +95,11 @@ struct ServerOptions {
   // that has lost it too, cuts its sessions off (ERROR_CODE_SLOW_CONSUMER); the reconciler never
   // waits for it.
   size_t retained_outcomes = 1 << 20;
+
+  // Verifiers run by other processes that connect with VerifierHello. Each becomes one of the
+  // engine's verifiers (after vouch::Options::verifiers, in this order), so together they count
+  // towards its kVerifiersMax.
+  std::vector<RemoteVerifierOptions> remote_verifiers;
 
   // Shutdown: after the engine drained, how long to keep delivering and flushing.
   int64_t flush_timeout_ns = 2'000'000'000;

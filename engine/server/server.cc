@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -74,6 +75,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   }
   auto server = std::unique_ptr<Server>(new Server(std::move(options)));
   engine_options.outcome_sink = server->window_.get();
+  // Each remote verifier is one of the engine's asynchronous verifiers, after the embedder's.
+  for (const RemoteVerifierOptions& remote : server->options_.remote_verifiers) {
+    auto hub = std::make_shared<RemoteVerifier>(remote.name, engine_options.in_flight_capacity,
+                                                engine_options.verification_deadline_ns);
+    VerifierSpec spec;
+    spec.name = remote.name;
+    spec.policy = remote.policy;
+    spec.hold_account_on_failure = remote.hold_account_on_failure;
+    spec.async_verifier = hub;
+    engine_options.verifiers.push_back(std::move(spec));
+    server->remote_verifiers_.push_back(std::move(hub));
+  }
   // A failed journal: every I/O thread tells its clients why (ERROR_CODE_JOURNAL_FAILED) at its
   // next turn, then the embedder hears of it and stops the server.
   engine_options.on_fatal = [raw = server.get(), embedder = std::move(engine_options.on_fatal)](
@@ -166,6 +179,19 @@ absl::Status Server::Start() {
   shared_.recovered_confirmed = engine_->recovery().confirmed;
   shared_.mono_to_unix_offset_ns = engine_->unix_offset_ns();
   shared_.event_log = event_log_.get();
+  for (size_t i = 0; i < remote_verifiers_.size(); ++i) {
+    internal::RemoteVerifierEntry entry;
+    entry.hub = remote_verifiers_[i].get();
+    entry.policy = options_.remote_verifiers[i].policy;
+    for (int slot = 0; slot < engine_->verifier_count(); ++slot) {
+      if (engine_->VerifierName(VerifierAtSlot(slot)) == entry.hub->name()) {
+        entry.id = VerifierAtSlot(slot);
+      }
+    }
+    assert(entry.id != VerifierId::kNone && "Create registered it with the engine");
+    entry.hub->SetWaker([this](int thread) { shared_.threads[thread]->Wake(); });
+    shared_.remote_verifiers.push_back(entry);
+  }
   for (int i = 0; i < options_.io_threads; ++i) {
     io_threads_.push_back(std::make_unique<internal::IoThread>(i, &shared_));
     if (absl::Status status = io_threads_.back()->Init(); !status.ok()) return status;
@@ -236,6 +262,7 @@ ServerStats Server::Stats() const {
   for (const auto& thread : io_threads_) thread->counters().AddTo(&stats);
   // relaxed: a gauge.
   stats.connections_open = shared_.open_connections.load(std::memory_order_relaxed);
+  for (const auto& remote : remote_verifiers_) stats.remote_verifiers.push_back(remote->Stats());
   return stats;
 }
 

@@ -26,6 +26,7 @@
 #include "engine/server/internal/io_thread.h"
 #include "engine/server/options.h"
 #include "engine/server/outcome_window.h"
+#include "engine/server/remote_verifier.h"
 #include "engine/server/server_stats.h"
 
 namespace vouch::server {
@@ -77,6 +78,8 @@ class Server {
   void SeedWindow();
 
   const ServerOptions options_;
+  // ServerOptions::remote_verifiers, in order; the engine holds them too (as AsyncVerifiers).
+  std::vector<std::shared_ptr<RemoteVerifier>> remote_verifiers_;
   std::unique_ptr<OutcomeWindow> window_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<EventLog> event_log_;

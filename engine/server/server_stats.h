@@ -3,6 +3,9 @@
 #define VOUCH_ENGINE_SERVER_SERVER_STATS_H_
 
 #include <cstdint>
+#include <vector>
+
+#include "engine/server/remote_verifier.h"
 
 namespace vouch::server {
 
@@ -42,6 +45,8 @@ struct ServerStats {
   uint64_t held_answers_unrouted = 0; // Held answers whose connection was gone (resubmit/Query).
   uint64_t outcomes_lapped = 0;       // Overwritten in the window; read from the engine history.
   uint64_t outcomes_lost = 0;         // Overwritten and out of the history: sessions cut off.
+  uint64_t verify_batches = 0;        // VerifyBatch frames sent to remote verifiers.
+  std::vector<RemoteVerifierStats> remote_verifiers;  // In ServerOptions::remote_verifiers order.
 };
 
 }  // namespace vouch::server

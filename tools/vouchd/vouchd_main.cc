@@ -119,6 +119,11 @@ ABSL_FLAG(int64_t, fault_fraud_cost_ns, 0,
           "second; idle time banks no credit, so a burst is charged in full. For overload tests (tools/load --overload); 0: off.");
 ABSL_FLAG(int64_t, fault_ledger_cost_ns, 0,
           "Fault injection: the ledger verifier takes this long per transaction; 0: off.");
+ABSL_FLAG(std::string, remote_verifiers, "",
+          "Verifiers served over the wire by other processes (VerifierHello; docs/VERIFIERS.md "
+          "\"Remote verifiers\"): a comma-separated list of name[:required|advisory|shadow]"
+          "[:hold], e.g. sanctions:required,score:shadow. Each is a verifier of the engine (at "
+          "most 6 with the shadow fraud rules); keep the list's order across restarts.");
 ABSL_FLAG(bool, check, false,
           "Do not serve: recover the journal in --data_dir (with --ack=written or durable), let "
           "every transaction confirmed without an outcome be decided in memory, and check the "
@@ -152,6 +157,10 @@ absl::StatusOr<server::ServerOptions> ServerOptionsFromFlags() {
       absl::GetFlag(FLAGS_retained_outcomes) < 1 || absl::GetFlag(FLAGS_outbound_bytes_max) < 1) {
     return absl::InvalidArgumentError("sizes and counts must be positive");
   }
+  absl::StatusOr<std::vector<server::RemoteVerifierOptions>> remotes =
+      server::ParseRemoteVerifiers(absl::GetFlag(FLAGS_remote_verifiers));
+  if (!remotes.ok()) return remotes.status();
+  options.remote_verifiers = *std::move(remotes);
   if (absl::Status status = options.Validate(); !status.ok()) return status;
   return options;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/net/frame_codec.h"
+#include "engine/server/remote_verifier.h"
 #include "engine/types/results.h"
 
 namespace vouch::server::internal {
@@ -41,6 +42,11 @@ struct Connection {
   Sequence resend_next = 0;  // Non-zero while missed outcomes are being resent from here.
   bool subscribed = false;
   bool include_verified = false;
+
+  // A verifier connection (after VerifierHello; vouch.proto "Remote verifiers"): the remote
+  // verifier it serves, which it takes requests from and answers. Null for a client. A verifier
+  // connection has no session and is never handed off.
+  RemoteVerifier* verifier = nullptr;
 
   // Input.
   net::FrameDecoder decoder;

@@ -101,6 +101,7 @@ void IoThread::Turn(int timeout_ms) {
   handler_.SetNow(now_ns_);
   for (int i = 0; i < ready; ++i) OnEvent(events[i].data.u64, events[i].events);
   handler_.RouteOutcomes();
+  handler_.FeedVerifiers();
   handler_.ResendAll();
   handler_.AwaitTurnAck();  // Before the output is written: it may hold confirmations.
   if (JournalFailed()) FailAllJournalFailed();

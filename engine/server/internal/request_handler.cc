@@ -57,7 +57,8 @@ constexpr uint64_t kClientBodyFields = net::EnvelopeFields(
      v1::ClientMessage::kSubscribe, v1::ClientMessage::kPing, v1::ClientMessage::kListHolds,
      v1::ClientMessage::kReleaseHold, v1::ClientMessage::kReadBalances,
      v1::ClientMessage::kQueryAccount, v1::ClientMessage::kCreateAccounts,
-     v1::ClientMessage::kLookupAccount, v1::ClientMessage::kChangeAccount});
+     v1::ClientMessage::kLookupAccount, v1::ClientMessage::kChangeAccount,
+     v1::ClientMessage::kVerifierHello, v1::ClientMessage::kVerdicts});
 
 constexpr int kRouteBudget = 4096;   // Outcomes routed per turn, so a burst cannot starve reads.
 constexpr int kResendBudget = 4096;  // Window entries scanned per resuming connection per turn.
@@ -159,11 +160,20 @@ void IoCounters::AddTo(ServerStats* stats) const {
   stats->accept_descriptors_exhausted += get(accept_descriptors_exhausted);
   stats->listener_pauses += get(listener_pauses);
   for (int i = 0; i < kErrorCodeCount; ++i) stats->errors[i] += get(errors[i]);
+  stats->verify_batches += get(verify_batches);
 }
 
 
 RequestHandler::RequestHandler(int index, Shared* shared)
-    : index_(index), shared_(shared), options_(*shared->options) {
+    : index_(index),
+      shared_(shared),
+      options_(*shared->options),
+      verify_batch_max_(VerifyBatchMax(options_.frame_bytes_max)),
+      // Half the output limit: a verifier that holds its whole window unread is not a slow
+      // consumer (it is cut off only past what its window allows).
+      verifier_window_max_(static_cast<uint32_t>(std::min<size_t>(
+          kVerifierWindowMax, options_.outbound_bytes_max / 2 / kVerifyEntryBytesMax))) {
+  if (!shared_->remote_verifiers.empty()) scratch_.requests.reserve(verify_batch_max_);
   dirty_.reserve(options_.max_connections);
   sessions_.reserve(options_.max_connections);
   scratch_.snapshot.accounts.reserve(kBalanceReadAccountsMax);
@@ -171,7 +181,8 @@ RequestHandler::RequestHandler(int index, Shared* shared)
 }
 
 bool RequestHandler::has_work() const {
-  return !dirty_.empty() || !resending_.empty() || shared_->window->end() > cursor_;
+  return !dirty_.empty() || !resending_.empty() || shared_->window->end() > cursor_ ||
+         verifier_backlog_;
 }
 
 bool RequestHandler::caught_up() const {
@@ -191,6 +202,9 @@ void RequestHandler::Forget(Connection* connection) {
   }
   const auto resending = std::find(resending_.begin(), resending_.end(), connection);
   if (resending != resending_.end()) resending_.erase(resending);
+  const auto verifier =
+      std::find(verifier_connections_.begin(), verifier_connections_.end(), connection);
+  if (verifier != verifier_connections_.end()) verifier_connections_.erase(verifier);
 }
 
 void RequestHandler::ResendAll() {
@@ -263,13 +277,29 @@ void RequestHandler::HandleFrame(Connection& connection, const char* data, size_
     case v1::ClientMessage::kCreateAccounts: message = &scratch_.create_accounts; break;
     case v1::ClientMessage::kLookupAccount: message = &scratch_.lookup_account; break;
     case v1::ClientMessage::kChangeAccount: message = &scratch_.change_account; break;
+    case v1::ClientMessage::kVerifierHello: message = &scratch_.verifier_hello; break;
+    case v1::ClientMessage::kVerdicts: message = &scratch_.verdicts; break;
   }
   if (message == nullptr) {  // No body field: none, or only ones this server does not know.
     Fail(connection, v1::ERROR_CODE_UNKNOWN_MESSAGE, "ClientMessage has no known body set");
     return;
   }
-  if (body.field != v1::ClientMessage::kHello && !connection.said_hello) {
-    Fail(connection, v1::ERROR_CODE_HELLO_REQUIRED, "the first message must be Hello");
+  const bool hello = body.field == v1::ClientMessage::kHello ||
+                     body.field == v1::ClientMessage::kVerifierHello;
+  if (!hello && !connection.said_hello) {
+    Fail(connection, v1::ERROR_CODE_HELLO_REQUIRED,
+         "the first message must be Hello (or VerifierHello for a remote verifier)");
+    return;
+  }
+  if (connection.verifier != nullptr && body.field != v1::ClientMessage::kVerdicts &&
+      body.field != v1::ClientMessage::kPing) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         "a verifier connection sends only Verdicts and Ping");
+    return;
+  }
+  if (connection.verifier == nullptr && body.field == v1::ClientMessage::kVerdicts) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         "Verdicts is for verifier connections (VerifierHello first)");
     return;
   }
   if (!message->ParseFromArray(body.data, static_cast<int>(body.size))) {
@@ -289,6 +319,111 @@ void RequestHandler::HandleFrame(Connection& connection, const char* data, size_
     case v1::ClientMessage::kLookupAccount: OnLookupAccount(connection); break;
     case v1::ClientMessage::kChangeAccount: OnChangeAccount(connection); break;
     case v1::ClientMessage::kQueryAccount: OnQueryAccount(connection); break;
+    case v1::ClientMessage::kVerifierHello: OnVerifierHello(connection); break;
+    case v1::ClientMessage::kVerdicts: OnVerdicts(connection); break;
+  }
+}
+
+void RequestHandler::OnVerifierHello(Connection& connection) {
+  const v1::VerifierHello& hello = scratch_.verifier_hello;
+  if (connection.said_hello) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         "VerifierHello must be the first message of a connection");
+    return;
+  }
+  if (!options_.auth_token.empty() && !TokensEqual(hello.auth_token(), options_.auth_token)) {
+    Fail(connection, v1::ERROR_CODE_NOT_AUTHENTICATED,
+         "VerifierHello.auth_token is missing or wrong");
+    return;
+  }
+  if (hello.worker_name().size() > options_.client_name_bytes_max) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         absl::StrCat("VerifierHello.worker_name is longer than ", options_.client_name_bytes_max,
+                      " bytes"));
+    return;
+  }
+  if (hello.window() > kVerifierWindowMax) {
+    Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+         absl::StrCat("VerifierHello.window is above ", kVerifierWindowMax));
+    return;
+  }
+  const RemoteVerifierEntry* entry = nullptr;
+  std::string known;
+  for (const RemoteVerifierEntry& candidate : shared_->remote_verifiers) {
+    if (candidate.hub->name() == hello.verifier()) entry = &candidate;
+    absl::StrAppend(&known, known.empty() ? "" : ", ", candidate.hub->name());
+  }
+  if (entry == nullptr) {
+    Fail(connection, v1::ERROR_CODE_UNKNOWN_VERIFIER,
+         absl::StrCat("this server runs no remote verifier named \"",
+                      hello.verifier().substr(0, 64), "\" (it runs: ",
+                      known.empty() ? "none" : known, ")"));
+    return;
+  }
+  const uint32_t window = std::min(
+      hello.window() == 0 ? kVerifierWindowDefault : hello.window(), verifier_window_max_);
+  connection.said_hello = true;
+  connection.verifier = entry->hub;
+  connection.client_name = hello.worker_name();
+  entry->hub->Attach(connection.serial, index_, window);
+  verifier_connections_.push_back(&connection);
+  v1::VerifierWelcome& welcome = scratch_.verifier_welcome;
+  welcome.set_verifier(wire::ToProto(entry->id));
+  welcome.set_epoch(shared_->epoch);
+  welcome.set_window(window);
+  welcome.set_batch_max(static_cast<uint32_t>(verify_batch_max_));
+  welcome.set_frame_bytes_max(static_cast<uint32_t>(options_.frame_bytes_max));
+  welcome.set_deadline_ns(shared_->engine->options().verification_deadline_ns);
+  welcome.set_policy(static_cast<uint32_t>(entry->policy));
+  Append(connection, v1::ServerMessage::kVerifierWelcome, welcome);
+  if (shared_->event_log != nullptr) {
+    shared_->event_log->Event(
+        "verifier_connected",
+        absl::StrCat(entry->hub->name(), " (connection ", connection.serial, ", worker \"",
+                     connection.client_name, "\", window ", window, ")"));
+  }
+}
+
+void RequestHandler::OnVerdicts(Connection& connection) {
+  const v1::Verdicts& verdicts = scratch_.verdicts;
+  for (const v1::Verdict& verdict : verdicts.verdicts()) {
+    if (verdict.code() > 0xFFFF) {
+      Fail(connection, v1::ERROR_CODE_INVALID_MESSAGE,
+           absl::StrCat("Verdict.code ", verdict.code(), " (seq ", verdict.seq(),
+                        ") is above 65535"));
+      return;
+    }
+  }
+  for (const v1::Verdict& verdict : verdicts.verdicts()) {
+    connection.verifier->Answer(connection.serial, verdict.seq(),
+                                static_cast<uint16_t>(verdict.code()), now_ns_);
+  }
+}
+
+void RequestHandler::FeedVerifiers() {
+  verifier_backlog_ = false;
+  const int64_t offset_ns = shared_->mono_to_unix_offset_ns;
+  const int64_t deadline_ns = shared_->engine->options().verification_deadline_ns;
+  for (Connection* connection : verifier_connections_) {
+    if (connection->state != ConnectionState::kOpen) continue;
+    std::vector<RemoteVerifier::Request>& requests = scratch_.requests;
+    requests.clear();
+    const size_t taken =
+        connection->verifier->Take(connection->serial, verify_batch_max_, now_ns_, &requests);
+    if (taken == 0) continue;
+    if (taken == verify_batch_max_) verifier_backlog_ = true;
+    v1::VerifyBatch& batch = scratch_.verify_batch;
+    batch.Clear();  // Keeps the allocated requests for reuse.
+    for (const RemoteVerifier::Request& request : requests) {
+      v1::VerifyRequest* out = batch.add_requests();
+      out->set_seq(request.seq);
+      wire::ToProto(request.txn, out->mutable_transaction());
+      out->set_confirmed_unix_ns(request.confirmed_ns + offset_ns);
+      out->set_deadline_unix_ns(request.confirmed_ns + deadline_ns + offset_ns);
+      out->set_redelivered(request.redelivered);
+    }
+    Append(*connection, v1::ServerMessage::kVerifyBatch, batch);
+    IoCounters::Add(counters_.verify_batches);
   }
 }
 
@@ -935,6 +1070,17 @@ void RequestHandler::Detach(Connection& connection) {
     connection.subscribed = false;
   }
   connection.resend_next = 0;  // The resend loop drops it from resending_.
+  if (connection.verifier != nullptr) {
+    connection.verifier->Detach(connection.serial);  // Its unanswered requests go to another.
+    verifier_connections_.erase(
+        std::find(verifier_connections_.begin(), verifier_connections_.end(), &connection));
+    if (shared_->event_log != nullptr) {
+      shared_->event_log->Event("verifier_disconnected",
+                                absl::StrCat(connection.verifier->name(), " (connection ",
+                                             connection.serial, ")"));
+    }
+    connection.verifier = nullptr;
+  }
 }
 
 }  // namespace vouch::server::internal

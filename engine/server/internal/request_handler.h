@@ -72,6 +72,13 @@ enum class Phase : int {
   kFlushing = 2,       // The engine has drained: route the rest, flush, say goodbye, exit.
 };
 
+// One of the server's remote verifiers, as the I/O threads see it.
+struct RemoteVerifierEntry {
+  RemoteVerifier* hub = nullptr;  // Owned by the server.
+  VerifierId id = VerifierId::kNone;  // Its number in outcomes (VerifierWelcome.verifier).
+  VerifierPolicy policy = VerifierPolicy::kRequired;
+};
+
 // State shared by the server and all I/O threads. Constant after Start except the atomics.
 struct Shared {
   const ServerOptions* options = nullptr;
@@ -81,6 +88,7 @@ struct Shared {
   int listen_fd = -1;
   int64_t mono_to_unix_offset_ns = 0;
   EventLog* event_log = nullptr;  // Optional.
+  std::vector<RemoteVerifierEntry> remote_verifiers;
   uint64_t epoch = 0;                // Welcome.epoch (epoch.h).
   Sequence recovered_confirmed = 0;  // Highest seq confirmed before this start (resume bound).
 
@@ -128,6 +136,7 @@ struct IoCounters {
   std::atomic<uint64_t> accept_descriptors_exhausted{0};  // accept4 failed with EMFILE/ENFILE.
   std::atomic<uint64_t> listener_pauses{0};  // The listener left epoll for want of descriptors.
   std::atomic<uint64_t> errors[kErrorCodeCount] = {};
+  std::atomic<uint64_t> verify_batches{0};  // VerifyBatch frames sent.
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n = 1) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -155,6 +164,9 @@ class RequestHandler {
   void RouteOutcomes();
   // One paced step of every resuming connection's resend.
   void ResendAll();
+  // Sends each verifier connection the requests its window has room for (one VerifyBatch per
+  // connection per call).
+  void FeedVerifiers();
   // Waits until every answer given since the last call is kept as the ack policy promises
   // (one journal wait per turn: group commit). REQUIRES: before that output is written.
   void AwaitTurnAck();
@@ -198,6 +210,8 @@ class RequestHandler {
   void OnLookupAccount(Connection& connection);
   void OnChangeAccount(Connection& connection);
   void OnQueryAccount(Connection& connection);
+  void OnVerifierHello(Connection& connection);
+  void OnVerdicts(Connection& connection);
   void FillBalances(v1::Balances* balances);
 
   void QueueOrSendAnswer(Connection& connection, const Confirmation& confirmation);
@@ -220,6 +234,10 @@ class RequestHandler {
   std::vector<Connection*> resending_;
   std::vector<Connection*> dirty_;
   std::vector<Connection*> handing_off_;
+  std::vector<Connection*> verifier_connections_;
+  const size_t verify_batch_max_;    // VerifyBatchMax(frame_bytes_max).
+  const uint32_t verifier_window_max_;  // What the output limit holds (see OnVerifierHello).
+  bool verifier_backlog_ = false;    // A batch was full at the last FeedVerifiers: more may wait.
   Sequence cursor_ = 1;        // Outcomes below this have been routed.
   AckPosition turn_ack_;       // Covers every answer of this turn (journal wait).
 
@@ -253,6 +271,11 @@ class RequestHandler {
     v1::Status status;
     v1::Pong pong;
     v1::Error error;
+    v1::VerifierHello verifier_hello;
+    v1::VerifierWelcome verifier_welcome;
+    v1::Verdicts verdicts;
+    v1::VerifyBatch verify_batch;
+    std::vector<RemoteVerifier::Request> requests;  // Reserved for verify_batch_max_.
   } scratch_;
 
   IoCounters counters_;

@@ -320,6 +320,54 @@ void AddSnapshots(const EngineStats& stats, Families& out) {
              MetricType::Gauge, stats.snapshots_stopped ? 1.0 : 0.0);
 }
 
+void AddRemoteVerifiers(const std::vector<RemoteVerifierStats>& remotes, Families& out) {
+  MetricFamily& connections = out.Add(
+      "vouch_remote_verifier_connections",
+      "Verifier connections attached to each remote verifier right now.", MetricType::Gauge);
+  MetricFamily& requests = out.Add(
+      "vouch_remote_verifier_requests_total",
+      "VerifyRequests sent to each remote verifier, redelivered ones included.",
+      MetricType::Counter);
+  MetricFamily& redelivered = out.Add(
+      "vouch_remote_verifier_redelivered_total",
+      "VerifyRequests sent again because the connection that held them closed unanswered.",
+      MetricType::Counter);
+  MetricFamily& expired = out.Add(
+      "vouch_remote_verifier_expired_total",
+      "Requests never sent: their deadline passed first (no verifier connection had room).",
+      MetricType::Counter);
+  MetricFamily& verdicts = out.Add("vouch_remote_verifier_verdicts_total",
+                                   "Verdicts received from each remote verifier.",
+                                   MetricType::Counter);
+  MetricFamily& unmatched = out.Add(
+      "vouch_remote_verifier_verdicts_unmatched_total",
+      "Verdicts for a request not outstanding: a repeat, or after a hand-back (the engine still "
+      "keeps the first verdict per transaction).",
+      MetricType::Counter);
+  MetricFamily& dropped = out.Add(
+      "vouch_remote_verifier_verdicts_dropped_total",
+      "Verdicts dropped because the engine's answer queue and the retry list were full (the "
+      "deadline decides those transactions).",
+      MetricType::Counter);
+  MetricFamily& round_trip = out.Add(
+      "vouch_remote_verifier_round_trip_seconds",
+      "Time from a VerifyRequest being sent to its verdict arriving, per remote verifier.",
+      MetricType::Histogram);
+  for (const RemoteVerifierStats& remote : remotes) {
+    const Labels labels = {{"verifier", remote.name}};
+    Families::Sample(connections, labels, static_cast<double>(remote.connections));
+    Families::Sample(requests, labels, static_cast<double>(remote.requests_sent));
+    Families::Sample(redelivered, labels, static_cast<double>(remote.redelivered));
+    Families::Sample(expired, labels, static_cast<double>(remote.expired));
+    Families::Sample(verdicts, labels, static_cast<double>(remote.verdicts));
+    Families::Sample(unmatched, labels, static_cast<double>(remote.verdicts_unmatched));
+    Families::Sample(dropped, labels, static_cast<double>(remote.verdicts_dropped));
+    ClientMetric& metric = round_trip.metric.emplace_back();
+    metric.label.push_back({"verifier", remote.name});
+    FillHistogram(remote.round_trip, metric);
+  }
+}
+
 void AddServer(const ServerStats& stats, Families& out) {
   out.AddOne("vouch_server_connections_open", "TCP connections open right now.",
              MetricType::Gauge, static_cast<double>(stats.connections_open));
@@ -387,6 +435,10 @@ void AddServer(const ServerStats& stats, Families& out) {
              "Outcomes an I/O thread found neither in the window nor in the history; its "
              "sessions were cut off with SLOW_CONSUMER.",
              MetricType::Counter, static_cast<double>(stats.outcomes_lost));
+  out.AddOne("vouch_server_verify_batches_total",
+             "VerifyBatch frames sent to remote verifiers.", MetricType::Counter,
+             static_cast<double>(stats.verify_batches));
+  if (!stats.remote_verifiers.empty()) AddRemoteVerifiers(stats.remote_verifiers, out);
   MetricFamily& errors = out.Add("vouch_server_errors_total",
                                  "Error frames sent to clients (each closes its connection), by "
                                  "code.",
