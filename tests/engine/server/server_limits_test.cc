@@ -72,6 +72,26 @@ TEST(SubmitSizeTest, TheLongestRealisticTransactionTakesTheDocumentedBytes) {
   EXPECT_GT(LongestSubmit(4096).ByteSizeLong(), size_t{64 * 1024});
 }
 
+// A VerifyBatch of VerifyBatchMax(frame) of the longest requests fits the frame.
+TEST(VerifyBatchSizeTest, TheLongestRequestTakesAtMostTheDocumentedBytes) {
+  v1::ServerMessage message;
+  v1::VerifyRequest longest;
+  longest.set_seq(std::numeric_limits<uint64_t>::max());
+  *longest.mutable_transaction() = Longest(std::numeric_limits<uint64_t>::max());
+  longest.set_confirmed_unix_ns(-1);
+  longest.set_deadline_unix_ns(-1);
+  longest.set_redelivered(true);
+  EXPECT_LE(longest.ByteSizeLong() + 3, kVerifyEntryBytesMax);  // Its tag and a 2-byte length.
+  for (const size_t frame : {size_t{64 * 1024}, size_t{4096}, size_t{1024}}) {
+    const size_t count = VerifyBatchMax(frame);
+    ASSERT_GE(count, 1u) << frame;
+    message.mutable_verify_batch()->clear_requests();
+    for (size_t i = 0; i < count; ++i) *message.mutable_verify_batch()->add_requests() = longest;
+    EXPECT_LE(message.ByteSizeLong(), frame) << count << " requests";
+  }
+  EXPECT_EQ(VerifyBatchMax(64 * 1024), kVerifyBatchMaxDefault);
+}
+
 TEST(SubmitSizeTest, OptionsRefuseABatchMaximumThatDoesNotFitTheFrame) {
   ServerOptions options;
   EXPECT_TRUE(options.Validate().ok()) << "the defaults fit each other";

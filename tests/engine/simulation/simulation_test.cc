@@ -74,6 +74,10 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(counts.custom_verifier_seeds, kSeeds / 2);
   EXPECT_GT(counts.custom_required, kSeeds / 2);
   EXPECT_GT(counts.custom_advisory, kSeeds / 4);
+  // Async verifiers answered out of order, some after the deadline, and some never.
+  EXPECT_GT(counts.custom_async, kSeeds / 4);
+  EXPECT_GT(counts.async_answers, kSeeds);
+  EXPECT_GT(counts.async_dropped, 0u);
   EXPECT_GT(faults.custom_pauses, kSeeds);
   EXPECT_GT(faults.custom_stalls, kSeeds);
   EXPECT_GT(counts.custom_rejections, kSeeds);

@@ -110,7 +110,18 @@ struct CustomVerifierPlan {
   uint64_t salt = 0;
   uint64_t fail_one_in = 1;  // Fails about one transaction in this many.
   uint16_t code_base = 0;    // Its codes are code_base .. code_base + 2.
+  // An AsyncVerifier: the simulation answers what it was handed later, in a random order, and
+  // never answers about one transaction in drop_one_in (0: it answers everything).
+  bool async = false;
+  uint64_t drop_one_in = 0;
   bool required() const { return policy == VerifierPolicy::kRequired; }
+};
+
+// What an async verifier was handed and has not answered yet (the simulation answers it).
+struct PendingAnswer {
+  uint64_t seq = 0;
+  uint16_t code = 0;
+  VerdictSink* sink = nullptr;
 };
 
 constexpr int kCustomVerifiersMax = kVerifiersMax - kBuiltinVerifierCount;  // 6.
@@ -134,6 +145,19 @@ class SimVerifier final : public Verifier {
   const CustomVerifierPlan plan_;
 };
 
+class SimAsyncVerifier final : public AsyncVerifier {
+ public:
+  SimAsyncVerifier(const CustomVerifierPlan& plan, std::vector<PendingAnswer>* pending)
+      : plan_(plan), pending_(pending) {}
+  void Begin(uint64_t seq, const Transaction& txn, int64_t, VerdictSink& sink) override {
+    pending_->push_back({seq, CustomVerdictCode(plan_, txn), &sink});
+  }
+
+ private:
+  const CustomVerifierPlan plan_;
+  std::vector<PendingAnswer>* const pending_;  // The simulation's, for this verifier.
+};
+
 // Mixed from the seed (not drawn from rng_): in a seed without verifiers the mode draws nothing
 // from rng_, so its run is as it was before they existed. About one seed in seven has none; two in three are required; one in three
 // holds the account on failure (advisory ones too, which must place no hold).
@@ -150,6 +174,13 @@ std::vector<CustomVerifierPlan> CustomVerifierPlans(uint64_t seed) {
     plan.salt = rng();
     plan.fail_one_in = 4 + rng() % 60;
     plan.code_base = static_cast<uint16_t>(100 * (i + 1) + 1);
+  }
+  // From a generator of their own, so that the plans above are what they were before async
+  // verifiers existed: about one in three answers later, and one of those in two drops some.
+  std::mt19937_64 async_rng(Mix64(seed ^ 0xA5F1C0DEull));
+  for (CustomVerifierPlan& plan : plans) {
+    plan.async = async_rng() % 3 == 0;
+    plan.drop_one_in = plan.async && async_rng() % 2 == 0 ? 20 + async_rng() % 200 : 0;
   }
   return plans;
 }
@@ -243,7 +274,8 @@ class Simulation {
   bool has_journal() const { return engine_options_.durability.ack != AckPolicy::kMemory; }
   // The embedder's verifiers: registered afresh each life from custom_plans_; the checks of
   // each outcome and of Query's verdicts against CustomVerdictCode.
-  std::vector<VerifierSpec> MakeCustomVerifiers() const;
+  std::vector<VerifierSpec> MakeCustomVerifiers();
+  void AnswerAsyncVerifiers();
   void InjectCustomVerifierFaults();
   void CheckCustomDecision(const Transaction& txn, const Outcome& outcome);
   void CheckCustomVerdicts(const Transaction& txn, const TransactionStatus& status);
@@ -295,6 +327,7 @@ class Simulation {
   // The embedder's verifiers (fixed per seed), and the steps left without a kCustom turn.
   const std::vector<CustomVerifierPlan> custom_plans_;
   int custom_pause_steps_ = 0;
+  std::vector<std::vector<PendingAnswer>> async_pending_;  // Per plan; this life's.
 
   // Power loss: what the disk has synced of the current life's directory.
   DiskModel disk_;
@@ -368,6 +401,7 @@ Simulation::Simulation(const SimulationOptions& options)
   if (!custom_plans_.empty()) ++result_.counts.custom_verifier_seeds;
   for (const CustomVerifierPlan& plan : custom_plans_) {
     ++(plan.required() ? result_.counts.custom_required : result_.counts.custom_advisory);
+    if (plan.async) ++result_.counts.custom_async;
   }
   clock_.SetUnixOffsetNs(SeedUnixOffsetNs(options.seed, clock_.NowNs()));
 }
@@ -815,6 +849,7 @@ bool Simulation::StepStages() {
     const int verifier = stage == InlineStage::kFraud ? 0 : stage == InlineStage::kLedger ? 1 : -1;
     if (verifier >= 0 && pause_steps_[verifier] > 0) continue;
     if (stage == InlineStage::kCustom && custom_pause_steps_ > 0) continue;
+    if (stage == InlineStage::kCustom) AnswerAsyncVerifiers();
     SegmentMark before;
     const bool tear =
         i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
@@ -1495,14 +1530,50 @@ void Simulation::Tell(ConfirmedTxn& confirmed, const Outcome& outcome) {
 
 // --- The embedder's verifiers -------------------------------------------------------------------
 
-std::vector<VerifierSpec> Simulation::MakeCustomVerifiers() const {
+std::vector<VerifierSpec> Simulation::MakeCustomVerifiers() {
   std::vector<VerifierSpec> verifiers;
+  // The process that handed out the pending ones is gone; recovery hands them out again.
+  async_pending_.assign(custom_plans_.size(), {});
   for (size_t i = 0; i < custom_plans_.size(); ++i) {
     const CustomVerifierPlan& plan = custom_plans_[i];
-    verifiers.push_back({absl::StrCat("custom_", i), plan.policy, plan.hold_account_on_failure,
-                         /*cpu=*/-1, std::make_shared<SimVerifier>(plan)});
+    VerifierSpec spec;
+    spec.name = absl::StrCat("custom_", i);
+    spec.policy = plan.policy;
+    spec.hold_account_on_failure = plan.hold_account_on_failure;
+    if (plan.async) {
+      spec.async_verifier = std::make_shared<SimAsyncVerifier>(plan, &async_pending_[i]);
+    } else {
+      spec.verifier = std::make_shared<SimVerifier>(plan);
+    }
+    verifiers.push_back(std::move(spec));
   }
   return verifiers;
+}
+
+// The async verifiers answer some of what they hold, in a random order: each answer is for a
+// random pending transaction, so they come out of seq order, and those held through a pause or
+// a clock jump come after the deadline (LATE_TIMEOUT if required, then a late verdict). A
+// dropped one is never answered: the deadline decides it. A full answer queue (false) keeps the
+// rest for a later turn.
+void Simulation::AnswerAsyncVerifiers() {
+  for (size_t i = 0; i < custom_plans_.size(); ++i) {
+    std::vector<PendingAnswer>& pending = async_pending_[i];
+    if (pending.empty()) continue;
+    const uint64_t answers = Random(pending.size() + 1);
+    for (uint64_t n = 0; n < answers && !pending.empty(); ++n) {
+      const size_t pick = Random(pending.size());
+      const PendingAnswer answer = pending[pick];
+      if (custom_plans_[i].drop_one_in != 0 && OneIn(custom_plans_[i].drop_one_in)) {
+        ++result_.counts.async_dropped;
+      } else if (answer.sink->Answer(answer.seq, answer.code)) {
+        ++result_.counts.async_answers;
+      } else {
+        break;  // The queue is full: keep it for a later turn.
+      }
+      pending[pick] = pending.back();
+      pending.pop_back();
+    }
+  }
 }
 
 // As for fraud and ledger: a pause (InlineStage::kCustom not stepped: every custom verifier
@@ -1937,6 +2008,9 @@ void RunCounts::Add(const RunCounts& o) {
   custom_verifier_seeds += o.custom_verifier_seeds;
   custom_required += o.custom_required;
   custom_advisory += o.custom_advisory;
+  custom_async += o.custom_async;
+  async_answers += o.async_answers;
+  async_dropped += o.async_dropped;
   custom_rejections += o.custom_rejections;
   custom_holds += o.custom_holds;
   custom_held_in_flight += o.custom_held_in_flight;
@@ -1984,7 +2058,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       c.retention_retries_answered, "), aged ids answered anew ", c.aged_reanswered,
       ", restarts refused for idempotency room ", f.retention_restart_refusals, "\n",
       "custom verifiers: seeds ", c.custom_verifier_seeds, " (required ", c.custom_required,
-      ", advisory ", c.custom_advisory, "), pauses ", f.custom_pauses, ", stalls ",
+      ", advisory ", c.custom_advisory, "; async ", c.custom_async, ", their answers ",
+      c.async_answers, ", never answered ", c.async_dropped, "), pauses ", f.custom_pauses, ", stalls ",
       f.custom_stalls, "; decided verifier_rejected ", c.custom_rejections, " (holding ",
       c.custom_holds, "), account_held_in_flight ", c.custom_held_in_flight, ", timeouts ",
       c.custom_timeouts, "; advisory failures ", c.advisory_failures,

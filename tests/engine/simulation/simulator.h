@@ -36,7 +36,10 @@
 //      one that fails it, with its code (kept across crashes and in replay); an advisory one
 //      decides nothing and places no hold; LATE_TIMEOUT names the first required verifier that
 //      had not judged it (checked against Query's verdicts); Query shows each custom verdict
-//      with its code.
+//      with its code. About one in three is an AsyncVerifier, which the simulation answers at
+//      its kCustom turns, a random number of pending transactions in a random order (so out of
+//      seq order, and after the deadline when paused or stalled), and half of those never
+//      answer about some transactions: the deadline decides those, and nothing wedges.
 // The seed picks the ack policy: `memory` (no journal, so no crashes: the other invariants),
 // `written` or `durable`. A crash is one of two kinds:
 //   - kill -9: the data directory is copied as the process leaves it (what write(2) returned is
@@ -143,6 +146,9 @@ struct RunCounts {
   uint64_t custom_verifier_seeds = 0;
   uint64_t custom_required = 0;
   uint64_t custom_advisory = 0;
+  uint64_t custom_async = 0;    // AsyncVerifiers among them.
+  uint64_t async_answers = 0;   // Answers they gave (out of order, some late).
+  uint64_t async_dropped = 0;   // Transactions they never answered about.
   uint64_t custom_rejections = 0;
   uint64_t custom_holds = 0;
   uint64_t custom_held_in_flight = 0;
