@@ -41,6 +41,14 @@ static_assert(kVerdictsField < 2048, "the envelope tag (field << 3 | 2) fits a 2
 
 int64_t NowNs() { return MonotonicClock::Default()->NowNs(); }
 
+// Verdicts that fit one frame of the smaller maximum (a server's 0: not stated, ours applies).
+// Validate() keeps ours at 256 bytes or more, so that is at least 14.
+size_t VerdictsPerFrameMax(size_t ours, uint32_t servers) {
+  const size_t frame_bytes_max = servers == 0 ? ours : std::min<size_t>(ours, servers);
+  if (frame_bytes_max <= kEnvelopeBytesMax + kVerdictEntryBytesMax) return 1;
+  return (frame_bytes_max - kEnvelopeBytesMax) / kVerdictEntryBytesMax;
+}
+
 // The errors a retry would only repeat (see the header).
 bool IsPermanent(const absl::Status& status) {
   return absl::IsNotFound(status) || absl::IsUnauthenticated(status) ||
@@ -89,13 +97,7 @@ absl::StatusOr<std::unique_ptr<RemoteVerifierWorker>> RemoteVerifierWorker::Star
 
 RemoteVerifierWorker::RemoteVerifierWorker(const RemoteVerifierOptions& options,
                                            VerifyFunction check, int wake_fd)
-    : options_(options),
-      check_(std::move(check)),
-      wake_fd_(wake_fd),
-      verdicts_per_frame_max_((options.frame_bytes_max - kEnvelopeBytesMax) /
-                              kVerdictEntryBytesMax) {
-  assert(verdicts_per_frame_max_ >= 1);
-}
+    : options_(options), check_(std::move(check)), wake_fd_(wake_fd) {}
 
 RemoteVerifierWorker::~RemoteVerifierWorker() {
   Stop();
@@ -327,6 +329,8 @@ absl::Status RemoteVerifierWorker::HandleFrame(int fd, const char* data, size_t 
       if (absl::Status status = parse(&welcome_reply_); !status.ok()) return status;
       if (*welcomed) return absl::InternalError("protocol: a second VerifierWelcome");
       *welcomed = true;
+      verdicts_per_frame_max_ = VerdictsPerFrameMax(options_.frame_bytes_max,
+                                                    welcome_reply_.frame_bytes_max());
       Welcomed(welcome_reply_);
       return absl::OkStatus();
     case kVerifyBatchField:

@@ -28,8 +28,9 @@
 // needs no locking of its own but must not call Stop() or the destructor (which join that
 // thread). Every public method may be called from any thread. Stop() ends the connection at
 // once: the check in progress (if any) returns, the verdicts of the batch at hand are not sent,
-// and the server redelivers every request the connection held unanswered. The counters are
-// single-writer (the worker thread) statistics, read without ordering.
+// and the server redelivers every request the connection held unanswered; a TCP connect in
+// progress is not interrupted (it ends within connect_timeout). The counters are single-writer
+// (the worker thread) statistics, read without ordering.
 //
 // Allocation: the steady state reuses the batch, verdict and write-buffer messages; a reconnect
 // allocates a new frame decoder.
@@ -151,7 +152,6 @@ class RemoteVerifierWorker {
   const RemoteVerifierOptions options_;
   const VerifyFunction check_;
   const int wake_fd_;             // eventfd: Stop() writes it to wake the worker's poll.
-  const size_t verdicts_per_frame_max_;  // So a Verdicts frame never exceeds frame_bytes_max.
 
   // release (Stop) / acquire (worker): the worker that sees it stops before sending more.
   std::atomic<bool> stop_requested_{false};
@@ -186,6 +186,8 @@ class RemoteVerifierWorker {
   v1::Ping ping_;
   std::string write_buffer_;
   int64_t last_send_ns_ = 0;  // Monotonic time of the latest frame sent.
+  // So that a Verdicts frame fits both frame maximums, ours and the VerifierWelcome's.
+  size_t verdicts_per_frame_max_ = 1;
 
   absl::Mutex join_mu_;  // Serializes Stop()'s join; taken with no other lock held.
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);

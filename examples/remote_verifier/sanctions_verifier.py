@@ -26,7 +26,8 @@ transaction, so it gives the same answer each time, as the server expects.
 
 Lifetime. On a lost connection it reconnects after a back-off (0.05 s doubling to 2 s). The
 errors a retry cannot mend end it with exit status 2: ERROR_CODE_UNKNOWN_VERIFIER (vouchd runs
-no remote verifier of that name) and ERROR_CODE_NOT_AUTHENTICATED. SIGTERM or SIGINT ends it
+no remote verifier of that name), ERROR_CODE_NOT_AUTHENTICATED, and the refusals of what it
+sent (HELLO_REQUIRED, UNKNOWN_MESSAGE, INVALID_MESSAGE: e.g. a server without remote verifiers). SIGTERM or SIGINT ends it
 cleanly: the verdicts already due are sent, the connection is closed, the counters are printed
 and it exits 0 (anything still unanswered is redelivered by the server to another connection).
 
@@ -43,6 +44,7 @@ import sys
 import time
 from typing import Deque, FrozenSet, List, Optional, Tuple
 
+import vouch_client
 import vouch_pb2
 from vouch_client import Client, ConnectionClosed, FrameError
 
@@ -51,11 +53,15 @@ BLOCKED_ACCOUNT = 1
 BLOCKED_MERCHANT = 2
 BLOCKED_COUNTRY = 3
 
-# Verdicts per Verdicts frame: a verdict takes at most 17 bytes, so this stays far inside the
-# smallest frame maximum a server states in practice (64 KiB by default).
-VERDICTS_PER_FRAME_MAX = 2048
-# Server errors that a reconnect would only repeat.
-PERMANENT_ERRORS = (vouch_pb2.ERROR_CODE_UNKNOWN_VERIFIER, vouch_pb2.ERROR_CODE_NOT_AUTHENTICATED)
+# A Verdict inside Verdicts takes at most 17 bytes (a 10-byte seq, a 3-byte code, tags and
+# length); the envelope and the frame's length prefix at most 12 more.
+VERDICT_BYTES_MAX = 17
+ENVELOPE_BYTES_MAX = 12
+# Server errors that a reconnect would only repeat: no such verifier, a wrong token, and the
+# refusals of something this program sent (e.g. a server that predates remote verifiers).
+PERMANENT_ERRORS = (vouch_pb2.ERROR_CODE_UNKNOWN_VERIFIER, vouch_pb2.ERROR_CODE_NOT_AUTHENTICATED,
+                    vouch_pb2.ERROR_CODE_HELLO_REQUIRED, vouch_pb2.ERROR_CODE_UNKNOWN_MESSAGE,
+                    vouch_pb2.ERROR_CODE_INVALID_MESSAGE)
 RECONNECT_DELAY_MIN_S = 0.05
 RECONNECT_DELAY_MAX_S = 2.0
 LOOP_TURN_MAX_S = 0.05  # Longest wait for input, so SIGTERM is seen within this.
@@ -110,6 +116,7 @@ class Verifier:
         # (due time, seq, code), in arrival order: every request has the same latency, so the
         # front is always the first due.
         self.pending: Deque[Tuple[float, int, int]] = collections.deque()
+        self.verdicts_per_frame = 1  # Set from each VerifierWelcome.frame_bytes_max.
 
     def log(self, text: str) -> None:
         print(f"sanctions_verifier: {text}", file=sys.stderr, flush=True)
@@ -147,6 +154,10 @@ class Verifier:
                                   window=self.args.window, worker_name=self.args.worker_name)
             welcome = self.await_welcome(client)
             self.counters.connections += 1
+            frame_bytes_max = welcome.frame_bytes_max or vouch_client.FRAME_BYTES_MAX_DEFAULT
+            self.verdicts_per_frame = max(
+                1, (min(frame_bytes_max, vouch_client.FRAME_BYTES_MAX_DEFAULT)
+                    - ENVELOPE_BYTES_MAX) // VERDICT_BYTES_MAX)
             self.log(f"connected as {vouch_pb2.Verifier.Name(welcome.verifier)} "
                      f"(window {welcome.window}, batch_max {welcome.batch_max}, "
                      f"deadline {welcome.deadline_ns // 1_000_000} ms, policy {welcome.policy})")
@@ -168,7 +179,7 @@ class Verifier:
                 if message is not None:
                     self.handle(message)
             # SIGTERM: what is due or screened already is sent; the rest is redelivered.
-            if self.pending:
+            while self.pending:
                 self.send_due(client, float("inf"))
         return True
 
@@ -207,7 +218,8 @@ class Verifier:
 
     def send_due(self, client: Client, now: float) -> None:
         due: List[Tuple[int, int]] = []
-        while self.pending and self.pending[0][0] <= now and len(due) < VERDICTS_PER_FRAME_MAX:
+        while (self.pending and self.pending[0][0] <= now
+               and len(due) < self.verdicts_per_frame):
             _, seq, code = self.pending.popleft()
             due.append((seq, code))
         client.verdicts(due)

@@ -133,18 +133,25 @@ TEST(RemoteVerifierProtocolTest, HelloWelcomeAndOneVerdictsFramePerBatch) {
 
 // With a 256-byte frame maximum, 18 verdicts of the longest kind (10-byte seq varints, code
 // 65535) do not fit one frame: they come in several, each within the maximum (the fake server's
-// decoder refuses a longer one), in order.
-TEST(RemoteVerifierProtocolTest, VerdictsOfALargeBatchAreSplitToFitTheFrameMaximum) {
+// decoder refuses a longer one), in order; whether the 256 bytes are the worker's own
+// frame_bytes_max or the one the VerifierWelcome states. Parameter: the worker's is the small one.
+class VerdictSplitTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VerdictSplitTest, VerdictsOfALargeBatchAreSplitToFitTheSmallerFrameMaximum) {
   constexpr size_t kSmallFrame = 256;
+  const bool ours_is_small = GetParam();
   FakeServer server(kSmallFrame);
   RemoteVerifierOptions options = OptionsFor(server);
-  options.frame_bytes_max = kSmallFrame;
+  if (ours_is_small) options.frame_bytes_max = kSmallFrame;
   options.window = 18;
   constexpr uint64_t kFirstSeq = ~uint64_t{0} - 255;  // 10-byte varints.
   std::thread script([&] {
     server.Accept();
     ASSERT_TRUE(server.Read().has_verifier_hello());
-    server.Send(Frame(WelcomeMessage(), kSmallFrame));
+    v1::ServerMessage welcome = WelcomeMessage();
+    welcome.mutable_verifier_welcome()->set_frame_bytes_max(
+        ours_is_small ? 64 * 1024 : kSmallFrame);
+    server.Send(Frame(welcome, kSmallFrame));
     v1::ServerMessage batch = BatchOf(kFirstSeq, 18);
     for (v1::VerifyRequest& request : *batch.mutable_verify_batch()->mutable_requests()) {
       request.clear_transaction();  // So that the batch itself fits 256 bytes.
@@ -168,6 +175,11 @@ TEST(RemoteVerifierProtocolTest, VerdictsOfALargeBatchAreSplitToFitTheFrameMaxim
   EXPECT_EQ((*worker)->counters().verdicts, 18u);
   EXPECT_GT((*worker)->counters().verdict_frames, 1u);
 }
+
+INSTANTIATE_TEST_SUITE_P(SmallSide, VerdictSplitTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Ours" : "Servers";
+                         });
 
 TEST(RemoteVerifierProtocolTest, PingsWhenIdle) {
   FakeServer server;

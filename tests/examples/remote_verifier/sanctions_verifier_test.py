@@ -9,6 +9,7 @@ fraud rules (velocity, travel) pass every one, and the sanctions lists are disjo
 fraud lists, so every LATE_FAILED asserted here is the remote verifier's.
 
 Phase "live" (vouchd --deadline_ms=3000):
+  0. a name vouchd does not run ends the verifier at once, status 2 (no retry loop);
   1. alongside the built-in verifiers: clean transactions are VERIFIED;
   2. each kind of hit is LATE_FAILED, REASON_VERIFIER_REJECTED, VERIFIER_EMBEDDER_1, with the
      verifier's code in verifier_reason (1 account, 2 merchant, 3 country);
@@ -183,7 +184,18 @@ def expect_timeout(outcome: vouch_pb2.Outcome) -> None:
           f"expected LATE_TIMEOUT EMBEDDER_1: {describe(outcome)}")
 
 
+def expect_unknown_verifier_exits(args: argparse.Namespace) -> None:
+    """A name vouchd does not run: the verifier gives up at once with status 2."""
+    result = subprocess.run([sys.executable, args.verifier, f"--port={args.port}",
+                             "--verifier=no-such-verifier"], capture_output=True, text=True,
+                            timeout=10)
+    check(result.returncode == 2 and "ERROR_CODE_UNKNOWN_VERIFIER" in result.stderr,
+          f"an unknown verifier name: status {result.returncode}, stderr {result.stderr!r}")
+
+
 def phase_live(args: argparse.Namespace) -> None:
+    expect_unknown_verifier_exits(args)
+    print("0. an unknown verifier name ends the verifier with status 2 (UNKNOWN_VERIFIER)")
     submitter = Submitter(args.port)
     verifier = VerifierProcess(args.verifier, args.port, f"{args.log_dir}/verifier-1.log", 3)
 
