@@ -257,6 +257,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error("--window must be in 1..65536")
     if args.latency_ms < 0:
         parser.error("--latency_ms must be >= 0")
+    if args.ping_interval_s <= 0:
+        parser.error("--ping_interval_s must be > 0")
     return args
 
 

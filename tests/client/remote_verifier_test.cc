@@ -7,7 +7,8 @@
 // Client and collects every Confirmation and Outcome through its handlers; and stops vouchd
 // with SIGTERM at the end, expecting a graceful exit. The hand-over test makes the first worker
 // slow (20 ms per request) so that it certainly holds unanswered requests when it is stopped;
-// the load-sharing test makes both workers slow (1 ms) so that neither can take everything.
+// the load-sharing test makes both workers slow (1 ms) so that neither can take everything; the
+// restart test starts the second vouchd on the first one's port, where the worker keeps dialling.
 // The waits are bounds on a broken run, never expectations.
 #include <atomic>
 #include <cstdint>
@@ -103,10 +104,10 @@ class Answers {
 
 class RemoteVerifierTest : public ::testing::Test {
  protected:
-  void StartVouchd(const std::string& mode = "async") {
-    absl::StatusOr<std::unique_ptr<VouchdProcess>> vouchd = VouchdProcess::Start(
-        {"--accounts=1000", "--remote_verifiers=sanctions:required", "--deadline_ms=10000",
-         "--mode=" + mode});
+  void StartVouchd(const std::string& mode = "async", std::vector<std::string> flags = {}) {
+    flags.insert(flags.end(), {"--accounts=1000", "--remote_verifiers=sanctions:required",
+                               "--deadline_ms=10000", "--mode=" + mode});
+    absl::StatusOr<std::unique_ptr<VouchdProcess>> vouchd = VouchdProcess::Start(flags);
     ASSERT_TRUE(vouchd.ok()) << vouchd.status();
     vouchd_ = *std::move(vouchd);
     ClientOptions options;
@@ -271,6 +272,46 @@ TEST_F(RemoteVerifierTest, AStoppedWorkersRequestsAreRedeliveredToTheOther) {
   EXPECT_GT(from_b.redelivered, 0u);
   EXPECT_GE(from_a.verdicts + from_b.verdicts, static_cast<uint64_t>(kCount));
   EXPECT_EQ(from_b.redelivered, from_b.requests);  // Everything came to a before b connected.
+}
+
+// The worker outlives its server: when vouchd stops, the connection ends and the worker keeps
+// dialling with its back-off; a new vouchd on the same port is served without any call.
+TEST_F(RemoteVerifierTest, TheWorkerReconnectsAcrossAServerRestart) {
+  StartVouchd();
+  std::unique_ptr<RemoteVerifierWorker> worker =
+      StartWorker(WorkerOptions("survivor"), Sanctions);
+  ASSERT_NE(worker, nullptr);
+  const std::vector<uint64_t> before = Submit(1, 1, 10);
+  ASSERT_TRUE(answers_.AwaitFinal(before, kPatience));
+  const int port = vouchd_->port();
+  client_->Close();
+  absl::StatusOr<int> exit_status = vouchd_->Stop(kStopTimeout);
+  ASSERT_TRUE(exit_status.ok()) << exit_status.status();
+  EXPECT_EQ(*exit_status, 0);
+  vouchd_.reset();
+  const absl::Time deadline = absl::Now() + kPatience;
+  while (worker->connected() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_FALSE(worker->connected());
+  EXPECT_TRUE(worker->status().ok()) << "still running: " << worker->status();
+
+  StartVouchd("async", {"--port=" + std::to_string(port)});  // The later --port wins.
+  ASSERT_EQ(vouchd_->port(), port);
+  absl::StatusOr<v1::VerifierWelcome> welcome = worker->AwaitWelcome(kPatience);
+  ASSERT_TRUE(welcome.ok()) << welcome.status();
+  std::vector<uint64_t> after = Submit(100, 100, 10);
+  ASSERT_TRUE(client_->SubmitAsync({TransactionOf(200, kBlockedAccount)}).ok());
+  after.push_back(200);
+  ASSERT_TRUE(answers_.AwaitFinal(after, kPatience));
+  for (const uint64_t id : after) {
+    EXPECT_EQ(answers_.OutcomeOf(id).kind(),
+              id == 200 ? v1::OUTCOME_KIND_LATE_FAILED : v1::OUTCOME_KIND_VERIFIED)
+        << id;
+  }
+  worker->Stop();
+  const RemoteVerifierCounters counters = worker->counters();
+  EXPECT_EQ(counters.connections, 2u);
+  EXPECT_EQ(counters.reconnects, 1u);
+  EXPECT_EQ(counters.verdicts, before.size() + after.size());
 }
 
 TEST_F(RemoteVerifierTest, UnknownVerifierIsSurfacedAndNotRetried) {

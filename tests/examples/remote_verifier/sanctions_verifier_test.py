@@ -10,9 +10,11 @@ fraud lists, so every LATE_FAILED asserted here is the remote verifier's.
 
 Phase "live" (vouchd --deadline_ms=3000):
   0. a name vouchd does not run ends the verifier at once, status 2 (no retry loop);
-  1. alongside the built-in verifiers: clean transactions are VERIFIED;
+  1. alongside the built-in verifiers: clean transactions are VERIFIED (400 at once, more than
+     one VerifyBatch);
   2. each kind of hit is LATE_FAILED, REASON_VERIFIER_REJECTED, VERIFIER_EMBEDDER_1, with the
-     verifier's code in verifier_reason (1 account, 2 merchant, 3 country);
+     verifier's code in verifier_reason (1 account, 2 merchant, 3 country); an idle verifier
+     pings and keeps its connection; SIGTERM ends it with status 0;
   3. killing the verifier mid-stream (it holds requests for 1 s, killed after 0.2 s) makes the
      undecided ones LATE_TIMEOUT (verifier VERIFIER_EMBEDDER_1, REASON_DEADLINE_EXCEEDED) at the
      deadline, and with no verifier at all new submissions still get Confirmations and Outcomes
@@ -123,14 +125,15 @@ class Submitter:
 class VerifierProcess:
     """sanctions_verifier.py as a child process; its stderr goes to a log file."""
 
-    def __init__(self, script: str, port: int, log_path: str, latency_ms: float) -> None:
+    def __init__(self, script: str, port: int, log_path: str, latency_ms: float,
+                 extra_args: Iterable[str] = ()) -> None:
         self.log_path = log_path
         self.log = open(log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, script, f"--port={port}", "--verifier=sanctions",
              f"--blocked_accounts={BLOCKED_ACCOUNT}", f"--blocked_merchants={BLOCKED_MERCHANT}",
              f"--blocked_countries={BLOCKED_COUNTRY}", f"--latency_ms={latency_ms}",
-             "--window=512"],
+             "--window=512", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         self.await_log(r"connected as VERIFIER_EMBEDDER_1 ")
 
@@ -197,30 +200,38 @@ def phase_live(args: argparse.Namespace) -> None:
     expect_unknown_verifier_exits(args)
     print("0. an unknown verifier name ends the verifier with status 2 (UNKNOWN_VERIFIER)")
     submitter = Submitter(args.port)
-    verifier = VerifierProcess(args.verifier, args.port, f"{args.log_dir}/verifier-1.log", 3)
+    verifier = VerifierProcess(args.verifier, args.port, f"{args.log_dir}/verifier-1.log", 3,
+                               ["--ping_interval_s=0.2"])
 
-    # 1. Clean transactions pass the built-in verifiers and the remote one.
-    clean = [transaction(1000 + n, source=n) for n in range(1, 51)]
+    # 1. Clean transactions pass the built-in verifiers and the remote one: 400 in one Submit,
+    # more than one VerifyBatch holds (batch_max is 256 at most).
+    clean = [transaction(1000 + n, source=n) for n in range(1, 401)]
     submitter.submit(clean)
     expect_verified(submitter.await_outcomes(t.id for t in clean))
-    print("1. 50 clean transactions VERIFIED with the remote verifier running")
+    print("1. 400 clean transactions VERIFIED with the remote verifier running")
 
-    # 2. A hit of each list: LATE_FAILED with the verifier's code.
+    # 2. A hit of each list: LATE_FAILED with the verifier's code. Then idle for 0.6 s: it pings
+    # (every 0.2 s here), and the server keeps the connection.
     hits = {2001: (transaction(2001, source=BLOCKED_ACCOUNT), 1),
-            2002: (transaction(2002, source=101, merchant=BLOCKED_MERCHANT), 2),
-            2003: (transaction(2003, source=102, country=BLOCKED_COUNTRY), 3)}
+            2002: (transaction(2002, source=401, merchant=BLOCKED_MERCHANT), 2),
+            2003: (transaction(2003, source=402, country=BLOCKED_COUNTRY), 3)}
     submitter.submit([t for t, _ in hits.values()])
     outcomes = submitter.await_outcomes(hits)
     for txn_id, (_, code) in hits.items():
         expect_failed(outcomes[txn_id], code)
+    time.sleep(0.6)
+    after_idle = transaction(2004, source=403)
+    submitter.submit([after_idle])
+    expect_verified(submitter.await_outcomes([after_idle.id]))
     counters = verifier.terminate()
-    check(counters["verdicts"] == 53 and counters["hits"] == 3, f"counters: {counters}")
-    print(f"2. account, merchant and country hits LATE_FAILED with codes 1, 2, 3; "
-          f"the verifier exited 0 on SIGTERM ({counters})")
+    check(counters["verdicts"] == 404 and counters["hits"] == 3 and counters["pings"] >= 2 and
+          counters["connections"] == 1, f"counters: {counters}")
+    print(f"2. account, merchant and country hits LATE_FAILED with codes 1, 2, 3; pings kept "
+          f"the idle connection; the verifier exited 0 on SIGTERM ({counters})")
 
     # 3. Killed mid-stream: a slow verifier holds the requests when it dies.
     verifier = VerifierProcess(args.verifier, args.port, f"{args.log_dir}/verifier-2.log", 1000)
-    stream = [transaction(3000 + n, source=200 + n) for n in range(1, 41)]
+    stream = [transaction(3000 + n, source=500 + n) for n in range(1, 41)]
     submitter.submit(stream)
     time.sleep(0.2)
     verifier.kill()
@@ -232,7 +243,7 @@ def phase_live(args: argparse.Namespace) -> None:
             timeouts += 1
     check(timeouts > 0, "no LATE_TIMEOUT after the verifier was killed holding its requests")
     # No verifier at all now: nothing wedges, every new submission is answered and decided.
-    orphans = [transaction(4000 + n, source=300 + n) for n in range(1, 21)]
+    orphans = [transaction(4000 + n, source=600 + n) for n in range(1, 21)]
     submitter.submit(orphans)
     for outcome in submitter.await_outcomes(t.id for t in orphans).values():
         expect_timeout(outcome)
