@@ -516,6 +516,7 @@ Reason Engine::CheckWellFormed(const Transaction& txn) const {
     return Reason::kMalformedSameAccount;
   }
   if (!IsSupportedCurrency(txn.currency)) return Reason::kUnknownCurrency;
+  if (txn.attributes.size > kAttributesBytesMax) return Reason::kMalformedAttributes;
   return Reason::kNone;
 }
 
@@ -758,6 +759,7 @@ Confirmation Engine::Admit(const Transaction& txn, uint64_t origin, uint64_t tic
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = txn.id;
+  entry->reconcile.record.attributes = txn.attributes;
   // relaxed: published by the release in Publish.
   entry->held_state.store(held ? HeldState::kWaiting : HeldState::kNotHeld,
                           std::memory_order_relaxed);
@@ -1069,6 +1071,7 @@ std::optional<TransactionStatus> Engine::Query(uint64_t id) const {
       {answer->held ? StateKind::kHeld : StateKind::kConfirmed, answer->received_ns});
   const std::optional<HistoryRecord> record = history_.Read(answer->seq);
   if (!record.has_value()) return status;  // Not reconciled yet, or older than the history.
+  status.attributes = record->attributes;
   for (int slot = 0; slot < verifier_count_; ++slot) {
     const VerifierId verifier = VerifierAtSlot(slot);
     const VerdictRecord& verdict = record->verdicts[slot];
@@ -1308,6 +1311,7 @@ void Engine::Republish(const journal::ConfirmedRecord& pending) {
   entry->reconcile = {};
   entry->reconcile.record.seq = seq;
   entry->reconcile.record.id = pending.txn.id;
+  entry->reconcile.record.attributes = pending.txn.attributes;
   // relaxed: published by the release in Publish.
   entry->held_state.store(HeldState::kNotHeld, std::memory_order_relaxed);
   ring_.Publish(entry, seq);

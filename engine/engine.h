@@ -96,6 +96,10 @@ struct TransactionStatus {
   uint64_t id = 0;
   Sequence seq = 0;
   bool final = false;  // An outcome or a rejection was reached.
+  // Transaction::attributes as submitted, once the history holds the transaction (from its
+  // first verdict on; not for one refused at ingest, nor after a restart from a snapshot for
+  // one decided before the snapshot).
+  TransactionAttributes attributes;
   // In time order, and causal: RECEIVED <= CONFIRMED (or HELD) <= every verdict <= the outcome
   // decided on them <= COMPENSATED (a LATE_VERDICT may be stamped before the outcome: decided in
   // time, it reached the reconciler after the outcome was final).

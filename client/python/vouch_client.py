@@ -35,8 +35,8 @@ import vouch_pb2
 # that large means the stream is not what we think it is.
 FRAME_BYTES_MAX_DEFAULT = 64 * 1024
 
-# The server's default submit_batch_max. A Submit of this many realistic transactions (94 bytes
-# each at most) fits in one default frame. The server states the limits in force in its Welcome,
+# The server's default submit_batch_max. A Submit of this many realistic transactions (120 bytes
+# each at most, attributes included) fits in one default frame. The server states the limits in force in its Welcome,
 # the reply to Hello; Client.submit keeps to Welcome.submit_batch_max once it has seen one.
 SUBMIT_BATCH_MAX_DEFAULT = 512
 

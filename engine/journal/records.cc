@@ -1,6 +1,8 @@
 #include "engine/journal/records.h"
 
 #include <cassert>
+#include <cstring>
+#include <string_view>
 
 #include "engine/common/byte_coding.h"
 #include "engine/types/reason.h"
@@ -59,17 +61,33 @@ size_t EncodeConfirmedRecord(const ConfirmedRecord& record, char* out) {
   p = PutFixed(p, static_cast<uint8_t>(record.held));
   p = PutFixed(p, record.origin);
   assert(static_cast<size_t>(p - out) == kConfirmedRecordBytes);
+  const std::string_view attributes = record.txn.attributes.view();
+  if (!attributes.empty()) {
+    p = PutFixed(p, static_cast<uint8_t>(attributes.size()));
+    std::memcpy(p, attributes.data(), attributes.size());
+    p += attributes.size();
+  }
   return static_cast<size_t>(p - out);
 }
 
 bool DecodeConfirmedRecord(const char* data, size_t size, ConfirmedRecord* record) {
-  if (size != kConfirmedRecordBytes) return false;
+  if (size < kConfirmedRecordBytes || size > kConfirmedRecordBytesMax ||
+      size == kConfirmedRecordBytes + 1) {
+    return false;
+  }
   const char* p = GetFixed(data, &record->seq);
   p = GetTransaction(p, &record->txn);
   p = GetFixed(p, &record->confirmed_unix_ns);
   if (!GetBool(&p, &record->held)) return false;
   p = GetFixed(p, &record->origin);
   assert(static_cast<size_t>(p - data) == kConfirmedRecordBytes);
+  record->txn.attributes = {};
+  if (size > kConfirmedRecordBytes) {
+    uint8_t attributes_size;
+    p = GetFixed(p, &attributes_size);
+    if (attributes_size == 0 || attributes_size != size - kConfirmedRecordBytes - 1) return false;
+    record->txn.attributes.Assign(std::string_view(p, attributes_size));
+  }
   return true;
 }
 

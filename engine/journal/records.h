@@ -165,7 +165,10 @@ size_t EncodeAccountLimitsRecord(const AccountLimitsRecord& record, char* out);
 [[nodiscard]] bool DecodeAccountLimitsRecord(const char* data, size_t size,
                                              AccountLimitsRecord* record);
 
+// 91 bytes; with Transaction::attributes, 1 + their size more (a uint8 size and the bytes), up
+// to kConfirmedRecordBytesMax. Both are read (a journal from before attributes has only 91).
 inline constexpr size_t kConfirmedRecordBytes = 91;
+inline constexpr size_t kConfirmedRecordBytesMax = kConfirmedRecordBytes + 1 + kAttributesBytesMax;
 // 81 bytes; 83 when Outcome::verifier_code is set (an embedder's verifier failed it), which
 // follows as a uint16. Both are read.
 inline constexpr size_t kOutcomeRecordBytes = 81;

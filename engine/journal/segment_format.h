@@ -38,7 +38,7 @@ inline constexpr size_t kRecordTypeOffset = 8;  // The CRC covers from here to t
 // Far above any record type's payload; a larger length field is damage, not a record.
 inline constexpr size_t kRecordPayloadBytesMax = 64 * 1024;
 inline constexpr size_t kRecordBytesMax = kRecordHeaderBytes + kRecordPayloadBytesMax;
-static_assert(kConfirmedRecordBytes <= kRecordPayloadBytesMax);
+static_assert(kConfirmedRecordBytesMax <= kRecordPayloadBytesMax);
 static_assert(kOutcomeWithCodeRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kHoldReleasedRecordBytes <= kRecordPayloadBytesMax);
 static_assert(kOpeningRecordBytesMax <= kRecordPayloadBytesMax);

@@ -279,6 +279,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     HistoryRecord history;
     history.seq = seq;
     history.id = confirmed.txn.id;
+    history.attributes = confirmed.txn.attributes;
     history.resolved = true;
     history.outcome = outcome;
     targets_.history->Write(history);
@@ -381,7 +382,7 @@ absl::Status Replayer::Save(absl::FunctionRef<absl::Status(absl::string_view)> e
   writer.Put<uint64_t>(outcomes_);
   writer.Put<uint64_t>(releases_);
   writer.Put<uint64_t>(undecided_.size());
-  char record[journal::kConfirmedRecordBytes];
+  char record[journal::kConfirmedRecordBytesMax];
   for (const journal::ConfirmedRecord& confirmed : undecided_) {
     writer.PutBytes(
         absl::string_view(record, journal::EncodeConfirmedRecord(confirmed, record)));

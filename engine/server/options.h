@@ -16,10 +16,11 @@
 namespace vouch::server {
 
 // The longest Submit entry a realistic Transaction takes: every integer field at its longest
-// varint (10 bytes; 5 for merchant_category), a 3-byte currency and a 2-byte country, each field
-// behind a 1-byte tag, is 92 bytes, plus the entry's own tag and length. Checked against the
-// generated code by //tests/engine/server:server_limits_test.
-inline constexpr size_t kSubmitEntryBytesMax = 94;
+// varint (10 bytes; 5 for merchant_category), a 3-byte currency, a 2-byte country and
+// attributes of the most bytes (kAttributesBytesMax, 24), each field behind a 1-byte tag (and a
+// length), is 118 bytes, plus the entry's own tag and length. Checked against the generated code
+// by //tests/engine/server:server_limits_test.
+inline constexpr size_t kSubmitEntryBytesMax = 120;
 // The ClientMessage envelope around a Submit body: its tag and a varint32 length.
 inline constexpr size_t kSubmitEnvelopeBytesMax = 1 + 5;
 // The longest frame payload a Submit of `count` realistic transactions takes.

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "engine/types/results.h"
+#include "engine/types/transaction.h"
 
 namespace vouch {
 
@@ -27,6 +28,7 @@ struct HistoryRecord {
   bool resolved = false;
   Outcome outcome;             // Valid when resolved.
   int64_t compensated_ns = 0;  // When the reversal was sent to the ledger; 0 if none.
+  TransactionAttributes attributes;  // The transaction's, as submitted (Query returns them).
   // At VerifierSlot(verifier). Last, so that the history ring keeps only the slots of the
   // verifiers an engine has (HistoryRecordBytes).
   VerdictRecord verdicts[kVerifiersMax];

@@ -11,6 +11,7 @@ std::string_view ReasonName(Reason reason) {
     case Reason::kUnknownCurrency: return "unknown_currency";
     case Reason::kOverLimit: return "over_limit";
     case Reason::kAccountOnHold: return "account_on_hold";
+    case Reason::kMalformedAttributes: return "malformed_attributes";
     case Reason::kQueueFull: return "queue_full";
     case Reason::kDuplicateInFlight: return "duplicate_in_flight";
     case Reason::kShuttingDown: return "shutting_down";

@@ -20,6 +20,7 @@ enum class Reason : uint8_t {
   kUnknownCurrency = 4,       // Not an ISO 4217 code the engine settles.
   kOverLimit = 5,             // Amount above the per-transaction limit.
   kAccountOnHold = 6,         // Source account held after a late failure.
+  kMalformedAttributes = 7,   // Transaction attributes longer than kAttributesBytesMax.
   // kUnknownAccount (31) and kCurrencyMismatch (32) are also ingest refusals: the source or
   // destination is not a created (and kept) account, or the currency differs from either's.
   kAccountFrozen = 50,        // The source or destination account is frozen.
@@ -82,6 +83,7 @@ constexpr bool IsStoredRefusal(Reason reason) {
   switch (reason) {
     case Reason::kMalformedAmount:
     case Reason::kMalformedSameAccount:
+    case Reason::kMalformedAttributes:
     case Reason::kUnknownCurrency:
     case Reason::kOverLimit:
     case Reason::kAccountOnHold:

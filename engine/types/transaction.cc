@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 
 #include "engine/types/mix.h"
 
@@ -49,6 +50,16 @@ bool IsSupportedCurrency(CurrencyCode code) {
   return std::binary_search(kSupportedCurrencies.begin(), kSupportedCurrencies.end(), code);
 }
 
+void TransactionAttributes::Assign(std::string_view value) {
+  std::memset(bytes, 0, sizeof(bytes));
+  if (value.size() > kAttributesBytesMax) {
+    size = kOversize;
+    return;
+  }
+  std::memcpy(bytes, value.data(), value.size());
+  size = static_cast<uint8_t>(value.size());
+}
+
 uint64_t ContentFingerprint(const Transaction& txn) {
   // Mix64 is a bijection; chaining it over each field (with distinct per-field constants so
   // that swapped fields differ) spreads any change over the whole word.
@@ -62,6 +73,15 @@ uint64_t ContentFingerprint(const Transaction& txn) {
   add(txn.merchant_category, 0xc4ceb9fe1a85ec53ULL);
   add(txn.country, 0x27d4eb2f165667c5ULL);
   add(txn.device_id, 0x85ebca77c2b2ae63ULL);
+  if (txn.attributes.size != 0) {
+    add(txn.attributes.size, 0x2545f4914f6cdd1dULL);
+    const std::string_view bytes = txn.attributes.view();
+    for (size_t i = 0; i < bytes.size(); i += 8) {
+      uint64_t word = 0;
+      std::memcpy(&word, bytes.data() + i, std::min<size_t>(8, bytes.size() - i));
+      add(word, 0x9fb21c651e98df25ULL + i);
+    }
+  }
   return h == 0 ? 1 : h;
 }
 

@@ -6,6 +6,7 @@
 #ifndef VOUCH_ENGINE_TYPES_TRANSACTION_H_
 #define VOUCH_ENGINE_TYPES_TRANSACTION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,30 @@ std::string CountryToString(CountryCode code);
 // True for the currencies the engine settles (a fixed list of ISO 4217 codes).
 bool IsSupportedCurrency(CurrencyCode code);
 
+// Opaque bytes a client attaches to a transaction for the embedder's own checks (a customer
+// segment, an IP address, a device score): vouch stores them, journals them, hands them to every
+// verifier with the transaction (local and remote), returns them in Query and compares them for
+// idempotency, and never interprets them. At most kAttributesBytesMax bytes; the encoding is the
+// embedder's (key/value pairs, a packed struct, a short protobuf). Inline, so that Transaction
+// stays a plain value that owns no heap memory.
+inline constexpr size_t kAttributesBytesMax = 24;
+struct TransactionAttributes {
+  // 0..kAttributesBytesMax; kOversize marks attributes that did not fit (the wire sent more),
+  // which ingest refuses (REJECTED malformed_attributes).
+  static constexpr uint8_t kOversize = 0xFF;
+  uint8_t size = 0;
+  char bytes[kAttributesBytesMax] = {};
+
+  std::string_view view() const {
+    return size <= kAttributesBytesMax ? std::string_view(bytes, size) : std::string_view();
+  }
+  // Copies `value` in; more than kAttributesBytesMax bytes leaves them empty and kOversize.
+  void Assign(std::string_view value);
+  bool operator==(const TransactionAttributes& other) const {
+    return size == other.size && view() == other.view();
+  }
+};
+
 struct Transaction {
   uint64_t id = 0;  // Client-chosen, non-zero; the idempotency key.
   uint64_t source_account = 0;
@@ -41,11 +66,14 @@ struct Transaction {
   CountryCode country = 0;
   uint64_t device_id = 0;
   int64_t client_timestamp_ns = 0;  // As sent by the client; informational only.
+  TransactionAttributes attributes;  // The embedder's own data; empty by default.
 };
 static_assert(std::is_trivially_copyable_v<Transaction>);
 
 // A 64-bit fingerprint of the fields that make a transaction what it is: amount, source,
-// destination, currency, merchant_id, merchant_category, country, device_id. Not the id (the
+// destination, currency, merchant_id, merchant_category, country, device_id, and the attributes
+// when there are any (so that a transaction without them keeps the fingerprint it had before
+// attributes existed). Not the id (the
 // key it is stored under) and not client_timestamp_ns (informational; a client's retry may
 // stamp its own send time). Stable across processes and builds (it is journaled); never 0,
 // which marks "unknown" (an answer from a journal written before fingerprints).

@@ -20,6 +20,7 @@ static_assert(SameValue(Reason::kMalformedSameAccount, v1::REASON_MALFORMED_SAME
 static_assert(SameValue(Reason::kUnknownCurrency, v1::REASON_UNKNOWN_CURRENCY));
 static_assert(SameValue(Reason::kOverLimit, v1::REASON_OVER_LIMIT));
 static_assert(SameValue(Reason::kAccountOnHold, v1::REASON_ACCOUNT_ON_HOLD));
+static_assert(SameValue(Reason::kMalformedAttributes, v1::REASON_MALFORMED_ATTRIBUTES));
 static_assert(SameValue(Reason::kQueueFull, v1::REASON_QUEUE_FULL));
 static_assert(SameValue(Reason::kDuplicateInFlight, v1::REASON_DUPLICATE_IN_FLIGHT));
 static_assert(SameValue(Reason::kShuttingDown, v1::REASON_SHUTTING_DOWN));
@@ -83,6 +84,8 @@ Reason FromProto(const v1::Transaction& in, Transaction* out) {
   out->country = PackCountry(in.country());
   out->device_id = in.device_id();
   out->client_timestamp_ns = in.client_timestamp_ns();
+  out->attributes.Assign(in.attributes());  // Oversize: refused at ingest (CheckWellFormed).
+  if (out->attributes.size == TransactionAttributes::kOversize) return Reason::kMalformedAttributes;
   return out->currency == 0 ? Reason::kUnknownCurrency : Reason::kNone;
 }
 
@@ -100,6 +103,8 @@ void ToProto(const Transaction& in, v1::Transaction* out) {
   out->set_country(CountryToString(in.country));
   out->set_device_id(in.device_id);
   out->set_client_timestamp_ns(in.client_timestamp_ns);
+  const std::string_view attributes = in.attributes.view();
+  out->set_attributes(attributes.data(), attributes.size());  // Reuses the field's storage.
 }
 
 void ToProto(const Confirmation& in, int64_t mono_to_unix_offset_ns, v1::Confirmation* out) {

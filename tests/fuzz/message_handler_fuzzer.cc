@@ -43,7 +43,7 @@ server::Server& TheServer() {
     server::ServerOptions options;
     options.port = 0;
     options.frame_bytes_max = 4096;  // Small, so a fuzzed length can exceed it.
-    options.submit_batch_max = 40;  // Fits the frame: SubmitFrameBytesMax(40) <= 4096.
+    options.submit_batch_max = 32;  // Fits the frame: SubmitFrameBytesMax(32) <= 4096.
     Options engine = vouch::testing::BankOptions(8);
     auto created = server::Server::Create(options, std::move(engine));
     FUZZ_CHECK(created.ok());

@@ -13,7 +13,7 @@ namespace {
 
 // The largest payload of any record type.
 constexpr size_t kPayloadBytesMax =
-    std::max({journal::kConfirmedRecordBytes, journal::kOutcomeWithCodeRecordBytes,
+    std::max({journal::kConfirmedRecordBytesMax, journal::kOutcomeWithCodeRecordBytes,
               journal::kHoldReleasedRecordBytes, journal::kHoldPlacedRecordBytes,
               journal::kRefusedWithFingerprintRecordBytes});
 

@@ -648,6 +648,8 @@ void RequestHandler::OnQuery(Connection& connection) {
   status.set_transaction_id(id);
   if (const auto found = shared_->engine->Query(id)) {
     status.set_found(true);
+    const std::string_view attributes = found->attributes.view();
+    status.set_attributes(attributes.data(), attributes.size());
     for (const StateChange& change : found->history) {
       v1::StateChange* out = status.add_history();
       out->set_state(ToWire(change.kind));

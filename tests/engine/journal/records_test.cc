@@ -62,6 +62,7 @@ void ExpectSameTransaction(const Transaction& a, const Transaction& b) {
   EXPECT_EQ(a.country, b.country);
   EXPECT_EQ(a.device_id, b.device_id);
   EXPECT_EQ(a.client_timestamp_ns, b.client_timestamp_ns);
+  EXPECT_EQ(a.attributes.view(), b.attributes.view());
 }
 
 TEST(RecordsTest, ConfirmedRoundTripsEveryField) {
@@ -75,6 +76,28 @@ TEST(RecordsTest, ConfirmedRoundTripsEveryField) {
   EXPECT_EQ(out.confirmed_unix_ns, in.confirmed_unix_ns);
   EXPECT_EQ(out.held, in.held);
   EXPECT_EQ(out.origin, in.origin);
+}
+
+// Attributes follow the 91 bytes as a size and the bytes, only when there are any; a record
+// from before attributes (91 bytes) reads as none, and a length that disagrees is corrupt.
+TEST(RecordsTest, ConfirmedCarriesAttributesOnlyWhenSet) {
+  ConfirmedRecord in = SampleConfirmed();
+  in.txn.attributes.Assign("seg=7");
+  char buffer[kConfirmedRecordBytesMax];
+  const size_t size = EncodeConfirmedRecord(in, buffer);
+  ASSERT_EQ(size, kConfirmedRecordBytes + 1 + 5);
+  ConfirmedRecord out;
+  ASSERT_TRUE(DecodeConfirmedRecord(buffer, size, &out));
+  ExpectSameTransaction(out.txn, in.txn);
+  EXPECT_EQ(out.txn.attributes.view(), "seg=7");
+  EXPECT_FALSE(DecodeConfirmedRecord(buffer, size - 1, &out)) << "size and length disagree";
+  EXPECT_FALSE(DecodeConfirmedRecord(buffer, kConfirmedRecordBytes + 1, &out));
+  ASSERT_TRUE(DecodeConfirmedRecord(buffer, kConfirmedRecordBytes, &out)) << "an older record";
+  EXPECT_TRUE(out.txn.attributes.view().empty());
+  in.txn.attributes.Assign(std::string(kAttributesBytesMax, 'a'));
+  ASSERT_EQ(EncodeConfirmedRecord(in, buffer), kConfirmedRecordBytesMax);
+  ASSERT_TRUE(DecodeConfirmedRecord(buffer, kConfirmedRecordBytesMax, &out));
+  EXPECT_EQ(out.txn.attributes.view(), std::string(kAttributesBytesMax, 'a'));
 }
 
 // An embedder's verifier's failure carries its own code: two more bytes, only then, so that

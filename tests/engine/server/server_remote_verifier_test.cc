@@ -360,6 +360,45 @@ TEST_F(ServerTest, NoVerifierMeansTimeoutAndExpiredRequestsAreNotSent) {
   EXPECT_EQ(last.begin()->second.kind(), v1::OUTCOME_KIND_VERIFIED);
 }
 
+// Transaction.attributes travel to the remote verifier and back in Query; too long is refused.
+TEST_F(ServerTest, AttributesReachTheRemoteVerifierAndQuery) {
+  StartServer(WithRemote(), Bank());
+  FakeVerifier verifier(port());
+  ASSERT_TRUE(verifier.Hello());
+  v1::VerifierWelcome welcome;
+  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  TestClient client(port());
+  ASSERT_TRUE(client.Hello("payer"));
+  v1::ClientMessage submit;
+  v1::Transaction* tagged = submit.mutable_submit()->add_transactions();
+  *tagged = WireTransfer(1, 1, 2, 100);
+  tagged->set_attributes(std::string("ip\0\x0a\x00\x00\x01", 7));
+  v1::Transaction* oversize = submit.mutable_submit()->add_transactions();
+  *oversize = WireTransfer(2, 3, 4, 100);
+  oversize->set_attributes(std::string(kAttributesBytesMax + 1, 'x'));
+  ASSERT_TRUE(client.Send(submit));
+  v1::ServerMessage message;
+  std::vector<v1::Confirmation> answers;
+  while (answers.size() < 2 && client.Read(&message)) {
+    if (message.has_confirmation()) answers.push_back(message.confirmation());
+  }
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].status(), v1::CONFIRM_STATUS_CONFIRMED);
+  EXPECT_EQ(answers[1].status(), v1::CONFIRM_STATUS_REJECTED);
+  EXPECT_EQ(answers[1].reason(), v1::REASON_MALFORMED_ATTRIBUTES);
+  const std::vector<v1::VerifyRequest> requests = verifier.ReadRequests(1);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].transaction().attributes(), tagged->attributes());
+  ASSERT_TRUE(verifier.Answer({{requests[0].seq(), 0}}));
+  ASSERT_EQ(ReadOutcomes(client, 1).size(), 1u);
+  v1::ClientMessage query;
+  query.mutable_query()->set_transaction_id(1);
+  ASSERT_TRUE(client.Send(query));
+  while (client.Read(&message) && !message.has_status()) {}
+  ASSERT_TRUE(message.has_status());
+  EXPECT_EQ(message.status().attributes(), tagged->attributes());
+}
+
 // An advisory remote verifier's failure is recorded and decides nothing.
 TEST_F(ServerTest, AdvisoryRemoteFailureDoesNotDecide) {
   StartServer(WithRemote(VerifierPolicy::kAdvisory), Bank());

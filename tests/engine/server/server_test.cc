@@ -118,7 +118,7 @@ TEST_F(ServerTest, SubscribeFeedsLateFailuresOfOtherSessions) {
 TEST_F(ServerTest, FrameAboveTheMaximumIsRefusedBeforeItsPayloadArrives) {
   ServerOptions options;
   options.frame_bytes_max = 1024;
-  options.submit_batch_max = 10;  // Fits the small frame (ServerOptions::Validate).
+  options.submit_batch_max = 8;  // Fits the small frame (ServerOptions::Validate).
   StartServer(options);
   TestClient bad(port());
   ASSERT_TRUE(bad.Hello());
@@ -234,7 +234,7 @@ TEST_F(ServerTest, ConnectionsOverTheMaximumAreRefused) {
 
 TEST_F(ServerTest, ClientThatStopsReadingIsCutOffAndItsOutcomesAreNotLost) {
   ServerOptions options;
-  options.frame_bytes_max = 2048;
+  options.frame_bytes_max = 2560;
   options.submit_batch_max = 20;  // Fits the small frame (ServerOptions::Validate).
   options.outbound_bytes_max = 64 * 1024;
   options.send_buffer_bytes = 16 * 1024;  // Else the kernel buffers megabytes for the stalled peer.
