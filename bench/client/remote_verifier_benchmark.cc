@@ -71,7 +71,9 @@ class Rig {
     }
     server::ServerOptions server_options;
     server_options.port = 0;
-    if (remote) server_options.remote_verifiers.push_back({"bench", VerifierPolicy::kRequired, false});
+    if (remote) {
+      server_options.remote_verifiers.push_back({"bench", VerifierPolicy::kRequired, false});
+    }
     absl::StatusOr<std::unique_ptr<server::Server>> server =
         server::Server::Create(server_options, std::move(options));
     if (!server.ok() || !(*server)->Start().ok()) return false;

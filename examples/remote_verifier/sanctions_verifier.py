@@ -27,9 +27,10 @@ transaction, so it gives the same answer each time, as the server expects.
 Lifetime. On a lost connection it reconnects after a back-off (0.05 s doubling to 2 s). The
 errors a retry cannot mend end it with exit status 2: ERROR_CODE_UNKNOWN_VERIFIER (vouchd runs
 no remote verifier of that name), ERROR_CODE_NOT_AUTHENTICATED, and the refusals of what it
-sent (HELLO_REQUIRED, UNKNOWN_MESSAGE, INVALID_MESSAGE: e.g. a server without remote verifiers). SIGTERM or SIGINT ends it
-cleanly: the verdicts already due are sent, the connection is closed, the counters are printed
-and it exits 0 (anything still unanswered is redelivered by the server to another connection).
+sent (HELLO_REQUIRED, UNKNOWN_MESSAGE, INVALID_MESSAGE: e.g. a server without remote
+verifiers). SIGTERM or SIGINT ends it cleanly: the verdicts of every request it holds are
+sent (they are screened on arrival), the connection is closed, the counters are printed and it
+exits 0. Killed without warning, it loses nothing: the server redelivers what it held.
 
 Run it with Debian's /usr/bin/python3 (python3-protobuf), with vouch_pb2 (bazel-bin/proto) and
 vouch_client (client/python) on PYTHONPATH; see README.md.
@@ -178,7 +179,7 @@ class Verifier:
                 message = client.read_message(timeout=wait_s)
                 if message is not None:
                     self.handle(message)
-            # SIGTERM: what is due or screened already is sent; the rest is redelivered.
+            # SIGTERM: every request held was screened on arrival; send all their verdicts.
             while self.pending:
                 self.send_due(client, float("inf"))
         return True
