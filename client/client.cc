@@ -1,10 +1,5 @@
 #include "client/client.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,8 +7,6 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
-#include <climits>
-#include <cstring>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -21,6 +14,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/internal/socket.h"
 #include "engine/types/clock.h"
 
 namespace vouch::client {
@@ -68,93 +62,12 @@ constexpr char kErrorCodePayloadUrl[] = "type.googleapis.com/vouch.v1.ErrorCode"
 // The Client whose reader thread this is, so a blocking call from a handler is caught.
 thread_local const Client* t_reading_client = nullptr;
 
-absl::Status ErrnoStatus(absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
-// Milliseconds for poll(2) until `deadline`, rounded up; -1 for no deadline.
-int PollTimeoutMs(absl::Time deadline) {
-  if (deadline == absl::InfiniteFuture()) return -1;
-  const absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
-  return static_cast<int>(std::min<int64_t>(
-      absl::Ceil(left, absl::Milliseconds(1)) / absl::Milliseconds(1), INT_MAX));
-}
-
-// Waits until `fd` has any of `events`; kDeadlineExceeded at the deadline.
-absl::Status PollFor(int fd, short events, absl::Time deadline) {
-  pollfd entry{fd, events, 0};
-  for (;;) {
-    const int ready = poll(&entry, 1, PollTimeoutMs(deadline));
-    if (ready > 0) return absl::OkStatus();
-    if (ready == 0) return absl::DeadlineExceededError("timed out waiting for the socket");
-    if (errno != EINTR) return ErrnoStatus("poll");
-  }
-}
-
-absl::Status ConnectBy(int fd, const addrinfo& address, absl::Time deadline) {
-  if (connect(fd, address.ai_addr, address.ai_addrlen) == 0) return absl::OkStatus();
-  if (errno != EINPROGRESS) return ErrnoStatus("connect");
-  if (absl::Status status = PollFor(fd, POLLOUT, deadline); !status.ok()) return status;
-  int error = 0;
-  socklen_t length = sizeof(error);
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) return ErrnoStatus("getsockopt");
-  if (error != 0) return absl::UnavailableError(absl::StrCat("connect: ", std::strerror(error)));
-  return absl::OkStatus();
-}
-
-// Blocking from here on (the reader thread blocks in recv; sends poll with MSG_DONTWAIT), and
-// TCP_NODELAY: a request is a whole frame written at once, so there is nothing to coalesce.
-absl::Status MakeBlockingNoDelay(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
-  const int on = 1;
-  if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0) {
-    return ErrnoStatus("setsockopt(TCP_NODELAY)");
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int> DialOne(const addrinfo& address, absl::Time deadline) {
-  const int fd = socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        address.ai_protocol);
-  if (fd < 0) return ErrnoStatus("socket");
-  absl::Status status = ConnectBy(fd, address, deadline);
-  if (status.ok()) status = MakeBlockingNoDelay(fd);
-  if (!status.ok()) {
-    close(fd);
-    return status;
-  }
-  return fd;
-}
-
-// Tries each address of host:port in turn until one connects.
-absl::StatusOr<int> Dial(const ClientOptions& options, absl::Time deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = absl::StrCat(options.port);
-  if (const int rc = getaddrinfo(options.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("resolving ", options.host, ": ", gai_strerror(rc)));
-  }
-  absl::StatusOr<int> fd = absl::UnavailableError("no address");
-  for (const addrinfo* address = found; address != nullptr; address = address->ai_next) {
-    fd = DialOne(*address, deadline);
-    if (fd.ok()) break;
-  }
-  freeaddrinfo(found);
-  if (!fd.ok()) {
-    return absl::Status(fd.status().code(), absl::StrCat(options.host, ":", options.port, ": ",
-                                                         fd.status().message()));
-  }
-  return fd;
-}
-
 absl::StatusCode StatusCodeFor(v1::ErrorCode code) {
   switch (code) {
     case v1::ERROR_CODE_NOT_AUTHENTICATED:
       return absl::StatusCode::kUnauthenticated;
+    case v1::ERROR_CODE_UNKNOWN_VERIFIER:
+      return absl::StatusCode::kNotFound;  // No such remote verifier: fix the name, not retry.
     case v1::ERROR_CODE_RESUME_WINDOW_EXCEEDED:
     case v1::ERROR_CODE_RESUME_AHEAD:
       return absl::StatusCode::kFailedPrecondition;  // Reconnect resuming from 0, or not at all.
@@ -237,7 +150,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(const ClientOptions& opt
                                                          Handlers handlers) {
   if (absl::Status status = options.Validate(); !status.ok()) return status;
   const absl::Time deadline = absl::Now() + options.connect_timeout;
-  absl::StatusOr<int> fd = Dial(options, deadline);
+  absl::StatusOr<int> fd = internal::Dial(options.host, options.port, deadline);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<Client> client(new Client(*fd, options, std::move(handlers)));
   {
@@ -552,20 +465,7 @@ absl::Status Client::SendFrame(internal::PendingFifo<Reply>* fifo,
 }
 
 absl::Status Client::WriteAll(absl::Time deadline, size_t* written) {
-  while (*written < write_buffer_.size()) {
-    // MSG_DONTWAIT: the socket blocks for the reader's recv, but a send must respect the
-    // deadline. MSG_NOSIGNAL: a closed peer is an error status, not SIGPIPE.
-    const ssize_t sent = send(fd_, write_buffer_.data() + *written,
-                              write_buffer_.size() - *written, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent > 0) {
-      *written += static_cast<size_t>(sent);
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (absl::Status status = PollFor(fd_, POLLOUT, deadline); !status.ok()) return status;
-    } else if (errno != EINTR) {
-      return ErrnoStatus("send");
-    }
-  }
-  return absl::OkStatus();
+  return internal::SendAll(fd_, write_buffer_, deadline, written);
 }
 
 template <typename Reply>
@@ -638,7 +538,7 @@ void Client::ReadLoop() {
       if (got == 0) return absl::UnavailableError("the server closed the connection");
       if (got < 0) {
         if (errno == EINTR) continue;
-        return ErrnoStatus("recv");
+        return internal::ErrnoStatus("recv");
       }
       decoder_.Commit(static_cast<size_t>(got));
       if (absl::Status status = DispatchFrames(ended_ns); !status.ok()) return status;

@@ -28,7 +28,8 @@
 // Errors. absl::Status carries every operating error. A server Error ends the connection (the
 // server closes it after sending one): it is delivered as an event, and every call still
 // waiting, and every later call, fails with ServerErrorStatus(error): kUnauthenticated for a
-// wrong token, kUnavailable (reconnect and retry) for shutdown, overload, timeouts and take-over,
+// wrong token, kNotFound for a VerifierHello naming no remote verifier (the remote verifier
+// worker's, client/remote_verifier.h), kUnavailable (reconnect and retry) for shutdown, overload, timeouts and take-over,
 // kFailedPrecondition for a resume window exceeded or a resume position from the future
 // (ERROR_CODE_RESUME_AHEAD: resume from 0), kInvalidArgument for a client bug, kInternal
 // for a server fault. The last event of every connection is a Disconnect, however it ended.

@@ -310,6 +310,30 @@ class Client:
         self._send(vouch_pb2.ClientMessage(
             subscribe=vouch_pb2.Subscribe(include_verified=include_verified)))
 
+    # Remote verifiers (see "Remote verifiers" in vouch.proto). A connection whose first
+    # request is verifier_hello() is a verifier connection for its whole life: it receives
+    # VerifyBatch messages and may send only verdicts() and ping().
+
+    def verifier_hello(self, verifier: str, auth_token: str = "", window: int = 0,
+                       worker_name: str = "") -> None:
+        """Opens a verifier connection for the server's remote verifier `verifier`; answered
+        with a VerifierWelcome, or an Error (ERROR_CODE_UNKNOWN_VERIFIER, NOT_AUTHENTICATED)
+        and close. window: requests held unanswered at most, 1..65536 (0: the server's 256)."""
+        if not 0 <= window <= 65536:
+            raise ValueError(f"window must be in 0..65536, not {window}")
+        self._send(vouch_pb2.ClientMessage(verifier_hello=vouch_pb2.VerifierHello(
+            verifier=verifier, auth_token=auth_token, window=window, worker_name=worker_name)))
+
+    def verdicts(self, verdicts: Iterable[Tuple[int, int]]) -> int:
+        """Sends (seq, code) pairs as one Verdicts frame (code 0 passes, 1..65535 fails) and
+        returns how many were sent. Split long lists: a frame holds about 3,800 verdicts."""
+        request = vouch_pb2.Verdicts(
+            verdicts=[vouch_pb2.Verdict(seq=seq, code=code) for seq, code in verdicts])
+        if not request.verdicts:
+            raise ValueError("verdicts needs at least one verdict")
+        self._send(vouch_pb2.ClientMessage(verdicts=request))
+        return len(request.verdicts)
+
     def _send(self, request: vouch_pb2.ClientMessage) -> None:
         frame = encode_frame(request, self._frame_bytes_max)
         self._sock.settimeout(self._send_timeout)

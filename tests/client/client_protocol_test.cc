@@ -1,10 +1,10 @@
 // Client against a scripted fake server: the decoding and matching logic under conditions a real
 // server does not produce on demand.
 //
-// Method: FakeServer is a loopback listener that the test drives step by step: it accepts the
-// client's connection, reads the ClientMessages the client sent, and writes exactly the bytes the
-// test chooses (answers interleaved with outcomes, a frame split into single bytes, an Error in
-// place of an answer, garbage). Each test scripts the server on a thread of its own while the
+// Method: FakeServer (tests/client/fake_server.h) is a loopback listener that the test drives
+// step by step: it accepts the client's connection, reads the ClientMessages the client sent, and
+// writes exactly the bytes the test chooses (answers interleaved with outcomes, a frame split
+// into single bytes, an Error in place of an answer, garbage). Each test scripts the server on a thread of its own while the
 // test thread makes the client calls, and checks what the calls return and which events arrive
 // in which order. Nothing here depends on timing except the one timeout test, which only needs
 // a 50 ms timeout to expire while the server stays silent.
@@ -25,6 +25,7 @@
 #include "engine/net/frame_codec.h"
 #include "gtest/gtest.h"
 #include "proto/vouch.pb.h"
+#include "tests/client/fake_server.h"
 
 namespace vouch::client {
 namespace {
@@ -32,80 +33,8 @@ namespace {
 constexpr size_t kFrameBytesMax = 64 * 1024;
 constexpr absl::Duration kPatience = absl::Seconds(10);  // Never reached when things work.
 
-std::string Frame(const v1::ServerMessage& message) {
-  std::string out;
-  EXPECT_TRUE(net::AppendFrame(message, kFrameBytesMax, &out));
-  return out;
-}
-
-class FakeServer {
- public:
-  FakeServer() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    EXPECT_EQ(bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), length), 0);
-    EXPECT_EQ(listen(listen_fd_, 4), 0);
-    EXPECT_EQ(getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length), 0);
-    port_ = ntohs(address.sin_port);
-  }
-  ~FakeServer() {
-    CloseConnection();
-    close(listen_fd_);
-  }
-
-  int port() const { return port_; }
-
-  void Accept() { fd_ = accept(listen_fd_, nullptr, nullptr); }
-
-  // The next message the client sent; blocks until it is complete.
-  v1::ClientMessage Read() {
-    v1::ClientMessage message;
-    for (;;) {
-      const net::FrameDecoder::Result result = decoder_.Next(&message);
-      if (result == net::FrameDecoder::Result::kFrame) return message;
-      EXPECT_NE(result, net::FrameDecoder::Result::kError);
-      const ssize_t got = recv(fd_, decoder_.WritePointer(), decoder_.WritableBytes(), 0);
-      if (got <= 0) {
-        ADD_FAILURE() << "the client closed before sending a whole message";
-        return message;
-      }
-      decoder_.Commit(static_cast<size_t>(got));
-    }
-  }
-  // Accepts, and reads the Hello (and, for a client that awaits Hello, answers its Ping).
-  void AcceptHello(bool answer_ping) {
-    Accept();
-    EXPECT_TRUE(Read().has_hello());
-    if (!answer_ping) return;
-    const v1::ClientMessage ping = Read();
-    EXPECT_TRUE(ping.has_ping());
-    v1::ServerMessage pong;
-    pong.mutable_pong()->set_nonce(ping.ping().nonce());
-    Send(Frame(pong));
-  }
-
-  void Send(const std::string& bytes) {
-    EXPECT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  // One byte per send(2): the client sees every frame boundary inside a read.
-  void Trickle(const std::string& bytes) {
-    for (char byte : bytes) ASSERT_EQ(send(fd_, &byte, 1, MSG_NOSIGNAL), 1);
-  }
-  void CloseConnection() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int listen_fd_ = -1;
-  int port_ = 0;
-  int fd_ = -1;
-  net::FrameDecoder decoder_{kFrameBytesMax};
-};
+using ::vouch::testing::FakeServer;
+using ::vouch::testing::Frame;
 
 v1::ServerMessage ConfirmationOf(uint64_t id) {
   v1::ServerMessage message;
