@@ -78,6 +78,7 @@ TEST(SimulationTest, EverySeedKeepsEveryInvariant) {
   EXPECT_GT(counts.custom_async, kSeeds / 4);
   EXPECT_GT(counts.async_answers, kSeeds);
   EXPECT_GT(counts.async_dropped, 0u);
+  EXPECT_GT(counts.attributes_queried, kSeeds);  // And custom verdicts depend on them.
   EXPECT_GT(faults.custom_pauses, kSeeds);
   EXPECT_GT(faults.custom_stalls, kSeeds);
   EXPECT_GT(counts.custom_rejections, kSeeds);

@@ -128,8 +128,12 @@ constexpr int kCustomVerifiersMax = kVerifiersMax - kBuiltinVerifierCount;  // 6
 
 // 0 (pass) or the verifier's own code for `txn`: a hash of the fields ingest keeps.
 uint16_t CustomVerdictCode(const CustomVerifierPlan& plan, const Transaction& txn) {
+  uint64_t attributes = 0;
+  for (const char byte : txn.attributes.view()) {
+    attributes = Mix64(attributes ^ static_cast<uint8_t>(byte));
+  }
   const uint64_t hash = Mix64(plan.salt ^ Mix64(txn.id ^ uint64_t(txn.amount_minor) << 20 ^
-                                                txn.source_account << 44));
+                                                txn.source_account << 44) ^ attributes);
   if (hash % plan.fail_one_in != 0) return 0;
   return static_cast<uint16_t>(plan.code_base + (hash >> 40) % 3);
 }
@@ -611,6 +615,16 @@ Transaction Simulation::MakeTransfer() {
   txn.merchant_category = 5411;
   txn.country = PackCountry("GB");
   txn.device_id = txn.source_account;
+  // One in three carries attributes (1..24 bytes from the id and the seed, not from rng_, so
+  // the run's draws are what they were before attributes existed); the embedder's verifiers'
+  // verdicts depend on them, so one lost or torn in the journal changes a verdict after a
+  // restart, which the model sees.
+  const uint64_t tag = Mix64(txn.id ^ Mix64(options_.seed ^ 0xA77B1B07E5ull));
+  if (tag % 3 == 0) {
+    char bytes[kAttributesBytesMax];
+    for (size_t i = 0; i < sizeof(bytes); ++i) bytes[i] = static_cast<char>(Mix64(tag + i));
+    txn.attributes.Assign(std::string_view(bytes, 1 + (tag >> 8) % kAttributesBytesMax));
+  }
   return txn;
 }
 
@@ -1676,6 +1690,14 @@ void Simulation::CheckCustomDecision(const Transaction& txn, const Outcome& outc
 // (advisory ones too, whose verdict is recorded though it decides nothing); and only a required
 // verifier's verdict can be late.
 void Simulation::CheckCustomVerdicts(const Transaction& txn, const TransactionStatus& status) {
+  // Query returns the attributes as submitted, or none (refused, not in the history yet, or
+  // recovered from a snapshot's answers): never other bytes.
+  if (!status.attributes.view().empty() && status.attributes.view() != txn.attributes.view()) {
+    Fail(absl::StrCat("Query(", txn.id, ") returns attributes of ", status.attributes.size,
+                      " bytes other than the ", txn.attributes.size, " submitted"));
+    return;
+  }
+  if (!status.attributes.view().empty()) ++result_.counts.attributes_queried;
   for (const StateChange& change : status.history) {
     if (change.kind != StateKind::kVerifierVerdict && change.kind != StateKind::kLateVerdict) {
       continue;
@@ -2009,6 +2031,7 @@ void RunCounts::Add(const RunCounts& o) {
   custom_required += o.custom_required;
   custom_advisory += o.custom_advisory;
   custom_async += o.custom_async;
+  attributes_queried += o.attributes_queried;
   async_answers += o.async_answers;
   async_dropped += o.async_dropped;
   custom_rejections += o.custom_rejections;
@@ -2059,7 +2082,8 @@ std::string Summary(uint64_t seeds, uint64_t failures, const FaultCounts& f,
       ", restarts refused for idempotency room ", f.retention_restart_refusals, "\n",
       "custom verifiers: seeds ", c.custom_verifier_seeds, " (required ", c.custom_required,
       ", advisory ", c.custom_advisory, "; async ", c.custom_async, ", their answers ",
-      c.async_answers, ", never answered ", c.async_dropped, "), pauses ", f.custom_pauses, ", stalls ",
+      c.async_answers, ", never answered ", c.async_dropped, "; attributes returned by Query ",
+      c.attributes_queried, "), pauses ", f.custom_pauses, ", stalls ",
       f.custom_stalls, "; decided verifier_rejected ", c.custom_rejections, " (holding ",
       c.custom_holds, "), account_held_in_flight ", c.custom_held_in_flight, ", timeouts ",
       c.custom_timeouts, "; advisory failures ", c.advisory_failures,

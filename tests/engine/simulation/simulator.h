@@ -149,6 +149,7 @@ struct RunCounts {
   uint64_t custom_async = 0;    // AsyncVerifiers among them.
   uint64_t async_answers = 0;   // Answers they gave (out of order, some late).
   uint64_t async_dropped = 0;   // Transactions they never answered about.
+  uint64_t attributes_queried = 0;  // Query returned a transaction's attributes (as submitted).
   uint64_t custom_rejections = 0;
   uint64_t custom_holds = 0;
   uint64_t custom_held_in_flight = 0;
