@@ -43,7 +43,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -69,6 +71,9 @@ ABSL_FLAG(int64_t, daily_max, 0, "create-account, set-limits: daily amount limit
 ABSL_FLAG(uint32_t, daily_count_max, 0, "create-account, set-limits: daily count (0: none).");
 ABSL_FLAG(uint64_t, user_data, 0, "create-account: opaque user data.");
 ABSL_FLAG(std::string, country, "GB", "submit: country.");
+ABSL_FLAG(std::string, attributes, "",
+          "submit: Transaction.attributes, opaque bytes for the embedder's checks (at most 24; "
+          "C escapes such as \\x00 are decoded).");
 ABSL_FLAG(std::string, since, "",
           "account-transactions: received at or after this: Unix ns, or a duration ago "
           "(\"15m\"). Empty: no bound.");
@@ -163,13 +168,19 @@ std::string Short(const std::string& name, const char* prefix) {
   return name.rfind(prefix, 0) == 0 ? name.substr(std::string(prefix).size()) : name;
 }
 
+// " code=N" for an embedder's verifier's own reason code; "" when there is none.
+std::string VerifierCode(uint32_t code) {
+  return code == 0 ? std::string() : absl::StrCat(" code=", code);
+}
+
 void PrintOutcome(const v1::Outcome& o) {
-  std::printf("%s seq=%llu id=%llu %s verifier=%s reason=%s account=%llu amount=%lld %s%s%s\n",
+  std::printf("%s seq=%llu id=%llu %s verifier=%s reason=%s%s account=%llu amount=%lld %s%s%s\n",
               Time(o.decided_unix_ns()).c_str(), static_cast<unsigned long long>(o.seq()),
               static_cast<unsigned long long>(o.transaction_id()),
               Short(v1::OutcomeKind_Name(o.kind()), "OUTCOME_KIND_").c_str(),
               Short(v1::Verifier_Name(o.verifier()), "VERIFIER_").c_str(),
               Short(v1::Reason_Name(o.reason()), "REASON_").c_str(),
+              VerifierCode(o.verifier_reason()).c_str(),
               static_cast<unsigned long long>(o.source_account()),
               static_cast<long long>(o.amount()), o.currency().c_str(),
               o.reversed() ? " reversed" : "", o.account_held() ? " account_held" : "");
@@ -186,7 +197,12 @@ int Status(Connection& c, uint64_t id) {
                 static_cast<unsigned long long>(id));
     return 1;
   }
-  std::printf("transaction %llu\n", static_cast<unsigned long long>(id));
+  std::printf("transaction %llu%s\n", static_cast<unsigned long long>(id),
+              reply.status().attributes().empty()
+                  ? ""
+                  : absl::StrCat(" attributes=\"", absl::CHexEscape(reply.status().attributes()),
+                                 "\"")
+                        .c_str());
   for (const v1::StateChange& change : reply.status().history()) {
     std::string detail;
     if (change.verifier() != v1::VERIFIER_NONE) {
@@ -194,12 +210,14 @@ int Status(Connection& c, uint64_t id) {
     }
     if (change.state() == v1::STATE_KIND_FRAUD_VERDICT ||
         change.state() == v1::STATE_KIND_LEDGER_VERDICT ||
+        change.state() == v1::STATE_KIND_VERIFIER_VERDICT ||
         change.state() == v1::STATE_KIND_LATE_VERDICT) {
       detail += change.pass() ? " pass" : " fail";
     }
     if (change.reason() != v1::REASON_NONE) {
       detail += " reason=" + Short(v1::Reason_Name(change.reason()), "REASON_");
     }
+    detail += VerifierCode(change.verifier_reason());
     std::printf("  %s  %-15s%s\n", Time(change.unix_ns()).c_str(),
                 Short(v1::StateKind_Name(change.state()), "STATE_KIND_").c_str(), detail.c_str());
   }
@@ -302,6 +320,13 @@ int Submit(Connection& c, const std::vector<uint64_t>& args) {
   txn->set_currency(absl::GetFlag(FLAGS_currency));
   txn->set_country(absl::GetFlag(FLAGS_country));
   txn->set_merchant_id(absl::GetFlag(FLAGS_merchant));
+  std::string attributes;
+  std::string unescape_error;
+  if (!absl::CUnescape(absl::GetFlag(FLAGS_attributes), &attributes, &unescape_error)) {
+    std::fprintf(stderr, "vouch-cli: --attributes: %s\n", unescape_error.c_str());
+    return 2;
+  }
+  txn->set_attributes(attributes);
   txn->set_merchant_category(5411);
   v1::ServerMessage reply;
   if (!c.Send(submit) || !c.Read(&reply) || !reply.has_confirmation()) return 1;
@@ -439,6 +464,7 @@ int AccountTransactions(Connection& c, uint64_t account) {
     if (e.reason() != v1::REASON_NONE) {
       detail += " reason=" + Short(v1::Reason_Name(e.reason()), "REASON_");
     }
+    detail += VerifierCode(e.verifier_reason());
     std::printf("  %s seq=%llu id=%llu %s %s=%llu amount=%lld %s %-12s%s%s\n",
                 Time(e.received_unix_ns()).c_str(), static_cast<unsigned long long>(e.seq()),
                 static_cast<unsigned long long>(e.transaction_id()),

@@ -4,7 +4,8 @@
 # the account, `release` lifts the hold (and `holds` then shows none), `balances` shows a
 # snapshot whose USD total is the opening money, `account-transactions` lists the account's
 # debits and credits newest first with their state and pages with --before_seq, the account
-# commands create, show, freeze and unfreeze an account, bad usage exits 2.
+# commands create, show, freeze and unfreeze an account, attributes go in and come back in
+# `status`, bad usage exits 2.
 set -euo pipefail
 source "${TEST_SRCDIR}/vouch/tests/testing/vouchd.sh"
 cli() { "${TEST_SRCDIR}/vouch/tools/cli/vouch-cli" --port="${port}" "$@"; }
@@ -29,6 +30,14 @@ for state in RECEIVED CONFIRMED FRAUD_VERDICT LATE_FAILED ACCOUNT_HELD; do
 done
 grep -q "reason=BLOCKED_MERCHANT" "${TEST_TMPDIR}/status.txt" || fail "status lacks the reason"
 if cli status 999999 >/dev/null; then fail "status of an unknown id succeeded"; fi
+
+# Attributes: sent as given (C escapes decoded), shown by status; longer than 24 bytes refused.
+out="$(cli submit 4401 11 12 500 --attributes='seg=7\x01')" || fail "submit with attributes failed"
+grep -q "VERIFIED" <<<"${out}" || fail "not verified: ${out}"
+out="$(cli status 4401)" || fail "status 4401 failed"
+grep -qF 'attributes="seg=7\x01"' <<<"${out}" || fail "status lacks the attributes: ${out}"
+out="$(cli submit 4402 11 12 500 --attributes=0123456789012345678901234 || true)"
+grep -q "MALFORMED_ATTRIBUTES" <<<"${out}" || fail "25 bytes not refused: ${out}"
 
 cli holds | grep -qx "  7" || fail "account 7 not listed as held"
 cli release 7 | grep -q "released" || fail "release did not release"
