@@ -61,7 +61,7 @@
 #include "engine/verify/queues.h"
 #include "engine/verify/verifier_stage.h"
 #include "verifiers/fraud/fraud_checker.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

@@ -20,7 +20,7 @@
 #include "engine/types/results.h"
 #include "engine/verify/verifier.h"
 #include "verifiers/fraud/fraud_rules.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

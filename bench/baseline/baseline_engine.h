@@ -63,7 +63,7 @@
 #include "engine/types/transaction.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "verifiers/fraud/fraud_rules.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch::baseline {
 

@@ -64,7 +64,7 @@
 #include "engine/journal/records.h"
 #include "engine/journal/segment.h"
 #include "verifiers/fraud/fraud_checker.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

@@ -35,7 +35,7 @@
 #include "engine/verify/verifier.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "engine/accounts/account_directory.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

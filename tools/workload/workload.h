@@ -30,7 +30,7 @@
 #include "absl/status/status.h"
 #include "engine/types/transaction.h"
 #include "verifiers/fraud/fraud_rules.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch::workload {
 

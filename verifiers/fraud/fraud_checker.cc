@@ -4,7 +4,7 @@
 #include <cassert>
 
 #include "absl/strings/str_format.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 
 namespace vouch::fraud {
 namespace {

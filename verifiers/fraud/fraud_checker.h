@@ -97,7 +97,7 @@ class FraudChecker {
   uint64_t failures(Reason reason) const { return failures_[static_cast<size_t>(reason)]; }
   uint64_t state_evictions() const { return accounts_.evictions(); }
 
-  // Replaces *out with a snapshot of the state (format: verifiers/common/snapshot_format.h). Equal
+  // Replaces *out with a snapshot of the state (format: engine/common/snapshot_format.h). Equal
   // states give equal bytes. Allocates; not for the hot path. Always OK today: the status is
   // there for a store that can refuse (a size limit), so callers already handle one.
   [[nodiscard]] absl::Status SaveState(std::string* out) const;

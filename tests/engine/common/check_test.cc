@@ -15,7 +15,7 @@
 
 #include "engine/ring/in_flight_ring.h"
 #include "gtest/gtest.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 namespace {

@@ -26,7 +26,7 @@
 #include "engine/recovery/snapshot.h"
 #include "gtest/gtest.h"
 #include "verifiers/fraud/fraud_checker.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 namespace {

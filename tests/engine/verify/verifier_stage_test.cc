@@ -8,7 +8,7 @@
 #include "engine/verify/verifier_stage.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 namespace {

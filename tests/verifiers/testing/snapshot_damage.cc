@@ -6,7 +6,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 
 namespace vouch::verifiers::testing {
 

@@ -13,7 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 
 namespace vouch::verifiers::testing {
 

@@ -28,7 +28,7 @@
 #include "engine/types/transaction.h"
 #include "verifiers/fraud/internal/running_stats.h"
 #include "verifiers/fraud/internal/sliding_window.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 #include "verifiers/fraud/internal/state_hasher.h"
 
 namespace vouch::fraud::internal {

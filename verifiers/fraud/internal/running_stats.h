@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 #include "verifiers/fraud/internal/state_hasher.h"
 
 namespace vouch::fraud::internal {

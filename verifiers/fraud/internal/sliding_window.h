@@ -16,7 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 #include "verifiers/fraud/internal/state_hasher.h"
 
 namespace vouch::fraud::internal {

@@ -1,4 +1,4 @@
-#include "verifiers/ledger/internal/pending_table.h"
+#include "engine/ledger/internal/pending_table.h"
 
 #include <bit>
 #include <cassert>

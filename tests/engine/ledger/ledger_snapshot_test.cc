@@ -22,7 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/allocation_counter.h"
 #include "tests/verifiers/testing/snapshot_damage.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch::ledger {
 namespace {
@@ -323,7 +323,7 @@ TEST_F(LedgerDamageTest, SmallSnapshotRestores) {
 // Fails if version 2 is no longer read or its trailer is taken for trailing bytes.
 TEST(LedgerSnapshot, RestoresVersion2WithItsChecksumTrailer) {
   ExpectOldFormatReadsAsCurrent(
-      ReadTestFile("tests/verifiers/ledger/testdata/ledger_snapshot_v2.bin"), /*old_version=*/2,
+      ReadTestFile("tests/engine/ledger/testdata/ledger_snapshot_v2.bin"), /*old_version=*/2,
       SmallSnapshot(), [](absl::string_view bytes) -> absl::StatusOr<std::string> {
         Ledger restored(8, 8);
         if (absl::Status status = restored.RestoreState(bytes); !status.ok()) return status;

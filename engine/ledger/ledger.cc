@@ -1,4 +1,4 @@
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 #include <algorithm>
 #include <cassert>
@@ -10,7 +10,7 @@
 #include "engine/accounts/account.h"
 #include "engine/common/check.h"
 #include "engine/types/mix.h"
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 
 namespace vouch::ledger {
 

@@ -14,7 +14,7 @@
 
 #include "benchmark/benchmark.h"
 #include "engine/types/transaction.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch::ledger {
 namespace {

@@ -12,8 +12,8 @@
 //
 // Sequence numbers arrive in increasing order and are mostly settled in order; Fibonacci hashing
 // spreads such runs (and strided ones) evenly over the slots.
-#ifndef VOUCH_VERIFIERS_LEDGER_INTERNAL_PENDING_TABLE_H_
-#define VOUCH_VERIFIERS_LEDGER_INTERNAL_PENDING_TABLE_H_
+#ifndef VOUCH_ENGINE_LEDGER_INTERNAL_PENDING_TABLE_H_
+#define VOUCH_ENGINE_LEDGER_INTERNAL_PENDING_TABLE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -83,4 +83,4 @@ class PendingTable {
 
 }  // namespace vouch::ledger::internal
 
-#endif  // VOUCH_VERIFIERS_LEDGER_INTERNAL_PENDING_TABLE_H_
+#endif  // VOUCH_ENGINE_LEDGER_INTERNAL_PENDING_TABLE_H_

@@ -1,4 +1,4 @@
-// Tests for the ledger verifier (verifiers/ledger).
+// Tests for the ledger verifier (engine/ledger).
 //
 // Method: one test per check and per posting pins the rules at their boundaries. The conservation
 // test then drives 100k seeded random operations (reserve, commit, void, settled roughly in order
@@ -7,7 +7,7 @@
 // balance, the clearing balances and the per-currency sums are compared with the model and with
 // the conserved totals. The replay test feeds two ledgers the same operations and compares
 // StateHash. The allocation test counts calls to the global operator new, replaced below.
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 #include <algorithm>
 #include <atomic>

@@ -28,8 +28,8 @@
 // clearing accounts and per-currency totals are not written: they follow from the rest
 // (invariants 1 and 2), and RestoreState rebuilds them through OpenAccount and Reserve, so a
 // snapshot must pass the very checks the saved ledger passed.
-#ifndef VOUCH_VERIFIERS_LEDGER_LEDGER_H_
-#define VOUCH_VERIFIERS_LEDGER_LEDGER_H_
+#ifndef VOUCH_ENGINE_LEDGER_LEDGER_H_
+#define VOUCH_ENGINE_LEDGER_LEDGER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -44,7 +44,7 @@
 #include "engine/types/reason.h"
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
-#include "verifiers/ledger/internal/pending_table.h"
+#include "engine/ledger/internal/pending_table.h"
 
 namespace vouch::ledger {
 
@@ -133,7 +133,7 @@ class Ledger {
   // Postings applied so far (a Reserve plus its Commit or Void is two).
   uint64_t postings() const { return postings_; }
 
-  // Replaces *out with a snapshot of the state (format: verifiers/common/
+  // Replaces *out with a snapshot of the state (format: engine/common/
   // snapshot_format.h). Equal histories give equal bytes whatever the table capacities:
   // accounts are written in opening order, reservations in sequence order, not table order. Allocates; not for the hot path. Always OK today: the status is there
   // for a store that can refuse (a size limit), so callers already handle one.
@@ -212,4 +212,4 @@ class Ledger {
 
 }  // namespace vouch::ledger
 
-#endif  // VOUCH_VERIFIERS_LEDGER_LEDGER_H_
+#endif  // VOUCH_ENGINE_LEDGER_LEDGER_H_

@@ -1,4 +1,4 @@
-#include "verifiers/common/snapshot_format.h"
+#include "engine/common/snapshot_format.h"
 
 #include <cassert>
 

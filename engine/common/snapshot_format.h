@@ -22,10 +22,10 @@
 // verified, when an old snapshot is read: it sits inside the same CRC32C'd file as the bytes it
 // covered, so it can catch nothing that CRC has not already refused.
 //
-// Lives in verifiers/common, so that neither verifier reaches into the other's internals; it is
-// visible to the verifiers and to their tests.
-#ifndef VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_
-#define VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_
+// Lives in engine/common, so that neither the fraud checker nor the ledger reaches into the
+// other's internals, and so that the engine's own ledger depends on nothing under verifiers/.
+#ifndef VOUCH_ENGINE_COMMON_SNAPSHOT_FORMAT_H_
+#define VOUCH_ENGINE_COMMON_SNAPSHOT_FORMAT_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -86,4 +86,4 @@ constexpr uint64_t Magic(const char (&text)[9]) {
 
 }  // namespace vouch::verifiers::snapshot
 
-#endif  // VOUCH_VERIFIERS_COMMON_SNAPSHOT_FORMAT_H_
+#endif  // VOUCH_ENGINE_COMMON_SNAPSHOT_FORMAT_H_
