@@ -504,6 +504,9 @@ DrainReport Engine::Stop() {
     }
     snapshot_thread_.join();
   }  // Releases queued at the very end.
+  // release: pairs with ReadBalances' acquire; it sees every write of the joined stages (the
+  // joins already order them before this store).
+  stages_stopped_.store(true, std::memory_order_release);
   report.elapsed_ns = clock_->NowNs() - start_ns;
   return report;
 }
@@ -923,16 +926,15 @@ void Engine::SlowVerifier(VerifierId verifier, int64_t cost_ns) {
   if (slot >= 0 && slot < verifier_count_) stages_[slot]->SetCostPerTransaction(cost_ns);
 }
 
-void Engine::StallVerifier(VerifierId verifier, int64_t duration_ns) {
-  const int slot = VerifierSlot(verifier);
-  if (slot >= 0 && slot < verifier_count_) stages_[slot]->StallFor(duration_ns);
-}
-
 // --- Balance reads ---------------------------------------------------------------------------
 absl::Status Engine::ReadBalances(absl::Span<const uint64_t> accounts, BalanceSnapshot* out,
                                   absl::Duration timeout) {
   // acquire: pairs with Start's release; the stage threads are running.
   if (!accepting_.load(std::memory_order_acquire)) {
+    // acquire: pairs with Stop's release; no stage writes the ledger any more.
+    if (stages_stopped_.load(std::memory_order_acquire)) {
+      return ledger_stage_->ReadBalancesStopped(accounts, out);
+    }
     return absl::UnavailableError("the engine is not running");
   }
   if (options_.inline_mode) {

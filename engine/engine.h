@@ -15,14 +15,18 @@
 // (journal outcomes_acked_below): a restart can never re-decide what a client was told.
 //
 // Thread safety: Submit, PollOutcomes, Query, AccountTransactions, ReleaseHold, Holds,
-// StallVerifier, Stats and the account calls (CreateAccounts, FreezeAccount, ...,
+// ReadBalances, SlowVerifier, Stats and the account calls (CreateAccounts, FreezeAccount, ...,
 // LookupAccount; serialized among themselves by one mutex, never taken by Submit) may be called
-// from any number of threads at once once Start() returned; Submit takes no lock and
-// never blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop are called by the owner, once each, not
-// concurrently with each other. In inline mode the owner's thread drives every stage with
-// Step(); a blocking Submit of a held transaction steps the pipeline itself until its outcome is
-// kept (a simulation that interleaves stages itself submits with HeldAnswer::kLater).
-// ledger() is for a stopped engine or inline mode, where no stage thread owns the ledger.
+// from any number of threads at once once Start() returned; Submit takes no lock and never
+// blocks, except to wait for a held transaction's answer (HeldAnswer::kInSubmit). Start and Stop
+// are called by the owner, once each, not concurrently with each other. In inline mode the
+// owner's thread drives every stage with Step(); a blocking Submit of a held transaction steps
+// the pipeline itself until its outcome is kept (a simulation that interleaves stages itself
+// submits with HeldAnswer::kLater). The ledger and the fraud checker belong to their stage
+// threads and are not handed out: balances are read with ReadBalances, which the ledger stage
+// serves between two postings (and the caller, once Stop() returned). Fault injection other than
+// SlowVerifier, and direct reads of stage state, are for tests only (engine/testing/
+// engine_test_peer.h, testonly).
 #ifndef VOUCH_ENGINE_ENGINE_H_
 #define VOUCH_ENGINE_ENGINE_H_
 
@@ -288,7 +292,7 @@ enum class HeldAnswer {
 
 class Engine {
  public:
-  static absl::StatusOr<std::unique_ptr<Engine>> Create(Options options);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Engine>> Create(Options options);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -313,7 +317,7 @@ class Engine {
   // journal failed: it never will be kept; tell the client nothing was confirmed. Any thread.
   [[nodiscard]] bool AwaitAck(const AckPosition& position) const;
   // OK, or the error that stopped the journal (see Options::on_fatal). Any thread.
-  absl::Status health() const;
+  [[nodiscard]] absl::Status health() const;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
   size_t PollOutcomes(Outcome* out, size_t max);
   std::optional<TransactionStatus> Query(uint64_t id) const;
@@ -334,7 +338,7 @@ class Engine {
   // when the engine is not running or kReleaseSlots releases are already waiting (retry);
   // kDeadlineExceeded if the reconciler did not take it within 5 s (nothing was released);
   // kFailedPrecondition with DurabilityOptions::read_only (a release could not be kept).
-  absl::StatusOr<bool> ReleaseHold(uint64_t account);
+  [[nodiscard]] absl::StatusOr<bool> ReleaseHold(uint64_t account);
   bool IsOnHold(uint64_t account) const { return accounts_.IsHeld(account); }
   // Accounts on hold, in creation order: a scan of the directory (an operator call).
   std::vector<uint64_t> Holds() const { return accounts_.Holds(); }
@@ -352,8 +356,8 @@ class Engine {
   // means "unknown, retry the same batch". kBusy results (the engine is stopping, read-only or
   // its journal failed) created nothing.
   [[nodiscard]] absl::Status CreateAccounts(absl::Span<const NewAccount> accounts,
-                              std::vector<CreateResult>* results,
-                              absl::Duration timeout = absl::Seconds(5));
+                                            std::vector<CreateResult>* results,
+                                            absl::Duration timeout = absl::Seconds(5));
   // A frozen account's new transactions are refused at ingest (REJECTED account_frozen), as
   // source or destination; what is in flight completes. NotFound; FailedPrecondition if the
   // account is closed; freezing a frozen one (unfreezing an open one) is OK and journals
@@ -371,8 +375,8 @@ class Engine {
   [[nodiscard]] absl::Status SetAccountLimits(uint64_t id, const AccountLimits& limits);
   // NotFound (also while its creation is not kept yet); Unavailable / DeadlineExceeded from the
   // balance read (ReadBalances).
-  absl::StatusOr<AccountInfo> LookupAccount(uint64_t id,
-                                            absl::Duration timeout = absl::Seconds(5));
+  [[nodiscard]] absl::StatusOr<AccountInfo> LookupAccount(
+      uint64_t id, absl::Duration timeout = absl::Seconds(5));
   // Accounts created and kept (Options::accounts included).
   size_t account_count() const { return accounts_.opened_below(); }
   // -------------------------------------------------------------------------------------------
@@ -386,11 +390,11 @@ class Engine {
   // start-up rules' record) is still under way after waiting up to 5 s for it (retry);
   // DeadlineExceeded if the stages did not take them within 5 s: they are
   // posted and apply when the stages resume.
-  absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
+  [[nodiscard]] absl::StatusOr<Sequence> ReplaceFraudRules(fraud::FraudRules rules);
   // Makes Options::shadow_fraud_rules the live rule set: ReplaceFraudRules with them (journaled,
   // from the returned sequence number on). The shadow keeps judging with the same rules, so it
   // agrees from then on. FailedPrecondition without shadow rules; otherwise as ReplaceFraudRules.
-  absl::StatusOr<Sequence> PromoteShadowFraudRules();
+  [[nodiscard]] absl::StatusOr<Sequence> PromoteShadowFraudRules();
 
   // The name of a verifier: "fraud", "ledger", or the embedder's VerifierSpec::name.
   std::string_view VerifierName(VerifierId verifier) const;
@@ -398,10 +402,11 @@ class Engine {
   VerifierPolicy VerifierPolicyOf(VerifierId verifier) const;
   int verifier_count() const { return verifier_count_; }
 
-  // Fault injection: the verifier does no work for `duration_ns` from now.
-  void StallVerifier(VerifierId verifier, int64_t duration_ns);
   // Fault injection: the verifier takes `cost_ns` per transaction from now on (a slow fraud
-  // service or ledger; see VerifierStage::SetCostPerTransaction). 0: back to full speed.
+  // service or ledger; see VerifierStage::SetCostPerTransaction). 0: back to full speed. Any
+  // thread. Stays in the production class only because the shipped vouchd exposes it as
+  // --fault_fraud_cost_ns / --fault_ledger_cost_ns (tests/tools/overload/overload_test.sh runs
+  // against it); every other fault hook is test-only, in engine/testing/engine_test_peer.h.
   void SlowVerifier(VerifierId verifier, int64_t cost_ns);
   // Inline mode: one DoWork turn of each stage; returns the work done.
   int Step();
@@ -422,18 +427,17 @@ class Engine {
   // at creation. Every Unix time the engine journals or reports, and the UTC day of its daily
   // limits, use it; so must whoever converts the engine's times (the server does).
   int64_t unix_offset_ns() const { return unix_offset_ns_; }
-  // REQUIRES: inline mode, or Stop() returned.
-  const ledger::Ledger& ledger() const { return *ledger_; }
-  const fraud::FraudChecker& fraud_checker() const { return *fraud_; }
 
   // --- Balance reads -----------------------------------------------------------------------
   // Any thread, once Start() returned. A consistent snapshot of `accounts` (empty: every
   // account, up to kBalanceReadAccountsMax) and of each currency's total and clearing balance,
   // taken on the ledger stage between two postings (verifier_stage.h), also while the ledger
   // verifier is stalled. Waits up to `timeout` for the stage; in inline mode it steps the
-  // pipeline once instead. kDeadlineExceeded on timeout, kUnavailable when kBalanceReadSlots
-  // reads are already waiting or the engine is not running (retry), kInvalidArgument for too
-  // many accounts. Allocates nothing when out's vectors have room for the answer.
+  // pipeline once instead. Once Stop() returned, the stage threads are gone and the caller reads
+  // the final ledger itself (an offline audit: vouchd --check, the demo's end-of-run checks).
+  // kDeadlineExceeded on timeout, kUnavailable before Start, while Stop runs, or when
+  // kBalanceReadSlots reads are already waiting (retry), kInvalidArgument for too many
+  // accounts. Allocates nothing when out's vectors have room for the answer.
   [[nodiscard]] absl::Status ReadBalances(absl::Span<const uint64_t> accounts,
                                           BalanceSnapshot* out, absl::Duration timeout);
   BalanceReadCounters balance_read_counters() const {
@@ -442,6 +446,9 @@ class Engine {
   // -------------------------------------------------------------------------------------------
 
  private:
+  // engine/testing/engine_test_peer.h (testonly): verifier stalls and stage-state reads.
+  friend class EngineTestPeer;
+
   explicit Engine(Options options);
   absl::Status Init();
   // `loaded`: the snapshot recovery started from, if any, for CreateSnapshotter.
@@ -560,6 +567,9 @@ class Engine {
 
   internal::IngestCounters ingest_counters_;
   std::atomic<bool> accepting_{false};
+  // Set by Stop() once every stage thread is joined: from then on ReadBalances reads the ledger
+  // on the caller's thread.
+  std::atomic<bool> stages_stopped_{false};
   bool started_ = false;
   bool stopped_ = false;
 };

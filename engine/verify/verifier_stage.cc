@@ -213,13 +213,31 @@ int LedgerStage::Housekeeping() {
   return settled;
 }
 
-absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
-                                       BalanceSnapshot* out, absl::Duration timeout,
-                                       absl::FunctionRef<void()> kick) {
+namespace {
+
+absl::Status CheckReadSize(absl::Span<const uint64_t> accounts) {
   if (accounts.size() > kBalanceReadAccountsMax) {
     return absl::InvalidArgumentError(absl::StrCat("a balance read names at most ",
                                                    kBalanceReadAccountsMax, " accounts"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LedgerStage::ReadBalancesStopped(absl::Span<const uint64_t> accounts,
+                                              BalanceSnapshot* out) {
+  if (absl::Status status = CheckReadSize(accounts); !status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  Serve(accounts, *out);
+  ++counters_.served;
+  return absl::OkStatus();
+}
+
+absl::Status LedgerStage::ReadBalances(absl::Span<const uint64_t> accounts,
+                                       BalanceSnapshot* out, absl::Duration timeout,
+                                       absl::FunctionRef<void()> kick) {
+  if (absl::Status status = CheckReadSize(accounts); !status.ok()) return status;
   ReadSlot* slot = nullptr;
   {
     absl::MutexLock lock(&mu_);
@@ -266,19 +284,18 @@ int LedgerStage::Mailbox() {
   int served = 0;
   for (ReadSlot& slot : slots_) {
     if (slot.out == nullptr || slot.done) continue;
-    Serve(slot);
+    Serve(slot.accounts, *slot.out);
     slot.done = true;
     ++served;
   }
   return served;
 }
 
-void LedgerStage::Serve(ReadSlot& slot) const {
-  BalanceSnapshot& out = *slot.out;
+void LedgerStage::Serve(absl::Span<const uint64_t> accounts, BalanceSnapshot& out) const {
   out.accounts.clear();
   out.currencies.clear();
   out.truncated = false;
-  if (slot.accounts.empty()) {
+  if (accounts.empty()) {
     ledger_->ForEachAccount([&out](const ledger::AccountView& view) {
       if (out.accounts.size() < kBalanceReadAccountsMax) {
         out.accounts.push_back(view);
@@ -287,7 +304,7 @@ void LedgerStage::Serve(ReadSlot& slot) const {
       }
     });
   } else {
-    for (const uint64_t id : slot.accounts) {
+    for (const uint64_t id : accounts) {
       if (const std::optional<ledger::AccountView> view = ledger_->Find(id)) {
         out.accounts.push_back(*view);
       }

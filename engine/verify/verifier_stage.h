@@ -235,6 +235,11 @@ class LedgerStage final : public VerifierStage {
                                           BalanceSnapshot* out, absl::Duration timeout,
                                           absl::FunctionRef<void()> kick)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The same read, served on the caller's thread (under the mutex, so that callers are
+  // serialized and counted). REQUIRES: the stage never runs again (its thread is joined, or
+  // inline mode no longer steps it). kInvalidArgument as ReadBalances.
+  [[nodiscard]] absl::Status ReadBalancesStopped(absl::Span<const uint64_t> accounts,
+                                                 BalanceSnapshot* out) ABSL_LOCKS_EXCLUDED(mu_);
   // Accounts created at run time: the stage opens, in its ledger and in creation order, every
   // directory record below AccountDirectory::opened_below() (their creation is kept), before it
   // checks a transaction and before it serves a read. A transaction naming an account was
@@ -262,7 +267,8 @@ class LedgerStage final : public VerifierStage {
   // Reserves only through the entry's ledger gate (see LedgerGate): a transaction the
   // reconciler decided first gets a failing verdict, kDecidedBeforeLedger, and no reservation.
   Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override;
-  void Serve(ReadSlot& slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Serve(absl::Span<const uint64_t> accounts, BalanceSnapshot& out) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CatchUpAccounts();
 
   ledger::Ledger* const ledger_;

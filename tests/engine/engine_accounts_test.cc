@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -295,7 +296,7 @@ TEST_P(AccountsTest, CloseWithATransactionInFlightIsRefusedAndReverted) {
   ASSERT_NE(engine, nullptr);
   ASSERT_EQ(Create(*engine, {Account(20)})[0], CreateResult::kCreated);
   // The ledger never runs (manual clock): a transfer into the account stays in flight.
-  engine->StallVerifier(VerifierId::kLedger, 1'000'000'000'000);
+  EngineTestPeer::StallVerifier(*engine, VerifierId::kLedger, 1'000'000'000'000);
   const Confirmation c = engine->Submit(Transfer(1, 1, 20, 5), 0, AckWait::kInSubmit,
                                         HeldAnswer::kLater);
   ASSERT_NE(c.status, ConfirmStatus::kBusy);

@@ -17,6 +17,7 @@
 #include "absl/base/config.h"
 #include "engine/engine.h"
 #include "engine/reconcile/reconciler.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -113,9 +114,10 @@ TEST(EngineConcurrencyTest, FourProducersAMillionTransfers) {
   for (Sequence seq = 1; seq <= report.confirmed; ++seq) {
     ASSERT_EQ(sink.per_seq()[seq], 1) << "seq " << seq;
   }
-  EXPECT_EQ(engine.ledger().TotalMinor(kUsd), static_cast<int64_t>(kAccounts) * kOpeningBalance);
-  EXPECT_EQ(engine.ledger().ClearingMinor(kUsd), 0);
-  EXPECT_EQ(engine.ledger().pending_count(), 0u);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).TotalMinor(kUsd),
+            static_cast<int64_t>(kAccounts) * kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).ClearingMinor(kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).pending_count(), 0u);
   EXPECT_GT(stats.duplicates, 0u) << "the id races happened";
   std::printf("confirmed=%lu duplicates=%lu busy=%lu outcomes=%lu\n", (unsigned long)stats.confirmed,
               (unsigned long)stats.duplicates, (unsigned long)stats.busy_total(),

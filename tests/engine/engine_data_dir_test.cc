@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
 #include "engine/journal/segment.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -166,7 +167,8 @@ TEST_P(EngineDataDirTest, AnotherOpeningConfigurationIsRefusedBeforeAndAfterASna
     auto engine = Open(DirOptions(dir));
     ASSERT_NE(engine, nullptr);
     int64_t total = 0;
-    engine->ledger().ForEachAccount([&](const ledger::AccountView& a) { total += a.balance_minor; });
+    EngineTestPeer::Ledger(*engine).ForEachAccount(
+        [&](const ledger::AccountView& a) { total += a.balance_minor; });
     EXPECT_EQ(total, 20 * testing::kOpeningBalance);
   }
 }
@@ -251,7 +253,7 @@ TEST_P(EngineDataDirTest, ReadOnlyRecoveryDecidesInMemoryAndWritesNothing) {
     SubmitSome(*engine, 1, 200);
     StepUntilIdle(*engine);
     DrainOutcomes(*engine);
-    engine->StallVerifier(VerifierId::kFraud, 10'000'000'000);
+    EngineTestPeer::StallVerifier(*engine, VerifierId::kFraud, 10'000'000'000);
     SubmitSome(*engine, 1'001, 60);  // Confirmed and journaled, undecided at the "crash".
     for (int i = 0; i < 10; ++i) engine->Step();
     fs::copy(live, dir, fs::copy_options::recursive);  // What a kill -9 leaves.

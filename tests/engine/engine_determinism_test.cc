@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "engine/types/mix.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -42,7 +43,7 @@ RunResult RunSeed(uint64_t seed) {
     const uint64_t from = 1 + rng() % 64;
     Transaction txn = Transfer(id, from, 1 + (from + 1 + rng() % 62) % 64, 1 + rng() % 400'000);
     if (rng() % 100 == 0) txn.merchant_id = kBlockedMerchant;
-    if (rng() % 2000 == 0) engine->StallVerifier(VerifierId::kFraud, 8'000'000);
+    if (rng() % 2000 == 0) EngineTestPeer::StallVerifier(*engine, VerifierId::kFraud, 8'000'000);
     const Confirmation c = engine->Submit(txn);
     result.answer_hash = Mix(result.answer_hash, uint64_t(c.status) << 56 | uint64_t(c.reason) << 48 | c.seq);
     if (rng() % 4 == 0) (void)engine->ReleaseHold(1 + rng() % 64);
@@ -60,8 +61,8 @@ RunResult RunSeed(uint64_t seed) {
   clock.AdvanceNs(100'000'000);
   (void)engine->Stop();
   for (size_t n; (n = engine->PollOutcomes(batch, 128)) > 0;) result.outcomes += n;
-  result.ledger_hash = engine->ledger().StateHash();
-  result.fraud_hash = engine->fraud_checker().StateHash();
+  result.ledger_hash = EngineTestPeer::Ledger(*engine).StateHash();
+  result.fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
   return result;
 }
 

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -93,7 +94,9 @@ class EngineIdempotencyTest : public ::testing::TestWithParam<Param> {
     ASSERT_NE(engine_, nullptr);
   }
 
-  int64_t Balance(uint64_t account) { return engine_->ledger().Find(account)->balance_minor; }
+  int64_t Balance(uint64_t account) {
+    return EngineTestPeer::Ledger(*engine_).Find(account)->balance_minor;
+  }
 
   // A transaction whose fields follow from its id.
   static Transaction Txn(uint64_t id) {

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -160,14 +161,14 @@ void ReloadMidStreamAndRestart(EngineJournalOrderTest& test, const std::string& 
     ASSERT_GE(engine->snapshotter()->snapshots(), 1u);
   }
   ASSERT_TRUE(engine->Stop().drained);
-  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
-  const uint64_t ledger_hash = engine->ledger().StateHash();
+  const uint64_t fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
+  const uint64_t ledger_hash = EngineTestPeer::Ledger(*engine).StateHash();
   engine.reset();
   auto recovered = test.Open(dir, snapshot_interval_records, &reloaded);
   ASSERT_NE(recovered, nullptr);
   EXPECT_EQ(recovered->recovery().snapshot_file.empty(), snapshot_interval_records == 0);
-  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
-  EXPECT_EQ(recovered->ledger().StateHash(), ledger_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*recovered).StateHash(), fraud_hash);
+  EXPECT_EQ(EngineTestPeer::Ledger(*recovered).StateHash(), ledger_hash);
 }
 
 TEST_P(EngineJournalOrderTest, AReloadIsReplayedWhereItApplied) {
@@ -227,11 +228,11 @@ TEST_P(EngineJournalOrderTest, TwoReloadsAtOneSequenceReplayAsTheLiveStageSwitch
   EXPECT_EQ(*second, 61u) << "nothing was judged in between";
   SubmitTransfers(*engine, 61, 30, clock_);
   ASSERT_TRUE(engine->Stop().drained);
-  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  const uint64_t fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
   engine.reset();
   auto recovered = Open(dir, 0, &last);
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*recovered).StateHash(), fraud_hash);
 }
 
 // A restart whose rules file is not the last reload's (the operator reverted it): the start-up
@@ -257,19 +258,19 @@ TEST_P(EngineJournalOrderTest, StartupRulesSwitchWhereTheJournalSays) {
   EXPECT_EQ(*from, 31u);
   SubmitTransfers(*engine, 31, 30, clock_);
   ASSERT_TRUE(engine->Stop().drained);
-  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  const uint64_t fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
   engine.reset();
   auto recovered = Open(dir, 0, &opening);  // The opening rules again.
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*recovered).StateHash(), fraud_hash);
   // And once they have judged, a replay of the new journal switches where this process did.
   SubmitTransfers(*recovered, 61, 30, clock_);
   ASSERT_TRUE(recovered->Stop().drained);
-  const uint64_t after_hash = recovered->fraud_checker().StateHash();
+  const uint64_t after_hash = EngineTestPeer::FraudChecker(*recovered).StateHash();
   recovered.reset();
   auto again = Open(dir, 0, &opening);
   ASSERT_NE(again, nullptr);
-  EXPECT_EQ(again->fraud_checker().StateHash(), after_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*again).StateHash(), after_hash);
 }
 
 // At once after the start the start-up rules' own record is still on its way to the journal;
@@ -285,11 +286,11 @@ TEST_P(EngineJournalOrderTest, AReloadAtOnceAfterTheStartIsTaken) {
   EXPECT_EQ(*from, 1u);
   SubmitTransfers(*engine, 1, 30, clock_);
   ASSERT_TRUE(engine->Stop().drained);
-  const uint64_t fraud_hash = engine->fraud_checker().StateHash();
+  const uint64_t fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
   engine.reset();
   auto recovered = Open(dir, 0, &reloaded);
   ASSERT_NE(recovered, nullptr);
-  EXPECT_EQ(recovered->fraud_checker().StateHash(), fraud_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*recovered).StateHash(), fraud_hash);
 }
 
 INSTANTIATE_TEST_SUITE_P(AckPolicies, EngineJournalOrderTest,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -59,12 +60,14 @@ class OutcomeTest : public ::testing::Test {
     engine_ = std::move(*engine);
     ASSERT_TRUE(engine_->Start().ok());
   }
-  int64_t Balance(uint64_t account) { return engine_->ledger().Find(account)->balance_minor; }
+  int64_t Balance(uint64_t account) {
+    return EngineTestPeer::Ledger(*engine_).Find(account)->balance_minor;
+  }
   void ExpectNoMoneyMoved() {
     for (uint64_t account = 1; account <= 4; ++account) {
       EXPECT_EQ(Balance(account), kOpeningBalance) << "account " << account;
     }
-    EXPECT_EQ(engine_->ledger().ClearingMinor(kUsd), 0);
+    EXPECT_EQ(EngineTestPeer::Ledger(*engine_).ClearingMinor(kUsd), 0);
   }
   // The outcome of `id` among `outcomes`.
   static const Outcome* Find(const std::vector<Outcome>& outcomes, uint64_t id) {
@@ -131,7 +134,7 @@ TEST_F(OutcomeTest, ATransactionReservedBeforeTheDecisionIsReversedAndSaysSo) {
 // unjudged by it, and the ledger, once it resumes, does not reserve it.
 TEST_F(OutcomeTest, ATransactionTimedOutBeforeTheLedgerIsNeverReserved) {
   StartEngine();
-  engine_->StallVerifier(VerifierId::kLedger, 10 * kDeadlineNs);
+  EngineTestPeer::StallVerifier(*engine_, VerifierId::kLedger, 10 * kDeadlineNs);
   ASSERT_EQ(engine_->Submit(Transfer(1, 1, 2, 700)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine_);
   clock_.AdvanceNs(kDeadlineNs);
@@ -254,7 +257,7 @@ TEST_P(InFlightHoldTest, TheAccountsTransactionsInFlightFailInEveryMode) {
   ASSERT_TRUE(created.ok()) << created.status();
   Engine& engine = **created;
   ASSERT_TRUE(engine.Start().ok());
-  engine.StallVerifier(VerifierId::kFraud, 10'000'000'000);
+  EngineTestPeer::StallVerifier(engine, VerifierId::kFraud, 10'000'000'000);
   const std::vector<Transaction> txns = {Fraudulent(1, 1, 3, 100), Transfer(2, 1, 3, 200),
                                          Transfer(3, 1, 3, 300), Transfer(4, 2, 3, 400)};
   std::vector<Confirmation> answers(txns.size());
@@ -267,7 +270,7 @@ TEST_P(InFlightHoldTest, TheAccountsTransactionsInFlightFailInEveryMode) {
     }
     ASSERT_EQ(engine.Stats().confirmed, i + 1);
   }
-  engine.StallVerifier(VerifierId::kFraud, 0);  // The stall ends now.
+  EngineTestPeer::StallVerifier(engine, VerifierId::kFraud, 0);  // The stall ends now.
   for (std::thread& submitter : submitters) submitter.join();
   ASSERT_TRUE(engine.Stop().drained);
   const std::vector<Outcome> outcomes = DrainOutcomes(engine);
@@ -281,8 +284,8 @@ TEST_P(InFlightHoldTest, TheAccountsTransactionsInFlightFailInEveryMode) {
     EXPECT_EQ(answers[0].status, ConfirmStatus::kRejected);
     EXPECT_EQ(answers[0].reason, Reason::kBlockedMerchant);
     EXPECT_FALSE(engine.IsOnHold(1));
-    EXPECT_EQ(engine.ledger().Find(1)->balance_minor, kOpeningBalance - 500);
-    EXPECT_EQ(engine.ledger().ClearingMinor(kUsd), 0);
+    EXPECT_EQ(EngineTestPeer::Ledger(engine).Find(1)->balance_minor, kOpeningBalance - 500);
+    EXPECT_EQ(EngineTestPeer::Ledger(engine).ClearingMinor(kUsd), 0);
     return;
   }
   for (const Outcome& outcome : outcomes) {
@@ -306,9 +309,9 @@ TEST_P(InFlightHoldTest, TheAccountsTransactionsInFlightFailInEveryMode) {
     EXPECT_EQ(answers[i].status, ConfirmStatus::kRejected);
     EXPECT_EQ(answers[i].reason, Reason::kAccountHeldInFlight);
   }
-  EXPECT_EQ(engine.ledger().Find(1)->balance_minor, kOpeningBalance);
-  EXPECT_EQ(engine.ledger().Find(2)->balance_minor, kOpeningBalance - 400);
-  EXPECT_EQ(engine.ledger().ClearingMinor(kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).Find(1)->balance_minor, kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).Find(2)->balance_minor, kOpeningBalance - 400);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).ClearingMinor(kUsd), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, InFlightHoldTest,

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -80,7 +81,7 @@ TEST(EngineOverloadTest, RefusedSubmitsDoNotPushConfirmedIdsOutOfTheIdempotencyW
   const DrainReport report = engine.Stop();
   EXPECT_TRUE(report.drained);
   EXPECT_EQ(report.confirmed, kRing);
-  EXPECT_EQ(engine.ledger().TotalMinor(kUsd), 4 * kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(engine).TotalMinor(kUsd), 4 * kOpeningBalance);
 }
 
 struct BacklogRun {
@@ -99,7 +100,7 @@ BacklogRun RunWithStalledFraudVerifier(int64_t admission_backlog_max_ns) {
   std::unique_ptr<Engine> engine = *Engine::Create(std::move(options));
   EXPECT_TRUE(engine->Start().ok());
   BacklogRun run;
-  engine->StallVerifier(VerifierId::kFraud, 15'000'000);
+  EngineTestPeer::StallVerifier(*engine, VerifierId::kFraud, 15'000'000);
   EXPECT_EQ(engine->Submit(Transfer(1, 1, 2, 10)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine);  // The stalled stage publishes its backlog.
   clock.AdvanceNs(11'000'000);

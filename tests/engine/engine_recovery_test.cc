@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -77,8 +78,8 @@ TEST_F(EngineRecoveryTest, RestartRebuildsBalancesFraudStateHoldsAndIdempotency)
     ASSERT_TRUE(engine->ReleaseHold(1 + 50 % 19).value_or(false));  // One of the held accounts, released.
     DrainOutcomes(*engine);
     EXPECT_TRUE(engine->Stop().drained);
-    ledger_hash = engine->ledger().StateHash();
-    fraud_hash = engine->fraud_checker().StateHash();
+    ledger_hash = EngineTestPeer::Ledger(*engine).StateHash();
+    fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();
     holds = engine->Holds();
   }
   ASSERT_FALSE(holds.empty());
@@ -89,8 +90,8 @@ TEST_F(EngineRecoveryTest, RestartRebuildsBalancesFraudStateHoldsAndIdempotency)
   EXPECT_EQ(recovery.reverified, 0u);
   EXPECT_EQ(recovery.releases, 1u);
   EXPECT_FALSE(recovery.truncated);
-  EXPECT_EQ(engine->ledger().StateHash(), ledger_hash);
-  EXPECT_EQ(engine->fraud_checker().StateHash(), fraud_hash);
+  EXPECT_EQ(EngineTestPeer::Ledger(*engine).StateHash(), ledger_hash);
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*engine).StateHash(), fraud_hash);
   std::vector<uint64_t> recovered_holds = engine->Holds();
   std::sort(holds.begin(), holds.end());
   std::sort(recovered_holds.begin(), recovered_holds.end());
@@ -131,7 +132,7 @@ TEST_F(EngineRecoveryTest, ConfirmedWithoutOutcomeAtTheCrashGetsExactlyOneOutcom
     ASSERT_EQ(before.size(), confirmed_.size());
     // The fraud verifier stalls: the next transactions are confirmed (and journaled: Submit
     // waits for it) but not decided when the process "dies".
-    engine->StallVerifier(VerifierId::kFraud, 10'000'000'000);
+    EngineTestPeer::StallVerifier(*engine, VerifierId::kFraud, 10'000'000'000);
     SubmitSome(*engine, 1'001, 60);
     for (int i = 0; i < 10; ++i) engine->Step();
     fs::copy(dir, crashed, fs::copy_options::recursive);
@@ -150,9 +151,10 @@ TEST_F(EngineRecoveryTest, ConfirmedWithoutOutcomeAtTheCrashGetsExactlyOneOutcom
   EXPECT_TRUE(engine->Stop().drained);
   // Money is conserved and nothing is left in clearing.
   int64_t total = 0;
-  engine->ledger().ForEachAccount([&](const ledger::AccountView& a) { total += a.balance_minor; });
+  EngineTestPeer::Ledger(*engine).ForEachAccount(
+      [&](const ledger::AccountView& a) { total += a.balance_minor; });
   EXPECT_EQ(total, 20 * testing::kOpeningBalance);
-  EXPECT_EQ(engine->ledger().ClearingMinor(testing::kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(*engine).ClearingMinor(testing::kUsd), 0);
 }
 
 TEST_F(EngineRecoveryTest, ReplayingTheSameJournalTwiceGivesTheSameState) {
@@ -168,8 +170,10 @@ TEST_F(EngineRecoveryTest, ReplayingTheSameJournalTwiceGivesTheSameState) {
   fs::copy(dir, copy, fs::copy_options::recursive);
   auto first = Open(dir);
   auto second = Open(copy);
-  EXPECT_EQ(first->ledger().StateHash(), second->ledger().StateHash());
-  EXPECT_EQ(first->fraud_checker().StateHash(), second->fraud_checker().StateHash());
+  EXPECT_EQ(EngineTestPeer::Ledger(*first).StateHash(),
+            EngineTestPeer::Ledger(*second).StateHash());
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*first).StateHash(),
+            EngineTestPeer::FraudChecker(*second).StateHash());
   EXPECT_EQ(first->recovery().records, second->recovery().records);
 }
 
@@ -280,8 +284,10 @@ TEST_F(EngineRecoveryTest, SnapshotStateEqualsFullReplayState) {
   auto from_full = Open(full);
   ASSERT_FALSE(from_snapshot->recovery().snapshot_file.empty());
   EXPECT_TRUE(from_full->recovery().snapshot_file.empty());
-  EXPECT_EQ(from_snapshot->ledger().StateHash(), from_full->ledger().StateHash());
-  EXPECT_EQ(from_snapshot->fraud_checker().StateHash(), from_full->fraud_checker().StateHash());
+  EXPECT_EQ(EngineTestPeer::Ledger(*from_snapshot).StateHash(),
+            EngineTestPeer::Ledger(*from_full).StateHash());
+  EXPECT_EQ(EngineTestPeer::FraudChecker(*from_snapshot).StateHash(),
+            EngineTestPeer::FraudChecker(*from_full).StateHash());
   std::vector<uint64_t> a = from_snapshot->Holds(), b = from_full->Holds();
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());

@@ -5,7 +5,9 @@
 #include "engine/engine.h"
 
 #include <thread>
+#include <vector>
 
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -33,7 +35,9 @@ class InlineEngineTest : public ::testing::Test {
     engine_ = std::move(*engine);
     ASSERT_TRUE(engine_->Start().ok());
   }
-  int64_t Balance(uint64_t account) { return engine_->ledger().Find(account)->balance_minor; }
+  int64_t Balance(uint64_t account) {
+    return EngineTestPeer::Ledger(*engine_).Find(account)->balance_minor;
+  }
 
   ManualClock clock_;
   std::unique_ptr<Engine> engine_;
@@ -52,7 +56,7 @@ TEST_F(InlineEngineTest, VerifiedTransferMovesMoneyOnce) {
   EXPECT_EQ(outcomes[0].id, 1u);
   EXPECT_EQ(Balance(1), kOpeningBalance - 500);
   EXPECT_EQ(Balance(2), kOpeningBalance + 500);
-  EXPECT_EQ(engine_->ledger().ClearingMinor(kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(*engine_).ClearingMinor(kUsd), 0);
 }
 
 TEST_F(InlineEngineTest, OriginComesBackInTheOutcome) {
@@ -216,7 +220,7 @@ TEST_F(InlineEngineTest, LateInsufficientFundsFailsWithoutHold) {
 
 TEST_F(InlineEngineTest, StalledVerifierTimesOutAtTheDeadlineAndItsLateVerdictIsOnlyRecorded) {
   StartEngine(BankOptions(4));
-  engine_->StallVerifier(VerifierId::kFraud, 10 * kDeadlineNs);
+  EngineTestPeer::StallVerifier(*engine_, VerifierId::kFraud, 10 * kDeadlineNs);
   const Confirmation c = engine_->Submit(Transfer(30, 1, 2, 100));
   ASSERT_EQ(c.status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine_);
@@ -308,7 +312,7 @@ TEST_F(InlineEngineTest, FullPipelineAnswersBusyAndLosesNothing) {
   const DrainReport report = engine_->Stop();
   EXPECT_TRUE(report.drained);
   EXPECT_EQ(report.confirmed, 100u);
-  EXPECT_EQ(engine_->ledger().TotalMinor(kUsd), 4 * kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(*engine_).TotalMinor(kUsd), 4 * kOpeningBalance);
 }
 
 TEST_F(InlineEngineTest, UnpolledOutcomesBackUpIntoBusyInsteadOfBeingDropped) {
@@ -420,7 +424,7 @@ TEST(ThreadedEngineTest, StalledVerifierTimesOutWithinDeadlinePlusSlack) {
   auto engine = Engine::Create(options);
   ASSERT_TRUE(engine.ok());
   ASSERT_TRUE((*engine)->Start().ok());
-  (*engine)->StallVerifier(VerifierId::kLedger, 300'000'000);
+  EngineTestPeer::StallVerifier(**engine, VerifierId::kLedger, 300'000'000);
   ASSERT_EQ((*engine)->Submit(Transfer(1, 1, 2, 10)).status, ConfirmStatus::kConfirmed);
   std::vector<Outcome> outcomes;
   for (int i = 0; i < 2000 && outcomes.empty(); ++i) {
@@ -438,9 +442,9 @@ TEST(ThreadedEngineTest, StalledVerifierTimesOutWithinDeadlinePlusSlack) {
   const DrainReport report = (*engine)->Stop();
   EXPECT_TRUE(report.drained) << "the late ledger verdict arrives and is reversed";
   EXPECT_TRUE(DrainOutcomes(**engine).empty());
-  EXPECT_EQ((*engine)->ledger().TotalMinor(kUsd), 4 * kOpeningBalance);
-  EXPECT_EQ((*engine)->ledger().ClearingMinor(kUsd), 0);
-  EXPECT_EQ((*engine)->ledger().Find(1)->balance_minor, kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(**engine).TotalMinor(kUsd), 4 * kOpeningBalance);
+  EXPECT_EQ(EngineTestPeer::Ledger(**engine).ClearingMinor(kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(**engine).Find(1)->balance_minor, kOpeningBalance);
 }
 
 TEST(ThreadedEngineTest, SubmitAfterStopIsBusyShuttingDown) {
@@ -452,6 +456,44 @@ TEST(ThreadedEngineTest, SubmitAfterStopIsBusyShuttingDown) {
   EXPECT_EQ(c.status, ConfirmStatus::kBusy);
   EXPECT_EQ(c.reason, Reason::kShuttingDown);
 }
+
+
+// Once Stop() returned no stage runs, and ReadBalances reads the final ledger on the caller's
+// thread (what vouchd --check does); before Start it refuses (kUnavailable). Inline and threaded,
+// since the two stop differently (Stop steps the stages, or joins their threads).
+class StoppedBalanceReadTest : public ::testing::TestWithParam<bool> {};  // inline_mode
+
+TEST_P(StoppedBalanceReadTest, AStoppedEngineReadsItsFinalLedger) {
+  Options options = BankOptions(4);
+  options.inline_mode = GetParam();
+  auto engine = Engine::Create(options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  BalanceSnapshot snapshot;
+  EXPECT_EQ((*engine)->ReadBalances({}, &snapshot, absl::ZeroDuration()).code(),
+            absl::StatusCode::kUnavailable);
+  ASSERT_TRUE((*engine)->Start().ok());
+  ASSERT_EQ((*engine)->Submit(Transfer(1, 1, 2, 300)).status, ConfirmStatus::kConfirmed);
+  ASSERT_TRUE((*engine)->Stop().drained);
+  const std::vector<uint64_t> ids = {1, 2, 99};
+  ASSERT_TRUE((*engine)->ReadBalances(ids, &snapshot, absl::ZeroDuration()).ok());
+  ASSERT_EQ(snapshot.accounts.size(), 2u) << "99 is unknown: left out";
+  EXPECT_EQ(snapshot.accounts[0].id, 1u);
+  EXPECT_EQ(snapshot.accounts[0].balance_minor, kOpeningBalance - 300);
+  EXPECT_EQ(snapshot.accounts[1].balance_minor, kOpeningBalance + 300);
+  EXPECT_EQ(snapshot.accounts[1].pending_count, 0u);
+  ASSERT_EQ(snapshot.currencies.size(), 1u);
+  EXPECT_EQ(snapshot.currencies[0].total_minor, 4 * kOpeningBalance);
+  EXPECT_EQ(snapshot.currencies[0].clearing_minor, 0);
+  EXPECT_EQ(snapshot.postings, EngineTestPeer::Ledger(**engine).postings());
+  ASSERT_TRUE((*engine)->ReadBalances({}, &snapshot, absl::ZeroDuration()).ok());
+  EXPECT_EQ(snapshot.accounts.size(), 4u);
+  EXPECT_EQ((*engine)->balance_read_counters().served, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, StoppedBalanceReadTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Inline" : "Threaded";
+                         });
 
 }  // namespace
 }  // namespace vouch

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
 #include "engine/reconcile/reconciler.h"
+#include "engine/testing/engine_test_peer.h"
 #include "engine/verify/verifier.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -264,7 +265,7 @@ class VerifierDeadlineTest : public VerifierTestBase, public ::testing::Test {};
 TEST_F(VerifierDeadlineTest, AStalledVerifierTimesOutAndItsLateVerdictMakesNoSecondOutcome) {
   auto engine = Open(PolicyMode::kAsync, AckPolicy::kMemory, "");
   const int64_t deadline_ns = engine->options().verification_deadline_ns;
-  engine->StallVerifier(kKyc, 10 * deadline_ns);
+  EngineTestPeer::StallVerifier(*engine, kKyc, 10 * deadline_ns);
   ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine);
   EXPECT_TRUE(DrainOutcomes(*engine).empty()) << "KYC is required: no outcome without it";
@@ -290,7 +291,7 @@ TEST_F(VerifierDeadlineTest, AStalledVerifierTimesOutAndItsLateVerdictMakesNoSec
 
 TEST_F(VerifierDeadlineTest, AStalledAdvisoryVerifierDelaysNoOutcome) {
   auto engine = Open(PolicyMode::kAsync, AckPolicy::kMemory, "");
-  engine->StallVerifier(kModel, 10 * engine->options().verification_deadline_ns);
+  EngineTestPeer::StallVerifier(*engine, kModel, 10 * engine->options().verification_deadline_ns);
   ASSERT_EQ(engine->Submit(Transfer(1, 1, 2, 100)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine);
   std::vector<Outcome> outcomes = DrainOutcomes(*engine);
@@ -308,7 +309,8 @@ TEST_F(VerifierDeadlineTest, AfterACrashTheUndecidedAreAskedAgain) {
   const std::string crashed = testing::EmptyTestDir("asked_again_crashed");
   {
     auto engine = Open(PolicyMode::kAsync, AckPolicy::kWritten, dir);
-    engine->StallVerifier(kSanctions, 1'000 * engine->options().verification_deadline_ns);
+    EngineTestPeer::StallVerifier(*engine, kSanctions,
+                                  1'000 * engine->options().verification_deadline_ns);
     Transaction sanctioned = Transfer(1, 1, 2, 100);
     sanctioned.merchant_id = kSanctionedMerchant;
     ASSERT_EQ(engine->Submit(sanctioned).status, ConfirmStatus::kConfirmed);

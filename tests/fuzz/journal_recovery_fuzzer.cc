@@ -21,6 +21,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "tests/engine/engine_test_util.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/fuzz/journal_input.h"
@@ -84,7 +85,7 @@ void Recover(const JournalInput& input) {
     clock.AdvanceNs(engine.options().verification_deadline_ns);
   }
   FUZZ_CHECK(engine.Stop().drained);
-  CheckLedger(engine.ledger(), !recovery.snapshot_file.empty());
+  CheckLedger(EngineTestPeer::Ledger(engine), !recovery.snapshot_file.empty());
 }
 
 }  // namespace

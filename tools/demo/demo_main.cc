@@ -43,6 +43,7 @@
 #include "engine/engine.h"
 #include "engine/metrics/histogram.h"
 #include "engine/options.h"
+#include "engine/testing/engine_test_peer.h"
 #include "tools/workload/workload.h"
 
 ABSL_FLAG(int, duration_s, 10, "Seconds of offered load.");
@@ -493,7 +494,7 @@ void RunSeconds(const DemoConfig& config, Engine& engine, LiveStats& live,
     const int64_t tick_ns = start_ns + second * kNsPerS;
     if (stall_pending && stall_ns <= tick_ns) {
       SleepUntilNs(clock, stall_ns);
-      engine.StallVerifier(VerifierId::kFraud, config.stall_ms * kNsPerMs);
+      EngineTestPeer::StallVerifier(engine, VerifierId::kFraud, config.stall_ms * kNsPerMs);
       std::printf("[%5.2fs] -- fraud verifier stalled for %ld ms --\n",
                   (clock.NowNs() - start_ns) / 1e9, config.stall_ms);
       stall_pending = false;
@@ -568,13 +569,25 @@ void PrintEngineCounters(const EngineStats& stats) {
 }
 
 // Check 1: the ledger's total (clearing included) is what was opened, and nothing is left
-// reserved. REQUIRES: engine stopped.
-bool CheckMoneyConserved(const DemoConfig& config, const Engine& engine) {
+// reserved. REQUIRES: engine stopped (ReadBalances then reads the final ledger on this thread).
+bool CheckMoneyConserved(const DemoConfig& config, Engine& engine) {
   const CurrencyCode currency = PackCurrency(config.workload.currency);
   const int64_t opened =
       static_cast<int64_t>(config.workload.accounts) * config.workload.opening_balance_minor;
-  const int64_t total = engine.ledger().TotalMinor(currency);
-  const int64_t clearing = engine.ledger().ClearingMinor(currency);
+  BalanceSnapshot snapshot;
+  if (absl::Status status = engine.ReadBalances({}, &snapshot, absl::ZeroDuration());
+      !status.ok()) {
+    std::printf("FAIL  money conserved: the balance read failed: %s\n",
+                status.ToString().c_str());
+    return false;
+  }
+  int64_t total = 0;
+  int64_t clearing = 0;
+  for (const CurrencyBalance& balance : snapshot.currencies) {
+    if (balance.currency != currency) continue;
+    total = balance.total_minor;
+    clearing = balance.clearing_minor;
+  }
   const bool pass = total == opened && clearing == 0;
   std::printf("%s  money conserved: %s total %ld, opened %zu accounts x %ld = %ld; clearing %ld\n",
               pass ? "PASS" : "FAIL", config.workload.currency.c_str(), total,

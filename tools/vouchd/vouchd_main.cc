@@ -323,10 +323,19 @@ int Check(Options options) {
   }
   const RecoveryReport recovery = (*engine)->recovery();
   const DrainReport drain = (*engine)->Stop();
-  const ledger::Ledger& ledger = (*engine)->ledger();
-  int64_t total_minor = 0;
-  ledger.ForEachAccount([&](const ledger::AccountView& a) { total_minor += a.balance_minor; });
-  const int64_t clearing_minor = ledger.ClearingMinor(PackCurrency("USD"));
+  // Stopped: the read is of the final ledger, on this thread.
+  BalanceSnapshot balances;
+  if (absl::Status status = (*engine)->ReadBalances({}, &balances, absl::ZeroDuration());
+      !status.ok()) {
+    std::fprintf(stderr, "vouchd --check: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  int64_t total_minor = 0;  // The accounts' balances: each currency's total less its clearing.
+  int64_t clearing_minor = 0;
+  for (const CurrencyBalance& currency : balances.currencies) {
+    total_minor += currency.total_minor - currency.clearing_minor;
+    if (currency.currency == PackCurrency("USD")) clearing_minor = currency.clearing_minor;
+  }
   const uint64_t outcomes = recovery.outcomes + (*engine)->Stats().outcomes_total();
   const bool ok = drain.drained && outcomes == recovery.confirmed &&
                   total_minor == opening_total_minor && clearing_minor == 0;

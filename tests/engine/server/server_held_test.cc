@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "engine/testing/engine_test_peer.h"
 #include "tests/engine/server/server_fixture.h"
 
 namespace vouch::server::testing {
@@ -120,7 +121,8 @@ TEST_P(ServerHeldModeTest, AnswersKeepSubmissionOrderAndAnInFlightDuplicateIsBus
   Options engine = HybridBank(GetParam());
   engine.verification_deadline_ns = 2'000'000'000;
   StartServer({}, std::move(engine));
-  server_->engine().StallVerifier(VerifierId::kFraud, 200'000'000);  // Keep it in flight.
+  // Keep it in flight.
+  EngineTestPeer::StallVerifier(server_->engine(), VerifierId::kFraud, 200'000'000);
   TestClient client(port());
   ASSERT_TRUE(client.Hello("orderly"));
   v1::ClientMessage submit;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "engine/testing/engine_test_peer.h"
 #include "tests/engine/server/server_fixture.h"
 
 namespace vouch::server::testing {
@@ -125,7 +126,7 @@ TEST_F(ServerTest, HundredThousandPipelinedOverFourConnectionsEachConfirmedGetsO
   EXPECT_TRUE(report.engine.drained);
   EXPECT_EQ(report.outcomes, confirmed);
   EXPECT_EQ(server_->engine().Stats().confirmed, confirmed);
-  EXPECT_EQ(server_->engine().ledger().ClearingMinor(vouch::testing::kUsd), 0);
+  EXPECT_EQ(EngineTestPeer::Ledger(server_->engine()).ClearingMinor(vouch::testing::kUsd), 0);
 }
 
 TEST_F(ServerTest, ReconnectingSessionIsSentTheOutcomesItMissedExactlyOnce) {
@@ -144,7 +145,7 @@ TEST_F(ServerTest, ReconnectingSessionIsSentTheOutcomesItMissedExactlyOnce) {
     ASSERT_EQ(ledger.outcomes, 10u);
     // The verifier stalls; the next batch is confirmed, then the connection drops before any of
     // its outcomes can be decided.
-    server_->engine().StallVerifier(VerifierId::kFraud, 200'000'000);
+    EngineTestPeer::StallVerifier(server_->engine(), VerifierId::kFraud, 200'000'000);
     submit.Clear();
     for (uint64_t id = 11; id <= 30; ++id) {
       *submit.mutable_submit()->add_transactions() = WireTransfer(id, id, id + 1, 10);
@@ -206,7 +207,7 @@ TEST_F(ServerTest, ShutdownWithTransactionsInFlightDeliversEveryOutcomeThenSaysS
   TestClient client(port());
   ASSERT_TRUE(client.Hello("in-flight"));
   Ledger ledger;
-  server_->engine().StallVerifier(VerifierId::kLedger, 150'000'000);
+  EngineTestPeer::StallVerifier(server_->engine(), VerifierId::kLedger, 150'000'000);
   for (uint64_t base = 0; base < 1000; base += 500) {  // Two Submits: the batch maximum is 512.
     v1::ClientMessage submit;
     for (uint64_t id = base + 1; id <= base + 500; ++id) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "engine/server/epoch.h"
+#include "engine/testing/engine_test_peer.h"
 #include "tests/engine/server/server_fixture.h"
 
 namespace vouch::server::testing {
@@ -51,7 +52,7 @@ class ResumeTest : public ServerTest, public ::testing::WithParamInterface<AckPo
     {
       TestClient client(port());
       EXPECT_TRUE(client.Hello(name));
-      server_->engine().StallVerifier(VerifierId::kFraud, 300'000'000);
+      EngineTestPeer::StallVerifier(server_->engine(), VerifierId::kFraud, 300'000'000);
       v1::ClientMessage submit;
       for (int i = 0; i < count; ++i) {
         const uint64_t id = first_id + static_cast<uint64_t>(i);

@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/journal/sync_hook.h"
 #include "engine/journal/segment_format.h"
+#include "engine/testing/engine_test_peer.h"
 #include "engine/types/clock.h"
 #include "engine/types/mix.h"
 #include "engine/verify/verifier.h"
@@ -550,7 +551,7 @@ void Simulation::InjectFaults() {
   if (OneIn(120)) {
     const VerifierId verifier = OneIn(2) ? VerifierId::kFraud : VerifierId::kLedger;
     const int64_t stall_ns = deadline_ns / 2 + static_cast<int64_t>(Random(3 * deadline_ns));
-    engine_->StallVerifier(verifier, stall_ns);
+    EngineTestPeer::StallVerifier(*engine_, verifier, stall_ns);
     if (verifier == VerifierId::kFraud) fraud_stalled_until_ns_ = clock_.NowNs() + stall_ns;
     ++result_.faults.verifier_stalls;
     Log(absl::StrCat("stall ", View(VerifierName(verifier)), " for ", stall_ns, " ns"));
@@ -1604,7 +1605,7 @@ void Simulation::InjectCustomVerifierFaults() {
   if (OneIn(60)) {
     const int index = static_cast<int>(Random(custom_plans_.size()));
     const int64_t stall_ns = deadline_ns / 2 + static_cast<int64_t>(Random(3 * deadline_ns));
-    engine_->StallVerifier(CustomVerifierId(index), stall_ns);
+    EngineTestPeer::StallVerifier(*engine_, CustomVerifierId(index), stall_ns);
     ++result_.faults.custom_stalls;
     Log(absl::StrCat("stall custom_", index, " for ", stall_ns, " ns"));
   }
@@ -1806,7 +1807,7 @@ void Simulation::NoteAcknowledged() {
 
 void Simulation::CheckMoney() {
   if (failed()) return;
-  const ledger::Ledger& ledger = engine_->ledger();
+  const ledger::Ledger& ledger = EngineTestPeer::Ledger(*engine_);
   absl::flat_hash_map<CurrencyCode, int64_t> total;
   ledger.ForEachAccount([&](const ledger::AccountView& account) {
     total[account.currency] += account.balance_minor;
@@ -1910,7 +1911,7 @@ void Simulation::CheckFinalBalances() {
     expected[confirmed.txn.source_account] -= confirmed.txn.amount_minor;
     expected[confirmed.txn.destination_account] += confirmed.txn.amount_minor;
   }
-  const ledger::Ledger& ledger = engine_->ledger();
+  const ledger::Ledger& ledger = EngineTestPeer::Ledger(*engine_);
   for (const auto& [account, balance_minor] : expected) {
     const std::optional<ledger::AccountView> view = ledger.Find(account);
     if (!view.has_value() || view->balance_minor != balance_minor) {
@@ -1941,9 +1942,10 @@ void Simulation::CheckReplay() {
     return;
   }
   const Engine& replay = **replayed;
-  if (replay.ledger().StateHash() != engine_->ledger().StateHash()) {
+  if (EngineTestPeer::Ledger(replay).StateHash() != EngineTestPeer::Ledger(*engine_).StateHash()) {
     Fail("replay gives a different ledger");
-  } else if (replay.fraud_checker().StateHash() != engine_->fraud_checker().StateHash()) {
+  } else if (EngineTestPeer::FraudChecker(replay).StateHash() !=
+             EngineTestPeer::FraudChecker(*engine_).StateHash()) {
     Fail("replay gives a different fraud state");
   } else if (options_.check_hold_races) {
     std::vector<uint64_t> replayed_holds = replay.Holds();

@@ -37,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "engine/server/server.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/tools/bank/bank.h"
 
@@ -116,7 +117,7 @@ TEST(BankTest, BankStall) {
                                                                         kStall) - 20'000'000,
                                       std::memory_order_relaxed);
       }
-      server->engine().StallVerifier(verifier, absl::ToInt64Nanoseconds(kStall));
+      EngineTestPeer::StallVerifier(server->engine(), verifier, absl::ToInt64Nanoseconds(kStall));
       ++stalls;
       absl::SleepFor(kStall);
     }

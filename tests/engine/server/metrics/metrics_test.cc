@@ -22,6 +22,7 @@
 #include "client/client.h"
 #include "engine/server/metrics/metrics.h"
 #include "engine/server/server.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -301,7 +302,7 @@ TEST_F(MetricsTest, ScrapeCountsConfirmationsOutcomesAndTheLateFailure) {
 }
 
 TEST_F(MetricsTest, ValueAtRiskRisesWhileAVerifierStallsAndFallsWhenItCatchesUp) {
-  server_->engine().StallVerifier(VerifierId::kFraud, 2'000'000'000);
+  EngineTestPeer::StallVerifier(server_->engine(), VerifierId::kFraud, 2'000'000'000);
   Submit(1, 1'234);
   Submit(2, 66);
   std::vector<Sample> samples = Scrape();

@@ -4,6 +4,7 @@
 
 #include "engine/engine.h"
 #include "engine/reconcile/reconciler.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -93,7 +94,7 @@ TEST_F(ValueAtRiskTest, ConfirmedAmountsAreAtRiskUntilTheirOutcomeWhateverItIs) 
 
 TEST_F(ValueAtRiskTest, TimedOutTransactionLeavesTheValueAtRisk) {
   StartEngine(BankOptions(4));
-  engine_->StallVerifier(VerifierId::kLedger, 1'000'000'000'000);
+  EngineTestPeer::StallVerifier(*engine_, VerifierId::kLedger, 1'000'000'000'000);
   ASSERT_EQ(engine_->Submit(Transfer(1, 1, 2, 250)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine_);
   EXPECT_EQ(engine_->Stats().at_risk, 1u);
