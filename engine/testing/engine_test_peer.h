@@ -16,7 +16,7 @@
 #include "engine/engine.h"
 #include "engine/types/results.h"
 #include "verifiers/fraud/fraud_checker.h"
-#include "verifiers/ledger/ledger.h"
+#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

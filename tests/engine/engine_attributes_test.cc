@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "engine/verify/verifier.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -125,7 +126,8 @@ TEST_P(AttributesTest, AttributesReachTheVerifierAreJournaledAndReturnedByQuery)
     EXPECT_TRUE(engine->Submit(WithAttributes(1, 1, 2, "segment=gold")).duplicate);
     // A transaction the screen has not judged yet (its stage stalled) is undecided at the
     // restart, and asked about again with its attributes.
-    engine->StallVerifier(kScreen, 1'000 * engine->options().verification_deadline_ns);
+    EngineTestPeer::StallVerifier(*engine, kScreen,
+                                  1'000 * engine->options().verification_deadline_ns);
     // kLater: a held one's answer would wait for the stalled screen.
     EXPECT_EQ(engine->Submit(WithAttributes(6, 11, 12, "blocked:late"), 0, AckWait::kInSubmit,
                              HeldAnswer::kLater)
