@@ -48,12 +48,16 @@ class FakeVerifier {
     message.mutable_verifier_hello()->set_worker_name("test");
     return client_.Send(message);
   }
-  bool ReadWelcome(v1::VerifierWelcome* welcome) {
+  // Hello, then the VerifierWelcome (kept in welcome()); false if anything else came.
+  bool Join(const std::string& name = kName, uint32_t window = 0) {
     v1::ServerMessage message;
-    if (!client_.ReadAny(&message) || !message.has_verifier_welcome()) return false;
-    *welcome = message.verifier_welcome();
+    if (!Hello(name, window) || !client_.ReadAny(&message) || !message.has_verifier_welcome()) {
+      return false;
+    }
+    welcome_ = message.verifier_welcome();
     return true;
   }
+  const v1::VerifierWelcome& welcome() const { return welcome_; }
   // Reads requests until `count` have arrived or nothing came for `quiet_ms`.
   std::vector<v1::VerifyRequest> ReadRequests(size_t count, int quiet_ms = 5'000) {
     std::vector<v1::VerifyRequest> requests;
@@ -83,6 +87,7 @@ class FakeVerifier {
 
  private:
   TestClient client_;
+  v1::VerifierWelcome welcome_;
 };
 
 // Submits `count` transfers with ids from `first_id` and returns their seqs (all CONFIRMED).
@@ -132,9 +137,7 @@ TEST_F(ServerTest, VerifierConnectionSendsOnlyVerdictsAndPing) {
   StartServer(WithRemote(), Bank());
   {
     FakeVerifier verifier(port());
-    ASSERT_TRUE(verifier.Hello());
-    v1::VerifierWelcome welcome;
-    ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+    ASSERT_TRUE(verifier.Join());
     v1::ClientMessage submit;
     *submit.mutable_submit()->add_transactions() = WireTransfer(1, 1, 2, 100);
     ASSERT_TRUE(verifier.client().Send(submit));
@@ -142,9 +145,7 @@ TEST_F(ServerTest, VerifierConnectionSendsOnlyVerdictsAndPing) {
   }
   {
     FakeVerifier verifier(port());
-    ASSERT_TRUE(verifier.Hello());
-    v1::VerifierWelcome welcome;
-    ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+    ASSERT_TRUE(verifier.Join());
     ASSERT_TRUE(verifier.Answer({{1, 70'000}}));  // A code above 65535.
     EXPECT_EQ(verifier.client().ReadError(), v1::ERROR_CODE_INVALID_MESSAGE);
   }
@@ -165,15 +166,13 @@ class RemoteVerdictTest : public ServerTest, public ::testing::WithParamInterfac
 TEST_P(RemoteVerdictTest, VerdictsDecideWithTheVerifiersCode) {
   StartServer(WithRemote(), Bank(GetParam()));
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello(kName, 64));
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
-  EXPECT_EQ(welcome.verifier(), v1::VERIFIER_EMBEDDER_1);
-  EXPECT_EQ(welcome.window(), 64u);
-  EXPECT_EQ(welcome.epoch(), server_->epoch());
-  EXPECT_GE(welcome.batch_max(), 1u);
-  EXPECT_EQ(welcome.policy(), 1u);
-  EXPECT_EQ(welcome.deadline_ns(), 10'000'000'000);
+  ASSERT_TRUE(verifier.Join(kName, 64));
+  EXPECT_EQ(verifier.welcome().verifier(), v1::VERIFIER_EMBEDDER_1);
+  EXPECT_EQ(verifier.welcome().window(), 64u);
+  EXPECT_EQ(verifier.welcome().epoch(), server_->epoch());
+  EXPECT_GE(verifier.welcome().batch_max(), 1u);
+  EXPECT_EQ(verifier.welcome().policy(), 1u);
+  EXPECT_EQ(verifier.welcome().deadline_ns(), 10'000'000'000);
 
   TestClient client(port());
   ASSERT_TRUE(client.Hello("payer"));
@@ -246,9 +245,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, RemoteVerdictTest,
 TEST_F(ServerTest, WindowBoundsWhatTheVerifierHolds) {
   StartServer(WithRemote(), Bank());
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello(kName, 4));
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  ASSERT_TRUE(verifier.Join(kName, 4));
   TestClient client(port());
   ASSERT_TRUE(client.Hello("payer"));
   ASSERT_EQ(SubmitTransfers(client, 1, 10).size(), 10u);
@@ -269,9 +266,7 @@ TEST_F(ServerTest, UnansweredRequestsGoToTheNextConnection) {
   std::set<uint64_t> held_by_first;
   {
     FakeVerifier first(port());
-    ASSERT_TRUE(first.Hello(kName, 5));
-    v1::VerifierWelcome welcome;
-    ASSERT_TRUE(first.ReadWelcome(&welcome));
+    ASSERT_TRUE(first.Join(kName, 5));
     ASSERT_EQ(SubmitTransfers(client, 1, 8).size(), 8u);
     for (const v1::VerifyRequest& request : first.ReadRequests(5)) {
       held_by_first.insert(request.seq());
@@ -279,9 +274,7 @@ TEST_F(ServerTest, UnansweredRequestsGoToTheNextConnection) {
     ASSERT_EQ(held_by_first.size(), 5u);
   }  // Closed without a verdict.
   FakeVerifier second(port());
-  ASSERT_TRUE(second.Hello(kName, 64));
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(second.ReadWelcome(&welcome));
+  ASSERT_TRUE(second.Join(kName, 64));
   const std::vector<v1::VerifyRequest> requests = second.ReadRequests(8);
   ASSERT_EQ(requests.size(), 8u);
   std::vector<std::pair<uint64_t, uint32_t>> verdicts;
@@ -307,11 +300,8 @@ TEST_F(ServerTest, ConnectionsOfOneVerifierShareTheLoad) {
   StartServer(WithRemote(), Bank());
   FakeVerifier a(port());
   FakeVerifier b(port());
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(a.Hello(kName, 3));
-  ASSERT_TRUE(a.ReadWelcome(&welcome));
-  ASSERT_TRUE(b.Hello(kName, 3));
-  ASSERT_TRUE(b.ReadWelcome(&welcome));
+  ASSERT_TRUE(a.Join(kName, 3));
+  ASSERT_TRUE(b.Join(kName, 3));
   TestClient client(port());
   ASSERT_TRUE(client.Hello("payer"));
   ASSERT_EQ(SubmitTransfers(client, 1, 6).size(), 6u);
@@ -340,9 +330,7 @@ TEST_F(ServerTest, NoVerifierMeansTimeoutAndExpiredRequestsAreNotSent) {
     EXPECT_EQ(outcome.verifier(), v1::VERIFIER_EMBEDDER_1);
   }
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello());
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  ASSERT_TRUE(verifier.Join());
   EXPECT_TRUE(verifier.ReadRequests(5, 300).empty());
   EXPECT_EQ(server_->Stats().remote_verifiers.at(0).expired, 5u);
   // A late verdict: recorded, no second outcome.
@@ -364,9 +352,7 @@ TEST_F(ServerTest, NoVerifierMeansTimeoutAndExpiredRequestsAreNotSent) {
 TEST_F(ServerTest, AttributesReachTheRemoteVerifierAndQuery) {
   StartServer(WithRemote(), Bank());
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello());
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  ASSERT_TRUE(verifier.Join());
   TestClient client(port());
   ASSERT_TRUE(client.Hello("payer"));
   v1::ClientMessage submit;
@@ -403,10 +389,8 @@ TEST_F(ServerTest, AttributesReachTheRemoteVerifierAndQuery) {
 TEST_F(ServerTest, AdvisoryRemoteFailureDoesNotDecide) {
   StartServer(WithRemote(VerifierPolicy::kAdvisory), Bank());
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello());
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
-  EXPECT_EQ(welcome.policy(), 2u);
+  ASSERT_TRUE(verifier.Join());
+  EXPECT_EQ(verifier.welcome().policy(), 2u);
   TestClient client(port());
   ASSERT_TRUE(client.Hello("payer"));
   ASSERT_EQ(SubmitTransfers(client, 1, 1).size(), 1u);
@@ -444,9 +428,7 @@ TEST_P(RemoteRestartTest, UndecidedTransactionsAreAskedAgainAfterARestart) {
   std::vector<uint64_t> seqs;
   {
     FakeVerifier verifier(port());
-    ASSERT_TRUE(verifier.Hello());
-    v1::VerifierWelcome welcome;
-    ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+    ASSERT_TRUE(verifier.Join());
     TestClient client(port());
     ASSERT_TRUE(client.Hello("payer"));
     seqs = SubmitTransfers(client, 1, 3);
@@ -458,9 +440,7 @@ TEST_P(RemoteRestartTest, UndecidedTransactionsAreAskedAgainAfterARestart) {
   report_.reset();
   StartServer(WithRemote(), Engine());
   FakeVerifier verifier(port());
-  ASSERT_TRUE(verifier.Hello());
-  v1::VerifierWelcome welcome;
-  ASSERT_TRUE(verifier.ReadWelcome(&welcome));
+  ASSERT_TRUE(verifier.Join());
   const std::vector<v1::VerifyRequest> requests = verifier.ReadRequests(3);
   ASSERT_EQ(requests.size(), 3u);
   std::vector<std::pair<uint64_t, uint32_t>> verdicts;
