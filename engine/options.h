@@ -14,13 +14,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/agent/idle_strategy.h"
-#include "engine/ingest/risk_table.h"
 #include "engine/journal/stage/ack_policy.h"
+#include "engine/types/balances.h"
 #include "engine/types/clock.h"
 #include "engine/types/results.h"
+#include "engine/types/risk_limits.h"
 #include "engine/verify/verifier.h"
 #include "verifiers/fraud/fraud_rules.h"
-#include "engine/ledger/ledger.h"
 
 namespace vouch {
 

@@ -29,20 +29,10 @@
 #include <memory>
 
 #include "engine/accounts/account_directory.h"
+#include "engine/types/risk_limits.h"
 #include "engine/types/transaction.h"
 
 namespace vouch {
-
-struct RiskLimits {
-  uint64_t account_count_max = 0;  // Unverified transactions from one account.
-  int64_t account_minor_max = 0;   // Their amount.
-  uint64_t total_count_max = 0;    // Unverified transactions in the engine.
-  int64_t total_minor_max = 0;     // Their amount, per currency.
-
-  bool any() const {
-    return account_count_max || account_minor_max || total_count_max || total_minor_max;
-  }
-};
 
 class RiskTable {
  public:

@@ -43,30 +43,11 @@
 #include "absl/strings/string_view.h"
 #include "engine/types/reason.h"
 #include "engine/types/results.h"
+#include "engine/types/balances.h"
 #include "engine/types/transaction.h"
 #include "engine/ledger/internal/pending_table.h"
 
 namespace vouch::ledger {
-
-struct AccountSpec {
-  uint64_t id = 0;  // Non-zero.
-  CurrencyCode currency = 0;
-  int64_t balance_minor = 0;
-  int64_t overdraft_limit_minor = 0;  // >= 0: the balance may go down to -overdraft_limit_minor.
-  // AccountFlag bits (engine/accounts/account.h): kAccountDebitsMustNotExceedCredits keeps the
-  // balance >= 0 (the overdraft limit is ignored); kAccountCreditsMustNotExceedDebits keeps it
-  // <= 0, counting credits still pending. Not both.
-  uint32_t flags = 0;
-};
-
-struct AccountView {
-  uint64_t id = 0;
-  CurrencyCode currency = 0;
-  int64_t balance_minor = 0;
-  int64_t overdraft_limit_minor = 0;
-  uint32_t flags = 0;
-  uint32_t pending_count = 0;  // Reservations not yet settled with it as source or destination.
-};
 
 class Ledger {
  public:

@@ -11,48 +11,11 @@
 namespace vouch {
 namespace {
 
-struct CurrencySlots {
-  std::array<CurrencyCode, kCurrencySlotCount> codes = {};  // Ascending; then 0s.
-  int count = 0;
-};
-
-// Built once from IsSupportedCurrency, the one list of currencies, by trying every code of three
-// capital letters (17,576 lookups, on first use).
-const CurrencySlots& Slots() {
-  static const CurrencySlots slots = [] {
-    CurrencySlots built;
-    std::string code = "AAA";
-    for (code[0] = 'A'; code[0] <= 'Z'; ++code[0]) {
-      for (code[1] = 'A'; code[1] <= 'Z'; ++code[1]) {
-        for (code[2] = 'A'; code[2] <= 'Z'; ++code[2]) {
-          const CurrencyCode packed = PackCurrency(code);
-          if (!IsSupportedCurrency(packed)) continue;
-          assert(built.count < kCurrencySlotCount && "raise kCurrencySlotCount");
-          if (built.count < kCurrencySlotCount) built.codes[built.count++] = packed;
-        }
-      }
-    }
-    return built;
-  }();
-  return slots;
-}
-
 // Decided, and complete: an outcome decided while the ledger was reserving waits for its verdict.
 bool Final(const ReconcileState& state) { return state.record.resolved && !state.awaiting_ledger; }
 
 
 }  // namespace
-
-int CurrencySlot(CurrencyCode code) {
-  const CurrencySlots& slots = Slots();
-  const auto end = slots.codes.begin() + slots.count;
-  const auto it = std::lower_bound(slots.codes.begin(), end, code);
-  return it != end && *it == code ? static_cast<int>(it - slots.codes.begin()) : -1;
-}
-
-CurrencyCode SlotCurrency(int slot) {
-  return slot >= 0 && slot < kCurrencySlotCount ? Slots().codes[slot] : 0;
-}
 
 Reconciler::Reconciler(const ReconcilerPorts& ports, int batch_max)
     : ports_(ports), batch_max_(batch_max) {
@@ -203,15 +166,6 @@ void Reconciler::TryResolve(InFlightEntry& entry, int64_t now_ns) {
   } else if (now_ns >= entry.payload.deadline_ns) {
     Resolve(entry, OutcomeKind::kLateTimeout, missing, Reason::kDeadlineExceeded, now_ns);
   }
-}
-
-std::string_view ShadowComparisonName(ShadowComparison comparison) {
-  switch (comparison) {
-    case ShadowComparison::kAgreed: return "agreed";
-    case ShadowComparison::kWouldHaveFailed: return "would_have_failed";
-    case ShadowComparison::kWouldHavePassed: return "would_have_passed";
-  }
-  return "unknown";
 }
 
 void Reconciler::CompareShadow(int slot, const VerdictRecord& verdict, const Outcome& outcome) {

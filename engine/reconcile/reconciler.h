@@ -62,6 +62,7 @@
 #include "engine/metrics/histogram.h"
 #include "engine/ring/in_flight_ring.h"
 #include "engine/types/clock.h"
+#include "engine/types/currency_slots.h"
 #include "engine/types/results.h"
 #include "engine/types/transaction.h"
 #include "engine/verify/queues.h"
@@ -76,24 +77,7 @@ class OutcomeSink {
   virtual void OnOutcome(const Outcome& outcome) = 0;
 };
 
-// Per-currency sums live in fixed arrays with one slot per currency the engine settles
-// (IsSupportedCurrency), so that counting an amount needs no map and no allocation. The slots
-// are derived from IsSupportedCurrency once, in code order; the ingest path and the reconciler
-// use the same slots.
-inline constexpr int kCurrencySlotCount = 16;  // At least the number of supported currencies.
-// The slot of a supported currency, -1 for any other code. No lock, no allocation.
-int CurrencySlot(CurrencyCode code);
-// The currency in `slot`, or 0 for a slot no currency uses.
-CurrencyCode SlotCurrency(int slot);
 
-// How a shadow verifier's verdict compares with the outcome decided without it.
-enum class ShadowComparison : uint8_t {
-  kAgreed = 0,           // Both passed (VERIFIED), or both failed.
-  kWouldHaveFailed = 1,  // It failed a transaction that was VERIFIED.
-  kWouldHavePassed = 2,  // It passed a transaction that failed or timed out.
-};
-inline constexpr int kShadowComparisonCount = 3;
-std::string_view ShadowComparisonName(ShadowComparison comparison);
 
 // Single writer (the reconciler thread); any thread may read. relaxed everywhere: these are
 // statistics and publish no other data.

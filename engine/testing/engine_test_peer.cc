@@ -3,8 +3,9 @@
 namespace vouch {
 
 void EngineTestPeer::StallVerifier(Engine& engine, VerifierId verifier, int64_t duration_ns) {
+  EngineImpl& impl = Impl(engine);
   const int slot = VerifierSlot(verifier);
-  if (slot >= 0 && slot < engine.verifier_count_) engine.stages_[slot]->StallFor(duration_ns);
+  if (slot >= 0 && slot < impl.verifier_count_) impl.stages_[slot]->StallFor(duration_ns);
 }
 
 }  // namespace vouch

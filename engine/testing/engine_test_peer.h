@@ -14,6 +14,9 @@
 #include <cstdint>
 
 #include "engine/engine.h"
+#include "engine/internal/engine_impl.h"
+#include "engine/journal/stage/journal_stage.h"
+#include "engine/recovery/snapshot.h"
 #include "engine/types/results.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "engine/ledger/ledger.h"
@@ -28,8 +31,23 @@ class EngineTestPeer {
 
   // The live ledger and fraud checker (not the shadow ones). REQUIRES: inline mode, Stop()
   // returned, or Start() not called yet: no stage thread may be writing them.
-  static const ledger::Ledger& Ledger(const Engine& engine) { return *engine.ledger_; }
-  static const fraud::FraudChecker& FraudChecker(const Engine& engine) { return *engine.fraud_; }
+  static const ledger::Ledger& Ledger(const Engine& engine) { return *Impl(engine).ledger_; }
+  static const fraud::FraudChecker& FraudChecker(const Engine& engine) {
+    return *Impl(engine).fraud_;
+  }
+  // The journal stage (its acknowledged positions); null with ack policy memory. Any thread.
+  static const JournalStage* Journal(const Engine& engine) { return Impl(engine).journal(); }
+  // The snapshotter; null without snapshots. Any thread.
+  static const Snapshotter* Snapshots(const Engine& engine) {
+    return Impl(engine).snapshotter();
+  }
+
+ private:
+  // Every Engine is an EngineImpl (Engine::Create makes only those).
+  static const EngineImpl& Impl(const Engine& engine) {
+    return static_cast<const EngineImpl&>(engine);
+  }
+  static EngineImpl& Impl(Engine& engine) { return static_cast<EngineImpl&>(engine); }
 };
 
 }  // namespace vouch

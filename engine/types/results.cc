@@ -36,4 +36,13 @@ std::string_view OutcomeKindName(OutcomeKind kind) {
   return "UNKNOWN";
 }
 
+std::string_view ShadowComparisonName(ShadowComparison comparison) {
+  switch (comparison) {
+    case ShadowComparison::kAgreed: return "agreed";
+    case ShadowComparison::kWouldHaveFailed: return "would_have_failed";
+    case ShadowComparison::kWouldHavePassed: return "would_have_passed";
+  }
+  return "unknown";
+}
+
 }  // namespace vouch

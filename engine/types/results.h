@@ -118,6 +118,15 @@ std::string_view ConfirmStatusName(ConfirmStatus status);
 std::string_view VerifierName(VerifierId verifier);
 std::string_view OutcomeKindName(OutcomeKind kind);
 
+// How a shadow verifier's verdict compares with the outcome decided without it.
+enum class ShadowComparison : uint8_t {
+  kAgreed = 0,           // Both passed (VERIFIED), or both failed.
+  kWouldHaveFailed = 1,  // It failed a transaction that was VERIFIED.
+  kWouldHavePassed = 2,  // It passed a transaction that failed or timed out.
+};
+inline constexpr int kShadowComparisonCount = 3;
+std::string_view ShadowComparisonName(ShadowComparison comparison);
+
 }  // namespace vouch
 
 #endif  // VOUCH_ENGINE_TYPES_RESULTS_H_

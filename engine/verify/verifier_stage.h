@@ -28,6 +28,7 @@
 #include "engine/agent/agent.h"
 #include "engine/agent/parker.h"
 #include "engine/ring/in_flight_ring.h"
+#include "engine/types/balances.h"
 #include "engine/types/clock.h"
 #include "concurrentqueue/concurrentqueue.h"
 #include "engine/verify/queues.h"
@@ -175,35 +176,6 @@ class FraudStage final : public VerifierStage {
   // the rules it leaves (a new velocity window clears the counts), so the stage must not pass
   // through rules that the replay skips.
   std::deque<PendingRules> pending_;
-};
-
-// One currency's books in a BalanceSnapshot.
-struct CurrencyBalance {
-  CurrencyCode currency = 0;
-  int64_t total_minor = 0;     // Sum of every balance, clearing included: constant.
-  int64_t clearing_minor = 0;  // Reserved and not yet settled.
-};
-
-// A consistent read of the ledger, taken on the ledger stage thread between two postings.
-// The caller owns it: reserve() the vectors once (kBalanceReadAccountsMax accounts) and reuse it,
-// and the stage fills it without allocating.
-struct BalanceSnapshot {
-  std::vector<ledger::AccountView> accounts;  // As asked, or every account in opening order.
-  std::vector<CurrencyBalance> currencies;    // Every currency with accounts.
-  Sequence checked_below = 0;  // The ledger had checked (reserved or refused) every seq below.
-  uint64_t postings = 0;       // Ledger::postings() at the read.
-  bool truncated = false;      // "Every account" was asked and there were more than the max.
-};
-
-// Bounds of a balance read: accounts per read, and reads waiting for the stage at once.
-inline constexpr size_t kBalanceReadAccountsMax = 1024;
-inline constexpr int kBalanceReadSlots = 4;
-
-// Balance reads, counted under the mailbox mutex.
-struct BalanceReadCounters {
-  uint64_t served = 0;
-  uint64_t busy = 0;       // Refused: every slot was taken (kUnavailable).
-  uint64_t timed_out = 0;  // The stage did not serve it in time (kDeadlineExceeded).
 };
 
 // Also applies the reconciler's settlements (commit or reverse), which it does first, so that

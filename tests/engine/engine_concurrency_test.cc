@@ -153,7 +153,7 @@ TEST(EngineConcurrencyTest, RefusalsFromFourThreadsAreKeptBeforeTheyAreTold) {
           Confirmation c = engine->Submit(txn);
           while (c.status == ConfirmStatus::kBusy) c = engine->Submit(txn);
           ASSERT_EQ(c.reason, Reason::kOverLimit);
-          if (engine->journal()->refusals_acked() < c.ack.refused) unkept.fetch_add(1);
+          if (EngineTestPeer::Journal(*engine)->refusals_acked() < c.ack.refused) unkept.fetch_add(1);
         }
       });
     }

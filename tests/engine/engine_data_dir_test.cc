@@ -72,7 +72,7 @@ class EngineDataDirTest : public ::testing::TestWithParam<AckPolicy> {
     DrainOutcomes(*engine);
     if (snapshot) {
       ASSERT_TRUE(engine->PollSnapshot().ok());
-      ASSERT_EQ(engine->snapshotter()->snapshots(), 1u);
+      ASSERT_EQ(engine->Stats().snapshots, 1u);
     }
     EXPECT_TRUE(engine->Stop().drained);
   }
@@ -216,7 +216,7 @@ TEST_P(EngineDataDirTest, AFailedSnapshotWriteLeavesNoTemporary) {
   EXPECT_FALSE(failed.ok());
   EXPECT_TRUE(Temporaries(dir).empty()) << Temporaries(dir)[0];
   EXPECT_TRUE(engine->PollSnapshot().ok());
-  EXPECT_EQ(engine->snapshotter()->snapshots(), 1u);
+  EXPECT_EQ(engine->Stats().snapshots, 1u);
   EXPECT_TRUE(Temporaries(dir).empty());
   EXPECT_TRUE(engine->Stop().drained);
 }
@@ -273,7 +273,7 @@ TEST_P(EngineDataDirTest, ReadOnlyRecoveryDecidesInMemoryAndWritesNothing) {
     EXPECT_GT(reverified, 0u);
     EXPECT_TRUE(recovery.truncated) << "the torn tail is found";
     EXPECT_EQ(recovery.snapshot_temporaries, 1u);
-    EXPECT_EQ(engine->journal(), nullptr);
+    EXPECT_FALSE(engine->Stats().journal);
     auto writer = Engine::Create(DirOptions(dir));
     ASSERT_FALSE(writer.ok()) << "a server must not start while the audit runs";
     EXPECT_EQ(writer.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
 
@@ -66,7 +67,7 @@ TEST_P(HeldAckTest, BlockingSubmitReturnsOnlyAfterTheOutcomeRecordIsAcked) {
     const Confirmation answer = (*engine)->Submit(txn);
     ASSERT_TRUE(answer.held);
     ASSERT_NE(answer.seq, 0u);
-    EXPECT_GT((*engine)->journal()->outcomes_acked_below(), answer.seq)
+    EXPECT_GT(EngineTestPeer::Journal(**engine)->outcomes_acked_below(), answer.seq)
         << "id " << id << " was answered " << ConfirmStatusName(answer.status)
         << " before its outcome record was kept";
   }
@@ -104,7 +105,7 @@ TEST_P(HeldAckTest, LaterAnswerIsInvisibleUntilTheJournalKeepsTheOutcome) {
     outcomes = DrainOutcomes(engine);
   }
   ASSERT_EQ(outcomes.size(), 1u);
-  EXPECT_GT(engine.journal()->outcomes_acked_below(), pending.seq);
+  EXPECT_GT(EngineTestPeer::Journal(engine)->outcomes_acked_below(), pending.seq);
   EXPECT_TRUE(outcomes[0].held);
   const Confirmation final_answer = Engine::FinalHeldAnswer(pending, outcomes[0]);
   EXPECT_EQ(final_answer.status, ConfirmStatus::kRejected);

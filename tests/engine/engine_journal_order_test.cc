@@ -158,7 +158,7 @@ void ReloadMidStreamAndRestart(EngineJournalOrderTest& test, const std::string& 
   DrainOutcomes(*engine);
   if (snapshot_interval_records > 0) {
     ASSERT_TRUE(engine->PollSnapshot().ok());
-    ASSERT_GE(engine->snapshotter()->snapshots(), 1u);
+    ASSERT_GE(engine->Stats().snapshots, 1u);
   }
   ASSERT_TRUE(engine->Stop().drained);
   const uint64_t fraud_hash = EngineTestPeer::FraudChecker(*engine).StateHash();

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/fault_injection.h"
 #include "engine/testing/engine_test_peer.h"
 #include "gtest/gtest.h"
 #include "tests/engine/engine_test_util.h"
@@ -142,7 +143,7 @@ TEST(EngineOverloadTest, ANewTransactionThatWouldWaitLongerThanTheBoundIsRefused
   options.fraud_rules.velocity_enabled = false;
   std::unique_ptr<Engine> engine = *Engine::Create(std::move(options));
   ASSERT_TRUE(engine->Start().ok());
-  engine->SlowVerifier(VerifierId::kFraud, 100'000);
+  SlowVerifier(*engine, VerifierId::kFraud, 100'000);
   constexpr uint64_t kBacklog = 1'000;
   for (uint64_t id = 1; id <= kBacklog; ++id) {
     ASSERT_EQ(engine->Submit(Transfer(id, 1 + id % 4, 1 + (id + 1) % 4, 1)).status,
@@ -157,7 +158,7 @@ TEST(EngineOverloadTest, ANewTransactionThatWouldWaitLongerThanTheBoundIsRefused
   EXPECT_EQ(refused.status, ConfirmStatus::kBusy);
   EXPECT_EQ(refused.reason, Reason::kQueueFull);
 
-  engine->SlowVerifier(VerifierId::kFraud, 0);
+  SlowVerifier(*engine, VerifierId::kFraud, 0);
   StepUntilIdle(*engine);
   EXPECT_EQ(engine->Submit(Transfer(kBacklog + 1, 1, 2, 1)).status, ConfirmStatus::kConfirmed);
   StepUntilIdle(*engine);

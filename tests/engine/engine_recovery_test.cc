@@ -192,7 +192,7 @@ TEST_F(EngineRecoveryTest, SnapshotPlusTailRecoversAndCoveredSegmentsGo) {
     DrainOutcomes(*engine);
     const size_t segments_before = SegmentCount(dir);
     ASSERT_TRUE(engine->PollSnapshot().ok());
-    ASSERT_EQ(engine->snapshotter()->snapshots(), 1u);
+    ASSERT_EQ(engine->Stats().snapshots, 1u);
     EXPECT_LT(SegmentCount(dir), segments_before) << "covered segments are removed";
     SubmitSome(*engine, 10'001, 200);  // A tail after the snapshot.
     StepUntilIdle(*engine);
@@ -233,7 +233,7 @@ TEST_F(EngineRecoveryTest, OutcomesCoveredByTheSnapshotAreStillKnownAfterARestar
     StepUntilIdle(*engine);
     told = DrainOutcomes(*engine);
     ASSERT_TRUE(engine->PollSnapshot().ok());
-    ASSERT_EQ(engine->snapshotter()->snapshots(), 1u);
+    ASSERT_EQ(engine->Stats().snapshots, 1u);
     EXPECT_TRUE(engine->Stop().drained);
   }
   auto restarted = Open(dir);
@@ -277,7 +277,7 @@ TEST_F(EngineRecoveryTest, SnapshotStateEqualsFullReplayState) {
     // Snapshot the copy offline: open it with snapshots on and poll once.
     auto engine = Open(dir, AckPolicy::kWritten, 300);
     ASSERT_TRUE(engine->PollSnapshot().ok());
-    ASSERT_EQ(engine->snapshotter()->snapshots(), 1u);
+    ASSERT_EQ(engine->Stats().snapshots, 1u);
     EXPECT_TRUE(engine->Stop().drained);
   }
   auto from_snapshot = Open(dir);

@@ -237,7 +237,7 @@ TEST_P(RefusalRestartTest, RefusalsCoveredByASnapshotSurvive) {
     StepUntilIdle(*engine);
     DrainOutcomes(*engine);
     ASSERT_TRUE(engine->PollSnapshot().ok());
-    ASSERT_GT(engine->snapshotter()->snapshots(), 0u);
+    ASSERT_GT(engine->Stats().snapshots, 0u);
     EXPECT_TRUE(engine->Stop().drained);
   }
   auto engine = Open(mode, ack, dir);

@@ -20,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/fault_injection.h"
 #include "engine/options.h"
 #include "engine/recovery/opening.h"
 #include "engine/server/metrics/metrics.h"
@@ -462,8 +463,8 @@ int Run() {
                   .c_str()
             : "");
   }
-  if (fraud_cost_ns > 0) (*server)->engine().SlowVerifier(VerifierId::kFraud, fraud_cost_ns);
-  if (ledger_cost_ns > 0) (*server)->engine().SlowVerifier(VerifierId::kLedger, ledger_cost_ns);
+  if (fraud_cost_ns > 0) SlowVerifier((*server)->engine(), VerifierId::kFraud, fraud_cost_ns);
+  if (ledger_cost_ns > 0) SlowVerifier((*server)->engine(), VerifierId::kLedger, ledger_cost_ns);
   if (fraud_cost_ns > 0 || ledger_cost_ns > 0) {
     std::printf("vouchd: fault injection: fraud verifier %lld ns, ledger verifier %lld ns per "
                 "transaction\n",
@@ -524,18 +525,18 @@ int Run() {
         for (const uint64_t n : stats.errors) total += n;
         return total;
       }()));
-  if (const JournalStage* journal = (*server)->engine().journal()) {
-    const JournalStageCounters& c = journal->counters();
-    auto get = [](const std::atomic<uint64_t>& v) {
-      return static_cast<unsigned long long>(v.load(std::memory_order_relaxed));
-    };
-    const unsigned long long syncs = get(c.syncs);
+  if (const EngineStats engine_stats = (*server)->engine().Stats(); engine_stats.journal) {
+    const uint64_t syncs = engine_stats.journal_syncs;
     std::printf(
         "vouchd: journal (%s): %llu records in %llu writes, %llu syncs (%.1f records per sync, "
         "largest group %llu, slowest sync %.2f ms)\n",
-        absl::GetFlag(FLAGS_ack).c_str(), get(c.records), get(c.writes), syncs,
-        syncs > 0 ? static_cast<double>(get(c.records)) / syncs : 0.0,
-        get(c.synced_records_max), get(c.sync_ns_max) / 1e6);
+        absl::GetFlag(FLAGS_ack).c_str(),
+        static_cast<unsigned long long>(engine_stats.journal_records),
+        static_cast<unsigned long long>(engine_stats.journal_writes),
+        static_cast<unsigned long long>(syncs),
+        syncs > 0 ? static_cast<double>(engine_stats.journal_records) / syncs : 0.0,
+        static_cast<unsigned long long>(engine_stats.journal_group_commit_records_max),
+        engine_stats.journal_sync_ns_max / 1e6);
   }
   return journal_failed ? 1 : 0;
 }

@@ -176,8 +176,7 @@ void IoThread::AcceptAll() {
 }
 
 bool IoThread::JournalFailed() const {
-  const JournalStage* journal = shared_->engine->journal();
-  return journal != nullptr && journal->failed();
+  return shared_->engine->journal_failed();
 }
 
 void IoThread::FailAllJournalFailed() {

@@ -15,7 +15,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/journal/stage/journal_stage.h"
 #include "engine/metrics/histogram.h"
 #include "engine/reconcile/reconciler.h"
 #include "engine/types/reason.h"
@@ -286,26 +285,21 @@ void AddAgents(const EngineStats& stats, Families& out) {
   }
 }
 
-void AddJournal(const JournalStage& journal, Families& out) {
-  const JournalStageCounters& c = journal.counters();
-  // relaxed (all loads): statistics.
-  auto get = [](const std::atomic<uint64_t>& v) {
-    return static_cast<double>(v.load(std::memory_order_relaxed));
-  };
+void AddJournal(const EngineStats& stats, Families& out) {
   out.AddOne("vouch_journal_records_total", "Records written to the journal.",
-             MetricType::Counter, get(c.records));
+             MetricType::Counter, static_cast<double>(stats.journal_records));
   out.AddOne("vouch_journal_writes_total", "write(2) calls of the journal.", MetricType::Counter,
-             get(c.writes));
+             static_cast<double>(stats.journal_writes));
   out.AddOne("vouch_journal_syncs_total", "fdatasync calls of the journal (ack policy durable).",
-             MetricType::Counter, get(c.syncs));
+             MetricType::Counter, static_cast<double>(stats.journal_syncs));
   out.AddOne("vouch_journal_group_commit_records_max",
              "The most records one fdatasync made durable.", MetricType::Gauge,
-             get(c.synced_records_max));
+             static_cast<double>(stats.journal_group_commit_records_max));
   out.AddOne("vouch_journal_sync_max_seconds", "The slowest fdatasync so far.",
-             MetricType::Gauge, get(c.sync_ns_max) / kNsPerSecond);
+             MetricType::Gauge, static_cast<double>(stats.journal_sync_ns_max) / kNsPerSecond);
   out.AddOne("vouch_journal_failed",
              "1 once an I/O error stopped the journal: nothing more is confirmed (restart).",
-             MetricType::Gauge, journal.failed() ? 1.0 : 0.0);
+             MetricType::Gauge, stats.journal_failed ? 1.0 : 0.0);
 }
 
 void AddSnapshots(const EngineStats& stats, Families& out) {
@@ -473,9 +467,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   AddRisk(*engine_, stats, out);
   AddLatency(*engine_, stats, out);
   AddAgents(stats, out);
-  if (const JournalStage* journal = engine_->journal()) {
-    AddJournal(*journal, out);
-    if (engine_->snapshotter() != nullptr) AddSnapshots(stats, out);
+  if (stats.journal) {
+    AddJournal(stats, out);
+    if (stats.snapshots_enabled) AddSnapshots(stats, out);
   }
   if (server_ != nullptr) AddServer(server_->Stats(), out);
   return out.Take();

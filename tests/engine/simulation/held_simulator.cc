@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "engine/engine.h"
+#include "engine/testing/engine_test_peer.h"
 #include "engine/net/frame_codec.h"
 #include "engine/server/internal/request_handler.h"
 #include "engine/server/outcome_window.h"
@@ -246,7 +247,7 @@ void HeldSimulation::OnConfirmation(int client, const v1::Confirmation& c) {
       Fail(absl::StrCat("held id ", c.transaction_id(), ": not a final answer"));
     }
     // The original and any duplicate alike: the answer exists only once the outcome is kept.
-    if (engine_->journal() != nullptr && engine_->journal()->outcomes_acked_below() <= c.seq()) {
+    if (EngineTestPeer::Journal(*engine_) != nullptr && EngineTestPeer::Journal(*engine_)->outcomes_acked_below() <= c.seq()) {
       Fail(absl::StrCat("held id ", c.transaction_id(), " seq ", c.seq(),
                         " answered before its outcome record was kept"));
     }

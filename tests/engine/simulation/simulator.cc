@@ -870,7 +870,7 @@ bool Simulation::StepStages() {
         i == crash_after && !power_loss && stage == InlineStage::kJournal && OneIn(2);
     if (tear) {
       before = NewestSegment(engine_options_.durability.dir);
-      before.outcomes_acked_below = engine_->journal()->outcomes_acked_below();
+      before.outcomes_acked_below = EngineTestPeer::Journal(*engine_)->outcomes_acked_below();
     }
     if (i == crash_after && power_loss) {
       disk_.ArmPowerCut(static_cast<int>(Random(3)),
@@ -906,7 +906,7 @@ void Simulation::TakeCrashImage(const SegmentMark* torn_write, bool power_loss) 
   crash_.lossy = power_loss && engine_options_.durability.ack == AckPolicy::kWritten;
   const Sequence outcomes_kept_below = torn_write != nullptr
                                            ? torn_write->outcomes_acked_below
-                                           : engine_->journal()->outcomes_acked_below();
+                                           : EngineTestPeer::Journal(*engine_)->outcomes_acked_below();
   crash_.holds = crash_.lossy || !options_.check_hold_races ? std::map<uint64_t, bool>()
                                                             : JournaledHolds(outcomes_kept_below);
   crash_.journal_idle_epoch = journal_idle_epoch_;
@@ -1797,7 +1797,7 @@ void Simulation::CountLife() {
 
 void Simulation::NoteAcknowledged() {
   if (!has_journal()) return;  // Nothing outlives the process: nothing is checked across one.
-  const Sequence below = engine_->journal()->confirmed_acked_below();
+  const Sequence below = EngineTestPeer::Journal(*engine_)->confirmed_acked_below();
   for (auto it = confirmed_.lower_bound(acknowledged_below_);
        it != confirmed_.end() && it->first < below; ++it) {
     it->second.acknowledged = true;
