@@ -26,6 +26,11 @@
 // threads and are not handed out: balances are read with ReadBalances, which the ledger stage
 // serves between two postings (and the caller, once Stop() returned).
 //
+// Times: every time the engine stores or reports, and every one in Options, is an int64_t count of
+// nanoseconds named with its unit: `_ns` on the engine's monotonic clock (add unix_offset_ns()
+// for Unix time), `_unix_ns` on Unix time. Only the arguments that bound how long a call may wait
+// are absl::Duration (`timeout`).
+//
 // This header is the embedding API, in the manner of LevelDB's db.h: an interface (Create makes
 // the implementation, engine/internal/engine_impl.h, which embedders never include), its
 // options (options.h), results (types/results.h, types/transaction_status.h, engine_stats.h),
@@ -89,13 +94,13 @@ class Engine {
   [[nodiscard]] virtual absl::Status Start() = 0;
   // Stops accepting (Submit answers BUSY/shutting_down), waits for every confirmed transaction
   // to reach its outcome and settle, up to drain_timeout_ns, then stops the stage threads.
-  virtual DrainReport Stop() = 0;
+  [[nodiscard]] virtual DrainReport Stop() = 0;
 
   // `origin` is opaque to the engine and comes back in the transaction's Outcome, so an embedder
   // serving many clients (the TCP server) can route each outcome to its submitter.
-  virtual Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
-                              AckWait ack_wait = AckWait::kInSubmit,
-                              HeldAnswer held_answer = HeldAnswer::kInSubmit) = 0;
+  [[nodiscard]] virtual Confirmation Submit(const Transaction& txn, uint64_t origin = 0,
+                                            AckWait ack_wait = AckWait::kInSubmit,
+                                            HeldAnswer held_answer = HeldAnswer::kInSubmit) = 0;
   // The final Confirmation of a held transaction that Submit answered kPending, from its Outcome
   // (VERIFIED: CONFIRMED; otherwise REJECTED with the outcome's reason).
   static Confirmation FinalHeldAnswer(const Confirmation& pending, const Outcome& outcome);
@@ -110,7 +115,7 @@ class Engine {
   // often (the server, every loop turn). Any thread.
   virtual bool journal_failed() const = 0;
   // Poll mode only (no OutcomeSink): moves up to `max` outcomes into `out`.
-  virtual size_t PollOutcomes(Outcome* out, size_t max) = 0;
+  [[nodiscard]] virtual size_t PollOutcomes(Outcome* out, size_t max) = 0;
   virtual std::optional<TransactionStatus> Query(uint64_t id) const = 0;
   // The recent sequenced transactions of `query.account`, debits and credits, newest first, each
   // with its state now. Only sequenced transactions (confirmed or held): refusals are not, and

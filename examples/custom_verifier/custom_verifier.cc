@@ -63,6 +63,6 @@ int main() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  (*engine)->Stop();
-  return verified == 1 && denied == 1 ? 0 : 1;
+  const bool drained = (*engine)->Stop().drained;
+  return drained && verified == 1 && denied == 1 ? 0 : 1;
 }

@@ -132,7 +132,7 @@ TEST_P(EngineAccountActivityTest, ListsDebitsAndCreditsNewestFirstWithTheirState
   // Account 2 sees only its credit.
   EXPECT_EQ(Ids(engine->AccountTransactions({.account = 2})), (std::vector<uint64_t>{11}));
   EXPECT_TRUE(engine->AccountTransactions({.account = 7}).transactions.empty());
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 TEST_P(EngineAccountActivityTest, PagesByLimitAndBeforeSeqAndFiltersByReceivedTime) {
@@ -170,7 +170,7 @@ TEST_P(EngineAccountActivityTest, PagesByLimitAndBeforeSeqAndFiltersByReceivedTi
   EXPECT_NE(std::find(ids.begin(), ids.end(), 6u), ids.end());
   EXPECT_EQ(std::find(ids.begin(), ids.end(), 7u), ids.end());
   StepUntilIdle(*engine);
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 TEST_P(EngineAccountActivityTest, RestartStartsTheIndexEmptyAndSaysWhere) {
@@ -185,7 +185,7 @@ TEST_P(EngineAccountActivityTest, RestartStartsTheIndexEmptyAndSaysWhere) {
     }
     StepUntilIdle(*engine);
     EXPECT_EQ(engine->AccountTransactions({.account = 1}).transactions.size(), 3u);
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   std::unique_ptr<Engine> engine = Open();
   ASSERT_NE(engine, nullptr);
@@ -201,7 +201,7 @@ TEST_P(EngineAccountActivityTest, RestartStartsTheIndexEmptyAndSaysWhere) {
   EXPECT_EQ(Ids(page), (std::vector<uint64_t>{4}));
   EXPECT_EQ(page.transactions[0].state, AccountTxnState::kVerified);
   EXPECT_FALSE(page.transactions[0].debit);
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 // Every account's chain starts in its own record, so there is no table of heads to fill: 1,000
@@ -231,7 +231,7 @@ TEST_P(EngineAccountActivityTest, EveryAccountIsChainedHoweverManyTransact) {
     EXPECT_EQ(page.transactions[0].debit, account % 2 == 1);
     EXPECT_EQ(page.transactions[0].state, AccountTxnState::kVerified);
   }
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 TEST_P(EngineAccountActivityTest, RacingSubmittersOnOneAccountAreAllListedInSeqOrder) {
@@ -260,7 +260,7 @@ TEST_P(EngineAccountActivityTest, RacingSubmittersOnOneAccountAreAllListedInSeqO
     got.push_back(txn.seq);
   }
   EXPECT_EQ(got, want);
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 std::string ParamName(const ::testing::TestParamInfo<Param>& info) {

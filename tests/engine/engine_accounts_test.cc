@@ -348,7 +348,7 @@ TEST_P(AccountsRestartTest, AccountsAndTheirChangesSurvive) {
     ASSERT_TRUE(engine->SetAccountLimits(22, {.transaction_minor_max = 9}).ok());
     ASSERT_TRUE(engine->CloseAccount(uint64_t{1} << 40).ok());
     if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
   ASSERT_NE(engine, nullptr);
@@ -391,7 +391,7 @@ TEST_P(AccountsRestartTest, TheDaysSpendingSurvives) {
     ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
     EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 900)), Reason::kNone);
     if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
   ASSERT_NE(engine, nullptr);
@@ -419,13 +419,13 @@ TEST_P(AccountsRestartTest, TheReplayedDayIsTheClocks) {
     ASSERT_EQ(Create(*engine, {limited})[0], CreateResult::kCreated);
     EXPECT_EQ(Fate(*engine, Transfer(1, 20, 1, 900)), Reason::kNone);
     if (snapshot) ASSERT_NO_FATAL_FAILURE(WriteSnapshot(*engine));
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   {
     std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);
     ASSERT_NE(engine, nullptr);
     EXPECT_EQ(Fate(*engine, Transfer(2, 20, 1, 101)), Reason::kDailyAmountLimit);
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   clock_.AdvanceNs(2 * kSecondNs);  // Past the clock's midnight.
   std::unique_ptr<Engine> engine = Open(mode, ack, dir, 64, snapshot_records);

@@ -159,7 +159,7 @@ TEST(EngineConcurrencyTest, RefusalsFromFourThreadsAreKeptBeforeTheyAreTold) {
     }
     for (auto& producer : producers) producer.join();
     EXPECT_EQ(unkept.load(), 0u) << "a refusal was told before it was kept";
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   std::unique_ptr<Engine> engine = open();
   EXPECT_EQ(engine->recovery().refused, kProducers * kRefusalsPerProducer);
@@ -170,7 +170,7 @@ TEST(EngineConcurrencyTest, RefusalsFromFourThreadsAreKeptBeforeTheyAreTold) {
       ASSERT_EQ(c.reason, Reason::kOverLimit);
     }
   }
-  engine->Stop();
+  EXPECT_TRUE(engine->Stop().drained);
 }
 
 }  // namespace

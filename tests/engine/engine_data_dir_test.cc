@@ -96,7 +96,7 @@ TEST_P(EngineDataDirTest, SecondEngineOnTheSameDirectoryIsRefused) {
   EXPECT_NE(second.status().message().find(absl::StrCat("pid ", getpid())), std::string::npos)
       << second.status();
   // The lock lives as long as the engine: once it is gone, the directory opens again.
-  first->Stop();
+  EXPECT_TRUE(first->Stop().drained);
   first.reset();
   auto third = Open(DirOptions(dir));
   EXPECT_NE(third, nullptr);

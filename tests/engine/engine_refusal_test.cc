@@ -127,7 +127,7 @@ TEST_P(StoredRefusalTest, EveryRefusalOfAnIdIsStoredAndFoundByQuery) {
       for (const Refused& refused : Refusals()) ExpectRefusedAgain(*engine, refused, true);
       return;
     }
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   auto engine = Open(mode, ack, dir);
   ASSERT_TRUE(engine->IsOnHold(kHeldAccount));
@@ -180,7 +180,7 @@ TEST_P(RefusalRestartTest, ARefusedIdStaysRefusedAfterTheHoldIsReleasedAndAResta
   {
     auto engine = Open(PolicyMode::kAsync, ack, dir);
     ASSERT_TRUE(PlaceHold(*engine));
-    engine->Stop();
+    EXPECT_TRUE(engine->Stop().drained);
   }
   {
     auto engine = Open(mode, ack, dir);
