@@ -13,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/agent/idle_strategy.h"
+#include "engine/agent/idle_config.h"
 #include "engine/journal/stage/ack_policy.h"
 #include "engine/types/balances.h"
 #include "engine/types/clock.h"

@@ -1,7 +1,8 @@
 // IdleStrategy: what an agent does on a turn where DoWork() found nothing.
 //
 // Thread safety: an IdleStrategy belongs to the one thread that runs its agent; it is not
-// thread-safe. Its Parker may be shared with producers (see parker.h). IdleConfig is a plain value.
+// thread-safe. Its Parker may be shared with producers (see parker.h). IdleConfig (idle_config.h)
+// is a plain value.
 //
 // Backoff (IdleKind::kBackoffPark), after each turn without work:
 //   spin  : the first spins_max turns busy-spin with a pause instruction (wake-up latency ~ns);
@@ -18,27 +19,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/agent/idle_config.h"
 #include "engine/agent/parker.h"
 
 namespace vouch {
-
-enum class IdleKind { kBusySpin, kYield, kBackoffPark };
-
-// "busy_spin" | "yield" | "backoff_park"; kInvalidArgument names the accepted values.
-absl::StatusOr<IdleKind> ParseIdleKind(std::string_view name);
-std::string_view IdleKindName(IdleKind kind);
-
-struct IdleConfig {
-  // Default: does not burn a core, so it is safe with more agents than cores.
-  IdleKind kind = IdleKind::kBackoffPark;
-  int spins_max = 100;  // Backoff: idle turns that busy-spin.
-  int yields_max = 50;  // Then idle turns that sched_yield.
-  int64_t park_min_ns = 1'000;  // Then park, doubling from min to max.
-  int64_t park_max_ns = 1'000'000;
-
-  // kInvalidArgument for a negative count, a non-positive park time, or min > max.
-  [[nodiscard]] absl::Status Validate() const;
-};
 
 // The backoff phase that the next Idle(0) runs. kBusySpin always spins; kYield always yields.
 enum class IdlePhase { kSpin, kYield, kPark };

@@ -49,6 +49,9 @@
 #ifdef VOUCH_ENGINE_AGENT_AGENT_RUNNER_H_
 #error "engine/engine.h includes the agent runner"
 #endif
+#ifdef VOUCH_ENGINE_AGENT_IDLE_STRATEGY_H_
+#error "engine/engine.h includes the idle strategy"
+#endif
 #ifdef VOUCH_VERIFIERS_FRAUD_FRAUD_CHECKER_H_
 #error "engine/engine.h includes the fraud checker"
 #endif
