@@ -14,6 +14,7 @@
 #include "engine/journal/segment_format.h"
 #include "engine/recovery/opening.h"
 #include "engine/recovery/replayer.h"
+#include "verifiers/fraud/fraud_verifier.h"
 #include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
@@ -156,8 +157,8 @@ absl::Status EngineImpl::OpenMissingAccounts(ledger::Ledger* ledger) const {
 
 // The snapshotter's shadow: verifiers of its own, in the state the engine recovered from.
 absl::Status EngineImpl::CreateSnapshotter(absl::string_view snapshot_state) {
-  shadow_fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
-                                                        options_.fraud_account_capacity);
+  shadow_fraud_ = std::make_unique<fraud::FraudVerifier>(options_.fraud_rules,
+                                                         options_.fraud_account_capacity);
   shadow_ledger_ = std::make_unique<ledger::Ledger>(
       std::max(options_.ledger_account_capacity, options_.account_capacity),
       2 * options_.in_flight_capacity);
@@ -239,8 +240,9 @@ absl::Status EngineImpl::RecordOpening(journal::SegmentWriter& writer) const {
 }
 
 absl::Status EngineImpl::Init() {
-  fraud_ = std::make_unique<fraud::FraudChecker>(options_.fraud_rules,
-                                                 options_.fraud_account_capacity);
+  // The built-in fraud rules: from here on the engine sees them as a StatefulVerifier only.
+  fraud_ = std::make_unique<fraud::FraudVerifier>(options_.fraud_rules,
+                                                  options_.fraud_account_capacity);
   // Reservations outlive their ring entry only while their settlement is queued, so twice the
   // ring capacity always suffices; the ledger stage waits (back-pressure) if it ever does not.
   // Every created account is opened in the ledger, so its tables are sized for all of them.
@@ -795,7 +797,7 @@ absl::StatusOr<Sequence> EngineImpl::ReplaceFraudRules(fraud::FraudRules rules) 
     if (!idle()) {
       return absl::UnavailableError("an earlier fraud rule reload is still under way; retry");
     }
-    handoff.rules = std::move(rules);
+    handoff.rules = text;
     handoff.text = std::move(text);
     handoff.decided = false;
     generation = ++handoff.posted_generation;
@@ -831,7 +833,7 @@ absl::Status EngineImpl::JournalStartupRules(Sequence first_seq) {
   // Not applied here: the checker keeps the recovered state until the stage judges first_seq,
   // exactly where a replay of this journal switches (a switch clears the velocity counts when the
   // window changes, so switching early, or twice, would leave a state no replay gives).
-  fraud_stage_->StartWith(first_seq, options_.fraud_rules);
+  fraud_stage_->StartWith(first_seq, text);
   // Decided already (the fraud stage has them); the reconciler's first turn journals the record
   // ahead of any outcome, as for a reload. Before any stage runs: nothing else touches it.
   absl::MutexLock lock(&rules_handoff_.mu);

@@ -42,7 +42,6 @@
 #include "engine/types/transaction.h"
 #include "engine/verify/queues.h"
 #include "engine/verify/verifier_stage.h"
-#include "verifiers/fraud/fraud_checker.h"
 #include "engine/ledger/ledger.h"
 
 namespace vouch {
@@ -183,7 +182,7 @@ class EngineImpl final : public Engine {
   VerdictQueue ledger_verdicts_;
   SettlementQueue settlements_;
   std::unique_ptr<OutcomeQueue> poll_queue_;
-  std::unique_ptr<fraud::FraudChecker> fraud_;
+  std::unique_ptr<StatefulVerifier> fraud_;  // The built-in fraud rules (FraudVerifier).
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<FraudStage> fraud_stage_;
   std::unique_ptr<LedgerStage> ledger_stage_;
@@ -198,7 +197,7 @@ class EngineImpl final : public Engine {
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<JournalStage> journal_stage_;  // Null with ack policy memory.
   // The snapshotter and its shadow verifiers; null without snapshots.
-  std::unique_ptr<fraud::FraudChecker> shadow_fraud_;
+  std::unique_ptr<StatefulVerifier> shadow_fraud_;
   std::unique_ptr<ledger::Ledger> shadow_ledger_;
   std::unique_ptr<AccountDirectory> shadow_accounts_;
   std::unique_ptr<Snapshotter> snapshotter_;

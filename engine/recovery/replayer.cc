@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/common/byte_coding.h"
-#include "verifiers/fraud/rules_file.h"
 
 namespace vouch {
 namespace {
@@ -263,7 +262,7 @@ absl::Status Replayer::ApplyOutcome(const char* payload, size_t size, uint64_t s
     answer.decided_unix_ns = record.decided_unix_ns;
     answer.origin = outcome.origin;
   }
-  (void)targets_.fraud->Check(confirmed.txn, outcome.confirmed_ns);
+  targets_.fraud->Replay(confirmed.txn, outcome.confirmed_ns);
   if (outcome.kind == OutcomeKind::kVerified) {
     const Reason reserved = targets_.ledger->Reserve(seq, confirmed.txn);
     if (reserved != Reason::kNone) {
@@ -345,16 +344,17 @@ absl::Status Replayer::FinishAnswers() {
 absl::Status Replayer::ApplyRules(const char* payload, size_t size, uint64_t seq,
                                   const journal::RecordLocation& where) {
   std::string text(payload, size);
-  absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
-  if (!rules.ok() || seq == 0) return Contradiction(where, "unparsable fraud rules record");
+  if (!targets_.fraud->ValidateRules(text).ok() || seq == 0) {
+    return Contradiction(where, "unparsable fraud rules record");
+  }
   while (!pending_rules_.empty() && pending_rules_.back().from >= seq) pending_rules_.pop_back();
-  pending_rules_.push_back({seq, std::move(text), *std::move(rules)});
+  pending_rules_.push_back({seq, std::move(text)});
   return absl::OkStatus();
 }
 
 void Replayer::SwitchRulesFor(Sequence seq) {
   while (!pending_rules_.empty() && pending_rules_.front().from <= seq) {
-    targets_.fraud->ReplaceRules(pending_rules_.front().rules);
+    targets_.fraud->ApplyRules(pending_rules_.front().text);
     rules_text_ = std::move(pending_rules_.front().text);
     pending_rules_.pop_front();
   }
@@ -644,20 +644,20 @@ absl::Status Replayer::RestoreRules(ByteReader& in) {
   const uint64_t pending = in.Get<uint64_t>();
   if (!in.ok()) return InvalidSnapshot("truncated rules");
   if (!rules_text_.empty()) {
-    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(rules_text_);
-    if (!rules.ok()) return InvalidSnapshot("unparsable fraud rules");
-    targets_.fraud->ReplaceRules(*rules);
+    if (!targets_.fraud->ValidateRules(rules_text_).ok()) {
+      return InvalidSnapshot("unparsable fraud rules");
+    }
+    targets_.fraud->ApplyRules(rules_text_);
   }
   for (uint64_t i = 0; i < pending; ++i) {
     const Sequence from = in.Get<uint64_t>();
     std::string text(in.GetBytes());
     if (!in.ok()) return InvalidSnapshot("truncated pending rules");
-    absl::StatusOr<fraud::FraudRules> rules = fraud::ParseFraudRules(text);
-    if (!rules.ok() || from <= outcomes_ ||
+    if (!targets_.fraud->ValidateRules(text).ok() || from <= outcomes_ ||
         (!pending_rules_.empty() && from <= pending_rules_.back().from)) {
       return InvalidSnapshot("bad pending fraud rules");
     }
-    pending_rules_.push_back({from, std::move(text), *std::move(rules)});
+    pending_rules_.push_back({from, std::move(text)});
   }
   return absl::OkStatus();
 }

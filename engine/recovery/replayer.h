@@ -63,7 +63,7 @@
 #include "engine/ingest/idempotency_table.h"
 #include "engine/journal/records.h"
 #include "engine/journal/segment.h"
-#include "verifiers/fraud/fraud_checker.h"
+#include "engine/verify/verifier.h"
 #include "engine/ledger/ledger.h"
 
 namespace vouch {
@@ -71,7 +71,7 @@ namespace vouch {
 class Replayer {
  public:
   struct Targets {
-    fraud::FraudChecker* fraud = nullptr;
+    StatefulVerifier* fraud = nullptr;  // The built-in fraud verifier (or a shadow of it).
     ledger::Ledger* ledger = nullptr;
     // Accounts: created and changed by the account records, holds placed and released.
     AccountDirectory* accounts = nullptr;
@@ -167,8 +167,7 @@ class Replayer {
   void SwitchRulesFor(Sequence seq);
   struct PendingRules {
     Sequence from;
-    std::string text;
-    fraud::FraudRules rules;
+    std::string text;  // Validated (StatefulVerifier::ValidateRules).
   };
   Answer& AnswerFor(Sequence seq) { return answers_[(seq - 1) % answers_.size()]; }
   absl::Status ApplyRefused(const char* payload, size_t size,

@@ -19,6 +19,7 @@
 #include "engine/recovery/snapshot.h"
 #include "engine/types/results.h"
 #include "verifiers/fraud/fraud_checker.h"
+#include "verifiers/fraud/fraud_verifier.h"
 #include "engine/ledger/ledger.h"
 
 namespace vouch {
@@ -33,7 +34,8 @@ class EngineTestPeer {
   // returned, or Start() not called yet: no stage thread may be writing them.
   static const ledger::Ledger& Ledger(const Engine& engine) { return *Impl(engine).ledger_; }
   static const fraud::FraudChecker& FraudChecker(const Engine& engine) {
-    return *Impl(engine).fraud_;
+    // The engine's fraud verifier is always a FraudVerifier (EngineImpl::Init).
+    return static_cast<const fraud::FraudVerifier&>(*Impl(engine).fraud_).checker();
   }
   // The journal stage (its acknowledged positions); null with ack policy memory. Any thread.
   static const JournalStage* Journal(const Engine& engine) { return Impl(engine).journal(); }

@@ -1,4 +1,5 @@
-// RulesHandoff: a fraud-rule reload, from the caller to the fraud stage and to the journal.
+// RulesHandoff: a rule reload of the stateful verifier (the fraud rules), from the caller to its
+// stage and to the journal.
 //
 // The rules a reload brings judge every transaction from a sequence number F on, and the journal
 // must say so at a place where a replay (recovery, the snapshot shadow) switches rules at
@@ -31,7 +32,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/types/results.h"
-#include "verifiers/fraud/fraud_rules.h"
 
 namespace vouch {
 
@@ -41,8 +41,9 @@ struct RulesHandoff {
 
   absl::Mutex mu;
   uint64_t posted_generation ABSL_GUARDED_BY(mu) = 0;
-  std::optional<fraud::FraudRules> rules ABSL_GUARDED_BY(mu);  // Until the fraud stage takes it.
-  std::string text ABSL_GUARDED_BY(mu);  // The rules as journaled (FormatFraudRules).
+  // The rules' text (StatefulVerifier::ApplyRules), until the stage takes it.
+  std::optional<std::string> rules ABSL_GUARDED_BY(mu);
+  std::string text ABSL_GUARDED_BY(mu);  // The same text, as the reconciler journals it.
   bool decided ABSL_GUARDED_BY(mu) = false;
   Sequence from ABSL_GUARDED_BY(mu) = 0;  // F, once decided.
   uint64_t done_generation ABSL_GUARDED_BY(mu) = 0;  // Reloads the reconciler completed.

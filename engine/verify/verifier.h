@@ -38,6 +38,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engine/types/transaction.h"
 
 namespace vouch {
@@ -76,6 +78,41 @@ class AsyncVerifier {
   // outlives the engine's Stop().
   virtual void Begin(uint64_t seq, const Transaction& txn, int64_t confirmed_ns,
                      VerdictSink& sink) = 0;
+};
+
+// A verifier whose verdicts depend on what it has seen (counts per account, learnt baselines) and
+// on rules an operator may replace while the engine runs. The engine's built-in fraud verifier is
+// one (verifiers/fraud/fraud_verifier.h), and the engine drives it through this interface only.
+// The engine keeps such a verifier's promise across restarts: it journals each rule set at the
+// sequence number it judges from, snapshots the verifier's state, and on recovery restores the
+// newest snapshot's state, then replays every decided transaction the journal holds after it, in
+// sequence order at its original time, switching rules exactly where the live verifier did. So a
+// restarted engine judges the undecided transactions as if it had never stopped.
+//
+// Thread safety: as Verifier, one thread at a time per instance (the stage thread; recovery and
+// the snapshot thread each use an instance of their own).
+class StatefulVerifier {
+ public:
+  virtual ~StatefulVerifier() = default;
+  // As Verifier::Check: 0 passes, any other value fails with that code.
+  virtual uint16_t Check(const Transaction& txn, int64_t confirmed_ns) = 0;
+  // Recovery and the snapshot thread: a transaction the journal holds as decided, at its
+  // original time. The state moves as Check would move it; no verdict is needed.
+  virtual void Replay(const Transaction& txn, int64_t confirmed_ns) {
+    (void)Check(txn, confirmed_ns);
+  }
+  // Rules, as the text the engine journals. InvalidArgument for text that does not parse or
+  // whose rules are not valid.
+  [[nodiscard]] virtual absl::Status ValidateRules(absl::string_view text) const = 0;
+  // Judges by these rules from the next Check on. REQUIRES: ValidateRules(text) is OK. A switch
+  // may depend on the rules it leaves (new rules may clear state): the engine calls it exactly
+  // where the live verifier switched, live and on replay alike. Not hot: it may allocate.
+  virtual void ApplyRules(absl::string_view text) = 0;
+  // The state, as bytes the engine stores inside its snapshot (which carries the checksum).
+  [[nodiscard]] virtual absl::Status SaveState(std::string* out) const = 0;
+  // Replaces the state with what SaveState wrote. REQUIRES: the rules it was saved under were
+  // applied first. InvalidArgument for bytes it cannot read.
+  [[nodiscard]] virtual absl::Status RestoreState(absl::string_view state) = 0;
 };
 
 enum class VerifierPolicy : uint8_t {

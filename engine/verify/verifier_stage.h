@@ -34,7 +34,6 @@
 #include "engine/verify/queues.h"
 #include "engine/verify/rules_handoff.h"
 #include "engine/verify/verifier.h"
-#include "verifiers/fraud/fraud_checker.h"
 #include "engine/accounts/account_directory.h"
 #include "engine/ledger/ledger.h"
 
@@ -140,36 +139,41 @@ class VerifierStage : public Agent {
 // stalled or not), picks the sequence number F they judge from, and applies them just before it
 // judges F. The hot path pays one branch per transaction on stage-local state, and one atomic
 // load per turn (seq_cst: the handoff's protocol).
+//
+// It runs the built-in fraud verifier, through the StatefulVerifier contract only (verifier.h):
+// the verifier's codes are the fraud reasons' numbers (reason.h), which the built-in verifier keeps.
 class FraudStage final : public VerifierStage {
  public:
-  FraudStage(fraud::FraudChecker* checker, InFlightRing* ring, VerdictQueue* verdicts,
+  // `verifier` outlives the stage.
+  FraudStage(StatefulVerifier* verifier, InFlightRing* ring, VerdictQueue* verdicts,
              const Clock* clock, int batch_max, RulesHandoff* rules)
       : VerifierStage(VerifierId::kFraud, "vouch-fraud", ring, verdicts, clock, batch_max),
-        checker_(checker),
+        verifier_(verifier),
         rules_(rules) {}
 
   // The start-up rules, which judge from `from` (the first sequence number this process
   // decides). Before the stage runs. Like a reload they apply just before the stage judges
   // `from`, so the checker keeps the recovered rules, and the state the journal gives, until then.
-  void StartWith(Sequence from, fraud::FraudRules rules) {
+  // REQUIRES: verifier->ValidateRules(text) is OK.
+  void StartWith(Sequence from, std::string text) {
     assert(pending_.empty());
-    pending_.push_back({from, std::move(rules)});
+    pending_.push_back({from, std::move(text)});
   }
 
  private:
   struct PendingRules {
     Sequence from;
-    fraud::FraudRules rules;
+    std::string text;  // Validated.
   };
   int Mailbox() override ABSL_LOCKS_EXCLUDED(rules_->mu);
   Judgement Check(Sequence seq, InFlightEntry& entry, int64_t now_ns) override {
     while (!pending_.empty() && seq >= pending_.front().from) {
-      checker_->ReplaceRules(pending_.front().rules);
+      verifier_->ApplyRules(pending_.front().text);
       pending_.pop_front();
     }
-    return {checker_->Check(entry.payload.txn, entry.payload.confirmed_ns)};
+    return {static_cast<Reason>(verifier_->Check(entry.payload.txn, entry.payload.confirmed_ns))};
   }
-  fraud::FraudChecker* const checker_;
+  StatefulVerifier* const verifier_;
   RulesHandoff* const rules_;
   // Stage thread: taken, not applied yet; strictly ascending from. Rules taken for the same F
   // replace one another, as a replay's do (Replayer::ApplyRules): a switch of rules depends on

@@ -25,7 +25,7 @@
 #include "engine/recovery/replayer.h"
 #include "engine/recovery/snapshot.h"
 #include "gtest/gtest.h"
-#include "verifiers/fraud/fraud_checker.h"
+#include "verifiers/fraud/fraud_verifier.h"
 #include "engine/ledger/ledger.h"
 
 namespace vouch {
@@ -151,7 +151,7 @@ TEST(SnapshotFileTest, AnAbandonedOrFailedWriterLeavesNothingAndACommitRemovesOl
 // The state a Replayer replays into, with two funded accounts.
 struct Targets {
   Targets() : fraud(fraud::FraudRules{}, 1024), ledger(16, 4096), accounts(16) {}
-  fraud::FraudChecker fraud;
+  fraud::FraudVerifier fraud;
   ledger::Ledger ledger;
   AccountDirectory accounts;
   Replayer::Targets Of(IdempotencyTable* table = nullptr) {
