@@ -41,28 +41,14 @@ bool Backlogged(const VerifierStage& stage, Sequence claimed, int64_t now_ns, in
   return static_cast<int64_t>(backlog) * stage.ns_per_check() > max_ns;
 }
 
-// Judges with a candidate rule set of its own; see Options::shadow_fraud_rules.
-class ShadowFraudRules final : public Verifier {
- public:
-  ShadowFraudRules(const fraud::FraudRules& rules, size_t account_capacity)
-      : checker_(rules, account_capacity) {}
-  uint16_t Check(const Transaction& txn, int64_t confirmed_ns) override {
-    // The fraud reason codes keep their numbers in this verifier's namespace.
-    return static_cast<uint16_t>(checker_.Check(txn, confirmed_ns));
-  }
-
- private:
-  fraud::FraudChecker checker_;
-};
-
 // The verifiers the engine runs after fraud and ledger: Options::verifiers, then the shadow fraud
 // rules' if set. Their places are their VerifierIds (3 on).
 std::vector<VerifierSpec> RegisteredVerifiers(const Options& options) {
   std::vector<VerifierSpec> all = options.verifiers;
   if (options.shadow_fraud_rules.has_value()) {
     all.push_back({"fraud_shadow", VerifierPolicy::kShadow, false, -1,
-                   std::make_shared<ShadowFraudRules>(*options.shadow_fraud_rules,
-                                                      options.fraud_account_capacity)});
+                   std::make_shared<fraud::ShadowFraudVerifier>(
+                       *options.shadow_fraud_rules, options.fraud_account_capacity)});
   }
   return all;
 }

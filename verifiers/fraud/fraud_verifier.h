@@ -44,6 +44,22 @@ class FraudVerifier final : public StatefulVerifier {
   FraudChecker checker_;
 };
 
+// A candidate rule set judged next to the live one (Options::shadow_fraud_rules): the engine
+// registers it as the shadow verifier "fraud_shadow", whose verdicts are compared with what was
+// decided and never decide. Its codes are the fraud reasons' numbers, as FraudVerifier's.
+class ShadowFraudVerifier final : public Verifier {
+ public:
+  // REQUIRES: rules.Validate() is OK.
+  ShadowFraudVerifier(const FraudRules& rules, size_t account_capacity)
+      : checker_(rules, account_capacity) {}
+  uint16_t Check(const Transaction& txn, int64_t confirmed_ns) override {
+    return static_cast<uint16_t>(checker_.Check(txn, confirmed_ns));
+  }
+
+ private:
+  FraudChecker checker_;
+};
+
 }  // namespace vouch::fraud
 
 #endif  // VOUCH_VERIFIERS_FRAUD_FRAUD_VERIFIER_H_
