@@ -24,9 +24,8 @@ struct DrainReport {
 struct EngineStats {
   uint64_t confirmed = 0;  // Sequenced (async confirmations and held transactions).
   uint64_t held = 0;
-  // Inter-stage queue depths right now (approximate: read while the stages run).
-  uint64_t fraud_verdict_queue = 0;
-  uint64_t ledger_verdict_queue = 0;
+  // Inter-stage queue depths right now (approximate: read while the stages run); the verdict
+  // queues are verdict_queue[], by VerifierSlot.
   uint64_t settlement_queue = 0;
   uint64_t risk_holds = 0;       // Held because a risk cap was reached (RiskAction::kHold).
   // Refused because the risk totals had no room for the currency: 0 in practice (exposure per
@@ -91,7 +90,7 @@ struct EngineStats {
   uint64_t ignored_answers = 0;
   // Shadow verifiers' verdicts compared with the outcome, by ShadowComparison (reconciler.h).
   uint64_t shadow_verdicts[kVerifiersMax][kShadowComparisonCount] = {};
-  size_t verdict_queue[kVerifiersMax] = {};  // Verdicts waiting for the reconciler.
+  size_t verdict_queue[kVerifiersMax] = {};  // Verdicts waiting for the reconciler (approximate).
   // Each stage thread (none in inline mode): its role and its longest DoWork() turn.
   struct AgentStats {
     std::string_view role;

@@ -1060,8 +1060,6 @@ EngineStats EngineImpl::Stats() const {
   stats.held = ingest_counters_.Sum(&Shard::held);
   stats.risk_holds = ingest_counters_.Sum(&Shard::risk_holds);
   // size_approx reads the queues' atomic indexes; safe from any thread, exact when quiet.
-  stats.fraud_verdict_queue = fraud_verdicts_.size_approx();
-  stats.ledger_verdict_queue = ledger_verdicts_.size_approx();
   stats.settlement_queue = settlements_.size_approx();
   stats.risk_table_full = risk_.table_full();
   stats.duplicates = ingest_counters_.Sum(&Shard::duplicates);
@@ -1074,8 +1072,8 @@ EngineStats EngineImpl::Stats() const {
   }
   stats.confirm_to_outcome = rc.confirm_to_outcome.ReadExportCounts();
   stats.verifier_count = verifier_count_;
-  stats.verdict_queue[VerifierSlot(VerifierId::kFraud)] = stats.fraud_verdict_queue;
-  stats.verdict_queue[VerifierSlot(VerifierId::kLedger)] = stats.ledger_verdict_queue;
+  stats.verdict_queue[VerifierSlot(VerifierId::kFraud)] = fraud_verdicts_.size_approx();
+  stats.verdict_queue[VerifierSlot(VerifierId::kLedger)] = ledger_verdicts_.size_approx();
   for (size_t i = 0; i < custom_verdicts_.size(); ++i) {
     stats.verdict_queue[VerifierSlot(CustomVerifierId(static_cast<int>(i)))] =
         custom_verdicts_[i]->size_approx();

@@ -182,9 +182,9 @@ void AddRisk(const Engine& engine, const EngineStats& stats, Families& out) {
                                 "Items waiting in each inter-stage queue right now.",
                                 MetricType::Gauge);
   Families::Sample(depth, {{"queue", "fraud_verdicts"}},
-                   static_cast<double>(stats.fraud_verdict_queue));
+                   static_cast<double>(stats.verdict_queue[VerifierSlot(VerifierId::kFraud)]));
   Families::Sample(depth, {{"queue", "ledger_verdicts"}},
-                   static_cast<double>(stats.ledger_verdict_queue));
+                   static_cast<double>(stats.verdict_queue[VerifierSlot(VerifierId::kLedger)]));
   Families::Sample(depth, {{"queue", "settlements"}}, static_cast<double>(stats.settlement_queue));
   out.AddOne("vouch_in_flight_transactions",
              "Transactions confirmed or held whose outcome is not decided yet.", MetricType::Gauge,
