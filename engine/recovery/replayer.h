@@ -43,7 +43,7 @@
 //    `answers_capacity` refusals in a queue with the confirmed sequence number each followed,
 //    so that Save writes both in journal order. The newest first-seen time of an answer that
 //    fell out of those bounds is kept and saved too: recovery refuses to start if it is within
-//    the retention (the table is too small to keep the promise; see Engine::Recover).
+//    the retention (the table is too small to keep the promise; see EngineImpl::Recover).
 //
 // Thread safety: none; one thread drives a Replayer and owns its targets while it does.
 #ifndef VOUCH_ENGINE_RECOVERY_REPLAYER_H_

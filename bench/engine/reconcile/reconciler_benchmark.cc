@@ -67,7 +67,7 @@ class Pipeline {
         accounts_(kAccounts),
         history_(kHistoryCapacity, HistoryRecordBytes(kBuiltinVerifierCount)) {
     if (emit == Emit::kPollQueue) {
-      // As Engine::Init: one explicit producer, so try_enqueue never allocates.
+      // As EngineImpl::Init: one explicit producer, so try_enqueue never allocates.
       poll_queue_ = std::make_unique<OutcomeQueue>(kOutcomeQueueCapacity, 1, 0);
     }
     ReconcilerPorts ports;

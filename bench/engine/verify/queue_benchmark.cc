@@ -137,7 +137,7 @@ class RwqChannel {
 class CqChannel {
  public:
   using Item = Outcome;
-  // As Engine::Init builds the poll queue: one explicit producer, no implicit ones.
+  // As EngineImpl::Init builds the poll queue: one explicit producer, no implicit ones.
   CqChannel() : queue_(kCapacity, 1, 0), token_(queue_) {}
   void Send(const Item& item) {
     Spinner spinner;
@@ -159,7 +159,7 @@ class RingChannel {
  public:
   using Item = Transaction;
   RingChannel() : ring_(kCapacity) {}
-  // As Engine::Admit: claim, fill the payload, publish.
+  // As EngineImpl::Admit: claim, fill the payload, publish.
   void Send(const Item& item) {
     Sequence seq = 0;
     InFlightEntry* entry;

@@ -130,7 +130,7 @@ TEST_F(LoggerTest, AJournalFailureIsToldToTheSinkNotStderr) {
   EXPECT_NE(told->text.find("No space left"), std::string::npos) << told->text;
 }
 
-// engine/engine.cc, Engine::RunSnapshots: a failed snapshot, tried again.
+// engine/internal/engine_impl.cc, EngineImpl::RunSnapshots: a failed snapshot, tried again.
 TEST_F(LoggerTest, AFailedSnapshotIsToldToTheSinkNotStderr) {
   const std::string dir = testing::EmptyTestDir("logger-snapshot");
   Options options = JournaledOptions(dir, /*inline_mode=*/false);

@@ -231,7 +231,7 @@ TEST(IdempotencyTableTest, TheFingerprintComesBackWithTheAnswer) {
 }
 
 // Recovery never recycles a node younger than the retention: Restore says so, and the engine
-// refuses to start (Engine::Recover).
+// refuses to start (EngineImpl::Recover).
 TEST(IdempotencyTableTest, RestoreRefusesToForgetAnIdWithinTheRetention) {
   IdempotencyTable table(8, 100);
   for (uint64_t id = 1; id <= 8; ++id) {

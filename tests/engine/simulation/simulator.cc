@@ -812,7 +812,7 @@ void Simulation::CheckRetentionCounter() {
 }
 
 // Recovery refuses to start when the table cannot hold every id first seen within the retention
-// (Engine::Recover: FailedPrecondition naming idempotency_window); the operator's remedy is a
+// (EngineImpl::Recover: FailedPrecondition naming idempotency_window); the operator's remedy is a
 // larger window. In retention mode the table is full of such ids when a crash comes, and the
 // journal gives the answers back in its own order (a step's refusals and confirmations are
 // journaled otherwise than they were claimed), so a restart with the window the crashed process
