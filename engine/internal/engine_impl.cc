@@ -948,7 +948,8 @@ std::optional<Outcome> EngineImpl::FinalOutcome(Sequence seq) const {
   return record->outcome;
 }
 
-AccountTransactionsPage EngineImpl::AccountTransactions(const AccountTransactionsQuery& query) const {
+AccountTransactionsPage EngineImpl::AccountTransactions(
+    const AccountTransactionsQuery& query) const {
   // The index keeps engine (monotonic) time. 0 stays open; a bound that maps to 0 or below is
   // clamped to 1, before anything the engine received.
   const int64_t offset_ns = unix_offset_ns_;
