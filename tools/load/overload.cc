@@ -16,6 +16,7 @@ namespace vouch::load {
 namespace {
 
 constexpr double kRampFactor = 1.5;
+constexpr int kRampDownSteps = 6;  // Down to 1.5^-6 (about 1/11) of the first rate.
 constexpr double kRateMax = 1'000'000;  // vouch-load's own ceiling.
 // Between calibration steps: the verifiers finish the late verdicts of a failed step.
 constexpr auto kStepGap = std::chrono::milliseconds(300);
@@ -119,7 +120,9 @@ absl::StatusOr<CalibrationStep> Step(const LoadConfig& load, const OverloadConfi
   return step;
 }
 
-// Ramp, then bisect. Returns the highest passing rate (0 if none).
+// Ramp up, then bisect. If the first rate already falls behind (a machine busier than the start
+// rate assumed), ramp down instead, to kRampDownSteps steps below it, until a rate keeps up.
+// Returns the highest passing rate (0 if none).
 absl::StatusOr<double> Calibrate(const LoadConfig& load, const OverloadConfig& config,
                                  PhaseCursor& cursor, OverloadReport& report,
                                  std::atomic<uint64_t>* latest_confirmed) {
@@ -134,6 +137,16 @@ absl::StatusOr<double> Calibrate(const LoadConfig& load, const OverloadConfig& c
       break;
     }
     pass = rate;
+  }
+  if (pass == 0 && fail != 0) {
+    double rate = fail;
+    for (int i = 0; i < kRampDownSteps && pass == 0; ++i) {
+      rate /= kRampFactor;
+      absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
+      if (!step.ok()) return step.status();
+      report.calibration.push_back(*step);
+      (step->passed ? pass : fail) = rate;
+    }
   }
   if (pass == 0 || fail == 0) return pass;
   for (int i = 0; i < config.calibrate_bisections; ++i) {
