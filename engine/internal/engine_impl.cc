@@ -53,6 +53,18 @@ std::vector<VerifierSpec> RegisteredVerifiers(const Options& options) {
   return all;
 }
 
+// The rules as the journal records them (the rules file format); InvalidArgument when that text
+// would not fit in a journal record.
+absl::StatusOr<std::string> RulesRecordText(const fraud::FraudRules& rules) {
+  std::string text = fraud::FormatFraudRules(rules);
+  if (text.size() > journal::kRecordPayloadBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
+        journal::kRecordPayloadBytesMax));
+  }
+  return text;
+}
+
 Confirmation Busy(uint64_t id, Reason reason) {
   return {id, ConfirmStatus::kBusy, reason, 0, 0, false, false};
 }
@@ -759,12 +771,8 @@ absl::StatusOr<Sequence> EngineImpl::PromoteShadowFraudRules() {
 
 absl::StatusOr<Sequence> EngineImpl::ReplaceFraudRules(fraud::FraudRules rules) {
   if (absl::Status status = rules.Validate(); !status.ok()) return status;
-  std::string text = fraud::FormatFraudRules(rules);
-  if (text.size() > journal::kRecordPayloadBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
-        journal::kRecordPayloadBytesMax));
-  }
+  absl::StatusOr<std::string> text = RulesRecordText(rules);
+  if (!text.ok()) return text.status();
   RulesHandoff& handoff = rules_handoff_;
   // The start-up rules' record (or an earlier reload) may still be on its way to the journal:
   // wait for it, bounded, rather than refuse a caller who has nothing under way. Inline, one
@@ -783,8 +791,7 @@ absl::StatusOr<Sequence> EngineImpl::ReplaceFraudRules(fraud::FraudRules rules) 
     if (!idle()) {
       return absl::UnavailableError("an earlier fraud rule reload is still under way; retry");
     }
-    handoff.rules = text;
-    handoff.text = std::move(text);
+    handoff.text = *std::move(text);
     handoff.decided = false;
     generation = ++handoff.posted_generation;
     // seq_cst: the handoff's protocol (rules_handoff.h).
@@ -809,12 +816,9 @@ absl::StatusOr<Sequence> EngineImpl::ReplaceFraudRules(fraud::FraudRules rules) 
 // (what was undecided is judged again, by them). Journaled unless the journal already ends on
 // exactly these rules, so that a replay switches to them at the same place.
 absl::Status EngineImpl::JournalStartupRules(Sequence first_seq) {
-  const std::string text = fraud::FormatFraudRules(options_.fraud_rules);
-  if (text.size() > journal::kRecordPayloadBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fraud rules: ", text.size(), " bytes in the rules file format, above the journal's ",
-        journal::kRecordPayloadBytesMax));
-  }
+  absl::StatusOr<std::string> record_text = RulesRecordText(options_.fraud_rules);
+  if (!record_text.ok()) return record_text.status();
+  const std::string& text = *record_text;
   if (text == recovered_rules_text_ && !recovered_rules_pending_) return absl::OkStatus();
   // Not applied here: the checker keeps the recovered state until the stage judges first_seq,
   // exactly where a replay of this journal switches (a switch clears the velocity counts when the

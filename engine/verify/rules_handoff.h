@@ -26,7 +26,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -41,9 +40,9 @@ struct RulesHandoff {
 
   absl::Mutex mu;
   uint64_t posted_generation ABSL_GUARDED_BY(mu) = 0;
-  // The rules' text (StatefulVerifier::ApplyRules), until the stage takes it.
-  std::optional<std::string> rules ABSL_GUARDED_BY(mu);
-  std::string text ABSL_GUARDED_BY(mu);  // The same text, as the reconciler journals it.
+  // The rules' text: the stage applies it (StatefulVerifier::ApplyRules), the reconciler
+  // journals it. Posted and not `decided`: the stage has not taken it yet.
+  std::string text ABSL_GUARDED_BY(mu);
   bool decided ABSL_GUARDED_BY(mu) = false;
   Sequence from ABSL_GUARDED_BY(mu) = 0;  // F, once decided.
   uint64_t done_generation ABSL_GUARDED_BY(mu) = 0;  // Reloads the reconciler completed.

@@ -160,13 +160,12 @@ int FraudStage::Mailbox() {
   // seq_cst: the handoff's protocol (rules_handoff.h).
   if (!rules_->posted.load(std::memory_order_seq_cst)) return 0;
   absl::MutexLock lock(&rules_->mu);
-  if (!rules_->rules.has_value() || rules_->decided) return 0;
+  if (rules_->decided) return 0;
   // seq_cst: as above; no outcome from the claim on has been journaled.
   const Sequence claim = rules_->journal_claim.load(std::memory_order_seq_cst);
   const Sequence from = std::max(next_seq(), claim);
   while (!pending_.empty() && pending_.back().from >= from) pending_.pop_back();
-  pending_.push_back({from, *std::move(rules_->rules)});
-  rules_->rules.reset();
+  pending_.push_back({from, rules_->text});  // A copy: the reconciler journals the text.
   rules_->decided = true;
   rules_->from = from;
   WakeDownstream();  // It journals nothing until it has the decision.
