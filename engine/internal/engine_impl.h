@@ -52,6 +52,12 @@ class EngineImpl final : public Engine {
   explicit EngineImpl(Options options);
   ~EngineImpl() override;
   absl::Status Init();
+  // Every Engine is an EngineImpl (Engine::Create makes only those): how this repository's own
+  // tools (fault_injection.h) and test peer reach it.
+  static EngineImpl& Of(Engine& engine) { return static_cast<EngineImpl&>(engine); }
+  static const EngineImpl& Of(const Engine& engine) {
+    return static_cast<const EngineImpl&>(engine);
+  }
 
   // Engine (engine/engine.h documents each).
   [[nodiscard]] absl::Status Start() override;
@@ -99,9 +105,8 @@ class EngineImpl final : public Engine {
 
   // Fault injection (engine/fault_injection.h).
   void SlowVerifier(VerifierId verifier, int64_t cost_ns);
-  // Null with ack policy memory.
+  // The journal stage, for the test peer; null with ack policy memory.
   const JournalStage* journal() const { return journal_stage_.get(); }
-  const Snapshotter* snapshotter() const { return snapshotter_.get(); }
 
  private:
   // engine/testing/engine_test_peer.h (testonly): verifier stalls and stage-state reads.

@@ -16,7 +16,6 @@
 #include "engine/engine.h"
 #include "engine/internal/engine_impl.h"
 #include "engine/journal/stage/journal_stage.h"
-#include "engine/recovery/snapshot.h"
 #include "engine/types/results.h"
 #include "verifiers/fraud/fraud_checker.h"
 #include "verifiers/fraud/fraud_verifier.h"
@@ -32,24 +31,17 @@ class EngineTestPeer {
 
   // The live ledger and fraud checker (not the shadow ones). REQUIRES: inline mode, Stop()
   // returned, or Start() not called yet: no stage thread may be writing them.
-  static const ledger::Ledger& Ledger(const Engine& engine) { return *Impl(engine).ledger_; }
+  static const ledger::Ledger& Ledger(const Engine& engine) {
+    return *EngineImpl::Of(engine).ledger_;
+  }
   static const fraud::FraudChecker& FraudChecker(const Engine& engine) {
     // The engine's fraud verifier is always a FraudVerifier (EngineImpl::Init).
-    return static_cast<const fraud::FraudVerifier&>(*Impl(engine).fraud_).checker();
+    return static_cast<const fraud::FraudVerifier&>(*EngineImpl::Of(engine).fraud_).checker();
   }
   // The journal stage (its acknowledged positions); null with ack policy memory. Any thread.
-  static const JournalStage* Journal(const Engine& engine) { return Impl(engine).journal(); }
-  // The snapshotter; null without snapshots. Any thread.
-  static const Snapshotter* Snapshots(const Engine& engine) {
-    return Impl(engine).snapshotter();
+  static const JournalStage* Journal(const Engine& engine) {
+    return EngineImpl::Of(engine).journal();
   }
-
- private:
-  // Every Engine is an EngineImpl (Engine::Create makes only those).
-  static const EngineImpl& Impl(const Engine& engine) {
-    return static_cast<const EngineImpl&>(engine);
-  }
-  static EngineImpl& Impl(Engine& engine) { return static_cast<EngineImpl&>(engine); }
 };
 
 }  // namespace vouch
