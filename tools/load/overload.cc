@@ -128,33 +128,25 @@ absl::StatusOr<double> Calibrate(const LoadConfig& load, const OverloadConfig& c
                                  std::atomic<uint64_t>* latest_confirmed) {
   double pass = 0;
   double fail = 0;
-  for (double rate = config.calibrate_start_rate; rate <= kRateMax; rate *= kRampFactor) {
-    absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
-    if (!step.ok()) return step.status();
-    report.calibration.push_back(*step);
-    if (!step->passed) {
-      fail = rate;
-      break;
-    }
-    pass = rate;
-  }
-  if (pass == 0 && fail != 0) {
-    double rate = fail;
-    for (int i = 0; i < kRampDownSteps && pass == 0; ++i) {
-      rate /= kRampFactor;
-      absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
-      if (!step.ok()) return step.status();
-      report.calibration.push_back(*step);
-      (step->passed ? pass : fail) = rate;
-    }
-  }
-  if (pass == 0 || fail == 0) return pass;
-  for (int i = 0; i < config.calibrate_bisections; ++i) {
-    const double rate = (pass + fail) / 2;
+  // Runs a step at `rate`, records it, and moves `pass` or `fail` to the rate; whether it passed.
+  auto measure = [&](double rate) -> absl::StatusOr<bool> {
     absl::StatusOr<CalibrationStep> step = Step(load, config, rate, cursor, latest_confirmed);
     if (!step.ok()) return step.status();
     report.calibration.push_back(*step);
     (step->passed ? pass : fail) = rate;
+    return step->passed;
+  };
+  for (double rate = config.calibrate_start_rate; rate <= kRateMax; rate *= kRampFactor) {
+    absl::StatusOr<bool> passed = measure(rate);
+    if (!passed.ok()) return passed.status();
+    if (!*passed) break;
+  }
+  for (int i = 0; i < kRampDownSteps && pass == 0 && fail != 0; ++i) {
+    if (absl::Status status = measure(fail / kRampFactor).status(); !status.ok()) return status;
+  }
+  if (pass == 0 || fail == 0) return pass;
+  for (int i = 0; i < config.calibrate_bisections; ++i) {
+    if (absl::Status status = measure((pass + fail) / 2).status(); !status.ok()) return status;
   }
   return pass;
 }
